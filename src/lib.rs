@@ -1,0 +1,1 @@
+//! corio: a thread-per-core async runtime on io_uring.
