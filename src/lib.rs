@@ -1,1 +1,55 @@
-//! corio: a thread-per-core async runtime on io_uring.
+//! # corio
+//!
+//! A thread-per-core async runtime for Linux built on the completion model. Each executor is
+//! single-threaded and owns one io_uring: operations are submitted as SQEs and tasks wake on
+//! CQEs. Where io_uring is unavailable (or asked against), the same programs run on an epoll
+//! driver that follows Go's netpoller: try the syscall, park on EAGAIN, wake on edge-triggered
+//! readiness.
+//!
+//! I/O takes buffers by value and gives them back ([`buf::BufResult`]): the kernel owns a
+//! buffer while its operation is in flight, so a dropped future can never free memory the
+//! kernel is about to write. Reads and accepts are *losslessly* cancel-safe: what a dropped
+//! read or accept received is kept and returned by the next call.
+//!
+//! ```
+//! use corio::net::{TcpListener, TcpStream};
+//!
+//! corio::block_on(async {
+//!     let listener = TcpListener::bind("127.0.0.1:0")?;
+//!     let addr = listener.local_addr()?;
+//!     let server = corio::spawn(async move {
+//!         let (conn, _) = listener.accept().await?;
+//!         let (n, buf) = conn.read(Vec::with_capacity(64)).await;
+//!         let (res, _) = conn.write_all(buf).await;
+//!         res.map(|_| n)
+//!     });
+//!     let client = TcpStream::connect(addr).await?;
+//!     let (res, _) = client.write_all(&b"hello"[..]).await;
+//!     res?;
+//!     let (res, buf) = client.read_exact(Vec::with_capacity(5)).await;
+//!     res?;
+//!     assert_eq!(&buf, b"hello");
+//!     server.await.unwrap()?;
+//!     Ok::<(), std::io::Error>(())
+//! }).unwrap();
+//! ```
+//!
+//! The architecture and the invariants that make the unsafe code sound are in
+//! `docs/architecture.md`.
+
+#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
+#![warn(missing_docs)]
+
+pub mod buf;
+mod driver;
+mod fd;
+pub mod net;
+pub mod op;
+mod runtime;
+mod sys;
+mod task;
+pub mod time;
+
+pub use driver::{Driver, DriverInfo, DriverKind, DriverStats};
+pub use runtime::{block_on, current_driver_stats, spawn, Builder, ExecutorStats, Runtime};
+pub use task::{JoinError, JoinHandle};

@@ -1,0 +1,115 @@
+//! Poll descriptors (Go's pollDesc): the per-socket readiness state.
+//!
+//! Each direction has a slot in one of three states, as in Go's netpoll.go (nil / pdReady /
+//! pdWait+G):
+//! - empty: nothing known;
+//! - ready: an edge arrived and no attempt has consumed it yet;
+//! - waiting: a task tried, got EAGAIN, and parked with its waker.
+//! An event makes the slot ready and wakes the waiter; an attempt that gets EAGAIN consumes a
+//! ready slot and tries again, or parks. Readiness that arrives before a task parks is kept,
+//! never lost: with edge-triggered epoll there would be no second edge.
+
+use std::io;
+use std::task::{Context, Poll, Waker};
+
+/// Which half of a socket an operation waits on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Direction {
+    Read,
+    Write,
+}
+
+#[derive(Debug, Default)]
+enum Slot {
+    /// Nothing known.
+    #[default]
+    Empty,
+    /// Readiness arrived and has not been consumed.
+    Ready,
+    /// A task is parked here.
+    Waiting(Waker),
+}
+
+impl Slot {
+    /// An event arrived: remember it and wake the parked task, if any.
+    fn set_ready(&mut self) {
+        if let Slot::Waiting(w) = std::mem::replace(self, Slot::Ready) {
+            w.wake();
+        }
+    }
+}
+
+pub(crate) struct PollDesc {
+    pub(crate) generation: u32,
+    read: Slot,
+    write: Slot,
+    closing: bool,
+}
+
+pub(crate) fn closed_error() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::NotConnected,
+        "use of closed network connection",
+    )
+}
+
+impl PollDesc {
+    pub(crate) fn new(generation: u32) -> PollDesc {
+        PollDesc {
+            generation,
+            read: Slot::Empty,
+            write: Slot::Empty,
+            closing: false,
+        }
+    }
+
+    fn slot(&mut self, dir: Direction) -> &mut Slot {
+        match dir {
+            Direction::Read => &mut self.read,
+            Direction::Write => &mut self.write,
+        }
+    }
+
+    pub(crate) fn is_closing(&self) -> bool {
+        self.closing
+    }
+
+    /// netpollready: EPOLLIN/EPOLLRDHUP → read; EPOLLOUT → write; HUP/ERR → both, so parked
+    /// tasks see EOF or the error.
+    pub(crate) fn on_event(&mut self, events: u32) {
+        let events = events as i32;
+        let err = events & (libc::EPOLLHUP | libc::EPOLLERR) != 0;
+        if err || events & (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLPRI) != 0 {
+            self.read.set_ready();
+        }
+        if err || events & libc::EPOLLOUT != 0 {
+            self.write.set_ready();
+        }
+    }
+
+    /// netpollblock after EAGAIN: consume readiness (try again) or park.
+    pub(crate) fn poll_ready(&mut self, dir: Direction, cx: &Context<'_>) -> Poll<io::Result<()>> {
+        if self.closing {
+            return Poll::Ready(Err(closed_error()));
+        }
+        let slot = self.slot(dir);
+        match slot {
+            Slot::Ready => {
+                *slot = Slot::Empty;
+                Poll::Ready(Ok(()))
+            }
+            Slot::Waiting(w) if w.will_wake(cx.waker()) => Poll::Pending,
+            _ => {
+                *slot = Slot::Waiting(cx.waker().clone());
+                Poll::Pending
+            }
+        }
+    }
+
+    /// Go's evict on close: mark closing and wake both directions.
+    pub(crate) fn evict(&mut self) {
+        self.closing = true;
+        self.read.set_ready();
+        self.write.set_ready();
+    }
+}

@@ -1,0 +1,376 @@
+//! The io_uring driver: one ring per executor, batched submission, completion reaping.
+//!
+//! Operations push SQEs as they are first polled; nothing is submitted then. The loop's park
+//! hands the whole batch to the kernel and reaps in the same io_uring_enter (GETEVENTS always
+//! set, so DEFER_TASKRUN task work runs). The SQ never drops an op: when it is full, what is
+//! queued is submitted early and the push retried. The CQ never loses a completion: the ring
+//! must have IORING_FEAT_NODROP, and after every reap the overflow flag is checked and the
+//! kernel's overflow list flushed with another enter.
+//!
+//! Slot invariants are in `slots.rs` and docs/architecture.md.
+
+mod setup;
+pub(crate) mod slots;
+
+use crate::driver::{DriverStats, Unavailable};
+use crate::runtime::remote::Remote;
+use io_uring::types::{SubmitArgs, Timespec};
+use io_uring::{opcode, squeue, types, IoUring};
+use slab::Slab;
+use slots::{Lifecycle, Orphan, Slot};
+use std::io;
+use std::os::fd::OwnedFd;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+/// user_data of the read that keeps the wake eventfd watched.
+const WAKE_TOKEN: u64 = u64::MAX;
+/// user_data of SQEs whose CQE carries nothing to deliver (cancel requests).
+const IGNORE_TOKEN: u64 = u64::MAX - 1;
+/// From linux/io_uring.h: reap completions (and run deferred task work) in this enter.
+const IORING_ENTER_GETEVENTS: u32 = 1;
+/// How long `shutdown` waits for cancelled operations before leaking their buffers instead.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
+/// The read of the eventfd other threads write to interrupt our wait.
+struct WakeRead {
+    remote: Arc<Remote>,
+    /// Where the kernel writes the counter; boxed so its address is stable.
+    buf: Box<u64>,
+    in_flight: bool,
+}
+
+pub(crate) struct Uring {
+    ring: IoUring,
+    slots: Slab<Slot>,
+    generation: u32,
+    wake: WakeRead,
+    pub(crate) stats: DriverStats,
+    pub(crate) setup_flags: Vec<&'static str>,
+}
+
+impl Uring {
+    pub(crate) fn new(entries: u32, eventfd: OwnedFd) -> Result<(Uring, Arc<Remote>), Unavailable> {
+        let (ring, setup_flags) = setup::build(entries)?;
+        setup::check(&ring)?;
+        let remote = Arc::new(Remote::new(eventfd));
+        let wake = WakeRead {
+            remote: remote.clone(),
+            buf: Box::new(0),
+            in_flight: false,
+        };
+        let uring = Uring {
+            ring,
+            slots: Slab::with_capacity(entries as usize),
+            generation: 0,
+            wake,
+            stats: DriverStats::default(),
+            setup_flags,
+        };
+        Ok((uring, remote))
+    }
+
+    /// Starts an operation: pushes `sqe` tagged with a fresh slot. Submitted at the next park.
+    ///
+    /// # Safety
+    ///
+    /// Every pointer in `sqe` must stay valid until the CQE for the returned user_data has been
+    /// reaped: the caller keeps the memory's owner alive until `poll_op` returns `Ready`, or
+    /// passes it to `orphan`.
+    pub(crate) unsafe fn submit(&mut self, sqe: squeue::Entry, cx: &Context<'_>) -> u64 {
+        self.generation = self.generation.wrapping_add(1);
+        let entry = self.slots.vacant_entry();
+        let user_data = slots::user_data(entry.key(), self.generation);
+        entry.insert(Slot {
+            generation: self.generation,
+            lifecycle: Lifecycle::Waiting(cx.waker().clone()),
+        });
+        self.stats.ops_submitted += 1;
+        // SAFETY: forwarded from this function's contract; the slot now exists, so the CQE
+        // will find it.
+        unsafe { self.push(&sqe.user_data(user_data)) };
+        user_data
+    }
+
+    /// Collects the result of an operation, or records the task to wake.
+    pub(crate) fn poll_op(&mut self, user_data: u64, cx: &Context<'_>) -> Poll<(i32, u32)> {
+        let (key, generation) = slots::split(user_data);
+        let slot = match self.slots.get_mut(key) {
+            Some(slot) if slot.generation == generation => slot,
+            // The op owns its slot until it collects the result; anything else is a bug here.
+            _ => unreachable!("op polled with a slot it does not own: {user_data:#x}"),
+        };
+        match &mut slot.lifecycle {
+            Lifecycle::Completed { res, flags } => {
+                let out = (*res, *flags);
+                self.slots.remove(key);
+                Poll::Ready(out)
+            }
+            Lifecycle::Waiting(waker) => {
+                if !waker.will_wake(cx.waker()) {
+                    *waker = cx.waker().clone();
+                }
+                Poll::Pending
+            }
+            state @ Lifecycle::Orphaned(_) => unreachable!("polled an orphaned op: {state:?}"),
+        }
+    }
+
+    /// The op's future is gone: the slot takes its resources. In flight, the op is cancelled
+    /// and the resources wait for its CQE; already completed, the result is handled now.
+    pub(crate) fn orphan(&mut self, user_data: u64, data: Box<dyn Orphan>) {
+        let (key, generation) = slots::split(user_data);
+        let slot = match self.slots.get_mut(key) {
+            Some(slot) if slot.generation == generation => slot,
+            _ => unreachable!("op dropped with a slot it does not own: {user_data:#x}"),
+        };
+        match std::mem::replace(&mut slot.lifecycle, Lifecycle::Orphaned(data)) {
+            Lifecycle::Waiting(_) => {
+                self.stats.cancellations += 1;
+                let cancel = opcode::AsyncCancel::new(user_data)
+                    .build()
+                    .user_data(IGNORE_TOKEN);
+                // SAFETY: a cancel SQE carries no pointers.
+                unsafe { self.push(&cancel) };
+            }
+            Lifecycle::Completed { res, flags } => {
+                if let Lifecycle::Orphaned(data) = self.slots.remove(key).lifecycle {
+                    self.stats.orphan_completions += 1;
+                    data.complete(crate::sys::cqe_result(res), flags);
+                }
+            }
+            state @ Lifecycle::Orphaned(_) => unreachable!("op orphaned twice: {state:?}"),
+        }
+    }
+
+    /// Cancels every operation on `fd` (an explicit close: Go's evict). Their CQEs arrive with
+    /// -ECANCELED; the fd itself is closed only when the last of them has let go of it.
+    pub(crate) fn cancel_fd(&mut self, fd: std::os::fd::RawFd) {
+        let builder = types::CancelBuilder::fd(types::Fd(fd)).all();
+        let cancel = opcode::AsyncCancel2::new(builder)
+            .build()
+            .user_data(IGNORE_TOKEN);
+        self.stats.cancellations += 1;
+        // SAFETY: a cancel SQE carries no pointers.
+        unsafe { self.push(&cancel) };
+    }
+
+    /// Number of operations in flight or awaiting collection (the driver's own wake read aside).
+    pub(crate) fn in_flight(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Pushes one SQE; when the SQ is full, submits what is queued and retries. Never drops.
+    ///
+    /// # Safety
+    ///
+    /// The pointers in `sqe` must stay valid until its CQE is reaped.
+    unsafe fn push(&mut self, sqe: &squeue::Entry) {
+        loop {
+            // SAFETY: forwarded from this function's contract.
+            if unsafe { self.ring.submission().push(sqe) }.is_ok() {
+                return;
+            }
+            self.stats.sq_full += 1;
+            // Errors here are transient (EBUSY/EAGAIN: the reap below makes room) or leave the
+            // SQEs in the ring for the next park; no SQE, and so no buffer, is lost either way.
+            let _ = self.enter(0);
+            self.reap();
+        }
+    }
+
+    /// One io_uring_enter: submit everything queued and wait for `want` completions. GETEVENTS
+    /// is always set so that deferred task work runs even when we do not wait.
+    fn enter(&mut self, want: u32) -> io::Result<usize> {
+        let to_submit = self.ring.submission().len() as u32;
+        self.stats.enters += 1;
+        let flags = IORING_ENTER_GETEVENTS;
+        // SAFETY: a plain enter with no extra argument; the SQEs it submits were pushed under
+        // `push`'s contract.
+        unsafe {
+            self.ring
+                .submitter()
+                .enter::<libc::sigset_t>(to_submit, want, flags, None)
+        }
+    }
+
+    fn enter_timeout(&mut self, timeout: Duration) -> io::Result<usize> {
+        self.stats.enters += 1;
+        let ts = Timespec::from(timeout);
+        let args = SubmitArgs::new().timespec(&ts);
+        self.ring.submitter().submit_with_args(1, &args)
+    }
+
+    /// Keeps a read of the wake eventfd in flight, so a write from another thread completes it.
+    fn arm_wake(&mut self) {
+        if self.wake.in_flight {
+            return;
+        }
+        let fd = types::Fd(self.wake.remote.eventfd());
+        let ptr: *mut u64 = &mut *self.wake.buf;
+        let sqe = opcode::Read::new(fd, ptr.cast(), 8)
+            .build()
+            .user_data(WAKE_TOKEN);
+        self.wake.in_flight = true;
+        // SAFETY: `wake.buf` is a Box owned by the driver; it is freed only after its read's
+        // CQE was reaped (`shutdown` waits for it, or leaks the box).
+        unsafe { self.push(&sqe) };
+    }
+
+    /// Submits, waits (see the module docs), reaps and wakes.
+    pub(crate) fn park(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        self.arm_wake();
+        let res = match timeout {
+            Some(t) if t.is_zero() => self.enter(0),
+            Some(t) => self.enter_timeout(t),
+            None => self.enter(1),
+        };
+        match res {
+            Ok(_) => {}
+            // ETIME: the timeout passed. EINTR: a signal. EBUSY/EAGAIN: the CQ is backed up or
+            // the kernel is short of memory for now; reaping below is the remedy for both.
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::ETIME | libc::EINTR | libc::EBUSY | libc::EAGAIN)
+                ) => {}
+            Err(e) => return Err(e),
+        }
+        self.reap();
+        Ok(())
+    }
+
+    /// Reaps every CQE, flushing the kernel's overflow list until it is empty.
+    fn reap(&mut self) -> usize {
+        let mut total = 0;
+        loop {
+            let mut n = 0;
+            {
+                let Uring {
+                    ring,
+                    slots,
+                    wake,
+                    stats,
+                    ..
+                } = self;
+                for cqe in ring.completion() {
+                    n += 1;
+                    complete(
+                        slots,
+                        wake,
+                        stats,
+                        cqe.user_data(),
+                        cqe.result(),
+                        cqe.flags(),
+                    );
+                }
+            }
+            total += n;
+            if !self.ring.submission().cq_overflow() {
+                break;
+            }
+            // NODROP kept the completions that did not fit; an enter with GETEVENTS moves them
+            // into the ring we just emptied.
+            self.stats.cq_overflows += 1;
+            let _ = self.enter(0);
+        }
+        self.stats.completions += total as u64;
+        self.stats.max_completions_per_enter =
+            self.stats.max_completions_per_enter.max(total as u64);
+        total
+    }
+
+    /// Cancels everything in flight and waits (bounded) for the CQEs; whatever has not
+    /// completed by then is leaked rather than freed, so the kernel never writes to freed memory.
+    pub(crate) fn shutdown(&mut self) {
+        let mut targets: Vec<u64> = self
+            .slots
+            .iter()
+            .filter(|(_, s)| !matches!(s.lifecycle, Lifecycle::Completed { .. }))
+            .map(|(k, s)| slots::user_data(k, s.generation))
+            .collect();
+        if self.wake.in_flight {
+            targets.push(WAKE_TOKEN);
+        }
+        for user_data in targets {
+            let cancel = opcode::AsyncCancel::new(user_data)
+                .build()
+                .user_data(IGNORE_TOKEN);
+            // SAFETY: a cancel SQE carries no pointers.
+            unsafe { self.push(&cancel) };
+        }
+        let deadline = Instant::now() + SHUTDOWN_GRACE;
+        while self.pending_kernel_work() {
+            let now = Instant::now();
+            if now >= deadline {
+                self.leak_in_flight();
+                return;
+            }
+            let _ = self.enter_timeout(deadline - now);
+            self.reap();
+        }
+    }
+
+    fn pending_kernel_work(&self) -> bool {
+        self.wake.in_flight
+            || self
+                .slots
+                .iter()
+                .any(|(_, s)| !matches!(s.lifecycle, Lifecycle::Completed { .. }))
+    }
+
+    fn leak_in_flight(&mut self) {
+        for (_, slot) in self.slots.iter_mut() {
+            if let Lifecycle::Orphaned(_) = slot.lifecycle {
+                let Lifecycle::Orphaned(data) = std::mem::replace(
+                    &mut slot.lifecycle,
+                    Lifecycle::Completed { res: 0, flags: 0 },
+                ) else {
+                    unreachable!()
+                };
+                std::mem::forget(data);
+            }
+        }
+        if self.wake.in_flight {
+            std::mem::forget(std::mem::replace(&mut self.wake.buf, Box::new(0)));
+        }
+    }
+}
+
+/// Delivers one CQE to its slot.
+fn complete(
+    slots: &mut Slab<Slot>,
+    wake: &mut WakeRead,
+    stats: &mut DriverStats,
+    user_data: u64,
+    res: i32,
+    flags: u32,
+) {
+    match user_data {
+        WAKE_TOKEN => {
+            wake.in_flight = false;
+            return;
+        }
+        IGNORE_TOKEN => return,
+        _ => {}
+    }
+    let (key, generation) = slots::split(user_data);
+    let Some(slot) = slots.get_mut(key).filter(|s| s.generation == generation) else {
+        stats.stale_events += 1;
+        return;
+    };
+    match std::mem::replace(&mut slot.lifecycle, Lifecycle::Completed { res, flags }) {
+        Lifecycle::Waiting(waker) => waker.wake(),
+        Lifecycle::Orphaned(data) => {
+            slots.remove(key);
+            stats.orphan_completions += 1;
+            data.complete(crate::sys::cqe_result(res), flags);
+        }
+        Lifecycle::Completed { res: old, .. } => {
+            // Single-shot ops get one CQE; a second one is stale. Keep the first result.
+            slot.lifecycle = Lifecycle::Completed { res: old, flags };
+            stats.stale_events += 1;
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! Ring setup: flags tried from most to least capable, one at a time, and the opcode probe.
+
+use crate::driver::Unavailable;
+use io_uring::{opcode, IoUring, Probe};
+use std::io;
+
+/// The setup flags corio asks for, in the order they are given up when the kernel refuses
+/// (EINVAL): DEFER_TASKRUN first (it needs SINGLE_ISSUER), then COOP_TASKRUN, SINGLE_ISSUER.
+const FLAGS: [&str; 3] = ["SINGLE_ISSUER", "COOP_TASKRUN", "DEFER_TASKRUN"];
+
+/// Every opcode the driver or an op submits; all must be supported, or io_uring is
+/// "unavailable" and `Driver::Auto` falls back to epoll.
+const OPCODES: [(u8, &str); 14] = [
+    (opcode::Nop::CODE, "NOP"),
+    (opcode::Accept::CODE, "ACCEPT"),
+    (opcode::Connect::CODE, "CONNECT"),
+    (opcode::Recv::CODE, "RECV"),
+    (opcode::Send::CODE, "SEND"),
+    (opcode::SendMsg::CODE, "SENDMSG"),
+    (opcode::RecvMsg::CODE, "RECVMSG"),
+    (opcode::Shutdown::CODE, "SHUTDOWN"),
+    (opcode::Close::CODE, "CLOSE"),
+    (opcode::Timeout::CODE, "TIMEOUT"),
+    (opcode::AsyncCancel::CODE, "ASYNC_CANCEL"),
+    (opcode::Read::CODE, "READ"),
+    (opcode::Write::CODE, "WRITE"),
+    (opcode::Writev::CODE, "WRITEV"),
+];
+
+fn classify(err: io::Error) -> Unavailable {
+    match err.raw_os_error() {
+        Some(libc::ENOSYS) => {
+            Unavailable::Refused("io_uring_setup: ENOSYS (not in this kernel)".into())
+        }
+        Some(libc::EPERM) | Some(libc::EACCES) => {
+            let sysctl = std::fs::read_to_string("/proc/sys/kernel/io_uring_disabled")
+                .map(|s| format!(", kernel.io_uring_disabled={}", s.trim()))
+                .unwrap_or_default();
+            Unavailable::Refused(format!("io_uring_setup: {err}{sysctl}"))
+        }
+        _ => Unavailable::Error(err),
+    }
+}
+
+/// Builds a ring with as many of `FLAGS` as the kernel accepts; returns the accepted flags.
+pub(crate) fn build(entries: u32) -> Result<(IoUring, Vec<&'static str>), Unavailable> {
+    if let Ok(why) = std::env::var("CORIO_FORCE_URING_UNAVAILABLE") {
+        // Test hook: pretend the kernel refused io_uring, to exercise the fallback.
+        return Err(Unavailable::Refused(format!(
+            "forced by CORIO_FORCE_URING_UNAVAILABLE={why}"
+        )));
+    }
+    let mut n = FLAGS.len();
+    loop {
+        let mut b = IoUring::builder();
+        if n >= 1 {
+            b.setup_single_issuer();
+        }
+        if n >= 2 {
+            b.setup_coop_taskrun();
+        }
+        if n >= 3 {
+            b.setup_defer_taskrun();
+        }
+        match b.build(entries) {
+            Ok(ring) => return Ok((ring, FLAGS[..n].to_vec())),
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) && n > 0 => n -= 1,
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+                return Err(Unavailable::Refused(format!(
+                    "io_uring_setup: {e} with no flags (kernel too old?)"
+                )))
+            }
+            Err(e) => return Err(classify(e)),
+        }
+    }
+}
+
+/// Checks the features and opcodes corio relies on.
+pub(crate) fn check(ring: &IoUring) -> Result<(), Unavailable> {
+    let params = ring.params();
+    if !params.is_feature_nodrop() {
+        return Err(Unavailable::Refused(
+            "kernel lacks IORING_FEAT_NODROP (completions could be lost)".into(),
+        ));
+    }
+    if !params.is_feature_ext_arg() {
+        return Err(Unavailable::Refused(
+            "kernel lacks IORING_FEAT_EXT_ARG (timed waits)".into(),
+        ));
+    }
+    let mut probe = Probe::new();
+    ring.submitter()
+        .register_probe(&mut probe)
+        .map_err(classify)?;
+    for (code, name) in OPCODES {
+        if !probe.is_supported(code) {
+            return Err(Unavailable::Refused(format!(
+                "kernel lacks opcode IORING_OP_{name}"
+            )));
+        }
+    }
+    if let Ok(name) = std::env::var("CORIO_FORCE_MISSING_OPCODE") {
+        // Test hook: pretend the probe did not find an opcode.
+        return Err(Unavailable::Refused(format!(
+            "kernel lacks opcode IORING_OP_{name} (forced)"
+        )));
+    }
+    Ok(())
+}

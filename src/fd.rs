@@ -1,0 +1,214 @@
+//! `SharedFd`: a file descriptor shared by a socket and its operations, closed when the last
+//! of them lets go (Go's fdMutex reference rule).
+//!
+//! Invariants (docs/architecture.md, "Closing"):
+//! - Every op holds a clone, so the fd number stays open, and cannot be reused by a new socket,
+//!   while any operation on it may still complete — including an op whose future was dropped
+//!   and whose resources now wait in the driver's slot.
+//! - `close()` is Go's evict: it marks the fd closing, fails new operations, wakes parked tasks
+//!   (epoll) or cancels in-flight ops (io_uring); the number is released by the last drop.
+//! - The read side keeps what dropped reads and accepts delivered late (lossless
+//!   cancellation): bytes, EOF or an error, and accepted connections. A new read or accept
+//!   first waits for such orphans to complete, so bytes keep their order.
+
+use crate::driver::Backend;
+use crate::runtime::context;
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::future::poll_fn;
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::rc::Rc;
+use std::task::{Poll, Waker};
+
+/// Bytes a dropped read received, with the sender for datagram reads.
+pub(crate) struct Chunk {
+    pub(crate) data: Vec<u8>,
+    pub(crate) pos: usize,
+    pub(crate) from: Option<SocketAddr>,
+}
+
+#[derive(Default)]
+pub(crate) struct ReadSide {
+    pub(crate) chunks: RefCell<VecDeque<Chunk>>,
+    pub(crate) eof: Cell<bool>,
+    pub(crate) error: RefCell<Option<io::Error>>,
+    pub(crate) accepted: RefCell<VecDeque<OwnedFd>>,
+    /// Dropped reads or accepts still in flight.
+    orphans: Cell<u32>,
+    waiters: RefCell<Vec<Waker>>,
+}
+
+pub(crate) struct FdInner {
+    fd: RawFd,
+    /// The executor whose driver knows this fd.
+    core: u64,
+    /// The poll descriptor token on the epoll driver; `None` on io_uring.
+    token: Option<u64>,
+    closing: Cell<bool>,
+    pub(crate) read: ReadSide,
+}
+
+/// A reference-counted fd; see the module docs.
+#[derive(Clone)]
+pub(crate) struct SharedFd(Rc<FdInner>);
+
+impl SharedFd {
+    /// Takes ownership of `fd` and registers it with the current driver (epoll: once,
+    /// edge-triggered, both directions).
+    pub(crate) fn new(fd: OwnedFd) -> io::Result<SharedFd> {
+        context::with_core(|core| {
+            let token = match &mut *core.driver.borrow_mut() {
+                Backend::Epoll(epoll) => Some(epoll.register(fd.as_raw_fd())?),
+                Backend::Uring(_) => None,
+            };
+            Ok(SharedFd(Rc::new(FdInner {
+                fd: fd.into_raw_fd(),
+                core: core.id(),
+                token,
+                closing: Cell::new(false),
+                read: ReadSide::default(),
+            })))
+        })
+    }
+
+    pub(crate) fn raw(&self) -> RawFd {
+        self.0.fd
+    }
+
+    pub(crate) fn token(&self) -> Option<u64> {
+        self.0.token
+    }
+
+    pub(crate) fn read_side(&self) -> &ReadSide {
+        &self.0.read
+    }
+
+    /// Fails if `close` was called.
+    pub(crate) fn check_open(&self) -> io::Result<()> {
+        if self.0.closing.get() {
+            Err(closed())
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Go's fd.Close: mark closing, make parked or in-flight operations fail, release the fd
+    /// number when the last operation lets go. Idempotent.
+    pub(crate) fn close(&self) {
+        if self.0.closing.replace(true) {
+            return;
+        }
+        context::try_with_core(|core| {
+            if core.id() != self.0.core {
+                return;
+            }
+            match &mut *core.driver.borrow_mut() {
+                Backend::Epoll(epoll) => {
+                    if let Some(token) = self.0.token {
+                        epoll.evict(token);
+                    }
+                }
+                Backend::Uring(ring) => ring.cancel_fd(self.0.fd),
+            }
+        });
+        self.0.read.wake_all();
+    }
+
+    /// If this is the last reference, takes the raw fd out (deregistered, not closed) so the
+    /// caller can close it and see the result; otherwise drops this reference.
+    pub(crate) fn into_last_raw(self) -> Option<RawFd> {
+        let mut inner = Rc::try_unwrap(self.0).ok()?;
+        inner.deregister();
+        Some(std::mem::replace(&mut inner.fd, -1))
+    }
+
+    /// Waits until no dropped read or accept is still in flight on this fd.
+    pub(crate) async fn wait_orphans(&self) {
+        if self.0.read.orphans.get() == 0 {
+            return;
+        }
+        poll_fn(|cx| {
+            if self.0.read.orphans.get() == 0 || self.0.closing.get() {
+                Poll::Ready(())
+            } else {
+                self.0.read.waiters.borrow_mut().push(cx.waker().clone());
+                Poll::Pending
+            }
+        })
+        .await
+    }
+}
+
+impl ReadSide {
+    pub(crate) fn orphan_started(&self) {
+        self.orphans.set(self.orphans.get() + 1);
+    }
+
+    pub(crate) fn orphan_finished(&self) {
+        self.orphans.set(self.orphans.get().saturating_sub(1));
+        if self.orphans.get() == 0 {
+            self.wake_all();
+        }
+    }
+
+    fn wake_all(&self) {
+        let waiters = std::mem::take(&mut *self.waiters.borrow_mut());
+        for w in waiters {
+            w.wake();
+        }
+    }
+
+    /// Keeps the outcome of a dropped read: bytes, EOF (`Ok(None)`), or an error.
+    pub(crate) fn keep(&self, outcome: io::Result<Option<Chunk>>) {
+        match outcome {
+            Ok(Some(chunk)) if chunk.data.is_empty() => {}
+            Ok(Some(chunk)) => self.chunks.borrow_mut().push_back(chunk),
+            Ok(None) => self.eof.set(true),
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ECANCELED | libc::EINTR)) => {}
+            Err(e) => *self.error.borrow_mut() = Some(e),
+        }
+    }
+
+    /// True if a dropped read left something for the next read.
+    pub(crate) fn has_stash(&self) -> bool {
+        !self.chunks.borrow().is_empty() || self.eof.get() || self.error.borrow().is_some()
+    }
+}
+
+pub(crate) fn closed() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::NotConnected,
+        "use of closed network connection",
+    )
+}
+
+impl FdInner {
+    fn deregister(&mut self) {
+        if let Some(token) = self.token.take() {
+            context::try_with_core(|core| {
+                if core.id() != self.core {
+                    return;
+                }
+                if let Ok(mut driver) = core.driver.try_borrow_mut() {
+                    if let Backend::Epoll(epoll) = &mut *driver {
+                        epoll.deregister(token, self.fd);
+                    }
+                }
+            });
+        }
+    }
+}
+
+impl Drop for FdInner {
+    fn drop(&mut self) {
+        self.deregister();
+        if self.fd < 0 {
+            return;
+        }
+        // Nothing can report an error from a drop; the fd is released even when close(2)
+        // fails. Call `close()` on the socket for an explicit, awaited close.
+        let _ = crate::sys::close(self.fd);
+    }
+}

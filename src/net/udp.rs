@@ -1,0 +1,94 @@
+//! UDP: [`UdpSocket`].
+
+use super::addr::{sock_name, RawAddr};
+use super::socket::{domain_of, each_addr, socket};
+use crate::buf::{BufResult, IoBuf, IoBufMut};
+use crate::fd::SharedFd;
+use crate::op::{close, recv, recv_from, send, send_to};
+use crate::sys::syscall;
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
+
+/// A UDP socket.
+///
+/// ```
+/// use corio::net::UdpSocket;
+/// corio::block_on(async {
+///     let a = UdpSocket::bind("127.0.0.1:0")?;
+///     let b = UdpSocket::bind("127.0.0.1:0")?;
+///     let (res, _) = a.send_to(b"hi".to_vec(), b.local_addr()?).await;
+///     res?;
+///     let (res, buf) = b.recv_from(Vec::with_capacity(16)).await;
+///     let (n, from) = res?;
+///     assert_eq!((&buf[..n], from), (&b"hi"[..], a.local_addr()?));
+///     Ok::<(), std::io::Error>(())
+/// }).unwrap();
+/// ```
+pub struct UdpSocket {
+    fd: SharedFd,
+}
+
+impl UdpSocket {
+    /// Binds a UDP socket. Must be called within a runtime.
+    pub fn bind(addr: impl ToSocketAddrs) -> io::Result<UdpSocket> {
+        each_addr(addr, |a| {
+            let fd = socket(domain_of(a), libc::SOCK_DGRAM)?;
+            let sa = RawAddr::from_socket_addr(a);
+            use std::os::fd::AsRawFd;
+            syscall!(bind(fd.as_raw_fd(), sa.as_ptr(), sa.len))?;
+            Ok(UdpSocket {
+                fd: SharedFd::new(fd)?,
+            })
+        })
+    }
+
+    /// Sets the default peer for `send`/`recv` and filters received datagrams to it.
+    pub async fn connect(&self, addr: impl ToSocketAddrs) -> io::Result<()> {
+        each_addr(addr, |a| {
+            let sa = RawAddr::from_socket_addr(a);
+            syscall!(connect(self.fd.raw(), sa.as_ptr(), sa.len)).map(drop)
+        })
+    }
+
+    /// Sends one datagram to `addr`.
+    pub async fn send_to<B: IoBuf>(&self, buf: B, addr: SocketAddr) -> BufResult<usize, B> {
+        send_to::send_to(&self.fd, buf, RawAddr::from_socket_addr(&addr)).await
+    }
+
+    /// Receives one datagram into `buf`'s spare capacity; returns its length and sender.
+    /// Cancel-safe: a datagram received by a dropped call is returned next.
+    pub async fn recv_from<B: IoBufMut>(&self, buf: B) -> BufResult<(usize, SocketAddr), B> {
+        recv_from::recv_from(&self.fd, buf).await
+    }
+
+    /// Sends one datagram to the connected peer.
+    pub async fn send<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
+        send::send(&self.fd, buf).await
+    }
+
+    /// Receives one datagram from the connected peer.
+    pub async fn recv<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
+        recv::recv(&self.fd, buf, true).await
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        sock_name(self.fd.raw(), false)?.to_socket_addr()
+    }
+
+    /// The connected peer's address.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        sock_name(self.fd.raw(), true)?.to_socket_addr()
+    }
+
+    /// Closes the socket and reports close(2)'s result.
+    pub async fn close(self) -> io::Result<()> {
+        close::close(self.fd).await
+    }
+}
+
+impl std::os::fd::AsRawFd for UdpSocket {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.fd.raw()
+    }
+}

@@ -1,0 +1,98 @@
+//! Accept: one connection from a listening socket.
+//!
+//! Lossless cancellation: a connection accepted by a dropped accept is kept on the listener
+//! for the next accept, or closed with the listener.
+
+use super::{Op, OpAble};
+use crate::driver::epoll::Direction;
+use crate::fd::SharedFd;
+use crate::net::addr::{sock_name, RawAddr};
+use crate::sys::syscall;
+use io_uring::{opcode, squeue, types};
+use std::cell::Cell;
+use std::io;
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::time::Duration;
+
+pub(crate) struct Accept {
+    fd: SharedFd,
+    addr: Box<RawAddr>,
+}
+
+impl OpAble for Accept {
+    fn uring_op(&mut self) -> squeue::Entry {
+        opcode::Accept::new(
+            types::Fd(self.fd.raw()),
+            self.addr.as_mut_ptr(),
+            &mut self.addr.len,
+        )
+        .flags(libc::SOCK_CLOEXEC)
+        .build()
+    }
+    fn legacy_interest(&self) -> Option<(&SharedFd, Direction)> {
+        Some((&self.fd, Direction::Read))
+    }
+    fn legacy_call(&mut self) -> io::Result<u32> {
+        let flags = libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK;
+        syscall!(accept4(
+            self.fd.raw(),
+            self.addr.as_mut_ptr(),
+            &mut self.addr.len,
+            flags
+        ))
+        .map(|fd| fd as u32)
+    }
+    fn on_orphaned(&mut self) {
+        self.fd.read_side().orphan_started();
+    }
+    fn orphan_complete(self, result: io::Result<u32>, _flags: u32) {
+        if let Ok(fd) = result {
+            // SAFETY: the kernel just created this fd for us and nothing else owns it.
+            let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+            self.fd.read_side().accepted.borrow_mut().push_back(fd);
+        }
+        self.fd.read_side().orphan_finished();
+    }
+}
+
+/// Accept backoff on EMFILE/ENFILE, as Go's net/http: 5 ms, doubling, at most 1 s.
+const BACKOFF_MIN: Duration = Duration::from_millis(5);
+const BACKOFF_MAX: Duration = Duration::from_secs(1);
+
+/// Accepts one connection: a kept one first, else the kernel's. ECONNABORTED (the peer gave up
+/// while queued) is retried silently; EMFILE/ENFILE back off instead of spinning, and retry.
+pub(crate) async fn accept(
+    fd: &SharedFd,
+    backoff: &Cell<Duration>,
+) -> io::Result<(OwnedFd, RawAddr)> {
+    loop {
+        fd.wait_orphans().await;
+        fd.check_open()?;
+        let kept = fd.read_side().accepted.borrow_mut().pop_front();
+        if let Some(conn) = kept {
+            use std::os::fd::AsRawFd;
+            let addr = sock_name(conn.as_raw_fd(), true).unwrap_or_else(|_| RawAddr::empty());
+            return Ok((conn, addr));
+        }
+        let done = Op::new(Accept {
+            fd: fd.clone(),
+            addr: Box::new(RawAddr::empty()),
+        })
+        .await;
+        match done.result {
+            Ok(conn) => {
+                backoff.set(Duration::ZERO);
+                // SAFETY: the kernel just created this fd for us and nothing else owns it.
+                let conn = unsafe { OwnedFd::from_raw_fd(conn as i32) };
+                return Ok((conn, *done.data.addr));
+            }
+            Err(e) if e.raw_os_error() == Some(libc::ECONNABORTED) => continue,
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) => {
+                let delay = (backoff.get() * 2).clamp(BACKOFF_MIN, BACKOFF_MAX);
+                backoff.set(delay);
+                crate::time::sleep(delay).await;
+            }
+            Err(e) => return Err(fd.check_open().err().unwrap_or(e)),
+        }
+    }
+}

@@ -1,0 +1,34 @@
+//! Close: release an fd once no other operation can use it.
+
+use super::{Op, OpAble};
+use crate::driver::epoll::Direction;
+use crate::fd::SharedFd;
+use io_uring::{opcode, squeue, types};
+use std::io;
+use std::os::fd::RawFd;
+
+pub(crate) struct Close {
+    fd: RawFd,
+}
+
+impl OpAble for Close {
+    fn uring_op(&mut self) -> squeue::Entry {
+        opcode::Close::new(types::Fd(self.fd)).build()
+    }
+    fn legacy_interest(&self) -> Option<(&SharedFd, Direction)> {
+        None
+    }
+    fn legacy_call(&mut self) -> io::Result<u32> {
+        crate::sys::close(self.fd).map(|_| 0)
+    }
+}
+
+/// Closes `fd` and reports close(2)'s result. Operations still using it (on other clones) are
+/// failed first; if any remain, the number is released when the last one finishes.
+pub(crate) async fn close(fd: SharedFd) -> io::Result<()> {
+    fd.close();
+    match fd.into_last_raw() {
+        Some(raw) => Op::new(Close { fd: raw }).await.result.map(drop),
+        None => Ok(()),
+    }
+}

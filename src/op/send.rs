@@ -1,0 +1,47 @@
+//! Send (write): the initialized bytes of an owned buffer.
+
+use super::{Op, OpAble};
+use crate::buf::{BufResult, IoBuf};
+use crate::driver::epoll::Direction;
+use crate::fd::SharedFd;
+use crate::sys::syscall;
+use io_uring::{opcode, squeue, types};
+use std::io;
+
+pub(crate) struct Send<B> {
+    fd: SharedFd,
+    buf: B,
+}
+
+impl<B: IoBuf> OpAble for Send<B> {
+    fn uring_op(&mut self) -> squeue::Entry {
+        let len = self.buf.bytes_init() as u32;
+        opcode::Send::new(types::Fd(self.fd.raw()), self.buf.stable_ptr(), len)
+            .flags(libc::MSG_NOSIGNAL)
+            .build()
+    }
+    fn legacy_interest(&self) -> Option<(&SharedFd, Direction)> {
+        Some((&self.fd, Direction::Write))
+    }
+    fn legacy_call(&mut self) -> io::Result<u32> {
+        let (ptr, len) = (self.buf.stable_ptr(), self.buf.bytes_init());
+        syscall!(send(self.fd.raw(), ptr.cast(), len, libc::MSG_NOSIGNAL)).map(|n| n as u32)
+    }
+}
+
+/// Sends once; returns how many bytes went out.
+pub(crate) async fn send<B: IoBuf>(fd: &SharedFd, buf: B) -> BufResult<usize, B> {
+    if let Err(e) = fd.check_open() {
+        return (Err(e), buf);
+    }
+    let done = Op::new(Send {
+        fd: fd.clone(),
+        buf,
+    })
+    .await;
+    let res = done
+        .result
+        .map(|n| n as usize)
+        .map_err(|e| fd.check_open().err().unwrap_or(e));
+    (res, done.data.buf)
+}

@@ -1,0 +1,61 @@
+//! SendTo: one datagram to an address (sendmsg), from an owned buffer.
+
+use super::{Op, OpAble};
+use crate::buf::{BufResult, IoBuf};
+use crate::driver::epoll::Direction;
+use crate::fd::SharedFd;
+use crate::net::addr::RawAddr;
+use crate::sys::syscall;
+use io_uring::{opcode, squeue, types};
+use std::io;
+
+/// The kernel-visible parts of a sendmsg, boxed together so their addresses are stable.
+struct MsgParts {
+    msg: libc::msghdr,
+    iov: libc::iovec,
+    addr: RawAddr,
+}
+
+pub(crate) struct SendTo<B> {
+    fd: SharedFd,
+    buf: B,
+    parts: Box<MsgParts>,
+}
+
+impl<B: IoBuf> OpAble for SendTo<B> {
+    fn uring_op(&mut self) -> squeue::Entry {
+        opcode::SendMsg::new(types::Fd(self.fd.raw()), &self.parts.msg)
+            .flags(libc::MSG_NOSIGNAL as u32)
+            .build()
+    }
+    fn legacy_interest(&self) -> Option<(&SharedFd, Direction)> {
+        Some((&self.fd, Direction::Write))
+    }
+    fn legacy_call(&mut self) -> io::Result<u32> {
+        syscall!(sendmsg(self.fd.raw(), &self.parts.msg, libc::MSG_NOSIGNAL)).map(|n| n as u32)
+    }
+}
+
+pub(crate) async fn send_to<B: IoBuf>(fd: &SharedFd, buf: B, addr: RawAddr) -> BufResult<usize, B> {
+    if let Err(e) = fd.check_open() {
+        return (Err(e), buf);
+    }
+    let iov = libc::iovec {
+        iov_base: buf.stable_ptr() as *mut _,
+        iov_len: buf.bytes_init(),
+    };
+    // SAFETY: msghdr is plain data; all-zero is a valid empty header.
+    let msg = unsafe { std::mem::zeroed() };
+    let mut parts = Box::new(MsgParts { msg, iov, addr });
+    parts.msg.msg_iov = &mut parts.iov;
+    parts.msg.msg_iovlen = 1;
+    parts.msg.msg_name = parts.addr.as_mut_ptr().cast();
+    parts.msg.msg_namelen = parts.addr.len;
+    let done = Op::new(SendTo {
+        fd: fd.clone(),
+        buf,
+        parts,
+    })
+    .await;
+    (done.result.map(|n| n as usize), done.data.buf)
+}

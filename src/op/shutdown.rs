@@ -1,0 +1,42 @@
+//! Shutdown: close one or both directions of a connection.
+
+use super::{Op, OpAble};
+use crate::driver::epoll::Direction;
+use crate::fd::SharedFd;
+use crate::sys::syscall;
+use io_uring::{opcode, squeue, types};
+use std::io;
+use std::net::Shutdown as How;
+
+pub(crate) struct Shutdown {
+    fd: SharedFd,
+    how: i32,
+}
+
+impl OpAble for Shutdown {
+    fn uring_op(&mut self) -> squeue::Entry {
+        opcode::Shutdown::new(types::Fd(self.fd.raw()), self.how).build()
+    }
+    fn legacy_interest(&self) -> Option<(&SharedFd, Direction)> {
+        None
+    }
+    fn legacy_call(&mut self) -> io::Result<u32> {
+        syscall!(shutdown(self.fd.raw(), self.how)).map(|_| 0)
+    }
+}
+
+pub(crate) async fn shutdown(fd: &SharedFd, how: How) -> io::Result<()> {
+    fd.check_open()?;
+    let how = match how {
+        How::Read => libc::SHUT_RD,
+        How::Write => libc::SHUT_WR,
+        How::Both => libc::SHUT_RDWR,
+    };
+    Op::new(Shutdown {
+        fd: fd.clone(),
+        how,
+    })
+    .await
+    .result
+    .map(drop)
+}

@@ -1,0 +1,54 @@
+//! The thread-local pointer to the executor running on this thread.
+//!
+//! Invariant: `CURRENT` is non-null only while an [`Enter`] guard lives, and the guard holds an
+//! `Rc<Core>`, so the pointer is valid whenever it is non-null.
+
+use super::core::Core;
+use std::cell::Cell;
+use std::ptr;
+use std::rc::Rc;
+
+thread_local! {
+    static CURRENT: Cell<*const Core> = const { Cell::new(ptr::null()) };
+}
+
+/// Marks `core` as this thread's executor until dropped.
+pub(crate) struct Enter {
+    core: Rc<Core>,
+}
+
+/// Makes `core` current. Panics if another runtime is already running on this thread: a
+/// single-threaded executor cannot be nested (`block_on` inside `block_on` would deadlock).
+pub(crate) fn enter(core: &Rc<Core>) -> Enter {
+    CURRENT.with(|c| {
+        assert!(
+            c.get().is_null(),
+            "cannot start a corio runtime from within a corio runtime"
+        );
+        c.set(Rc::as_ptr(core));
+    });
+    Enter { core: core.clone() }
+}
+
+impl Drop for Enter {
+    fn drop(&mut self) {
+        CURRENT.with(|c| c.set(ptr::null()));
+        let _ = &self.core;
+    }
+}
+
+/// Runs `f` with this thread's executor, or returns `None` outside a runtime.
+pub(crate) fn try_with_core<R>(f: impl FnOnce(&Core) -> R) -> Option<R> {
+    let p = CURRENT.with(|c| c.get());
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: non-null means an `Enter` guard holding an `Rc<Core>` is alive (module invariant).
+    Some(f(unsafe { &*p }))
+}
+
+/// Runs `f` with this thread's executor. Panics outside a runtime: that is an API misuse
+/// (calling `spawn` or doing I/O with no runtime), not an I/O outcome.
+pub(crate) fn with_core<R>(f: impl FnOnce(&Core) -> R) -> R {
+    try_with_core(f).expect("this operation must be called from within a corio runtime")
+}

@@ -1,0 +1,176 @@
+//! The executor of one thread: run queue, task registry, timers and the I/O driver.
+//!
+//! One turn of the loop: poll the main future if woken; run up to `BUDGET` queued tasks; take
+//! tasks woken from other threads; hand everything prepared to the kernel and reap completions
+//! in one driver park (not waiting if work is queued, else waiting until the nearest timer);
+//! fire due timers. The budget bounds how long an always-ready task can keep completions from
+//! being reaped.
+
+use super::remote::Remote;
+use crate::driver::{Backend, DriverStats};
+use crate::task::{RunOutcome, Task};
+use crate::time::timers::Timers;
+use slab::Slab;
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Tasks polled per turn before the loop reaps completions again.
+const BUDGET: usize = 128;
+
+static NEXT_CORE_ID: AtomicU64 = AtomicU64::new(1);
+
+/// Executor counters, read with [`crate::Runtime::stats`].
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ExecutorStats {
+    /// Tasks spawned.
+    pub tasks_spawned: u64,
+    /// Task polls.
+    pub tasks_polled: u64,
+    /// Turns of the loop (driver parks).
+    pub ticks: u64,
+    /// Tasks received from other threads.
+    pub remote_wakes: u64,
+}
+
+pub(crate) struct Core {
+    id: u64,
+    pub(crate) driver: RefCell<Backend>,
+    pub(crate) timers: RefCell<Timers>,
+    run_queue: RefCell<VecDeque<Arc<Task>>>,
+    registry: RefCell<Slab<Arc<Task>>>,
+    remote: Arc<Remote>,
+    stats: Cell<ExecutorStats>,
+}
+
+impl Core {
+    pub(crate) fn new(driver: Backend, remote: Arc<Remote>) -> Core {
+        Core {
+            id: NEXT_CORE_ID.fetch_add(1, Ordering::Relaxed),
+            driver: RefCell::new(driver),
+            timers: RefCell::new(Timers::default()),
+            run_queue: RefCell::new(VecDeque::with_capacity(256)),
+            registry: RefCell::new(Slab::new()),
+            remote,
+            stats: Cell::new(ExecutorStats::default()),
+        }
+    }
+
+    /// Unique per executor: ops remember it so they never talk to another executor's driver.
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+
+    pub(crate) fn remote(&self) -> &Arc<Remote> {
+        &self.remote
+    }
+
+    pub(crate) fn stats(&self) -> ExecutorStats {
+        self.stats.get()
+    }
+
+    pub(crate) fn driver_stats(&self) -> DriverStats {
+        self.driver.borrow().stats()
+    }
+
+    fn bump(&self, f: impl FnOnce(&mut ExecutorStats)) {
+        let mut s = self.stats.get();
+        f(&mut s);
+        self.stats.set(s);
+    }
+
+    /// Registers a new task and queues it for its first poll.
+    pub(crate) fn spawn_task(&self, make: impl FnOnce(usize) -> Arc<Task>) -> Arc<Task> {
+        let task = {
+            let mut registry = self.registry.borrow_mut();
+            let entry = registry.vacant_entry();
+            let task = make(entry.key());
+            entry.insert(task.clone());
+            task
+        };
+        self.run_queue.borrow_mut().push_back(task.clone());
+        self.bump(|s| s.tasks_spawned += 1);
+        task
+    }
+
+    /// Pushes `task` on the run queue if this executor owns it; gives it back otherwise.
+    pub(crate) fn push_local_if_owner(&self, task: Arc<Task>) -> Option<Arc<Task>> {
+        if Arc::ptr_eq(task.remote(), &self.remote) {
+            self.run_queue.borrow_mut().push_back(task);
+            None
+        } else {
+            Some(task)
+        }
+    }
+
+    /// Runs up to `BUDGET` queued tasks.
+    pub(crate) fn run_tasks(&self) {
+        for _ in 0..BUDGET {
+            let Some(task) = self.run_queue.borrow_mut().pop_front() else {
+                return;
+            };
+            self.bump(|s| s.tasks_polled += 1);
+            if let RunOutcome::Done = task.run() {
+                self.registry.borrow_mut().try_remove(task.key());
+            }
+        }
+    }
+
+    /// True if a task is queued, so the driver must not block.
+    pub(crate) fn has_ready_tasks(&self) -> bool {
+        !self.run_queue.borrow().is_empty()
+    }
+
+    /// Moves tasks woken from other threads onto the run queue.
+    pub(crate) fn drain_remote(&self) {
+        let mut q = self.run_queue.borrow_mut();
+        let before = q.len();
+        self.remote.drain(&mut q);
+        let n = (q.len() - before) as u64;
+        drop(q);
+        if n > 0 {
+            self.bump(|s| s.remote_wakes += n);
+        }
+    }
+
+    /// One driver park: submit, wait (at most until the nearest timer, not at all if
+    /// `no_wait`), reap and wake; then fire due timers.
+    pub(crate) fn park(&self, no_wait: bool) {
+        let timeout = if no_wait {
+            Some(Duration::ZERO)
+        } else {
+            self.timers
+                .borrow()
+                .next_deadline()
+                .map(|d| d.saturating_duration_since(Instant::now()))
+        };
+        self.bump(|s| s.ticks += 1);
+        if let Err(e) = self.driver.borrow_mut().park(timeout) {
+            // Transient errors are absorbed inside the driver; what reaches here means the
+            // ring or epoll instance itself is broken, and no task could make progress.
+            panic!("corio: the I/O driver failed: {e}");
+        }
+        self.timers.borrow_mut().fire(Instant::now());
+    }
+
+    /// Drops every task's future (on this thread), then lets the driver cancel and drain what is
+    /// still in flight. Called by `Runtime::drop` with this core current.
+    pub(crate) fn shutdown(&self) {
+        self.remote.close();
+        loop {
+            // Dropping a future can spawn or wake; repeat until the registry stays empty.
+            let tasks: Vec<Arc<Task>> = self.registry.borrow_mut().drain().collect();
+            if tasks.is_empty() {
+                break;
+            }
+            for task in &tasks {
+                task.drop_future();
+            }
+        }
+        self.run_queue.borrow_mut().clear();
+        self.timers.borrow_mut().clear();
+        self.driver.borrow_mut().shutdown();
+    }
+}

@@ -1,0 +1,178 @@
+//! The runtime: one single-threaded executor and its driver, `block_on`, `spawn`, and the
+//! builder that chooses the driver.
+
+pub(crate) mod context;
+pub(crate) mod core;
+pub(crate) mod remote;
+
+use self::core::Core;
+pub use self::core::ExecutorStats;
+use self::remote::MainWaker;
+use crate::driver::{self, Driver, DriverInfo, DriverStats};
+use crate::task::{JoinHandle, Runner, Task};
+use std::future::Future;
+use std::io;
+use std::pin::pin;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+
+/// Configures and builds a [`Runtime`].
+///
+/// ```
+/// use corio::{Driver, Runtime};
+/// let rt = Runtime::builder().driver(Driver::Auto).ring_entries(256).build().unwrap();
+/// println!("running on {:?}", rt.driver_info().kind);
+/// ```
+#[derive(Debug, Clone)]
+pub struct Builder {
+    pub(crate) driver: Option<Driver>,
+    pub(crate) ring_entries: u32,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder {
+            driver: None,
+            ring_entries: 1024,
+        }
+    }
+}
+
+impl Builder {
+    /// Chooses the driver. Without this call, `CORIO_DRIVER=auto|uring|epoll` decides, and
+    /// `auto` when it is unset.
+    pub fn driver(&mut self, driver: Driver) -> &mut Self {
+        self.driver = Some(driver);
+        self
+    }
+
+    /// Submission queue size of the io_uring (the completion queue is twice as big).
+    pub fn ring_entries(&mut self, entries: u32) -> &mut Self {
+        self.ring_entries = entries.max(8);
+        self
+    }
+
+    /// Builds the runtime. Fails if the requested driver cannot be set up; see [`Driver`] for
+    /// when `Auto` falls back to epoll and when it reports an error instead.
+    pub fn build(&self) -> io::Result<Runtime> {
+        let (backend, remote, info) = driver::open(self)?;
+        Ok(Runtime {
+            core: Rc::new(Core::new(backend, remote)),
+            info,
+        })
+    }
+}
+
+/// A single-threaded executor owning one io_uring (or one epoll instance).
+///
+/// Dropping the runtime drops every task, cancels every operation still in flight and waits
+/// (bounded) for the kernel to let go of their buffers before freeing them.
+pub struct Runtime {
+    core: Rc<Core>,
+    info: DriverInfo,
+}
+
+impl Runtime {
+    /// A runtime with default settings (`Builder::default().build()`).
+    pub fn new() -> io::Result<Runtime> {
+        Builder::default().build()
+    }
+
+    /// A builder to configure the runtime.
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    /// Which driver this runtime got, why, and with which ring setup flags.
+    pub fn driver_info(&self) -> &DriverInfo {
+        &self.info
+    }
+
+    /// The driver's counters (submissions, enters, completions, epoll waits...).
+    pub fn driver_stats(&self) -> DriverStats {
+        self.core.driver_stats()
+    }
+
+    /// The executor's counters.
+    pub fn stats(&self) -> ExecutorStats {
+        self.core.stats()
+    }
+
+    /// Runs `future` to completion on this thread, running spawned tasks meanwhile.
+    ///
+    /// Panics if called from within a runtime on the same thread.
+    pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        let _enter = context::enter(&self.core);
+        let main = Arc::new(MainWaker {
+            woken: AtomicBool::new(true),
+            remote: self.core.remote().clone(),
+        });
+        let waker = Waker::from(main.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut future = pin!(future);
+        loop {
+            if main.woken.swap(false, Ordering::AcqRel) {
+                if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+                    return out;
+                }
+            }
+            self.core.run_tasks();
+            self.core.drain_remote();
+            let busy = self.core.has_ready_tasks() || main.woken.load(Ordering::Acquire);
+            self.core.park(busy);
+        }
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        let _enter = context::enter(&self.core);
+        self.core.shutdown();
+    }
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("driver", &self.info)
+            .finish()
+    }
+}
+
+/// Runs `future` on a new default runtime and returns its output.
+///
+/// Panics if the runtime cannot be built (use [`Runtime::builder`] to handle that error).
+///
+/// ```
+/// let v = corio::block_on(async { 7 });
+/// assert_eq!(v, 7);
+/// ```
+pub fn block_on<F: Future>(future: F) -> F::Output {
+    let rt = Runtime::new().unwrap_or_else(|e| panic!("corio: cannot build a runtime: {e}"));
+    rt.block_on(future)
+}
+
+/// Spawns a task on the current thread's executor. The future need not be `Send`.
+///
+/// Panics if called outside a runtime.
+pub fn spawn<F>(future: F) -> JoinHandle<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    context::with_core(|core| {
+        let (runner, state) = Runner::new(future);
+        let remote = core.remote().clone();
+        let task = core.spawn_task(|key| Task::new(remote, key, Box::pin(runner)));
+        JoinHandle::new(state, task)
+    })
+}
+
+/// Counters of the current thread's runtime, for code that has no `&Runtime` at hand.
+///
+/// Panics if called outside a runtime.
+pub fn current_driver_stats() -> DriverStats {
+    context::with_core(|core| core.driver_stats())
+}
