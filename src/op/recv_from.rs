@@ -103,9 +103,7 @@ pub(crate) async fn recv_from<B: IoBufMut>(
         };
         // SAFETY: the bytes up to `init + n` were just written.
         unsafe { buf.set_init(init + n) };
-        let from = chunk
-            .from
-            .ok_or_else(|| io::Error::new(io::ErrorKind::Other, "sender unknown"));
+        let from = chunk.from.ok_or_else(|| io::Error::other("sender unknown"));
         return (from.map(|a| (n, a)), buf);
     }
     let mut done = Op::new(RecvFrom::new(fd.clone(), buf)).await;

@@ -5,6 +5,7 @@
 //! - empty: nothing known;
 //! - ready: an edge arrived and no attempt has consumed it yet;
 //! - waiting: a task tried, got EAGAIN, and parked with its waker.
+//!
 //! An event makes the slot ready and wakes the waiter; an attempt that gets EAGAIN consumes a
 //! ready slot and tries again, or parks. Readiness that arrives before a task parks is kept,
 //! never lost: with edge-triggered epoll there would be no second edge.
