@@ -11,6 +11,7 @@
 //!   cancellation): bytes, EOF or an error, and accepted connections. A new read or accept
 //!   first waits for such orphans to complete, so bytes keep their order.
 
+use crate::driver::epoll::Direction;
 use crate::driver::Backend;
 use crate::runtime::context;
 use std::cell::{Cell, RefCell};
@@ -21,6 +22,7 @@ use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
 use std::task::{Poll, Waker};
+use std::time::Instant;
 
 /// Bytes a dropped read received, with the sender for datagram reads.
 pub(crate) struct Chunk {
@@ -48,6 +50,12 @@ pub(crate) struct FdInner {
     token: Option<u64>,
     closing: Cell<bool>,
     pub(crate) read: ReadSide,
+    /// Read and write deadlines (Go's rd / wd), indexed by `Direction`.
+    deadlines: [Cell<Option<Instant>>; 2],
+    /// Operations waiting on this fd, woken when a deadline moves so they re-read it; each
+    /// registers while pending and leaves when it completes or is dropped.
+    deadline_watchers: RefCell<Vec<(u64, Waker)>>,
+    next_watch_id: Cell<u64>,
 }
 
 /// A reference-counted fd; see the module docs.
@@ -69,6 +77,9 @@ impl SharedFd {
                 token,
                 closing: Cell::new(false),
                 read: ReadSide::default(),
+                deadlines: Default::default(),
+                deadline_watchers: RefCell::default(),
+                next_watch_id: Cell::new(0),
             })))
         })
     }
@@ -83,6 +94,43 @@ impl SharedFd {
 
     pub(crate) fn read_side(&self) -> &ReadSide {
         &self.0.read
+    }
+
+    /// The deadline for operations in direction `dir`, if any.
+    pub(crate) fn deadline(&self, dir: Direction) -> Option<Instant> {
+        self.0.deadlines[dir as usize].get()
+    }
+
+    /// Go's SetReadDeadline / SetWriteDeadline: applies to operations already waiting as well
+    /// as to later ones; `None` removes it. Waiting operations are woken to re-read it.
+    pub(crate) fn set_deadline(&self, dir: Direction, deadline: Option<Instant>) {
+        self.0.deadlines[dir as usize].set(deadline);
+        let watchers = std::mem::take(&mut *self.0.deadline_watchers.borrow_mut());
+        watchers.into_iter().for_each(|(_, w)| w.wake());
+    }
+
+    /// Registers (or refreshes) the waker of waiting operation `id`, so that moving a deadline
+    /// reaches it. `id` is allocated on first use.
+    pub(crate) fn watch_deadline(&self, id: &mut Option<u64>, waker: &Waker) {
+        let id = *id.get_or_insert_with(|| {
+            let next = self.0.next_watch_id.get();
+            self.0.next_watch_id.set(next + 1);
+            next
+        });
+        let mut watchers = self.0.deadline_watchers.borrow_mut();
+        match watchers.iter_mut().find(|(w, _)| *w == id) {
+            Some((_, w)) if w.will_wake(waker) => {}
+            Some((_, w)) => *w = waker.clone(),
+            None => watchers.push((id, waker.clone())),
+        }
+    }
+
+    /// Operation `id` stopped waiting.
+    pub(crate) fn unwatch_deadline(&self, id: u64) {
+        self.0
+            .deadline_watchers
+            .borrow_mut()
+            .retain(|(w, _)| *w != id);
     }
 
     /// Fails if `close` was called.

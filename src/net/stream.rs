@@ -37,9 +37,63 @@ pub(crate) async fn read_exact<B: IoBufMut>(fd: &SharedFd, mut buf: B) -> BufRes
     (Ok(()), buf)
 }
 
+/// Go's SetDeadline / SetReadDeadline / SetWriteDeadline over `self.fd` (streams and UDP).
+macro_rules! deadline_methods {
+    () => {
+        /// Sets the read deadline: reads waiting now or started later fail with
+        /// `ErrorKind::TimedOut` once `deadline` passes (a read never started after it fails at
+        /// once); `None` removes it. The socket stays usable: move or clear the deadline and
+        /// read again. On io_uring an expired read is cancelled and its buffer returned; if
+        /// data raced the cancel, the data is returned instead of the error. Same on both
+        /// drivers.
+        ///
+        /// ```no_run
+        /// # corio::block_on(async {
+        /// use std::time::{Duration, Instant};
+        /// let stream = corio::net::TcpStream::connect("127.0.0.1:7").await?;
+        /// stream.set_read_deadline(Some(Instant::now() + Duration::from_secs(5)));
+        /// let (res, _buf) = stream.read(Vec::with_capacity(4096)).await;
+        /// if let Err(e) = &res {
+        ///     assert_eq!(e.kind(), std::io::ErrorKind::TimedOut);
+        /// }
+        /// # std::io::Result::Ok(()) });
+        /// ```
+        pub fn set_read_deadline(&self, deadline: Option<std::time::Instant>) {
+            self.fd
+                .set_deadline($crate::driver::epoll::Direction::Read, deadline);
+        }
+
+        /// Sets the write deadline; see [`set_read_deadline`](Self::set_read_deadline). A
+        /// `write_all` that passes it fails with `TimedOut` having sent a prefix of the buffer.
+        pub fn set_write_deadline(&self, deadline: Option<std::time::Instant>) {
+            self.fd
+                .set_deadline($crate::driver::epoll::Direction::Write, deadline);
+        }
+
+        /// Sets both the read and the write deadline.
+        pub fn set_deadline(&self, deadline: Option<std::time::Instant>) {
+            self.set_read_deadline(deadline);
+            self.set_write_deadline(deadline);
+        }
+
+        /// The read deadline, if set.
+        pub fn read_deadline(&self) -> Option<std::time::Instant> {
+            self.fd.deadline($crate::driver::epoll::Direction::Read)
+        }
+
+        /// The write deadline, if set.
+        pub fn write_deadline(&self) -> Option<std::time::Instant> {
+            self.fd.deadline($crate::driver::epoll::Direction::Write)
+        }
+    };
+}
+pub(crate) use deadline_methods;
+
 /// The owned-buffer I/O methods of a byte stream over `self.fd` (TCP and Unix streams).
 macro_rules! stream_io_methods {
     () => {
+        $crate::net::stream::deadline_methods!();
+
         /// Reads what is available into `buf`'s spare capacity (a `Vec` gets its length set).
         /// Returns 0 at EOF. Cancel-safe: bytes a dropped read received are returned next.
         pub async fn read<B: $crate::buf::IoBufMut>(

@@ -71,6 +71,13 @@ impl TcpListener {
         })
     }
 
+    /// Sets a deadline for `accept` (Go's Listener.SetDeadline): accepts waiting now or
+    /// started later fail with `ErrorKind::TimedOut` once it passes; `None` removes it.
+    pub fn set_deadline(&self, deadline: Option<std::time::Instant>) {
+        self.fd
+            .set_deadline(crate::driver::epoll::Direction::Read, deadline);
+    }
+
     /// Accepts a connection. Cancel-safe: a connection accepted by a dropped `accept` future
     /// is returned by the next call. ECONNABORTED is retried; EMFILE/ENFILE back off (5 ms
     /// doubling to 1 s) and retry rather than spin.

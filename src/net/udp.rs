@@ -29,6 +29,8 @@ pub struct UdpSocket {
 }
 
 impl UdpSocket {
+    crate::net::stream::deadline_methods!();
+
     /// Binds a UDP socket. Must be called within a runtime.
     pub fn bind(addr: impl ToSocketAddrs) -> io::Result<UdpSocket> {
         each_addr(addr, |a| {

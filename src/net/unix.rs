@@ -49,6 +49,13 @@ impl UnixListener {
         })
     }
 
+    /// Sets a deadline for `accept` (Go's Listener.SetDeadline): accepts waiting now or
+    /// started later fail with `ErrorKind::TimedOut` once it passes; `None` removes it.
+    pub fn set_deadline(&self, deadline: Option<std::time::Instant>) {
+        self.fd
+            .set_deadline(crate::driver::epoll::Direction::Read, deadline);
+    }
+
     /// Accepts a connection; cancel-safe like [`TcpListener::accept`](super::TcpListener::accept).
     pub async fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
         let (conn, addr) = accept::accept(&self.fd, &self.backoff).await?;

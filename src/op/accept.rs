@@ -3,6 +3,7 @@
 //! Lossless cancellation: a connection accepted by a dropped accept is kept on the listener
 //! for the next accept, or closed with the listener.
 
+use super::deadline::with_deadline;
 use super::{Op, OpAble};
 use crate::driver::epoll::Direction;
 use crate::fd::SharedFd;
@@ -74,10 +75,14 @@ pub(crate) async fn accept(
             let addr = sock_name(conn.as_raw_fd(), true).unwrap_or_else(|_| RawAddr::empty());
             return Ok((conn, addr));
         }
-        let done = Op::new(Accept {
-            fd: fd.clone(),
-            addr: Box::new(RawAddr::empty()),
-        })
+        let done = with_deadline(
+            fd,
+            Direction::Read,
+            Op::new(Accept {
+                fd: fd.clone(),
+                addr: Box::new(RawAddr::empty()),
+            }),
+        )
         .await;
         match done.result {
             Ok(conn) => {

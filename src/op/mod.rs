@@ -13,6 +13,7 @@
 pub(crate) mod accept;
 pub(crate) mod close;
 pub(crate) mod connect;
+pub(crate) mod deadline;
 pub(crate) mod nop;
 pub(crate) mod recv;
 pub(crate) mod recv_from;
@@ -196,6 +197,41 @@ impl<T: OpAble> Op<T> {
                 },
                 res => return Poll::Ready((res, 0)),
             }
+        }
+    }
+}
+
+impl<T: OpAble> Op<T> {
+    /// The op's deadline passed. Nothing in the kernel (not started, or parked on the
+    /// readiness driver): finish now with `TimedOut` and give the data back. In the ring: ask
+    /// the kernel to cancel it and return `None`; the op completes when its CQE arrives
+    /// (-ECANCELED, or the data if the cancel lost the race).
+    pub(crate) fn expire(&mut self) -> Option<Completion<T>> {
+        match self.state {
+            State::Unstarted | State::Trying => {
+                self.state = State::Done;
+                let data = self.data.take()?;
+                Some(Completion {
+                    result: Err(deadline::timed_out()),
+                    flags: 0,
+                    data,
+                })
+            }
+            State::InRing {
+                core: owner,
+                user_data,
+            } => {
+                context::try_with_core(|core| {
+                    if core.id() != owner {
+                        return;
+                    }
+                    if let Backend::Uring(ring) = &mut *core.driver.borrow_mut() {
+                        ring.cancel(user_data);
+                    }
+                });
+                None
+            }
+            State::Done => None,
         }
     }
 }

@@ -3,6 +3,7 @@
 //! Lossless cancellation: if the future is dropped in flight and the CQE still carries bytes,
 //! EOF or an error, they are kept on the fd and returned first by the next read.
 
+use super::deadline::with_deadline;
 use super::{Op, OpAble};
 use crate::buf::{BufResult, IoBufMut};
 use crate::driver::epoll::Direction;
@@ -122,10 +123,14 @@ pub(crate) async fn recv<B: IoBufMut>(
     if let Some(res) = take_stash(fd, &mut buf, datagram) {
         return (res, buf);
     }
-    let done = Op::new(Recv {
-        fd: fd.clone(),
-        buf,
-    })
+    let done = with_deadline(
+        fd,
+        Direction::Read,
+        Op::new(Recv {
+            fd: fd.clone(),
+            buf,
+        }),
+    )
     .await;
     let mut buf = done.data.buf;
     let res = match done.result {

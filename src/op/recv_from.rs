@@ -1,5 +1,6 @@
 //! RecvFrom: one datagram and its sender (recvmsg), into an owned buffer.
 
+use super::deadline::with_deadline;
 use super::{Op, OpAble};
 use crate::buf::{BufResult, IoBufMut};
 use crate::driver::epoll::Direction;
@@ -106,7 +107,8 @@ pub(crate) async fn recv_from<B: IoBufMut>(
         let from = chunk.from.ok_or_else(|| io::Error::other("sender unknown"));
         return (from.map(|a| (n, a)), buf);
     }
-    let mut done = Op::new(RecvFrom::new(fd.clone(), buf)).await;
+    let mut done =
+        with_deadline(fd, Direction::Read, Op::new(RecvFrom::new(fd.clone(), buf))).await;
     let from = done.data.sender();
     let mut buf = done.data.buf;
     let res = done.result.and_then(|n| {

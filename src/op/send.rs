@@ -1,5 +1,6 @@
 //! Send (write): the initialized bytes of an owned buffer.
 
+use super::deadline::with_deadline;
 use super::{Op, OpAble};
 use crate::buf::{BufResult, IoBuf};
 use crate::driver::epoll::Direction;
@@ -34,10 +35,14 @@ pub(crate) async fn send<B: IoBuf>(fd: &SharedFd, buf: B) -> BufResult<usize, B>
     if let Err(e) = fd.check_open() {
         return (Err(e), buf);
     }
-    let done = Op::new(Send {
-        fd: fd.clone(),
-        buf,
-    })
+    let done = with_deadline(
+        fd,
+        Direction::Write,
+        Op::new(Send {
+            fd: fd.clone(),
+            buf,
+        }),
+    )
     .await;
     let res = done
         .result

@@ -1,5 +1,6 @@
 //! SendTo: one datagram to an address (sendmsg), from an owned buffer.
 
+use super::deadline::with_deadline;
 use super::{Op, OpAble};
 use crate::buf::{BufResult, IoBuf};
 use crate::driver::epoll::Direction;
@@ -51,11 +52,15 @@ pub(crate) async fn send_to<B: IoBuf>(fd: &SharedFd, buf: B, addr: RawAddr) -> B
     parts.msg.msg_iovlen = 1;
     parts.msg.msg_name = parts.addr.as_mut_ptr().cast();
     parts.msg.msg_namelen = parts.addr.len;
-    let done = Op::new(SendTo {
-        fd: fd.clone(),
-        buf,
-        parts,
-    })
+    let done = with_deadline(
+        fd,
+        Direction::Write,
+        Op::new(SendTo {
+            fd: fd.clone(),
+            buf,
+            parts,
+        }),
+    )
     .await;
     (done.result.map(|n| n as usize), done.data.buf)
 }

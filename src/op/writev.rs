@@ -1,5 +1,6 @@
 //! Writev: several owned buffers in one sendmsg (no SIGPIPE on a reset peer).
 
+use super::deadline::with_deadline;
 use super::{Op, OpAble};
 use crate::buf::{BufResult, IoBuf};
 use crate::driver::epoll::Direction;
@@ -58,7 +59,7 @@ pub(crate) async fn writev<B: IoBuf>(fd: &SharedFd, bufs: Vec<B>) -> BufResult<u
     if let Err(e) = fd.check_open() {
         return (Err(e), bufs);
     }
-    let done = Op::new(Writev::new(fd.clone(), bufs)).await;
+    let done = with_deadline(fd, Direction::Write, Op::new(Writev::new(fd.clone(), bufs))).await;
     let res = done
         .result
         .map(|n| n as usize)

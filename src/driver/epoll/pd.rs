@@ -16,8 +16,8 @@ use std::task::{Context, Poll, Waker};
 /// Which half of a socket an operation waits on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Direction {
-    Read,
-    Write,
+    Read = 0,
+    Write = 1,
 }
 
 #[derive(Debug, Default)]
@@ -27,15 +27,17 @@ enum Slot {
     Empty,
     /// Readiness arrived and has not been consumed.
     Ready,
-    /// A task is parked here.
-    Waiting(Waker),
+    /// Tasks are parked here: usually one; more when several tasks wait on the same socket
+    /// in the same direction (e.g. accept loops sharing a listener), which Go's fdMutex
+    /// forbids but corio allows. All are woken and retry; the losers park again.
+    Waiting(Vec<Waker>),
 }
 
 impl Slot {
     /// An event arrived: remember it and wake the parked task, if any.
     fn set_ready(&mut self) {
-        if let Slot::Waiting(w) = std::mem::replace(self, Slot::Ready) {
-            w.wake();
+        if let Slot::Waiting(wakers) = std::mem::replace(self, Slot::Ready) {
+            wakers.into_iter().for_each(Waker::wake);
         }
     }
 }
@@ -99,9 +101,14 @@ impl PollDesc {
                 *slot = Slot::Empty;
                 Poll::Ready(Ok(()))
             }
-            Slot::Waiting(w) if w.will_wake(cx.waker()) => Poll::Pending,
-            _ => {
-                *slot = Slot::Waiting(cx.waker().clone());
+            Slot::Waiting(wakers) => {
+                if !wakers.iter().any(|w| w.will_wake(cx.waker())) {
+                    wakers.push(cx.waker().clone());
+                }
+                Poll::Pending
+            }
+            Slot::Empty => {
+                *slot = Slot::Waiting(vec![cx.waker().clone()]);
                 Poll::Pending
             }
         }

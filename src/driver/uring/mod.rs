@@ -126,14 +126,7 @@ impl Uring {
             _ => unreachable!("op dropped with a slot it does not own: {user_data:#x}"),
         };
         match std::mem::replace(&mut slot.lifecycle, Lifecycle::Orphaned(data)) {
-            Lifecycle::Waiting(_) => {
-                self.stats.cancellations += 1;
-                let cancel = opcode::AsyncCancel::new(user_data)
-                    .build()
-                    .user_data(IGNORE_TOKEN);
-                // SAFETY: a cancel SQE carries no pointers.
-                unsafe { self.push(&cancel) };
-            }
+            Lifecycle::Waiting(_) => self.cancel(user_data),
             Lifecycle::Completed { res, flags } => {
                 if let Lifecycle::Orphaned(data) = self.slots.remove(key).lifecycle {
                     self.stats.orphan_completions += 1;
@@ -142,6 +135,17 @@ impl Uring {
             }
             state @ Lifecycle::Orphaned(_) => unreachable!("op orphaned twice: {state:?}"),
         }
+    }
+
+    /// Asks the kernel to cancel one in-flight op; its CQE still arrives (-ECANCELED, or its
+    /// result if the cancel lost the race) and is delivered to the slot as usual.
+    pub(crate) fn cancel(&mut self, user_data: u64) {
+        self.stats.cancellations += 1;
+        let cancel = opcode::AsyncCancel::new(user_data)
+            .build()
+            .user_data(IGNORE_TOKEN);
+        // SAFETY: a cancel SQE carries no pointers.
+        unsafe { self.push(&cancel) };
     }
 
     /// Cancels every operation on `fd` (an explicit close: Go's evict). Their CQEs arrive with

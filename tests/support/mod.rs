@@ -1,0 +1,52 @@
+//! Helpers shared by the integration tests. Every test binary runs twice from ./test.sh, once
+//! with `CORIO_DRIVER=uring` and once with `CORIO_DRIVER=epoll`; `rt()` honours that.
+#![allow(dead_code)]
+
+use corio::{DriverKind, Runtime};
+use std::future::Future;
+use std::time::Duration;
+
+/// A runtime on the driver named by `CORIO_DRIVER` (auto when unset).
+pub fn rt() -> Runtime {
+    Runtime::new().expect("runtime")
+}
+
+/// Runs `f` on a fresh runtime, failing the test if it takes longer than `limit`.
+pub fn run<F: Future>(limit: Duration, f: F) -> F::Output {
+    let rt = rt();
+    rt.block_on(async move {
+        corio::time::timeout(limit, f)
+            .await
+            .expect("test exceeded its time limit")
+    })
+}
+
+/// Runs `f` with a 20 s limit.
+pub fn run_test<F: Future>(f: F) -> F::Output {
+    run(Duration::from_secs(20), f)
+}
+
+/// Which driver this test binary runs on.
+pub fn driver() -> DriverKind {
+    rt().driver_info().kind
+}
+
+/// Number of open file descriptors of this process.
+pub fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+/// A deterministic byte pattern of length `len`, distinct per `seed`.
+pub fn pattern(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
