@@ -24,6 +24,9 @@ pub(crate) async fn write_all<B: IoBuf>(fd: &SharedFd, mut buf: B) -> BufResult<
 
 /// Reads until `buf` is full (`bytes_init() == bytes_total()`); EOF first is `UnexpectedEof`.
 pub(crate) async fn read_exact<B: IoBufMut>(fd: &SharedFd, mut buf: B) -> BufResult<(), B> {
+    if buf.bytes_init() == buf.bytes_total() {
+        return (Err(recv::no_room()), buf);
+    }
     while buf.bytes_init() < buf.bytes_total() {
         let (res, b) = recv::recv(fd, buf, false).await;
         buf = b;
@@ -94,8 +97,10 @@ macro_rules! stream_io_methods {
     () => {
         $crate::net::stream::deadline_methods!();
 
-        /// Reads what is available into `buf`'s spare capacity (a `Vec` gets its length set).
-        /// Returns 0 at EOF. Cancel-safe: bytes a dropped read received are returned next.
+        /// Reads what is available into `buf`'s spare capacity, `bytes_init..bytes_total` (a
+        /// `Vec` keeps its bytes and gets its length set). Returns 0 only at EOF; a buffer with
+        /// no spare capacity (e.g. `vec![0; n]` or a `Box<[u8]>`) is `InvalidInput`.
+        /// Cancel-safe: bytes a dropped read received are returned next.
         pub async fn read<B: $crate::buf::IoBufMut>(
             &self,
             buf: B,
@@ -104,7 +109,7 @@ macro_rules! stream_io_methods {
         }
 
         /// Reads until `buf` is full (for a `Vec`: until its length reaches its capacity).
-        /// EOF before that is `UnexpectedEof`.
+        /// EOF before that is `UnexpectedEof`; a buffer already full is `InvalidInput`.
         pub async fn read_exact<B: $crate::buf::IoBufMut>(
             &self,
             buf: B,

@@ -110,12 +110,24 @@ fn take_stash<B: IoBufMut>(
     Some(Ok(copied))
 }
 
+/// A read into a full buffer could only return 0, which means EOF: refuse it instead.
+pub(crate) fn no_room() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        "read buffer has no spare capacity (reads fill bytes_init..bytes_total: pass an empty \
+         Vec with capacity, or clear it)",
+    )
+}
+
 /// Reads into `buf`'s spare capacity: stashed bytes first, else one recv.
 pub(crate) async fn recv<B: IoBufMut>(
     fd: &SharedFd,
     mut buf: B,
     datagram: bool,
 ) -> BufResult<usize, B> {
+    if buf.bytes_init() == buf.bytes_total() {
+        return (Err(no_room()), buf);
+    }
     fd.wait_orphans().await;
     if let Err(e) = fd.check_open() {
         return (Err(e), buf);

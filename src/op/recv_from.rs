@@ -86,6 +86,9 @@ pub(crate) async fn recv_from<B: IoBufMut>(
     fd: &SharedFd,
     mut buf: B,
 ) -> BufResult<(usize, SocketAddr), B> {
+    if buf.bytes_init() == buf.bytes_total() {
+        return (Err(super::recv::no_room()), buf);
+    }
     fd.wait_orphans().await;
     if let Err(e) = fd.check_open() {
         return (Err(e), buf);

@@ -31,6 +31,9 @@ pub struct Builder {
     pub(crate) ring_entries: u32,
 }
 
+/// The kernel's IORING_MAX_ENTRIES.
+const MAX_RING_ENTRIES: u32 = 32768;
+
 impl Default for Builder {
     fn default() -> Self {
         Builder {
@@ -48,15 +51,26 @@ impl Builder {
         self
     }
 
-    /// Submission queue size of the io_uring (the completion queue is twice as big).
+    /// Submission queue size of the io_uring (the completion queue is twice as big), from 1
+    /// to 32768 (the kernel's limit; it rounds up to a power of two). `build` rejects other
+    /// values with `InvalidInput`. Default 1024.
     pub fn ring_entries(&mut self, entries: u32) -> &mut Self {
-        self.ring_entries = entries.max(8);
+        self.ring_entries = entries;
         self
     }
 
     /// Builds the runtime. Fails if the requested driver cannot be set up; see [`Driver`] for
     /// when `Auto` falls back to epoll and when it reports an error instead.
     pub fn build(&self) -> io::Result<Runtime> {
+        if !(1..=MAX_RING_ENTRIES).contains(&self.ring_entries) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "ring_entries({}): expected 1..={MAX_RING_ENTRIES}",
+                    self.ring_entries
+                ),
+            ));
+        }
         let (backend, remote, info) = driver::open(self)?;
         Ok(Runtime {
             core: Rc::new(Core::new(backend, remote)),
