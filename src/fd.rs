@@ -43,11 +43,12 @@ pub(crate) struct ReadSide {
 }
 
 pub(crate) struct FdInner {
-    fd: RawFd,
+    /// -1 once an explicit close took the number.
+    fd: Cell<RawFd>,
     /// The executor whose driver knows this fd.
     core: u64,
     /// The poll descriptor token on the epoll driver; `None` on io_uring.
-    token: Option<u64>,
+    token: Cell<Option<u64>>,
     closing: Cell<bool>,
     pub(crate) read: ReadSide,
     /// Read and write deadlines (Go's rd / wd), indexed by `Direction`.
@@ -72,9 +73,9 @@ impl SharedFd {
                 Backend::Uring(_) => None,
             };
             Ok(SharedFd(Rc::new(FdInner {
-                fd: fd.into_raw_fd(),
+                fd: Cell::new(fd.into_raw_fd()),
                 core: core.id(),
-                token,
+                token: Cell::new(token),
                 closing: Cell::new(false),
                 read: ReadSide::default(),
                 deadlines: Default::default(),
@@ -85,11 +86,11 @@ impl SharedFd {
     }
 
     pub(crate) fn raw(&self) -> RawFd {
-        self.0.fd
+        self.0.fd.get()
     }
 
     pub(crate) fn token(&self) -> Option<u64> {
-        self.0.token
+        self.0.token.get()
     }
 
     pub(crate) fn read_side(&self) -> &ReadSide {
@@ -154,22 +155,28 @@ impl SharedFd {
             }
             match &mut *core.driver.borrow_mut() {
                 Backend::Epoll(epoll) => {
-                    if let Some(token) = self.0.token {
+                    if let Some(token) = self.0.token.get() {
                         epoll.evict(token);
                     }
                 }
-                Backend::Uring(ring) => ring.cancel_fd(self.0.fd),
+                Backend::Uring(ring) => ring.cancel_fd(self.0.fd.get()),
             }
         });
+        // Connections a dropped accept left behind, and bytes a dropped read left, go now.
+        self.0.read.accepted.borrow_mut().clear();
+        self.0.read.chunks.borrow_mut().clear();
         self.0.read.wake_all();
     }
 
-    /// If this is the last reference, takes the raw fd out (deregistered, not closed) so the
-    /// caller can close it and see the result; otherwise drops this reference.
-    pub(crate) fn into_last_raw(self) -> Option<RawFd> {
-        let mut inner = Rc::try_unwrap(self.0).ok()?;
-        inner.deregister();
-        Some(std::mem::replace(&mut inner.fd, -1))
+    /// If no operation holds the fd any more, takes the number out (deregistered, not closed)
+    /// so the caller can close it and see the result. Otherwise `None`: the last operation to
+    /// let go releases it (Go's fdMutex rule).
+    pub(crate) fn take_if_last(&self) -> Option<RawFd> {
+        if Rc::strong_count(&self.0) != 1 {
+            return None;
+        }
+        self.0.deregister();
+        Some(self.0.fd.replace(-1)).filter(|&fd| fd >= 0)
     }
 
     /// Waits until no dropped read or accept is still in flight on this fd.
@@ -233,7 +240,7 @@ pub(crate) fn closed() -> io::Error {
 }
 
 impl FdInner {
-    fn deregister(&mut self) {
+    fn deregister(&self) {
         if let Some(token) = self.token.take() {
             context::try_with_core(|core| {
                 if core.id() != self.core {
@@ -241,7 +248,7 @@ impl FdInner {
                 }
                 if let Ok(mut driver) = core.driver.try_borrow_mut() {
                     if let Backend::Epoll(epoll) = &mut *driver {
-                        epoll.deregister(token, self.fd);
+                        epoll.deregister(token, self.fd.get());
                     }
                 }
             });
@@ -252,11 +259,12 @@ impl FdInner {
 impl Drop for FdInner {
     fn drop(&mut self) {
         self.deregister();
-        if self.fd < 0 {
+        let fd = self.fd.get();
+        if fd < 0 {
             return;
         }
         // Nothing can report an error from a drop; the fd is released even when close(2)
         // fails. Call `close()` on the socket for an explicit, awaited close.
-        let _ = crate::sys::close(self.fd);
+        let _ = crate::sys::close(fd);
     }
 }

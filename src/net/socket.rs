@@ -21,6 +21,20 @@ pub(crate) fn socket(domain: i32, ty: i32) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
+/// Adopts a socket made elsewhere (e.g. by std): made non-blocking where the driver needs it,
+/// then registered with the driver.
+pub(crate) fn adopt(fd: OwnedFd) -> io::Result<crate::fd::SharedFd> {
+    if nonblocking_sockets() {
+        let mut on: libc::c_int = 1;
+        syscall!(ioctl(
+            std::os::fd::AsRawFd::as_raw_fd(&fd),
+            libc::FIONBIO,
+            &mut on
+        ))?;
+    }
+    crate::fd::SharedFd::new(fd)
+}
+
 /// True when the current driver needs non-blocking sockets (epoll).
 pub(crate) fn nonblocking_sockets() -> bool {
     context::with_core(|core| matches!(&*core.driver.borrow(), Backend::Epoll(_)))

@@ -146,10 +146,13 @@ macro_rules! stream_io_methods {
             $crate::op::shutdown::shutdown(&self.fd, how).await
         }
 
-        /// Closes the stream and reports close(2)'s result. Other tasks' operations on it fail
-        /// with `NotConnected` ("use of closed network connection").
-        pub async fn close(self) -> std::io::Result<()> {
-            $crate::op::close::close(self.fd).await
+        /// Closes the stream (Go's Close). Operations parked or in flight on it, in any task,
+        /// fail with `NotConnected` ("use of closed network connection"), and so do later
+        /// ones. If no operation is using the fd, it is closed now and close(2)'s result is
+        /// returned; otherwise the fd number is released once those operations have finished
+        /// and the stream is dropped, so it is never reused under them. Idempotent.
+        pub async fn close(&self) -> std::io::Result<()> {
+            $crate::op::close::close(&self.fd).await
         }
     };
 }

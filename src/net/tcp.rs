@@ -43,6 +43,15 @@ pub struct TcpListener {
 }
 
 impl TcpListener {
+    /// Adopts a listening TCP socket made with std (or inherited), on the current runtime. Must be
+    /// called inside a runtime.
+    pub fn from_std(socket: std::net::TcpListener) -> io::Result<TcpListener> {
+        Ok(TcpListener {
+            fd: super::socket::adopt(socket.into())?,
+            backoff: Default::default(),
+        })
+    }
+
     /// Binds with SO_REUSEADDR and listens. Must be called within a runtime.
     pub fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
         each_addr(addr, |a| TcpListener::bind_one(a, false))
@@ -98,9 +107,11 @@ impl TcpListener {
         sock_name(self.fd.raw(), false)?.to_socket_addr()
     }
 
-    /// Closes the listener: pending accepts fail, kept connections are closed.
-    pub async fn close(self) -> io::Result<()> {
-        close::close(self.fd).await
+    /// Closes it (Go's Close): pending and later operations fail with `NotConnected`; see
+    /// `TcpStream::close` for when the fd number is released. Connections accepted by
+    /// dropped `accept` futures and not yet taken are closed.
+    pub async fn close(&self) -> io::Result<()> {
+        close::close(&self.fd).await
     }
 }
 
@@ -122,6 +133,14 @@ pub struct TcpStream {
 }
 
 impl TcpStream {
+    /// Adopts a connected TCP stream made with std (or inherited), on the current runtime. Must be
+    /// called inside a runtime.
+    pub fn from_std(socket: std::net::TcpStream) -> io::Result<TcpStream> {
+        Ok(TcpStream {
+            fd: super::socket::adopt(socket.into())?,
+        })
+    }
+
     /// Connects to `addr`, trying each resolved address in turn. Name resolution is a blocking
     /// call; pass a `SocketAddr` to avoid it.
     pub async fn connect(addr: impl ToSocketAddrs) -> io::Result<TcpStream> {

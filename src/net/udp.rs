@@ -29,6 +29,14 @@ pub struct UdpSocket {
 }
 
 impl UdpSocket {
+    /// Adopts a UDP socket made with std (or inherited), on the current runtime. Must be
+    /// called inside a runtime.
+    pub fn from_std(socket: std::net::UdpSocket) -> io::Result<UdpSocket> {
+        Ok(UdpSocket {
+            fd: super::socket::adopt(socket.into())?,
+        })
+    }
+
     crate::net::stream::deadline_methods!();
 
     /// Binds a UDP socket. Must be called within a runtime.
@@ -83,9 +91,10 @@ impl UdpSocket {
         sock_name(self.fd.raw(), true)?.to_socket_addr()
     }
 
-    /// Closes the socket and reports close(2)'s result.
-    pub async fn close(self) -> io::Result<()> {
-        close::close(self.fd).await
+    /// Closes it (Go's Close): pending and later operations fail with `NotConnected`; see
+    /// `TcpStream::close` for when the fd number is released.
+    pub async fn close(&self) -> io::Result<()> {
+        close::close(&self.fd).await
     }
 }
 

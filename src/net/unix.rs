@@ -72,9 +72,11 @@ impl UnixListener {
         Ok(SocketAddr::from_raw(&sock_name(self.fd.raw(), false)?))
     }
 
-    /// Closes the listener.
-    pub async fn close(self) -> io::Result<()> {
-        close::close(self.fd).await
+    /// Closes it (Go's Close): pending and later operations fail with `NotConnected`; see
+    /// `TcpStream::close` for when the fd number is released. Connections accepted by
+    /// dropped `accept` futures and not yet taken are closed.
+    pub async fn close(&self) -> io::Result<()> {
+        close::close(&self.fd).await
     }
 }
 
@@ -84,6 +86,14 @@ pub struct UnixStream {
 }
 
 impl UnixStream {
+    /// Adopts a connected Unix stream made with std (or inherited), on the current runtime. Must be
+    /// called inside a runtime.
+    pub fn from_std(socket: std::os::unix::net::UnixStream) -> io::Result<UnixStream> {
+        Ok(UnixStream {
+            fd: super::socket::adopt(socket.into())?,
+        })
+    }
+
     /// Connects to the socket at `path`.
     pub async fn connect(path: impl AsRef<Path>) -> io::Result<UnixStream> {
         let sa = RawAddr::from_path(path.as_ref())?;

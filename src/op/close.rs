@@ -23,11 +23,13 @@ impl OpAble for Close {
     }
 }
 
-/// Closes `fd` and reports close(2)'s result. Operations still using it (on other clones) are
-/// failed first; if any remain, the number is released when the last one finishes.
-pub(crate) async fn close(fd: SharedFd) -> io::Result<()> {
+/// Go's Close: operations parked or in flight on `fd` fail with "use of closed network
+/// connection", later ones too. If none holds the fd any more, it is closed now and close(2)'s
+/// result reported; otherwise the number is released when the last of them finishes, so it
+/// cannot be reused under them. Idempotent.
+pub(crate) async fn close(fd: &SharedFd) -> io::Result<()> {
     fd.close();
-    match fd.into_last_raw() {
+    match fd.take_if_last() {
         Some(raw) => Op::new(Close { fd: raw }).await.result.map(drop),
         None => Ok(()),
     }

@@ -26,9 +26,15 @@ pub fn run_test<F: Future>(f: F) -> F::Output {
     run(Duration::from_secs(20), f)
 }
 
-/// Which driver this test binary runs on.
+/// Which driver this test binary runs on (callable inside a runtime).
 pub fn driver() -> DriverKind {
-    rt().driver_info().kind
+    match std::env::var("CORIO_DRIVER").as_deref() {
+        Ok("epoll") => DriverKind::Epoll,
+        Ok("uring") => DriverKind::IoUring,
+        _ => std::thread::spawn(|| rt().driver_info().kind)
+            .join()
+            .unwrap(),
+    }
 }
 
 /// Number of open file descriptors of this process.
