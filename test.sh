@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# The project's test command: the whole suite under each driver.
+# The project's test command: the whole suite under each driver, then the doc examples.
 set -euo pipefail
 cd "$(dirname "$0")"
 for driver in uring epoll; do
   echo "=== CORIO_DRIVER=$driver ==="
   CORIO_DRIVER=$driver cargo test --all-targets -- --test-threads=2
 done
+echo "=== doc examples ==="
+cargo test --doc -p corio
