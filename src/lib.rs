@@ -51,5 +51,7 @@ mod task;
 pub mod time;
 
 pub use driver::{Driver, DriverInfo, DriverKind, DriverStats};
-pub use runtime::{block_on, current_driver_stats, spawn, Builder, ExecutorStats, Runtime};
+pub use runtime::{
+    block_on, current_driver_stats, current_stats, spawn, Builder, ExecutorStats, Runtime,
+};
 pub use task::{JoinError, JoinHandle};

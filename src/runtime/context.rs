@@ -15,6 +15,8 @@ thread_local! {
 /// Marks `core` as this thread's executor until dropped.
 pub(crate) struct Enter {
     core: Rc<Core>,
+    /// The executor that was current before (only for `enter_for_shutdown`), restored on drop.
+    prev: *const Core,
 }
 
 /// Makes `core` current. Panics if another runtime is already running on this thread: a
@@ -27,12 +29,27 @@ pub(crate) fn enter(core: &Rc<Core>) -> Enter {
         );
         c.set(Rc::as_ptr(core));
     });
-    Enter { core: core.clone() }
+    Enter {
+        core: core.clone(),
+        prev: ptr::null(),
+    }
+}
+
+/// Makes `core` current to shut it down, even inside another runtime's task (a runtime dropped
+/// there must not panic); the previous executor is current again when the guard drops. Nothing
+/// of the previous executor runs meanwhile, so its pointer stays valid: its own `Enter` guard,
+/// further up this thread's stack, outlives this one.
+pub(crate) fn enter_for_shutdown(core: &Rc<Core>) -> Enter {
+    let prev = CURRENT.with(|c| c.replace(Rc::as_ptr(core)));
+    Enter {
+        core: core.clone(),
+        prev,
+    }
 }
 
 impl Drop for Enter {
     fn drop(&mut self) {
-        CURRENT.with(|c| c.set(ptr::null()));
+        CURRENT.with(|c| c.set(self.prev));
         let _ = &self.core;
     }
 }

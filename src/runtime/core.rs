@@ -33,6 +33,9 @@ pub struct ExecutorStats {
     pub ticks: u64,
     /// Tasks received from other threads.
     pub remote_wakes: u64,
+    /// eventfd writes other threads made to interrupt the driver's wait: at most one per
+    /// batch of cross-thread wakes (coalesced), none for wakes from the executor's own thread.
+    pub remote_wake_writes: u64,
 }
 
 pub(crate) struct Core {
@@ -68,7 +71,13 @@ impl Core {
     }
 
     pub(crate) fn stats(&self) -> ExecutorStats {
-        self.stats.get()
+        ExecutorStats {
+            remote_wake_writes: self
+                .remote
+                .wake_writes
+                .load(std::sync::atomic::Ordering::Relaxed),
+            ..self.stats.get()
+        }
     }
 
     pub(crate) fn driver_stats(&self) -> DriverStats {

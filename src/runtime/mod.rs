@@ -142,7 +142,7 @@ impl Runtime {
 
 impl Drop for Runtime {
     fn drop(&mut self) {
-        let _enter = context::enter(&self.core);
+        let _enter = context::enter_for_shutdown(&self.core);
         self.core.shutdown();
     }
 }
@@ -189,4 +189,11 @@ where
 /// Panics if called outside a runtime.
 pub fn current_driver_stats() -> DriverStats {
     context::with_core(|core| core.driver_stats())
+}
+
+/// The current executor's counters (see [`Runtime::stats`]).
+///
+/// Panics if called outside a runtime.
+pub fn current_stats() -> ExecutorStats {
+    context::with_core(|core| core.stats())
 }
