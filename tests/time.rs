@@ -175,3 +175,21 @@ async fn yield_now() {
     })
     .await
 }
+
+#[test]
+fn interval_is_a_stream() {
+    use futures_core::Stream;
+    run_test(async {
+        let mut iv = std::pin::pin!(interval(Duration::from_millis(5)));
+        let mut last = None;
+        for _ in 0..3 {
+            let t = std::future::poll_fn(|cx| iv.as_mut().poll_next(cx))
+                .await
+                .expect("an interval never ends");
+            if let Some(prev) = last {
+                assert!(t >= prev + Duration::from_millis(5));
+            }
+            last = Some(t);
+        }
+    });
+}

@@ -177,22 +177,41 @@ pub struct Interval {
 impl Interval {
     /// Waits for the next tick and returns its scheduled instant.
     pub async fn tick(&mut self) -> Instant {
+        std::future::poll_fn(|cx| self.poll_tick(cx)).await
+    }
+
+    /// Polls for the next tick: the poll form of [`tick`](Self::tick).
+    pub fn poll_tick(&mut self, cx: &mut Context<'_>) -> Poll<Instant> {
         let at = self.next;
         let sleep = self.sleep.get_or_insert_with(|| sleep_until(at));
-        sleep.reset(at);
-        sleep.await;
+        if sleep.deadline() != at {
+            sleep.reset(at);
+        }
+        if Pin::new(sleep).poll(cx).is_pending() {
+            return Poll::Pending;
+        }
         let now = Instant::now();
         self.next = at + self.period;
         if self.next <= now {
             let behind = now.duration_since(at).as_nanos() / self.period.as_nanos();
             self.next = at + self.period * (behind as u32 + 1);
         }
-        at
+        Poll::Ready(at)
     }
 
     /// The tick period.
     pub fn period(&self) -> Duration {
         self.period
+    }
+}
+
+/// An interval is an endless stream of ticks (futures-core's `Stream`, so stream combinators
+/// from the futures ecosystem work on it).
+impl futures_core::Stream for Interval {
+    type Item = Instant;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Instant>> {
+        self.get_mut().poll_tick(cx).map(Some)
     }
 }
 
