@@ -1,0 +1,143 @@
+//! The bare readiness loop: libc epoll, one thread, no runtime. Edge-triggered registration
+//! once per connection (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET), then for each event: write
+//! what is pending, read until EAGAIN, echo. This is the floor of the readiness model that
+//! corio's epoll driver and tokio are measured against.
+
+use super::{Counters, BUF_SIZE};
+use slab::Slab;
+use std::io;
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+const LISTENER: u64 = u64::MAX;
+
+struct Conn {
+    fd: RawFd,
+    buf: Box<[u8]>,
+    /// Bytes `start..end` of `buf` are read and not yet written back.
+    start: usize,
+    end: usize,
+}
+
+pub fn run(listener: std::net::TcpListener, counters: Arc<Counters>) -> io::Result<()> {
+    listener.set_nonblocking(true)?;
+    let lfd = listener.as_raw_fd();
+    // SAFETY: plain epoll_create1; the fd is closed when this function returns (process exit).
+    let ep = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+    if ep < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    ctl_add(ep, lfd, (libc::EPOLLIN | libc::EPOLLET) as u32, LISTENER)?;
+    let mut conns: Slab<Conn> = Slab::new();
+    let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; 1024];
+    let (mut waits, mut syscalls) = (0u64, 0u64);
+    loop {
+        // SAFETY: the kernel writes at most `events.len()` entries into the Vec.
+        let n = unsafe { libc::epoll_wait(ep, events.as_mut_ptr(), events.len() as i32, -1) };
+        waits += 1;
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        for ev in &events[..n as usize] {
+            let token = ev.u64;
+            if token == LISTENER {
+                loop {
+                    // SAFETY: accept4 with null address pointers.
+                    let fd = unsafe {
+                        libc::accept4(
+                            lfd,
+                            std::ptr::null_mut(),
+                            std::ptr::null_mut(),
+                            libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+                        )
+                    };
+                    syscalls += 1;
+                    if fd < 0 {
+                        break; // EAGAIN (or a transient error: the next edge retries)
+                    }
+                    counters.accepted.fetch_add(1, Ordering::Relaxed);
+                    let _ = super::setsockopt(fd, libc::IPPROTO_TCP, libc::TCP_NODELAY, 1);
+                    let key = conns.insert(Conn {
+                        fd,
+                        buf: vec![0u8; BUF_SIZE].into_boxed_slice(),
+                        start: 0,
+                        end: 0,
+                    });
+                    let flags = libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET;
+                    if ctl_add(ep, fd, flags as u32, key as u64).is_err() {
+                        close(conns.remove(key).fd);
+                    }
+                }
+                continue;
+            }
+            let key = token as usize;
+            let Some(conn) = conns.get_mut(key) else {
+                continue;
+            };
+            if !serve(conn, &mut syscalls) {
+                // Closing the fd removes it from the epoll set.
+                close(conns.remove(key).fd);
+            }
+        }
+        counters.epoll_waits.store(waits, Ordering::Relaxed);
+        counters.io_syscalls.store(syscalls, Ordering::Relaxed);
+    }
+}
+
+/// Writes what is pending, then reads and echoes until EAGAIN. False: close the connection.
+fn serve(c: &mut Conn, syscalls: &mut u64) -> bool {
+    loop {
+        while c.start < c.end {
+            // SAFETY: `start..end` is inside `buf`, which lives for the call.
+            let n = unsafe {
+                libc::send(
+                    c.fd,
+                    c.buf[c.start..].as_ptr().cast(),
+                    c.end - c.start,
+                    libc::MSG_NOSIGNAL,
+                )
+            };
+            *syscalls += 1;
+            if n < 0 {
+                // EAGAIN: EPOLLOUT will bring us back; anything else: close.
+                return would_block();
+            }
+            c.start += n as usize;
+        }
+        // SAFETY: reads into `buf`, which lives for the call.
+        let n = unsafe { libc::recv(c.fd, c.buf.as_mut_ptr().cast(), c.buf.len(), 0) };
+        *syscalls += 1;
+        match n {
+            0 => return false,
+            n if n < 0 => return would_block(),
+            n => {
+                c.start = 0;
+                c.end = n as usize;
+            }
+        }
+    }
+}
+
+fn would_block() -> bool {
+    let e = io::Error::last_os_error();
+    e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::Interrupted
+}
+
+fn ctl_add(ep: RawFd, fd: RawFd, events: u32, token: u64) -> io::Result<()> {
+    let mut ev = libc::epoll_event { events, u64: token };
+    // SAFETY: epoll_ctl reads `ev`, which lives for the call.
+    if unsafe { libc::epoll_ctl(ep, libc::EPOLL_CTL_ADD, fd, &mut ev) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+fn close(fd: RawFd) {
+    // SAFETY: the connection owned this fd and is gone.
+    unsafe { libc::close(fd) };
+}

@@ -1,0 +1,36 @@
+//! tokio's current_thread runtime (readiness model), one per worker.
+
+use super::{Counters, BUF_SIZE};
+use std::io;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+pub fn run(listener: std::net::TcpListener, counters: Arc<Counters>) -> io::Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()?;
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&rt, async move {
+        listener.set_nonblocking(true)?;
+        let listener = tokio::net::TcpListener::from_std(listener)?;
+        loop {
+            let (mut stream, _) = listener.accept().await?;
+            counters.accepted.fetch_add(1, Ordering::Relaxed);
+            tokio::task::spawn_local(async move {
+                let _ = stream.set_nodelay(true);
+                let mut buf = vec![0u8; BUF_SIZE];
+                loop {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => {
+                            if stream.write_all(&buf[..n]).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+            });
+        }
+    })
+}
