@@ -22,7 +22,7 @@ USAGE:
       Runs the default suite (about a minute on 2 cores): every server under every workload,
       the server pinned to one core and the load generator to another. Prints a table and
       writes DIR (default ./corio-bench-report-<unix time>) with report.md, results.json and
-      SVG charts. --secs: measured seconds per case (default 0.8); --quick: a very short run.
+      SVG charts. --secs: measured seconds per case (default 1.0); --quick: a very short run.
       Servers: corio-uring, corio-epoll, raw-uring, raw-epoll, tokio, monoio.
 
   corio-bench serve echo --driver uring|epoll --addr HOST:PORT [--workers N]

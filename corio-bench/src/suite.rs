@@ -136,7 +136,7 @@ pub struct Options {
 
 pub fn suite_cmd(args: &[String]) -> i32 {
     let mut opts = Options {
-        secs: 0.8,
+        secs: 1.0,
         warmup: 0.25,
         servers: ServerKind::ALL.to_vec(),
         cases: default_cases(),
