@@ -6,6 +6,7 @@ mod support;
 
 use corio::net::{TcpListener, TcpStream};
 use corio::time::timeout;
+use std::future::Future;
 use std::rc::Rc;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -181,4 +182,92 @@ fn connection_churn_returns_to_baseline() {
         corio::time::sleep(Duration::from_millis(50)).await;
     });
     assert_eq!(open_fds(), base);
+}
+
+/// A cancellation storm: 10,000 reads, accepts and sleeps dropped in flight. Afterwards the
+/// process's fd count, the driver's in-flight slots and registered descriptors, and the timer
+/// count are back to their baselines.
+#[test]
+fn cancellation_storm_returns_to_baseline() {
+    let _g = serial();
+    let base_fds = open_fds();
+    run_test(async {
+        // One turn first, so run_test's own time limit is armed before the baseline.
+        corio::time::sleep(Duration::from_millis(1)).await;
+        let base = corio::current_driver_stats();
+        let base_timers = corio::time::pending_timers();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut pairs = Vec::new();
+        for _ in 0..50 {
+            let c = TcpStream::connect(addr).await.unwrap();
+            let (s, _) = listener.accept().await.unwrap();
+            pairs.push((c, s));
+        }
+        let mut dropped = 0;
+        for round in 0..100 {
+            // 50 reads, 25 accepts and 25 sleeps in flight at once, then all dropped.
+            let mut reads = Vec::new();
+            for (c, _) in &pairs {
+                reads.push(Box::pin(c.read(Vec::with_capacity(64))));
+            }
+            let mut accepts = Vec::new();
+            for _ in 0..25 {
+                accepts.push(Box::pin(listener.accept()));
+            }
+            let mut sleeps = Vec::new();
+            for _ in 0..25 {
+                sleeps.push(Box::pin(corio::time::sleep(Duration::from_secs(60))));
+            }
+            // Poll every future once so each is really in flight, then let them go.
+            std::future::poll_fn(|cx| {
+                for r in reads.iter_mut() {
+                    assert!(r.as_mut().poll(cx).is_pending());
+                }
+                for a in accepts.iter_mut() {
+                    assert!(a.as_mut().poll(cx).is_pending());
+                }
+                for s in sleeps.iter_mut() {
+                    assert!(s.as_mut().poll(cx).is_pending());
+                }
+                std::task::Poll::Ready(())
+            })
+            .await;
+            dropped += reads.len() + accepts.len() + sleeps.len();
+            drop((reads, accepts, sleeps));
+            if round % 10 == 0 {
+                corio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }
+        assert_eq!(dropped, 10_000);
+        // The sockets still work, and nothing was lost or invented.
+        for (i, (c, s)) in pairs.iter().enumerate() {
+            let (res, _) = s.write_all(vec![i as u8; 3]).await;
+            res.unwrap();
+            let (res, buf) = c.read_exact(Vec::with_capacity(3)).await;
+            res.unwrap();
+            assert_eq!(buf, [i as u8; 3]);
+        }
+        drop(pairs);
+        drop(listener);
+        // Cancellations complete within a few loop turns.
+        let mut now = corio::current_driver_stats();
+        for _ in 0..200 {
+            if now.in_flight <= base.in_flight && now.registered_fds <= base.registered_fds {
+                break;
+            }
+            corio::time::sleep(Duration::from_millis(5)).await;
+            now = corio::current_driver_stats();
+        }
+        assert!(
+            now.in_flight <= base.in_flight,
+            "slots in flight: {now:?} vs {base:?}"
+        );
+        assert!(
+            now.registered_fds <= base.registered_fds,
+            "{now:?} vs {base:?}"
+        );
+        assert_eq!(corio::time::pending_timers(), base_timers);
+    });
+    assert_eq!(open_fds(), base_fds);
 }

@@ -270,3 +270,91 @@ fn from_std_adopts_sockets() {
         assert_eq!(buf, b"adopted");
     });
 }
+
+/// Echo over one connection, byte-exact, for message sizes from 1 B to 4 MiB.
+#[test]
+fn echo_one_connection_sizes_1b_to_4mib() {
+    run_test(async {
+        let (client, server) = pair().await;
+        let echo = corio::spawn(async move {
+            let mut buf = Vec::with_capacity(64 << 10);
+            loop {
+                buf.clear();
+                let (res, b) = server.read(buf).await;
+                if res.unwrap() == 0 {
+                    return;
+                }
+                let (res, b) = server.write_all(b).await;
+                res.unwrap();
+                buf = b;
+            }
+        });
+        let client = std::rc::Rc::new(client);
+        let mut size = 1usize;
+        while size <= 4 << 20 {
+            let msg = pattern(size as u64, size);
+            let c = client.clone();
+            let m = msg.clone();
+            // Write and read concurrently: a 4 MiB message does not fit in socket buffers.
+            let writer = corio::spawn(async move { c.write_all(m).await.0.unwrap() });
+            let (res, got) = client.read_exact(Vec::with_capacity(size)).await;
+            res.unwrap();
+            writer.await.unwrap();
+            assert!(got == msg, "size {size}: echoed bytes differ");
+            size = if size < 4 << 20 {
+                (size * 4).min(4 << 20)
+            } else {
+                size + 1
+            };
+        }
+        client.shutdown(Shutdown::Write).await.unwrap();
+        echo.await.unwrap();
+    });
+}
+
+/// 500 concurrent connections, each echoing messages of different sizes, byte-exact.
+#[test]
+fn echo_500_concurrent_connections() {
+    run_test(async {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = corio::spawn(async move {
+            for _ in 0..500 {
+                let (c, _) = listener.accept().await.unwrap();
+                corio::spawn(async move {
+                    let mut buf = Vec::with_capacity(16 << 10);
+                    loop {
+                        buf.clear();
+                        let (res, b) = c.read(buf).await;
+                        if res.unwrap() == 0 {
+                            return;
+                        }
+                        let (res, b) = c.write_all(b).await;
+                        res.unwrap();
+                        buf = b;
+                    }
+                });
+            }
+        });
+        let clients: Vec<_> = (0..500u64)
+            .map(|i| {
+                corio::spawn(async move {
+                    let c = TcpStream::connect(addr).await.unwrap();
+                    for round in 0..3u64 {
+                        let size = 1 + ((i * 7919 + round * 104_729) % 20_000) as usize;
+                        let msg = pattern(i * 3 + round, size);
+                        let (res, _) = c.write_all(msg.clone()).await;
+                        res.unwrap();
+                        let (res, got) = c.read_exact(Vec::with_capacity(size)).await;
+                        res.unwrap();
+                        assert!(got == msg, "conn {i} round {round}");
+                    }
+                })
+            })
+            .collect();
+        for c in clients {
+            c.await.unwrap();
+        }
+        server.await.unwrap();
+    });
+}

@@ -193,3 +193,28 @@ fn interval_is_a_stream() {
         }
     });
 }
+
+/// Sleeps wake in deadline order, whatever order they were created in.
+#[test]
+fn timers_fire_in_deadline_order() {
+    run_test(async {
+        let order = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+        let delays = [30u64, 5, 20, 1, 25, 10, 15];
+        let tasks: Vec<_> = delays
+            .iter()
+            .map(|&ms| {
+                let order = order.clone();
+                corio::spawn(async move {
+                    sleep(Duration::from_millis(ms)).await;
+                    order.borrow_mut().push(ms);
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let mut sorted = delays.to_vec();
+        sorted.sort();
+        assert_eq!(*order.borrow(), sorted);
+    });
+}
