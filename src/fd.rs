@@ -85,6 +85,23 @@ impl SharedFd {
         })
     }
 
+    /// Takes ownership of an fd that epoll cannot poll (a regular file): never registered; on
+    /// the readiness driver its operations are plain blocking syscalls.
+    pub(crate) fn new_unpolled(fd: OwnedFd) -> io::Result<SharedFd> {
+        context::with_core(|core| {
+            Ok(SharedFd(Rc::new(FdInner {
+                fd: Cell::new(fd.into_raw_fd()),
+                core: core.id(),
+                token: Cell::new(None),
+                closing: Cell::new(false),
+                read: ReadSide::default(),
+                deadlines: Default::default(),
+                deadline_watchers: RefCell::default(),
+                next_watch_id: Cell::new(0),
+            })))
+        })
+    }
+
     pub(crate) fn raw(&self) -> RawFd {
         self.0.fd.get()
     }

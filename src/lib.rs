@@ -43,6 +43,7 @@
 pub mod buf;
 mod driver;
 mod fd;
+pub mod fs;
 pub mod net;
 pub mod op;
 mod runtime;

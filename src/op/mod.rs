@@ -15,12 +15,14 @@ pub(crate) mod close;
 pub(crate) mod connect;
 pub(crate) mod deadline;
 pub(crate) mod nop;
+pub(crate) mod read_at;
 pub(crate) mod recv;
 pub(crate) mod recv_from;
 pub(crate) mod send;
 pub(crate) mod send_to;
 pub(crate) mod shutdown;
 pub(crate) mod timeout;
+pub(crate) mod write_at;
 pub(crate) mod writev;
 
 pub use nop::nop;

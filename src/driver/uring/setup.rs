@@ -10,7 +10,7 @@ const FLAGS: [&str; 3] = ["SINGLE_ISSUER", "COOP_TASKRUN", "DEFER_TASKRUN"];
 
 /// Every opcode the driver or an op submits; all must be supported, or io_uring is
 /// "unavailable" and `Driver::Auto` falls back to epoll.
-const OPCODES: [(u8, &str); 14] = [
+const OPCODES: [(u8, &str); 15] = [
     (opcode::Nop::CODE, "NOP"),
     (opcode::Accept::CODE, "ACCEPT"),
     (opcode::Connect::CODE, "CONNECT"),
@@ -25,6 +25,7 @@ const OPCODES: [(u8, &str); 14] = [
     (opcode::Read::CODE, "READ"),
     (opcode::Write::CODE, "WRITE"),
     (opcode::Writev::CODE, "WRITEV"),
+    (opcode::Fsync::CODE, "FSYNC"),
 ];
 
 fn classify(err: io::Error) -> Unavailable {
