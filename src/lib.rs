@@ -47,12 +47,15 @@ pub mod fs;
 pub mod net;
 pub mod op;
 mod runtime;
+pub mod sync;
 mod sys;
 mod task;
 pub mod time;
 
 pub use driver::{Driver, DriverInfo, DriverKind, DriverStats};
 pub use runtime::{
-    block_on, current_driver_stats, current_stats, spawn, Builder, ExecutorStats, Runtime,
+    block_on, current_driver_stats, current_stats, metrics, request_shutdown, serve_balanced,
+    shutdown_requested, spawn, spawn_on, worker_count, worker_id, Builder, ExecutorStats,
+    RemoteJoinHandle, RunResults, Runtime, ShutdownHandle, ShutdownRequested, WorkerMetrics,
 };
 pub use task::{JoinError, JoinHandle};

@@ -133,6 +133,31 @@ pub struct TcpStream {
 }
 
 impl TcpStream {
+    /// Gives the socket back as a std stream, deregistered from this executor, e.g. to hand it
+    /// to another worker (which adopts it with [`from_std`](Self::from_std)). Fails with
+    /// `WouldBlock` while an operation on it is still in flight (a dropped read, say), and
+    /// with `NotConnected` after `close`.
+    pub fn into_std(self) -> io::Result<std::net::TcpStream> {
+        self.fd.check_open()?;
+        if self.fd.read_side().has_stash() {
+            return Err(io::Error::new(
+                io::ErrorKind::WouldBlock,
+                "bytes from a dropped read are still kept on this stream",
+            ));
+        }
+        match self.fd.take_if_last() {
+            Some(raw) => {
+                use std::os::fd::FromRawFd;
+                // SAFETY: `take_if_last` gave us sole ownership of this open fd.
+                Ok(unsafe { std::net::TcpStream::from_raw_fd(raw) })
+            }
+            None => Err(io::Error::new(
+                io::ErrorKind::WouldBlock,
+                "an operation on this stream is still in flight",
+            )),
+        }
+    }
+
     /// Adopts a connected TCP stream made with std (or inherited), on the current runtime. Must be
     /// called inside a runtime.
     pub fn from_std(socket: std::net::TcpStream) -> io::Result<TcpStream> {

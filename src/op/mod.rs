@@ -15,6 +15,7 @@ pub(crate) mod close;
 pub(crate) mod connect;
 pub(crate) mod deadline;
 pub(crate) mod nop;
+pub(crate) mod read;
 pub(crate) mod read_at;
 pub(crate) mod recv;
 pub(crate) mod recv_from;

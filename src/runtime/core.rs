@@ -7,6 +7,7 @@
 //! being reaped.
 
 use super::remote::Remote;
+use super::workers::{Group, ShutdownState};
 use crate::driver::{Backend, DriverStats};
 use crate::task::{RunOutcome, Task};
 use crate::time::timers::Timers;
@@ -36,10 +37,17 @@ pub struct ExecutorStats {
     /// eventfd writes other threads made to interrupt the driver's wait: at most one per
     /// batch of cross-thread wakes (coalesced), none for wakes from the executor's own thread.
     pub remote_wake_writes: u64,
+    /// Jobs received from other workers or threads (`spawn_on`, handed-over connections).
+    pub cross_core_messages: u64,
+    /// Tasks alive on this executor (running, queued or parked).
+    pub tasks_alive: u64,
 }
 
 pub(crate) struct Core {
     id: u64,
+    /// This executor's index in its group, and the group (a group of one outside `run`).
+    worker: Cell<usize>,
+    group: RefCell<Arc<Group>>,
     pub(crate) driver: RefCell<Backend>,
     pub(crate) timers: RefCell<Timers>,
     run_queue: RefCell<VecDeque<Arc<Task>>>,
@@ -49,9 +57,11 @@ pub(crate) struct Core {
 }
 
 impl Core {
-    pub(crate) fn new(driver: Backend, remote: Arc<Remote>) -> Core {
+    pub(crate) fn new(driver: Backend, remote: Arc<Remote>, shutdown: Arc<ShutdownState>) -> Core {
         Core {
             id: NEXT_CORE_ID.fetch_add(1, Ordering::Relaxed),
+            worker: Cell::new(0),
+            group: RefCell::new(Arc::new(Group::single(remote.clone(), shutdown))),
             driver: RefCell::new(driver),
             timers: RefCell::new(Timers::default()),
             run_queue: RefCell::new(VecDeque::with_capacity(256)),
@@ -66,16 +76,34 @@ impl Core {
         self.id
     }
 
+    pub(crate) fn worker_id(&self) -> usize {
+        self.worker.get()
+    }
+
+    pub(crate) fn group(&self) -> Arc<Group> {
+        self.group.borrow().clone()
+    }
+
+    /// Becomes worker `id` of `group`; returns the previous group, for `leave_group`.
+    pub(crate) fn join_group(&self, id: usize, group: Arc<Group>) -> (usize, Arc<Group>) {
+        let previous = self.group.replace(group);
+        (self.worker.replace(id), previous)
+    }
+
+    pub(crate) fn leave_group(&self, (id, group): (usize, Arc<Group>)) {
+        self.worker.set(id);
+        *self.group.borrow_mut() = group;
+    }
+
     pub(crate) fn remote(&self) -> &Arc<Remote> {
         &self.remote
     }
 
     pub(crate) fn stats(&self) -> ExecutorStats {
         ExecutorStats {
-            remote_wake_writes: self
-                .remote
-                .wake_writes
-                .load(std::sync::atomic::Ordering::Relaxed),
+            remote_wake_writes: self.remote.wake_writes.load(Ordering::Relaxed),
+            cross_core_messages: self.remote.jobs_received.load(Ordering::Relaxed),
+            tasks_alive: self.registry.borrow().len() as u64,
             ..self.stats.get()
         }
     }
@@ -132,15 +160,21 @@ impl Core {
         !self.run_queue.borrow().is_empty()
     }
 
-    /// Moves tasks woken from other threads onto the run queue.
+    /// Moves tasks woken from other threads onto the run queue, and runs the jobs other threads
+    /// sent (each typically spawns a task).
     pub(crate) fn drain_remote(&self) {
         let mut q = self.run_queue.borrow_mut();
         let before = q.len();
-        self.remote.drain(&mut q);
+        if !self.remote.drain(&mut q) {
+            return;
+        }
         let n = (q.len() - before) as u64;
         drop(q);
         if n > 0 {
             self.bump(|s| s.remote_wakes += n);
+        }
+        for job in self.remote.take_jobs() {
+            job();
         }
     }
 

@@ -5,9 +5,15 @@ pub(crate) mod context;
 pub(crate) mod core;
 pub(crate) mod remote;
 
+pub(crate) mod workers;
+
 use self::core::Core;
 pub use self::core::ExecutorStats;
 use self::remote::MainWaker;
+pub use self::workers::{
+    metrics, request_shutdown, serve_balanced, shutdown_requested, spawn_on, worker_count,
+    worker_id, RemoteJoinHandle, RunResults, ShutdownHandle, ShutdownRequested, WorkerMetrics,
+};
 use crate::driver::{self, Driver, DriverInfo, DriverStats};
 use crate::task::{JoinHandle, Runner, Task};
 use std::future::Future;
@@ -17,6 +23,7 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
+use std::time::Duration;
 
 /// Configures and builds a [`Runtime`].
 ///
@@ -29,6 +36,10 @@ use std::task::{Context, Poll, Waker};
 pub struct Builder {
     pub(crate) driver: Option<Driver>,
     pub(crate) ring_entries: u32,
+    pub(crate) workers: usize,
+    pub(crate) pin_cores: bool,
+    pub(crate) handle_signals: bool,
+    pub(crate) grace: Duration,
 }
 
 /// The kernel's IORING_MAX_ENTRIES.
@@ -39,6 +50,10 @@ impl Default for Builder {
         Builder {
             driver: None,
             ring_entries: 1024,
+            workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            pin_cores: true,
+            handle_signals: false,
+            grace: Duration::from_secs(5),
         }
     }
 }
@@ -59,6 +74,37 @@ impl Builder {
         self
     }
 
+    /// Number of workers [`Runtime::run`] starts, each a thread with its own executor and
+    /// driver (this thread is worker 0). Default: the number of CPUs this process may use.
+    /// `block_on` always runs on this thread alone.
+    pub fn workers(&mut self, n: usize) -> &mut Self {
+        self.workers = n.max(1);
+        self
+    }
+
+    /// Pin worker `i` to the `i`-th CPU this process may use (cycling if there are more
+    /// workers than CPUs) during [`Runtime::run`]. Default: true.
+    pub fn pin_cores(&mut self, pin: bool) -> &mut Self {
+        self.pin_cores = pin;
+        self
+    }
+
+    /// Deliver SIGINT and SIGTERM to the runtime during [`Runtime::run`]: they are blocked in
+    /// the workers and read from a signalfd through worker 0's driver (no signal handler), and
+    /// start the graceful shutdown (see [`shutdown_requested`](crate::shutdown_requested)).
+    /// Default: off (the process keeps its own signal dispositions).
+    pub fn handle_signals(&mut self, on: bool) -> &mut Self {
+        self.handle_signals = on;
+        self
+    }
+
+    /// How long workers may keep running after the shutdown starts before they are stopped
+    /// and their remaining tasks dropped. Default: 5 s.
+    pub fn grace_period(&mut self, grace: Duration) -> &mut Self {
+        self.grace = grace;
+        self
+    }
+
     /// Builds the runtime. Fails if the requested driver cannot be set up; see [`Driver`] for
     /// when `Auto` falls back to epoll and when it reports an error instead.
     pub fn build(&self) -> io::Result<Runtime> {
@@ -72,9 +118,12 @@ impl Builder {
             ));
         }
         let (backend, remote, info) = driver::open(self)?;
+        let shutdown = workers::ShutdownState::new(self.grace);
         Ok(Runtime {
-            core: Rc::new(Core::new(backend, remote)),
+            core: Rc::new(Core::new(backend, remote, shutdown.clone())),
             info,
+            config: self.clone(),
+            shutdown,
         })
     }
 }
@@ -86,6 +135,8 @@ impl Builder {
 pub struct Runtime {
     core: Rc<Core>,
     info: DriverInfo,
+    config: Builder,
+    shutdown: Arc<workers::ShutdownState>,
 }
 
 impl Runtime {
@@ -118,6 +169,18 @@ impl Runtime {
     ///
     /// Panics if called from within a runtime on the same thread.
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        let never = AtomicBool::new(false);
+        self.block_on_until(future, &never)
+            .expect("block_on without a stop flag runs to completion")
+    }
+
+    /// `block_on` that gives up (returns `None`) once `stop` is set and the executor is
+    /// notified.
+    pub(crate) fn block_on_until<F: Future>(
+        &self,
+        future: F,
+        stop: &AtomicBool,
+    ) -> Option<F::Output> {
         let _enter = context::enter(&self.core);
         let main = Arc::new(MainWaker {
             woken: AtomicBool::new(true),
@@ -129,8 +192,11 @@ impl Runtime {
         loop {
             if main.woken.swap(false, Ordering::AcqRel) {
                 if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
-                    return out;
+                    return Some(out);
                 }
+            }
+            if stop.load(Ordering::Acquire) {
+                return None;
             }
             self.core.run_tasks();
             self.core.drain_remote();

@@ -12,8 +12,15 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+/// Work sent from another thread to run on this executor (spawn_on, handed-over connections):
+/// called on the executor's thread, where it typically spawns a local task.
+pub(crate) type Job = Box<dyn FnOnce() + Send>;
+
 pub(crate) struct Remote {
     queue: Mutex<Vec<Arc<Task>>>,
+    jobs: Mutex<Vec<Job>>,
+    /// Jobs received (cross-core messages).
+    pub(crate) jobs_received: AtomicU64,
     notified: AtomicBool,
     closed: AtomicBool,
     eventfd: OwnedFd,
@@ -25,6 +32,8 @@ impl Remote {
     pub(crate) fn new(eventfd: OwnedFd) -> Remote {
         Remote {
             queue: Mutex::new(Vec::new()),
+            jobs: Mutex::new(Vec::new()),
+            jobs_received: AtomicU64::new(0),
             notified: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             eventfd,
@@ -65,18 +74,42 @@ impl Remote {
         }
     }
 
+    /// Queues a job for the owner thread and interrupts its wait (coalesced like wakes).
+    /// Returns the job if the executor is gone.
+    pub(crate) fn push_job(&self, job: Job) -> Result<(), Job> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(job);
+        }
+        self.jobs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(job);
+        self.jobs_received.fetch_add(1, Ordering::Relaxed);
+        self.notify();
+        Ok(())
+    }
+
+    /// Takes the jobs sent from other threads. Owner thread only.
+    pub(crate) fn take_jobs(&self) -> Vec<Job> {
+        std::mem::take(&mut *self.jobs.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
     /// Takes the tasks woken from other threads. Owner thread only.
-    pub(crate) fn drain(&self, into: &mut std::collections::VecDeque<Arc<Task>>) {
+    /// Returns false (and takes nothing) if no other thread woke a task or sent a job since the
+    /// last drain: the common case costs one atomic load, no lock.
+    pub(crate) fn drain(&self, into: &mut std::collections::VecDeque<Arc<Task>>) -> bool {
         if !self.notified.load(Ordering::Acquire) {
-            return;
+            return false;
         }
         self.notified.store(false, Ordering::Release);
         into.extend(self.lock().drain(..));
+        true
     }
 
     pub(crate) fn close(&self) {
         self.closed.store(true, Ordering::Release);
         self.lock().clear();
+        drop(self.take_jobs());
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Arc<Task>>> {

@@ -1,0 +1,282 @@
+//! Multi-producer, single-consumer channels, bounded (senders wait when full: backpressure)
+//! and unbounded. Senders may live on any worker or plain thread.
+//!
+//! ```
+//! corio::block_on(async {
+//!     let (tx, mut rx) = corio::sync::mpsc::bounded(16);
+//!     corio::spawn(async move {
+//!         for i in 0..100 {
+//!             tx.send(i).await.unwrap();
+//!         }
+//!     });
+//!     let mut sum = 0;
+//!     while let Some(i) = rx.recv().await {
+//!         sum += i;
+//!     }
+//!     assert_eq!(sum, 4950);
+//! });
+//! ```
+
+use super::lock;
+use std::collections::VecDeque;
+use std::fmt;
+use std::future::poll_fn;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+
+struct State<T> {
+    queue: VecDeque<T>,
+    /// `None`: unbounded.
+    cap: Option<usize>,
+    rx_waker: Option<Waker>,
+    /// Senders waiting for room (bounded only).
+    tx_wakers: VecDeque<Waker>,
+    senders: usize,
+    receiver_gone: bool,
+}
+
+type Chan<T> = Arc<Mutex<State<T>>>;
+
+/// The receiver is gone; the value comes back.
+#[derive(PartialEq, Eq)]
+pub struct SendError<T>(pub T);
+
+impl<T> fmt::Debug for SendError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SendError(..)")
+    }
+}
+
+impl<T> fmt::Display for SendError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the receiver was dropped")
+    }
+}
+
+impl<T> std::error::Error for SendError<T> {}
+
+/// Why `try_send` failed; the value comes back.
+#[derive(Debug, PartialEq, Eq)]
+pub enum TrySendError<T> {
+    /// The channel is at capacity.
+    Full(T),
+    /// The receiver is gone.
+    Closed(T),
+}
+
+fn new<T>(cap: Option<usize>) -> Chan<T> {
+    Arc::new(Mutex::new(State {
+        queue: VecDeque::new(),
+        cap,
+        rx_waker: None,
+        tx_wakers: VecDeque::new(),
+        senders: 1,
+        receiver_gone: false,
+    }))
+}
+
+/// A channel holding at most `cap` messages (`cap >= 1`; 0 is taken as 1).
+pub fn bounded<T>(cap: usize) -> (Sender<T>, Receiver<T>) {
+    let chan = new(Some(cap.max(1)));
+    (Sender { chan: chan.clone() }, Receiver { chan })
+}
+
+/// A channel without a bound: `send` never waits.
+pub fn unbounded<T>() -> (UnboundedSender<T>, Receiver<T>) {
+    let chan = new(None);
+    (UnboundedSender { chan: chan.clone() }, Receiver { chan })
+}
+
+/// Pushes `value` if there is room; wakes the receiver if it waits.
+fn try_push<T>(chan: &Chan<T>, value: T) -> Result<(), TrySendError<T>> {
+    let waker = {
+        let mut s = lock(chan);
+        if s.receiver_gone {
+            return Err(TrySendError::Closed(value));
+        }
+        if s.cap.is_some_and(|cap| s.queue.len() >= cap) {
+            return Err(TrySendError::Full(value));
+        }
+        s.queue.push_back(value);
+        s.rx_waker.take()
+    };
+    if let Some(w) = waker {
+        w.wake();
+    }
+    Ok(())
+}
+
+fn add_sender<T>(chan: &Chan<T>) {
+    lock(chan).senders += 1;
+}
+
+fn drop_sender<T>(chan: &Chan<T>) {
+    let waker = {
+        let mut s = lock(chan);
+        s.senders -= 1;
+        if s.senders > 0 {
+            return;
+        }
+        s.rx_waker.take()
+    };
+    if let Some(w) = waker {
+        w.wake();
+    }
+}
+
+/// The sending half of a bounded channel.
+pub struct Sender<T> {
+    chan: Chan<T>,
+}
+
+impl<T> Sender<T> {
+    /// Sends, waiting while the channel is full. Fails only if the receiver is gone.
+    pub async fn send(&self, value: T) -> Result<(), SendError<T>> {
+        let mut value = Some(value);
+        poll_fn(|cx| {
+            let v = value.take().expect("polled after completion");
+            match try_push(&self.chan, v) {
+                Ok(()) => Poll::Ready(Ok(())),
+                Err(TrySendError::Closed(v)) => Poll::Ready(Err(SendError(v))),
+                Err(TrySendError::Full(v)) => {
+                    value = Some(v);
+                    let mut s = lock(&self.chan);
+                    // Re-check under the lock: the receiver may have made room meanwhile.
+                    if s.cap.is_some_and(|cap| s.queue.len() < cap) || s.receiver_gone {
+                        drop(s);
+                        cx.waker().wake_by_ref();
+                    } else {
+                        s.tx_wakers.push_back(cx.waker().clone());
+                    }
+                    Poll::Pending
+                }
+            }
+        })
+        .await
+    }
+
+    /// Sends without waiting.
+    pub fn try_send(&self, value: T) -> Result<(), TrySendError<T>> {
+        try_push(&self.chan, value)
+    }
+}
+
+impl<T> Clone for Sender<T> {
+    fn clone(&self) -> Self {
+        add_sender(&self.chan);
+        Sender {
+            chan: self.chan.clone(),
+        }
+    }
+}
+
+impl<T> Drop for Sender<T> {
+    fn drop(&mut self) {
+        drop_sender(&self.chan);
+    }
+}
+
+/// The sending half of an unbounded channel.
+pub struct UnboundedSender<T> {
+    chan: Chan<T>,
+}
+
+impl<T> UnboundedSender<T> {
+    /// Sends; never waits. Fails only if the receiver is gone.
+    pub fn send(&self, value: T) -> Result<(), SendError<T>> {
+        try_push(&self.chan, value).map_err(|e| match e {
+            TrySendError::Full(v) | TrySendError::Closed(v) => SendError(v),
+        })
+    }
+}
+
+impl<T> Clone for UnboundedSender<T> {
+    fn clone(&self) -> Self {
+        add_sender(&self.chan);
+        UnboundedSender {
+            chan: self.chan.clone(),
+        }
+    }
+}
+
+impl<T> Drop for UnboundedSender<T> {
+    fn drop(&mut self) {
+        drop_sender(&self.chan);
+    }
+}
+
+/// The receiving half (of either kind).
+pub struct Receiver<T> {
+    chan: Chan<T>,
+}
+
+impl<T> Receiver<T> {
+    /// The next message, or `None` once every sender is gone and the queue is empty.
+    pub async fn recv(&mut self) -> Option<T> {
+        poll_fn(|cx| self.poll_recv(cx)).await
+    }
+
+    /// The poll form of [`recv`](Self::recv).
+    pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        let (out, waker) = {
+            let mut s = lock(&self.chan);
+            match s.queue.pop_front() {
+                Some(v) => (Poll::Ready(Some(v)), s.tx_wakers.pop_front()),
+                None if s.senders == 0 => (Poll::Ready(None), None),
+                None => {
+                    match &mut s.rx_waker {
+                        Some(w) if w.will_wake(cx.waker()) => {}
+                        slot => *slot = Some(cx.waker().clone()),
+                    }
+                    (Poll::Pending, None)
+                }
+            }
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+        out
+    }
+
+    /// A message if one is queued.
+    pub fn try_recv(&mut self) -> Option<T> {
+        let (v, waker) = {
+            let mut s = lock(&self.chan);
+            let v = s.queue.pop_front();
+            let w = if v.is_some() {
+                s.tx_wakers.pop_front()
+            } else {
+                None
+            };
+            (v, w)
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+        v
+    }
+}
+
+impl<T> futures_core::Stream for Receiver<T> {
+    type Item = T;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        self.get_mut().poll_recv(cx)
+    }
+}
+
+impl<T> Drop for Receiver<T> {
+    fn drop(&mut self) {
+        let (items, wakers) = {
+            let mut s = lock(&self.chan);
+            s.receiver_gone = true;
+            (
+                std::mem::take(&mut s.queue),
+                std::mem::take(&mut s.tx_wakers),
+            )
+        };
+        drop(items);
+        wakers.into_iter().for_each(Waker::wake);
+    }
+}
