@@ -32,7 +32,9 @@ fn write_then_read_back_byte_exact() {
         // End of file.
         let (res, _) = file.read_at(Vec::with_capacity(8), (1 << 20) + 4).await;
         assert_eq!(res.unwrap(), 0);
-        let (res, _) = file.read_exact_at(Vec::with_capacity(8), (1 << 20) + 1).await;
+        let (res, _) = file
+            .read_exact_at(Vec::with_capacity(8), (1 << 20) + 1)
+            .await;
         assert_eq!(res.unwrap_err().kind(), ErrorKind::UnexpectedEof);
         file.close().await.unwrap();
         // Closed: a clear error.
