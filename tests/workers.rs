@@ -319,4 +319,12 @@ fn metrics_are_plausible() {
     }
     // The snapshot request itself crossed to worker 1.
     assert!(metrics[1].executor.cross_core_messages >= 1);
+    if driver() == DriverKind::IoUring {
+        assert!(metrics[0].driver.max_sq_depth >= 1);
+    }
+    // After `run`, the runtime keeps every worker's final counters.
+    let finals = rt.metrics();
+    assert_eq!(finals.len(), 2);
+    assert!(finals[1].driver.ops_submitted >= metrics[1].driver.ops_submitted);
+    assert!(finals[1].executor.tasks_polled > 0);
 }

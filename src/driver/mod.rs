@@ -92,6 +92,9 @@ pub struct DriverStats {
     pub completions: u64,
     /// Most CQEs reaped after one enter.
     pub max_completions_per_enter: u64,
+    /// Most SQEs handed to the kernel by one enter (the SQ depth at submit; the mean is
+    /// `ops_submitted / enters`).
+    pub max_sq_depth: u64,
     /// Times the SQ was full and was submitted early to make room.
     pub sq_full: u64,
     /// Times the kernel reported a CQ overflow (completions kept by NODROP and flushed).

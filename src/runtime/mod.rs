@@ -124,6 +124,7 @@ impl Builder {
             info,
             config: self.clone(),
             shutdown,
+            last_run: std::sync::Mutex::new(Vec::new()),
         })
     }
 }
@@ -137,6 +138,8 @@ pub struct Runtime {
     info: DriverInfo,
     config: Builder,
     shutdown: Arc<workers::ShutdownState>,
+    /// Every worker's counters as the last `run` ended.
+    last_run: std::sync::Mutex<Vec<WorkerMetrics>>,
 }
 
 impl Runtime {

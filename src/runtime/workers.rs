@@ -278,12 +278,20 @@ pub struct WorkerMetrics {
 }
 
 fn snapshot() -> WorkerMetrics {
-    context::with_core(|core| WorkerMetrics {
+    context::with_core(snapshot_of)
+}
+
+fn snapshot_of(core: &super::core::Core) -> WorkerMetrics {
+    let group = core.group();
+    WorkerMetrics {
         worker: core.worker_id(),
         executor: core.stats(),
         driver: core.driver_stats(),
-        balanced_connections: core.group().active[core.worker_id()].load(Ordering::Relaxed) as u64,
-    })
+        balanced_connections: group
+            .active
+            .get(core.worker_id())
+            .map_or(0, |a| a.load(Ordering::Relaxed) as u64),
+    }
 }
 
 /// A snapshot of every worker's counters, taken by each worker on its own thread (so the hot
@@ -529,6 +537,14 @@ impl Runtime {
             None
         };
         let f = Arc::new(f);
+        let finals: Arc<Mutex<Vec<WorkerMetrics>>> = Arc::new(Mutex::new(
+            (0..n)
+                .map(|worker| WorkerMetrics {
+                    worker,
+                    ..Default::default()
+                })
+                .collect(),
+        ));
         let (remote_tx, remote_rx) = std::sync::mpsc::channel();
         let mut group_txs = Vec::new();
         let mut threads = Vec::new();
@@ -538,6 +554,7 @@ impl Runtime {
             let builder: Builder = self.config.clone();
             let remote_tx = remote_tx.clone();
             let f = f.clone();
+            let finals = finals.clone();
             let cpu = pin.then(|| cpus[id % cpus.len()]);
             let thread = std::thread::Builder::new()
                 .name(format!("corio-worker-{id}"))
@@ -556,6 +573,7 @@ impl Runtime {
                     let group = group_rx.recv().ok().flatten()?;
                     rt.core.join_group(id, group.clone());
                     let out = rt.block_on_worker(&f, id, &group);
+                    finals.lock().unwrap_or_else(|e| e.into_inner())[id] = snapshot_of(&rt.core);
                     Some(out)
                 })?;
             threads.push(thread);
@@ -600,6 +618,7 @@ impl Runtime {
             });
         }
         let first = self.block_on_worker(&f, 0, &group);
+        finals.lock().unwrap_or_else(|e| e.into_inner())[0] = snapshot_of(&self.core);
         let mut results = vec![first];
         for t in threads {
             results.push(match t.join() {
@@ -610,6 +629,8 @@ impl Runtime {
         }
         self.core.leave_group(previous);
         self.shutdown.reset();
+        *self.last_run.lock().unwrap_or_else(|e| e.into_inner()) =
+            std::mem::take(&mut *finals.lock().unwrap_or_else(|e| e.into_inner()));
         if let Some(set) = old_affinity {
             set_affinity(&set);
         }
@@ -644,9 +665,20 @@ impl Runtime {
         ShutdownHandle::new(self.shutdown.clone())
     }
 
-    /// A snapshot of this runtime's counters (worker 0, this thread's executor). During
-    /// [`run`](Self::run), use [`metrics`] from inside a worker for every worker's.
-    pub fn metrics(&self) -> WorkerMetrics {
-        self.block_on(async { snapshot() })
+    /// A snapshot per worker: after [`run`](Self::run), each worker's counters as it ended
+    /// (worker 0's are current); before any `run`, just this executor's. During `run`, use
+    /// [`metrics`] from inside a worker.
+    pub fn metrics(&self) -> Vec<WorkerMetrics> {
+        let mut out = self
+            .last_run
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let now = snapshot_of(&self.core);
+        match out.first_mut() {
+            Some(first) => *first = now,
+            None => out.push(now),
+        }
+        out
     }
 }

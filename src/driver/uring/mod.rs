@@ -189,6 +189,7 @@ impl Uring {
     fn enter(&mut self, want: u32) -> io::Result<usize> {
         let to_submit = self.ring.submission().len() as u32;
         self.stats.enters += 1;
+        self.stats.max_sq_depth = self.stats.max_sq_depth.max(u64::from(to_submit));
         let flags = IORING_ENTER_GETEVENTS;
         // SAFETY: a plain enter with no extra argument; the SQEs it submits were pushed under
         // `push`'s contract.
@@ -201,6 +202,8 @@ impl Uring {
 
     fn enter_timeout(&mut self, timeout: Duration) -> io::Result<usize> {
         self.stats.enters += 1;
+        let depth = self.ring.submission().len() as u64;
+        self.stats.max_sq_depth = self.stats.max_sq_depth.max(depth);
         let ts = Timespec::from(timeout);
         let args = SubmitArgs::new().timespec(&ts);
         self.ring.submitter().submit_with_args(1, &args)
