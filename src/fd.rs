@@ -235,7 +235,8 @@ impl ReadSide {
     /// Keeps the outcome of a dropped read: bytes, EOF (`Ok(None)`), or an error.
     pub(crate) fn keep(&self, outcome: io::Result<Option<Chunk>>) {
         match outcome {
-            Ok(Some(chunk)) if chunk.data.is_empty() => {}
+            // An empty stream read is EOF (`Ok(None)`); an empty datagram is a datagram.
+            Ok(Some(chunk)) if chunk.data.is_empty() && chunk.from.is_none() => {}
             Ok(Some(chunk)) => self.chunks.borrow_mut().push_back(chunk),
             Ok(None) => self.eof.set(true),
             Err(e) if matches!(e.raw_os_error(), Some(libc::ECANCELED | libc::EINTR)) => {}

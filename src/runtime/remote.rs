@@ -56,10 +56,16 @@ impl Remote {
         });
         let Some(task) = task else { return };
         let remote = task.remote().clone();
-        if remote.closed.load(Ordering::Acquire) {
-            return;
+        {
+            // `closed` is checked under the queue's lock, which `close` also takes: a task
+            // pushed here is either drained by the executor or dropped by `close`, never left
+            // behind (a Task and its Remote point at each other).
+            let mut queue = remote.lock();
+            if remote.closed.load(Ordering::Acquire) {
+                return;
+            }
+            queue.push(task);
         }
-        remote.lock().push(task);
         remote.notify();
     }
 
@@ -107,9 +113,18 @@ impl Remote {
     }
 
     pub(crate) fn close(&self) {
-        self.closed.store(true, Ordering::Release);
-        self.lock().clear();
-        drop(self.take_jobs());
+        let tasks = {
+            let mut queue = self.lock();
+            self.closed.store(true, Ordering::Release);
+            std::mem::take(&mut *queue)
+        };
+        let jobs = {
+            let mut jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
+            std::mem::take(&mut *jobs)
+        };
+        // Dropped outside the locks: a job's drop may run arbitrary code.
+        drop(tasks);
+        drop(jobs);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Arc<Task>>> {

@@ -536,6 +536,11 @@ impl Runtime {
         } else {
             None
         };
+        // Everything that can fail is done before any worker starts.
+        let signal_fd = match &signals {
+            Some(s) => Some(s.fd.try_clone()?),
+            None => None,
+        };
         let f = Arc::new(f);
         let finals: Arc<Mutex<Vec<WorkerMetrics>>> = Arc::new(Mutex::new(
             (0..n)
@@ -611,8 +616,7 @@ impl Runtime {
             pin_to(cpus[0]);
         }
         let previous = self.core.join_group(0, group.clone());
-        if let Some(s) = &signals {
-            let fd = s.fd.try_clone()?;
+        if let Some(fd) = signal_fd {
             self.block_on(async move {
                 spawn(watch_signals(fd));
             });

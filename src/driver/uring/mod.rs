@@ -52,8 +52,9 @@ pub(crate) struct Uring {
 
 impl Uring {
     pub(crate) fn new(entries: u32, eventfd: OwnedFd) -> Result<(Uring, Arc<Remote>), Unavailable> {
-        let (ring, setup_flags) = setup::build(entries)?;
+        let (mut ring, setup_flags) = setup::build(entries)?;
         setup::check(&ring)?;
+        setup::check_cancel_fd(&mut ring)?;
         let remote = Arc::new(Remote::new(eventfd));
         let wake = WakeRead {
             remote: remote.clone(),

@@ -1,7 +1,7 @@
 //! Ring setup: flags tried from most to least capable, one at a time, and the opcode probe.
 
 use crate::driver::Unavailable;
-use io_uring::{opcode, IoUring, Probe};
+use io_uring::{opcode, types, IoUring, Probe};
 use std::io;
 
 /// The setup flags corio asks for, in the order they are given up when the kernel refuses
@@ -107,4 +107,30 @@ pub(crate) fn check(ring: &IoUring) -> Result<(), Unavailable> {
         )));
     }
     Ok(())
+}
+
+/// Checks that the kernel can cancel every operation on an fd at once
+/// (`IORING_ASYNC_CANCEL_FD | ALL`, Linux 5.19), which `close()` relies on: a kernel without it
+/// answers -EINVAL, and `close()` could not interrupt operations in flight.
+pub(crate) fn check_cancel_fd(ring: &mut IoUring) -> Result<(), Unavailable> {
+    use std::os::fd::AsRawFd;
+    let fd = types::Fd(ring.as_raw_fd());
+    let cancel = opcode::AsyncCancel2::new(types::CancelBuilder::fd(fd).all())
+        .build()
+        .user_data(0);
+    // SAFETY: a cancel SQE carries no pointers; the ring is new and empty.
+    if unsafe { ring.submission().push(&cancel) }.is_err() {
+        return Err(Unavailable::Error(io::Error::other(
+            "a new ring has no room for one SQE",
+        )));
+    }
+    ring.submit_and_wait(1).map_err(classify)?;
+    let res = ring.completion().next().map(|c| c.result());
+    match res {
+        Some(r) if r == -libc::EINVAL => Err(Unavailable::Refused(
+            "kernel lacks IORING_ASYNC_CANCEL_FD (Linux 5.19+), which close() needs".into(),
+        )),
+        // -ENOENT: nothing to cancel, as expected.
+        _ => Ok(()),
+    }
 }
