@@ -64,9 +64,21 @@ pub struct LoadResult {
     /// Echoed bytes that differ from what was sent.
     pub corrupt: u64,
     pub connect_errors: u64,
+    /// The load generator thread's CPU time over the measured window, µs (None if the run
+    /// ended before the window did). Near `secs` × 1e6: the load generator was the bottleneck.
+    pub load_cpu_us: Option<u64>,
+    /// How long the load generator thread waited on a run queue over the window, µs (None
+    /// where /proc lacks schedstat). More than a few percent of the window: something else
+    /// took its core, and the row is noise.
+    pub load_wait_us: Option<u64>,
 }
 
 impl LoadResult {
+    /// The load generator's CPU use over the window, in percent of one core.
+    pub fn load_cpu_pct(&self) -> Option<f64> {
+        Some(self.load_cpu_us? as f64 / 1e4 / self.secs.max(1e-9))
+    }
+
     pub fn rps(&self) -> f64 {
         self.requests as f64 / self.secs.max(1e-9)
     }
@@ -77,7 +89,7 @@ impl LoadResult {
 
     pub fn to_json(&self) -> String {
         format!(
-            "{{\"requests\":{},\"bytes\":{},\"secs\":{:.3},\"rps\":{:.1},\"mbps\":{:.3},\"p50_us\":{:.1},\"p99_us\":{:.1},\"p999_us\":{:.1},\"errors\":{},\"corrupt\":{},\"connect_errors\":{}}}",
+            "{{\"requests\":{},\"bytes\":{},\"secs\":{:.3},\"rps\":{:.1},\"mbps\":{:.3},\"p50_us\":{:.1},\"p99_us\":{:.1},\"p999_us\":{:.1},\"errors\":{},\"corrupt\":{},\"connect_errors\":{},\"load_cpu_us\":{},\"load_wait_us\":{}}}",
             self.requests,
             self.bytes,
             self.secs,
@@ -88,7 +100,9 @@ impl LoadResult {
             self.p999_us,
             self.errors,
             self.corrupt,
-            self.connect_errors
+            self.connect_errors,
+            self.load_cpu_us.map_or("null".into(), |v| v.to_string()),
+            self.load_wait_us.map_or("null".into(), |v| v.to_string())
         )
     }
 }
@@ -243,6 +257,13 @@ async fn run_async(
             }
         }
     }
+    let cpu = corio::spawn(async move {
+        sleep_until(start).await;
+        let (a, wa) = (thread_cpu_us(), thread_wait_us());
+        sleep_until(end).await;
+        let wait = thread_wait_us().zip(wa).map(|(b, a)| b.saturating_sub(a));
+        (thread_cpu_us().saturating_sub(a), wait)
+    });
     // Every task stops by itself shortly after `end`; this bound is a backstop.
     let hard_stop = end + IO_TIMEOUT + Duration::from_secs(2);
     for t in tasks {
@@ -251,8 +272,21 @@ async fn run_async(
             tally.borrow_mut().errors += 1;
         }
     }
+    // Open-loop and bulk connections may finish their last request just before `end`; a run
+    // that ends earlier than this lost its connections, and its window ends here.
+    let ended_early = Instant::now() + Duration::from_millis(50) < end;
+    let window_end = if ended_early { Instant::now() } else { end };
+    let (load_cpu_us, load_wait_us) = if ended_early {
+        cpu.abort();
+        (None, None)
+    } else {
+        match timeout(Duration::from_secs(1), cpu).await {
+            Ok(Ok((c, w))) => (Some(c), w),
+            _ => (None, None),
+        }
+    };
     let t = tally.borrow();
-    let measured = end.min(Instant::now()).saturating_duration_since(start);
+    let measured = window_end.saturating_duration_since(start);
     Ok(LoadResult {
         requests: t.requests,
         bytes: t.bytes,
@@ -263,7 +297,25 @@ async fn run_async(
         errors: t.errors,
         corrupt: t.corrupt,
         connect_errors: t.connect_errors,
+        load_cpu_us,
+        load_wait_us,
     })
+}
+
+/// This thread's CPU time (user + system), µs.
+fn thread_cpu_us() -> u64 {
+    // SAFETY: rusage is plain data, valid when zeroed.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: RUSAGE_THREAD with a valid out pointer; on failure `ru` stays zero.
+    unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) };
+    let us = |t: libc::timeval| t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64;
+    us(ru.ru_utime) + us(ru.ru_stime)
+}
+
+/// How long this thread has waited on a run queue (schedstat's run_delay), µs.
+fn thread_wait_us() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    Some(s.split_whitespace().nth(1)?.parse::<u64>().ok()? / 1000)
 }
 
 /// Reads one response of `expect.len()` bytes and checks it. Err(()) ends the connection (the
@@ -344,9 +396,11 @@ async fn pingpong(s: TcpStream, conn: u64, cfg: LoadConfig, tally: Shared) {
         let now = Instant::now();
         let mut used = 0;
         while have.len() - used >= cfg.size {
-            let (req, sent_at) = inflight
-                .pop_front()
-                .expect("bytes beyond the outstanding requests");
+            // More bytes than were sent: the server made some up.
+            let Some((req, sent_at)) = inflight.pop_front() else {
+                tally.borrow_mut().corrupt += 1;
+                return;
+            };
             payload(conn, req, cfg.size, &mut expect);
             if have[used..used + cfg.size] != expect[..] {
                 tally.borrow_mut().corrupt += 1;

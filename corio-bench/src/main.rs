@@ -5,25 +5,29 @@
 //! load generator pinned to separate cores, and writes a report folder. `serve` and `load` are
 //! the pieces, usable on their own (the plug-in contract in `--help`).
 
+mod child;
+mod cli;
 mod histogram;
 mod load;
 mod report;
 mod servers;
 mod suite;
-
-use load::{LoadConfig, Mode};
-use std::net::ToSocketAddrs;
+mod svg;
 
 const HELP: &str = "\
 corio-bench: completion (io_uring) vs readiness (epoll) on identical echo work
 
 USAGE:
-  corio-bench [suite] [--quick] [--secs S] [--servers a,b,..] [--out DIR]
+  corio-bench [suite] [--quick] [--secs S] [--servers a,b,..] [--cases c,..] [--out DIR]
       Runs the default suite (about a minute on 2 cores): every server under every workload,
-      the server pinned to one core and the load generator to another. Prints a table and
-      writes DIR (default ./corio-bench-report-<unix time>) with report.md, results.json and
-      SVG charts. --secs: measured seconds per case (default 1.0); --quick: a very short run.
-      Servers: corio-uring, corio-epoll, raw-uring, raw-epoll, tokio, monoio.
+      the server pinned to one core and the load generator to another. Progress goes to
+      stderr; the table, then `report: DIR`, to stdout. DIR (default
+      ./corio-bench-report-<unix time>) gets report.md, results.json and SVG charts.
+      --secs: measured seconds per case (default 1.0, after 0.25 s warm-up); --quick: a very
+      short run (0.2 s per case); --cases: case names or prefixes (pingpong, pipelined,
+      churn, rate, bulk, or a full name such as \"pingpong c=50\").
+      Servers: corio-uring, corio-epoll, raw-uring, raw-epoll, tokio, monoio. A server that
+      fails to start becomes a row with its error; the suite goes on.
 
   corio-bench serve echo --driver uring|epoll --addr HOST:PORT [--workers N]
   corio-bench serve echo --server NAME --addr HOST:PORT [--workers N]
@@ -38,11 +42,19 @@ USAGE:
                    [--warmup S] [--mode pingpong|churn|bulk|rate] [--rate R]
                    [--driver uring|epoll] [--json]
       Drives any echo server from one thread (corio, io_uring driver by default) and checks
-      every echoed byte. Defaults: --conns 50 --size 64 --depth 1 --secs 2 --warmup 0.2
-      --mode pingpong. rate: open loop at R requests/s in total. Prints a summary, or with
-      --json one object: {\"requests\",\"bytes\",\"secs\",\"rps\",\"mbps\",\"p50_us\",
-      \"p99_us\",\"p999_us\",\"errors\",\"corrupt\",\"connect_errors\"}. Exit 1 if no
-      connection could be made, 2 on bad arguments.
+      every echoed byte; each request's payload is distinct (connection, sequence number).
+      Defaults: --conns 50 --size 64 --depth 1 --secs 2 --warmup 0.2 --mode pingpong.
+      pingpong: D requests of B bytes in flight per connection. churn: N loops of connect,
+      one echo, close. bulk: N connections streaming B-byte chunks full duplex. rate: open
+      loop at R requests/s in total, latency from each request's scheduled send time.
+      Connections open first, then warm-up, then the measured window; a stalled read or
+      write fails its connection after 3 s, and the run always ends. Prints a summary, or
+      with --json one object: {\"requests\",\"bytes\",\"secs\",\"rps\",\"mbps\",
+      \"p50_us\",\"p99_us\",\"p999_us\",\"errors\",\"corrupt\",\"connect_errors\",
+      \"load_cpu_us\",\"load_wait_us\"}: errors = connections that ended early (reset,
+      closed, timed out); corrupt = responses that differ from the request; load_cpu_us and
+      load_wait_us = the load thread's CPU time and run-queue wait over the window (null if
+      unknown). Exit 1 if no connection could be made, 2 on bad arguments.
 ";
 
 fn main() {
@@ -66,97 +78,55 @@ fn usage_error(msg: &str) -> i32 {
 }
 
 fn load_cmd(args: &[String]) -> i32 {
-    let mut addr = None;
-    let mut cfg = LoadConfig {
-        addr: "127.0.0.1:0".parse().unwrap(),
-        conns: 50,
-        size: 64,
-        depth: 1,
-        secs: 2.0,
-        warmup: 0.2,
-        mode: Mode::PingPong,
-        driver: corio::Driver::IoUring,
+    let load = match cli::parse_load(args) {
+        Ok(l) => l,
+        Err(msg) => return usage_error(&msg),
     };
-    let (mut mode, mut rate, mut json) = ("pingpong".to_string(), None, false);
-    let mut it = args.iter();
-    while let Some(flag) = it.next() {
-        if flag == "--json" {
-            json = true;
-            continue;
+    let cfg = &load.cfg;
+    raise_fd_limit();
+    match load::run(cfg, None) {
+        Ok(r) if load.json => {
+            println!("{}", r.to_json());
+            0
         }
-        let Some(v) = it.next() else {
-            return usage_error(&format!("{flag} needs a value"));
-        };
-        let bad = |what: &str| usage_error(&format!("{flag} {v:?}: expected {what}"));
-        match flag.as_str() {
-            "--addr" => match v.to_socket_addrs().map(|mut a| a.next()) {
-                Ok(Some(a)) => addr = Some(a),
-                _ => return bad("HOST:PORT"),
-            },
-            "--conns" => match v.parse() {
-                Ok(n) if (1..=100_000).contains(&n) => cfg.conns = n,
-                _ => return bad("1..=100000"),
-            },
-            "--size" => match v.parse() {
-                Ok(n) if (1..=16 << 20).contains(&n) => cfg.size = n,
-                _ => return bad("1..=16777216 bytes"),
-            },
-            "--depth" => match v.parse() {
-                Ok(n) if (1..=1024).contains(&n) => cfg.depth = n,
-                _ => return bad("1..=1024"),
-            },
-            "--secs" => match v.parse::<f64>() {
-                Ok(s) if s > 0.0 && s <= 3600.0 => cfg.secs = s,
-                _ => return bad("seconds in (0, 3600]"),
-            },
-            "--warmup" => match v.parse::<f64>() {
-                Ok(s) if (0.0..=60.0).contains(&s) => cfg.warmup = s,
-                _ => return bad("seconds in [0, 60]"),
-            },
-            "--mode" => mode = v.clone(),
-            "--rate" => match v.parse::<f64>() {
-                Ok(r) if r > 0.0 && r <= 10_000_000.0 => rate = Some(r),
-                _ => return bad("requests/s in (0, 1e7]"),
-            },
-            "--driver" => match v.as_str() {
-                "uring" => cfg.driver = corio::Driver::IoUring,
-                "epoll" => cfg.driver = corio::Driver::Epoll,
-                _ => return bad("uring or epoll"),
-            },
-            _ => return usage_error(&format!("unknown flag {flag:?}")),
-        }
-    }
-    let Some(addr) = addr else {
-        return usage_error("--addr is required");
-    };
-    cfg.addr = addr;
-    cfg.mode = match (mode.as_str(), rate) {
-        ("pingpong", _) => Mode::PingPong,
-        ("churn", _) => Mode::Churn,
-        ("bulk", _) => Mode::Bulk,
-        ("rate", Some(r)) => Mode::Rate(r),
-        ("rate", None) => return usage_error("--mode rate needs --rate R"),
-        (m, _) => {
-            return usage_error(&format!(
-                "--mode {m:?}: expected pingpong, churn, bulk or rate"
-            ))
-        }
-    };
-    match load::run(&cfg, None) {
         Ok(r) => {
-            if json {
-                println!("{}", r.to_json());
-            } else {
-                println!(
-                    "{} c={} size={} depth={}: {:.0} req/s, {:.2} MB/s, p50 {:.1} us, p99 {:.1} us, p999 {:.1} us, errors {}, corrupt {}, connect errors {}",
-                    cfg.mode.name(), cfg.conns, cfg.size, cfg.depth, r.rps(), r.mbps(), r.p50_us, r.p99_us, r.p999_us, r.errors, r.corrupt, r.connect_errors
-                );
-            }
+            println!(
+                "{} c={} size={} depth={}: {:.0} req/s, {:.2} MB/s, p50 {:.1} us, p99 {:.1} us, \
+                 p999 {:.1} us, errors {}, corrupt {}, connect errors {}",
+                cfg.mode.name(),
+                cfg.conns,
+                cfg.size,
+                cfg.depth,
+                r.rps(),
+                r.mbps(),
+                r.p50_us,
+                r.p99_us,
+                r.p999_us,
+                r.errors,
+                r.corrupt,
+                r.connect_errors
+            );
             0
         }
         Err(e) => {
             eprintln!("corio-bench load: {e}");
             1
         }
+    }
+}
+
+/// Raises the soft open-file limit to the hard one: thousands of connections need thousands of
+/// fds, on both ends (a server child inherits the limit). Failure only leaves the old limit.
+pub fn raise_fd_limit() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes the struct we pass.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0 && lim.rlim_cur < lim.rlim_max
+    {
+        lim.rlim_cur = lim.rlim_max;
+        // SAFETY: setrlimit reads the struct we pass.
+        unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) };
     }
 }

@@ -3,7 +3,8 @@
 
 use crate::load::Mode;
 use crate::servers::ServerKind;
-use crate::suite::{Options, Row};
+use crate::suite::{Options, Row, LOAD_DRIVER};
+use crate::svg::{Chart, Scale, Series};
 use std::fmt::Write as _;
 use std::io;
 use std::path::PathBuf;
@@ -38,11 +39,11 @@ pub fn table(rows: &[Row]) -> String {
         let _ = writeln!(out, "\n### {case}\n");
         let _ = writeln!(
             out,
-            "| server | req/s | MB/s | p50 µs | p99 µs | p999 µs | server CPU µs/req | syscalls/req | CPU vs bare loop | CPU vs tokio | errors |"
+            "| server | req/s | MB/s | p50 µs | p99 µs | p999 µs | server CPU µs/req | syscalls/req | CPU vs bare loop | CPU vs tokio | load CPU % | run-queue wait % load/server | errors |"
         );
         let _ = writeln!(
             out,
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
         );
         for r in rows.iter().filter(|r| r.case.name == case) {
             let cpu = r.cpu_us_per_req();
@@ -68,9 +69,18 @@ pub fn table(rows: &[Row]) -> String {
                 (None, None) => "-".into(),
             };
             let l = r.load.as_ref();
+            let pct = |us: Option<u64>| {
+                let secs = l?.secs;
+                Some(us? as f64 / 1e4 / secs.max(1e-9))
+            };
+            let wait = format!(
+                "{}/{}",
+                opt(pct(l.and_then(|l| l.load_wait_us)), 0),
+                opt(pct(r.server_window.and_then(|s| s.run_wait_us)), 0)
+            );
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 r.server.name(),
                 opt(l.map(|l| l.rps()), 0),
                 opt(l.map(|l| l.mbps()), 2),
@@ -81,6 +91,8 @@ pub fn table(rows: &[Row]) -> String {
                 opt(r.syscalls_per_req(), 3),
                 opt(vs_floor, 2),
                 opt(vs_tokio, 2),
+                opt(l.and_then(|l| l.load_cpu_pct()), 0),
+                wait,
                 errors
             );
         }
@@ -113,7 +125,7 @@ fn json_str(s: &str) -> String {
     out
 }
 
-pub fn results_json(opts: &Options, rows: &[Row]) -> String {
+pub fn results_json(opts: &Options, rows: &[Row], took: std::time::Duration) -> String {
     let mut out = String::from("{\n");
     let _ = writeln!(out, "  \"command\": {},", json_str(&opts.command));
     let _ = writeln!(out, "  \"machine\": {},", json_str(&machine()));
@@ -126,8 +138,11 @@ pub fn results_json(opts: &Options, rows: &[Row]) -> String {
     );
     let _ = writeln!(
         out,
-        "  \"secs\": {}, \"warmup\": {},",
-        opts.secs, opts.warmup
+        "  \"secs\": {}, \"warmup\": {}, \"took_secs\": {:.1}, \"load_driver\": \"{:?}\",",
+        opts.secs,
+        opts.warmup,
+        took.as_secs_f64(),
+        LOAD_DRIVER
     );
     out.push_str("  \"rows\": [\n");
     for (i, r) in rows.iter().enumerate() {
@@ -139,7 +154,7 @@ pub fn results_json(opts: &Options, rows: &[Row]) -> String {
         };
         let _ = write!(
             out,
-            "    {{\"case\":{},\"mode\":\"{}\",\"conns\":{},\"size\":{},\"depth\":{},\"rate\":{},\"server\":\"{}\",\"load\":{},\"server_cpu_us\":{},\"enters\":{},\"epoll_waits\":{},\"io_syscalls\":{},\"ops_submitted\":{},\"completions\":{},\"cpu_us_per_req\":{},\"syscalls_per_req\":{},\"error\":{}}}",
+            "    {{\"case\":{},\"mode\":\"{}\",\"conns\":{},\"size\":{},\"depth\":{},\"rate\":{},\"server\":\"{}\",\"load\":{},\"server_cpu_us\":{},\"proc_cpu_us\":{},\"server_run_wait_us\":{},\"enters\":{},\"epoll_waits\":{},\"io_syscalls\":{},\"ops_submitted\":{},\"completions\":{},\"cpu_us_per_req\":{},\"proc_cpu_us_per_req\":{},\"syscalls_per_req\":{},\"error\":{}}}",
             json_str(&r.case.name),
             r.case.mode.name(),
             r.case.conns,
@@ -149,12 +164,15 @@ pub fn results_json(opts: &Options, rows: &[Row]) -> String {
             r.server.name(),
             l.map_or("null".into(), |l| l.to_json()),
             json_u(s.map(|s| s.cpu_us)),
+            json_u(s.and_then(|s| s.proc_cpu_us)),
+            json_u(s.and_then(|s| s.run_wait_us)),
             json_u(s.and_then(|s| s.enters)),
             json_u(s.and_then(|s| s.epoll_waits)),
             json_u(s.and_then(|s| s.io_syscalls)),
             json_u(s.and_then(|s| s.ops_submitted)),
             json_u(s.and_then(|s| s.completions)),
             json_num(r.cpu_us_per_req()),
+            json_num(r.proc_cpu_us_per_req()),
             json_num(r.syscalls_per_req()),
             r.error.as_deref().map_or("null".into(), json_str),
         );
@@ -188,122 +206,43 @@ const COLORS: [&str; 6] = [
     "#d62728", "#ff7f0e", "#2ca02c", "#1f77b4", "#9467bd", "#8c564b",
 ];
 
-/// A line chart of `metric` against connection count over the ping-pong cases, log-scaled
-/// on both axes, one series per server.
-pub fn chart(rows: &[Row], title: &str, unit: &str, metric: fn(&Row) -> Option<f64>) -> String {
-    let (w, h, ml, mr, mt, mb) = (720.0, 420.0, 70.0, 150.0, 40.0, 50.0);
-    let points: Vec<(ServerKind, f64, f64)> = rows
+/// `metric` against connection count over the ping-pong cases (depth 1), one series per
+/// server; readiness-model servers dashed.
+pub fn chart(
+    rows: &[Row],
+    title: &str,
+    unit: &str,
+    y_scale: Scale,
+    metric: fn(&Row) -> Option<f64>,
+) -> String {
+    let series = ServerKind::ALL
         .iter()
-        .filter(|r| r.case.mode == Mode::PingPong && r.case.depth == 1)
-        .filter_map(|r| Some((r.server, r.case.conns as f64, metric(r)?)))
-        .filter(|p| p.2 > 0.0)
+        .enumerate()
+        .map(|(i, &server)| Series {
+            name: server.name().into(),
+            color: COLORS[i % COLORS.len()],
+            dashed: server.model() == "readiness",
+            points: rows
+                .iter()
+                .filter(|r| {
+                    r.server == server && r.case.mode == Mode::PingPong && r.case.depth == 1
+                })
+                .filter_map(|r| Some((r.case.conns as f64, metric(r)?)))
+                .collect(),
+        })
         .collect();
-    let mut svg = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n<text x=\"{}\" y=\"22\" text-anchor=\"middle\" font-size=\"15\">{title}</text>\n",
-        (w - mr + ml) / 2.0
-    );
-    if points.is_empty() {
-        svg.push_str("<text x=\"40\" y=\"80\">no data</text>\n</svg>\n");
-        return svg;
+    Chart {
+        title: title.into(),
+        x_label: "connections (log scale)".into(),
+        y_label: unit.into(),
+        y_scale,
+        series,
     }
-    let lx = |x: f64| x.max(1.0).log10();
-    let (xmin, xmax) = points.iter().fold((f64::MAX, f64::MIN), |(a, b), p| {
-        (a.min(lx(p.1)), b.max(lx(p.1)))
-    });
-    let (ymin, ymax) = points.iter().fold((f64::MAX, f64::MIN), |(a, b), p| {
-        (a.min(p.2.log10()), b.max(p.2.log10()))
-    });
-    let (ymin, ymax) = (ymin.floor(), ymax.ceil().max(ymin.floor() + 1.0));
-    let xspan = (xmax - xmin).max(1e-9);
-    let px = |x: f64| ml + (lx(x) - xmin) / xspan * (w - ml - mr);
-    let py = |y: f64| h - mb - (y.log10() - ymin) / (ymax - ymin) * (h - mt - mb);
-    // Axes and grid.
-    let _ = writeln!(
-        svg,
-        "<line x1=\"{ml}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"black\"/>\n<line x1=\"{ml}\" y1=\"{mt}\" x2=\"{ml}\" y2=\"{}\" stroke=\"black\"/>",
-        h - mb,
-        w - mr,
-        h - mb,
-        h - mb
-    );
-    let mut e = ymin as i32;
-    while e as f64 <= ymax {
-        let v = 10f64.powi(e);
-        let y = py(v);
-        let _ = writeln!(
-            svg,
-            "<line x1=\"{ml}\" y1=\"{y:.1}\" x2=\"{}\" y2=\"{y:.1}\" stroke=\"#ddd\"/><text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
-            w - mr,
-            ml - 6.0,
-            y + 4.0,
-            if v >= 1.0 { format!("{v:.0}") } else { format!("{v}") }
-        );
-        e += 1;
-    }
-    let mut xs: Vec<f64> = points.iter().map(|p| p.1).collect();
-    xs.sort_by(|a, b| a.total_cmp(b));
-    xs.dedup();
-    for &x in &xs {
-        let _ = writeln!(
-            svg,
-            "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">{x}</text>",
-            px(x),
-            h - mb + 18.0
-        );
-    }
-    let _ = writeln!(
-        svg,
-        "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">connections</text><text x=\"16\" y=\"{}\" transform=\"rotate(-90 16 {})\" text-anchor=\"middle\">{unit}</text>",
-        (w - mr + ml) / 2.0,
-        h - 10.0,
-        h / 2.0,
-        h / 2.0
-    );
-    for (i, server) in ServerKind::ALL.iter().enumerate() {
-        let mut series: Vec<(f64, f64)> = points
-            .iter()
-            .filter(|p| p.0 == *server)
-            .map(|p| (p.1, p.2))
-            .collect();
-        if series.is_empty() {
-            continue;
-        }
-        series.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let color = COLORS[i % COLORS.len()];
-        let pts: Vec<String> = series
-            .iter()
-            .map(|(x, y)| format!("{:.1},{:.1}", px(*x), py(*y)))
-            .collect();
-        let _ = writeln!(
-            svg,
-            "<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"2\" points=\"{}\"/>",
-            pts.join(" ")
-        );
-        for (x, y) in &series {
-            let _ = writeln!(
-                svg,
-                "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"3\" fill=\"{color}\"/>",
-                px(*x),
-                py(*y)
-            );
-        }
-        let ly = mt + 10.0 + i as f64 * 20.0;
-        let _ = writeln!(
-            svg,
-            "<line x1=\"{}\" y1=\"{ly}\" x2=\"{}\" y2=\"{ly}\" stroke=\"{color}\" stroke-width=\"2\"/><text x=\"{}\" y=\"{}\">{}</text>",
-            w - mr + 10.0,
-            w - mr + 30.0,
-            w - mr + 35.0,
-            ly + 4.0,
-            server.name()
-        );
-    }
-    svg.push_str("</svg>\n");
-    svg
+    .render()
 }
 
 /// Prints the table and writes the report folder; returns its path.
-pub fn write(opts: &Options, rows: &[Row]) -> io::Result<PathBuf> {
+pub fn write(opts: &Options, rows: &[Row], took: std::time::Duration) -> io::Result<PathBuf> {
     let table = table(rows);
     println!("{table}");
     let dir = opts.out.clone().unwrap_or_else(|| {
@@ -319,33 +258,64 @@ pub fn write(opts: &Options, rows: &[Row]) -> io::Result<PathBuf> {
     };
     let md = format!(
         "# corio-bench report\n\n\
-         - command: `{}`\n- machine: {}\n- {}\n- per case: {:.2} s warm-up, {:.2} s measured; load generator: corio on io_uring, one thread\n\n\
-         Server CPU µs/req is the server process's user+system CPU time (getrusage, sampled by \
-         the server on SIGUSR1 at the start and end of the measured window) divided by the \
-         requests completed in the window. syscalls/req: io_uring_enter calls (completion \
-         servers) or epoll_wait + I/O syscalls (readiness servers), from the drivers' own \
-         counters over the same window; tokio and monoio cannot be counted. CPU vs bare loop: \
-         against raw-uring for completion servers, raw-epoll for readiness servers.\n\n\
+         - command: `{}` (took {:.0} s)\n\
+         - machine: {}\n\
+         - {}\n\
+         - per run: {:.2} s warm-up, then {:.2} s measured; load generator: corio ({:?} \
+         driver), one thread, every echoed byte checked\n\n\
+         ## What the columns mean\n\n\
+         - **req/s, MB/s**: requests (bulk: 16 KiB chunks) completed in the measured window, \
+         and their payload bytes, per second.\n\
+         - **p50/p99/p999**: request latency at the load generator (log-linear histogram, \
+         within 3 %). rate: from each request's scheduled send time (no coordinated \
+         omission); churn: connect + echo + close; bulk: time through the socket buffers of a \
+         saturated stream, so mostly queueing.\n\
+         - **server CPU µs/req**: the server process's user+system CPU time over the measured \
+         window (its own getrusage, sampled on SIGUSR1 at the window's start and end) per \
+         request. results.json also has `proc_cpu_us_per_req`, the same from \
+         /proc/<pid>/stat (clock ticks) as a cross-check.\n\
+         - **syscalls/req**: io_uring_enter calls (corio-uring, raw-uring) or epoll_wait + I/O \
+         syscalls (corio-epoll, raw-epoll) over the same window, from the servers' own \
+         counters; tokio and monoio cannot be counted.\n\
+         - **CPU vs bare loop**: server CPU/req over that of the bare loop of the same model \
+         (raw-uring for completion servers, raw-epoll for readiness ones); **CPU vs tokio**: \
+         over tokio's.\n\
+         - **load CPU %**: the load generator thread's CPU time over the window, in percent of \
+         its core; near 100 the load generator, not the server, limited req/s, and server \
+         CPU/req is the figure to compare.\n\
+         - **run-queue wait %**: how long the load generator thread / the server's threads \
+         were runnable but not running (schedstat run_delay) over the window. More than a few \
+         percent means something else took their core: that row is noise, rerun it.\n\n\
          ![throughput](throughput.svg)\n![p99](p99.svg)\n{table}",
         opts.command,
+        took.as_secs_f64(),
         machine(),
         pinning,
         opts.warmup,
-        opts.secs
+        opts.secs,
+        LOAD_DRIVER,
     );
     std::fs::write(dir.join("report.md"), md)?;
-    std::fs::write(dir.join("results.json"), results_json(opts, rows))?;
+    std::fs::write(dir.join("results.json"), results_json(opts, rows, took))?;
     std::fs::write(
         dir.join("throughput.svg"),
-        chart(rows, "ping-pong throughput", "requests/s", |r| {
-            r.load.as_ref().map(|l| l.rps())
-        }),
+        chart(
+            rows,
+            "ping-pong throughput",
+            "requests/s",
+            Scale::Linear,
+            |r| r.load.as_ref().map(|l| l.rps()),
+        ),
     )?;
     std::fs::write(
         dir.join("p99.svg"),
-        chart(rows, "ping-pong p99 latency", "µs", |r| {
-            r.load.as_ref().map(|l| l.p99_us)
-        }),
+        chart(
+            rows,
+            "ping-pong p99 latency",
+            "p99 µs (log scale)",
+            Scale::Log,
+            |r| r.load.as_ref().map(|l| l.p99_us),
+        ),
     )?;
     Ok(dir)
 }

@@ -236,6 +236,8 @@ fn load_against_serve_reports_zero_errors_on_both_drivers() {
         for mode in [
             &["--depth", "4"][..],
             &["--mode", "churn", "--conns", "2"][..],
+            &["--mode", "bulk", "--conns", "1", "--size", "16384"][..],
+            &["--mode", "rate", "--rate", "2000"][..],
         ] {
             let mut args = vec![
                 "load", "--addr", &addr, "--conns", "20", "--secs", "0.5", "--json",
@@ -244,9 +246,14 @@ fn load_against_serve_reports_zero_errors_on_both_drivers() {
             let out = run(&args, Duration::from_secs(30));
             assert!(out.status.success(), "{driver} {mode:?}: {out:?}");
             let json = String::from_utf8_lossy(&out.stdout);
-            assert!(json_field(&json, "requests") > 0.0, "{json}");
+            let json = json.trim();
+            assert!(
+                json.starts_with('{') && json.ends_with('}') && !json.contains('\n'),
+                "exactly one JSON object: {json}"
+            );
+            assert!(json_field(json, "requests") > 0.0, "{json}");
             for field in ["errors", "corrupt", "connect_errors"] {
-                assert_eq!(json_field(&json, field), 0.0, "{driver} {mode:?}: {json}");
+                assert_eq!(json_field(json, field), 0.0, "{driver} {mode:?}: {json}");
             }
         }
         // SIGTERM: exit 0 with one JSON stats line that counts the work.
@@ -281,4 +288,50 @@ fn serve_reports_a_port_in_use() {
         String::from_utf8_lossy(&out.stderr).contains("in use"),
         "{out:?}"
     );
+}
+
+#[test]
+fn quick_suite_writes_a_complete_report() {
+    let out_dir = std::env::temp_dir().join(format!("corio-bench-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out_dir);
+    let dir = out_dir.to_str().unwrap();
+    let out = run(
+        &[
+            "suite",
+            "--quick",
+            "--servers",
+            "raw-epoll,corio-uring",
+            "--cases",
+            "pingpong c=1,pingpong c=50,churn",
+            "--out",
+            dir,
+        ],
+        Duration::from_secs(60),
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("[case 6/6] churn c=8 · corio-uring · ~"),
+        "{stderr}"
+    );
+    assert!(
+        stdout.contains("### pingpong c=50") && stdout.contains(dir),
+        "{stdout}"
+    );
+    let file = |name: &str| std::fs::read_to_string(out_dir.join(name)).unwrap();
+    let results = file("results.json");
+    assert_eq!(results.matches("\"case\":").count(), 6, "{results}");
+    assert_eq!(results.matches("\"error\":null").count(), 6, "{results}");
+    assert!(!results.contains("\"requests\":0,"), "{results}");
+    let report = file("report.md");
+    assert!(report.contains("server pinned to core") || report.contains("no pinning"));
+    assert!(report.contains("| raw-epoll |") && report.contains("--out"));
+    for svg in ["throughput.svg", "p99.svg"] {
+        let svg = file(svg);
+        assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+        // Axes plus one line per server.
+        assert_eq!(svg.matches("<polyline").count(), 3, "{svg}");
+    }
+    std::fs::remove_dir_all(&out_dir).unwrap();
 }

@@ -14,7 +14,7 @@ mod tokio_echo;
 
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -157,7 +157,7 @@ fn parse(args: &[String]) -> Result<ServeConfig, String> {
 }
 
 /// Binds a listening socket with SO_REUSEADDR (and SO_REUSEPORT when several workers share
-/// the address), backlog 4096.
+/// the address) and TCP_NODELAY, backlog 4096.
 pub fn bind_listener(addr: SocketAddr, reuseport: bool) -> io::Result<std::net::TcpListener> {
     let domain = if addr.is_ipv4() {
         libc::AF_INET
@@ -175,6 +175,9 @@ pub fn bind_listener(addr: SocketAddr, reuseport: bool) -> io::Result<std::net::
     if reuseport {
         setsockopt(fd, libc::SOL_SOCKET, libc::SO_REUSEPORT, 1)?;
     }
+    // Accepted sockets inherit TCP_NODELAY from the listener on Linux; the servers that go
+    // through a runtime's API still set it per connection, as an application would.
+    setsockopt(fd, libc::IPPROTO_TCP, libc::TCP_NODELAY, 1)?;
     let (storage, len) = sockaddr(addr);
     // SAFETY: `storage` holds a valid sockaddr of `len` bytes for the call.
     if unsafe { libc::bind(fd, (&storage as *const libc::sockaddr_storage).cast(), len) } < 0 {
@@ -280,7 +283,7 @@ fn stats_line(kind: ServerKind, counters: &[Arc<Counters>], counted: bool) -> St
         }
     };
     format!(
-        "{{\"server\":\"{}\",\"cpu_us\":{},\"enters\":{},\"epoll_waits\":{},\"io_syscalls\":{},\"ops_submitted\":{},\"completions\":{},\"accepted\":{}}}",
+        "{{\"server\":\"{}\",\"requests_hint\":null,\"cpu_us\":{},\"enters\":{},\"epoll_waits\":{},\"io_syscalls\":{},\"ops_submitted\":{},\"completions\":{},\"accepted\":{}}}",
         kind.name(),
         process_cpu_us(),
         sum(|c| &c.enters),
@@ -298,17 +301,29 @@ fn stats_line(kind: ServerKind, counters: &[Arc<Counters>], counted: bool) -> St
 fn serve(cfg: ServeConfig) -> io::Result<()> {
     let set = block_signals();
     let reuseport = cfg.workers > 1;
-    let mut listeners = Vec::new();
-    for _ in 0..cfg.workers {
-        listeners.push(bind_listener(cfg.addr, reuseport)?);
+    let first = bind_listener(cfg.addr, reuseport)?;
+    // With port 0 the others must share the port the first one got.
+    let bound = first.local_addr()?;
+    let mut listeners = vec![first];
+    for _ in 1..cfg.workers {
+        listeners.push(bind_listener(bound, reuseport)?);
     }
-    let bound = listeners[0].local_addr()?;
+    // Our own handles on the listening sockets, shut down at exit: an io_uring that holds an
+    // ACCEPT is torn down by the kernel after the process is gone, and until then the socket
+    // would keep listening (a restart on the same port would fail with EADDRINUSE).
+    let mut shut = Vec::new();
+    for l in &listeners {
+        shut.push(l.try_clone()?);
+    }
+    // Set once a stop signal arrives: from then on a worker's error (its listener was shut
+    // down) is expected and not a failure.
+    let stopping = Arc::new(AtomicBool::new(false));
     let failed = Arc::new(AtomicBool::new(false));
     let mut counters = Vec::new();
     for (i, listener) in listeners.into_iter().enumerate() {
         let c = Arc::new(Counters::default());
         counters.push(c.clone());
-        let failed = failed.clone();
+        let (failed, stopping) = (failed.clone(), stopping.clone());
         let kind = cfg.kind;
         std::thread::Builder::new()
             .name(format!("{}-{i}", kind.name()))
@@ -322,6 +337,9 @@ fn serve(cfg: ServeConfig) -> io::Result<()> {
                     ServerKind::Monoio => monoio_echo::run(listener, c),
                 };
                 if let Err(e) = res {
+                    if stopping.load(Ordering::Acquire) {
+                        return;
+                    }
                     eprintln!("corio-bench serve: worker {i} ({}): {e}", kind.name());
                     failed.store(true, Ordering::Release);
                     // A worker that cannot run makes the server useless: stop it all.
@@ -344,6 +362,9 @@ fn serve(cfg: ServeConfig) -> io::Result<()> {
         if rc != 0 {
             continue;
         }
+        if sig != libc::SIGUSR1 {
+            stopping.store(true, Ordering::Release);
+        }
         use std::io::Write;
         let line = stats_line(cfg.kind, &counters, counted);
         let mut out = std::io::stdout().lock();
@@ -353,9 +374,11 @@ fn serve(cfg: ServeConfig) -> io::Result<()> {
             break;
         }
     }
-    if failed.load(Ordering::Acquire) {
-        std::process::exit(1);
+    let code = if failed.load(Ordering::Acquire) { 1 } else { 0 };
+    for l in &shut {
+        // SAFETY: shutdown(2) on a socket we hold open; it stops the listening at once.
+        unsafe { libc::shutdown(l.as_raw_fd(), libc::SHUT_RDWR) };
     }
     // Workers are blocked in their loops; exiting the process closes every socket.
-    std::process::exit(0);
+    std::process::exit(code);
 }

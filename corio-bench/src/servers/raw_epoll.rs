@@ -1,7 +1,16 @@
 //! The bare readiness loop: libc epoll, one thread, no runtime. Edge-triggered registration
 //! once per connection (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET), then for each event: write
-//! what is pending, read until EAGAIN, echo. This is the floor of the readiness model that
-//! corio's epoll driver and tokio are measured against.
+//! what is pending, then read and echo until the socket is drained. This is the floor of the
+//! readiness model that corio's epoll driver and tokio are measured against.
+//!
+//! "Drained" is EAGAIN, or a read shorter than the buffer: a stream socket's recv returns less
+//! than asked only when its queue is empty, and data that arrives afterwards raises a new edge.
+//! That saves the EAGAIN read per request (tokio's `PollEvented` clears readiness on a short
+//! read the same way), taking it from 3 to 2 I/O syscalls per echo. The exception is an event
+//! that already reported the peer's FIN (EPOLLRDHUP/EPOLLHUP/EPOLLERR): its edge is spent, so
+//! that connection reads until the 0 or the error. Measured with the server saturated on one
+//! core (four `corio-bench load --conns 50` on other cores, 16-core VM, kernel 6.18): 7.7 µs of
+//! server CPU per echo reading until EAGAIN, 6.1-6.8 with the short-read rule (tokio: 6.4-7.2).
 
 use super::{Counters, BUF_SIZE};
 use slab::Slab;
@@ -58,10 +67,16 @@ pub fn run(listener: std::net::TcpListener, counters: Arc<Counters>) -> io::Resu
                     };
                     syscalls += 1;
                     if fd < 0 {
-                        break; // EAGAIN (or a transient error: the next edge retries)
+                        match io::Error::last_os_error().raw_os_error() {
+                            // The peer gave up before we accepted it; the next one may be there.
+                            Some(libc::ECONNABORTED | libc::EINTR) => continue,
+                            // EAGAIN: drained. EMFILE/ENFILE and the like: the next edge (a new
+                            // connection) retries.
+                            _ => break,
+                        }
                     }
                     counters.accepted.fetch_add(1, Ordering::Relaxed);
-                    let _ = super::setsockopt(fd, libc::IPPROTO_TCP, libc::TCP_NODELAY, 1);
+                    // TCP_NODELAY is inherited from the listener (Linux copies it on accept).
                     let key = conns.insert(Conn {
                         fd,
                         buf: vec![0u8; BUF_SIZE].into_boxed_slice(),
@@ -79,7 +94,8 @@ pub fn run(listener: std::net::TcpListener, counters: Arc<Counters>) -> io::Resu
             let Some(conn) = conns.get_mut(key) else {
                 continue;
             };
-            if !serve(conn, &mut syscalls) {
+            let hup = ev.events & (libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR) as u32 != 0;
+            if !serve(conn, hup, &mut syscalls) {
                 // Closing the fd removes it from the epoll set.
                 close(conns.remove(key).fd);
             }
@@ -89,8 +105,10 @@ pub fn run(listener: std::net::TcpListener, counters: Arc<Counters>) -> io::Resu
     }
 }
 
-/// Writes what is pending, then reads and echoes until EAGAIN. False: close the connection.
-fn serve(c: &mut Conn, syscalls: &mut u64) -> bool {
+/// Writes what is pending, then reads and echoes until drained (see the module docs); `hup`:
+/// the event reported the peer's FIN or an error. False: close the connection.
+fn serve(c: &mut Conn, hup: bool, syscalls: &mut u64) -> bool {
+    let mut drained = false;
     loop {
         while c.start < c.end {
             // SAFETY: `start..end` is inside `buf`, which lives for the call.
@@ -109,6 +127,9 @@ fn serve(c: &mut Conn, syscalls: &mut u64) -> bool {
             }
             c.start += n as usize;
         }
+        if drained {
+            return true;
+        }
         // SAFETY: reads into `buf`, which lives for the call.
         let n = unsafe { libc::recv(c.fd, c.buf.as_mut_ptr().cast(), c.buf.len(), 0) };
         *syscalls += 1;
@@ -118,6 +139,7 @@ fn serve(c: &mut Conn, syscalls: &mut u64) -> bool {
             n => {
                 c.start = 0;
                 c.end = n as usize;
+                drained = c.end < c.buf.len() && !hup;
             }
         }
     }

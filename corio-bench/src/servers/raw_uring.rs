@@ -1,27 +1,53 @@
 //! The bare completion loop: the io-uring crate, one thread, no runtime. The floor of the
 //! completion model that corio's io_uring driver and monoio are measured against.
 //!
-//! The loop: multishot accept; per connection exactly one operation in flight — a RECV into
-//! the connection's 16 KiB buffer, then a SEND of what arrived (resubmitting the rest after a
-//! short send), then the next RECV — so bytes keep their order; every SQE prepared while
-//! handling one batch of CQEs reaches the kernel in the next `io_uring_enter`, which also waits
-//! for the next completion (submit_and_wait(1)). The ring is set up with SINGLE_ISSUER,
-//! COOP_TASKRUN and DEFER_TASKRUN where the kernel accepts them.
+//! The loop: one multishot ACCEPT on the listener; per connection exactly one operation in
+//! flight — a RECV into the connection's 16 KiB buffer, then a SEND of what arrived
+//! (resubmitting the rest after a short send), then the next RECV — so bytes keep their order
+//! and a connection never holds more than its one buffer. Every SQE prepared while handling a
+//! batch of CQEs goes straight into the submission queue and reaches the kernel in the next
+//! `io_uring_enter`, which also waits for the next completion (`submit_and_wait(1)`). The ring
+//! is set up with SINGLE_ISSUER, COOP_TASKRUN and DEFER_TASKRUN where the kernel accepts them.
 //!
-//! Not used (yet): multishot RECV over a provided buffer ring, which would save one SQE per
-//! request; see docs/benchmarks.md for what was measured.
+//! Measured and rejected: multishot RECV over a ring of provided buffers (1024 × 16 KiB,
+//! IOSQE_BUFFER_SELECT, at most one SEND in flight per connection, later chunks queued), and
+//! plain RECV with IORING_RECVSEND_POLL_FIRST. Server saturated on one core (kernel 6.18,
+//! 16-core VM): `taskset -c 2 corio-bench serve echo --server raw-uring --addr A` and four
+//! `taskset -c 4..7 corio-bench load --addr A --conns 50 --depth D --secs 3 --warmup 0`;
+//! server CPU (getrusage delta between two SIGUSR1 lines) per echoed request, three runs each:
+//!
+//! | µs/request      | depth 1          | depth 16             |
+//! |-----------------|------------------|----------------------|
+//! | plain RECV      | 6.40 5.98 6.67   | 0.409 0.311 0.326    |
+//! | RECV POLL_FIRST | 5.85 6.36 7.43   | 0.387 0.345 0.449    |
+//! | multishot RECV  | 7.08 5.88 6.20   | 0.416 0.379 0.424    |
+//!
+//! Multishot saves the RECV SQE but makes every receive go through a poll wake-up and task
+//! work, where a plain RECV submitted under load usually finds data waiting and completes
+//! inline; the differences are within run-to-run noise (about ±10%) and the plain loop is the
+//! simpler, so it stays.
+//!
+//! Ownership (what makes the unsafe code sound): a connection's buffer and fd live in its slab
+//! entry, and the entry is removed only when the CQE of its one in-flight operation has arrived
+//! (an error or EOF result), so the kernel never writes into or reads from freed memory and a
+//! late CQE never meets a reused key.
 
 use super::{Counters, BUF_SIZE};
-use io_uring::{cqueue, opcode, squeue, types, IoUring};
+use io_uring::{cqueue, opcode, squeue, types, IoUring, SubmissionQueue, Submitter};
 use slab::Slab;
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+/// Operation kinds, the low two bits of `user_data`; the connection key is above them.
 const ACCEPT: u64 = 0;
 const RECV: u64 = 1;
 const SEND: u64 = 2;
+const BACKOFF: u64 = 3;
+
+/// How long to wait before re-arming ACCEPT after EMFILE/ENFILE, rather than spin (10 ms).
+static BACKOFF_TS: types::Timespec = types::Timespec::new().nsec(10_000_000);
 
 struct Conn {
     fd: RawFd,
@@ -33,6 +59,31 @@ struct Conn {
 
 fn token(key: usize, op: u64) -> u64 {
     (key as u64) << 2 | op
+}
+
+/// The submission side: SQEs go straight into the queue; a full queue is flushed with one
+/// `io_uring_enter` and the push retried.
+struct Sq<'a> {
+    submitter: Submitter<'a>,
+    sq: SubmissionQueue<'a>,
+    enters: u64,
+    ops: u64,
+}
+
+impl Sq<'_> {
+    /// # Safety
+    /// Every buffer or timespec `sqe` points to stays valid, and unmoved, until its CQE.
+    unsafe fn push(&mut self, sqe: &squeue::Entry) -> io::Result<()> {
+        // SAFETY: the caller keeps what `sqe` points to valid until its CQE.
+        while unsafe { self.sq.push(sqe) }.is_err() {
+            self.sq.sync();
+            self.submitter.submit()?;
+            self.enters += 1;
+            self.sq.sync();
+        }
+        self.ops += 1;
+        Ok(())
+    }
 }
 
 fn build_ring() -> io::Result<IoUring> {
@@ -49,6 +100,7 @@ fn build_ring() -> io::Result<IoUring> {
         }
         match b.build(4096) {
             Ok(ring) => return Ok(ring),
+            // An older kernel refuses a flag it does not know: try with fewer.
             Err(e) if e.raw_os_error() == Some(libc::EINVAL) && flags > 0 => continue,
             Err(e) => return Err(e),
         }
@@ -56,104 +108,14 @@ fn build_ring() -> io::Result<IoUring> {
     unreachable!("the loop returns on flags == 0")
 }
 
-pub fn run(listener: std::net::TcpListener, counters: Arc<Counters>) -> io::Result<()> {
-    let lfd = listener.as_raw_fd();
-    let mut ring = build_ring()?;
-    let mut conns: Slab<Conn> = Slab::new();
-    let (mut enters, mut ops, mut completions) = (0u64, 0u64, 0u64);
-    let mut pending: Vec<squeue::Entry> = Vec::with_capacity(1024);
-    pending.push(
-        opcode::AcceptMulti::new(types::Fd(lfd))
-            .build()
-            .user_data(token(0, ACCEPT)),
-    );
-    loop {
-        ops += pending.len() as u64;
-        for sqe in pending.drain(..) {
-            // SAFETY: every SQE points into a connection's boxed buffer, which stays in the
-            // slab until that connection's single in-flight operation has completed.
-            while unsafe { ring.submission().push(&sqe) }.is_err() {
-                ring.submit()?;
-                enters += 1;
-            }
-        }
-        match ring.submit_and_wait(1) {
-            Ok(_) => {}
-            Err(e)
-                if matches!(
-                    e.raw_os_error(),
-                    Some(libc::EINTR | libc::EBUSY | libc::EAGAIN | libc::ETIME)
-                ) => {}
-            Err(e) => return Err(e),
-        }
-        enters += 1;
-        let cqes: Vec<cqueue::Entry> = ring.completion().collect();
-        completions += cqes.len() as u64;
-        for cqe in cqes {
-            let ud = cqe.user_data();
-            let (key, op) = ((ud >> 2) as usize, ud & 3);
-            let res = cqe.result();
-            match op {
-                ACCEPT => {
-                    if !cqueue::more(cqe.flags()) {
-                        // The multishot accept ended (e.g. an error): re-arm it.
-                        pending.push(
-                            opcode::AcceptMulti::new(types::Fd(lfd))
-                                .build()
-                                .user_data(token(0, ACCEPT)),
-                        );
-                    }
-                    if res < 0 {
-                        continue;
-                    }
-                    counters.accepted.fetch_add(1, Ordering::Relaxed);
-                    let _ = super::setsockopt(res, libc::IPPROTO_TCP, libc::TCP_NODELAY, 1);
-                    let mut conn = Conn {
-                        fd: res,
-                        buf: vec![0u8; BUF_SIZE].into_boxed_slice(),
-                        sent: 0,
-                        len: 0,
-                    };
-                    let entry = conns.vacant_entry();
-                    pending.push(recv(&mut conn, entry.key()));
-                    entry.insert(conn);
-                }
-                RECV => {
-                    let Some(conn) = conns.get_mut(key) else {
-                        continue;
-                    };
-                    if res <= 0 {
-                        close(conns.remove(key).fd);
-                        continue;
-                    }
-                    conn.sent = 0;
-                    conn.len = res as usize;
-                    pending.push(send(conn, key));
-                }
-                _ => {
-                    let Some(conn) = conns.get_mut(key) else {
-                        continue;
-                    };
-                    if res < 0 {
-                        close(conns.remove(key).fd);
-                        continue;
-                    }
-                    conn.sent += res as usize;
-                    pending.push(if conn.sent < conn.len {
-                        send(conn, key)
-                    } else {
-                        recv(conn, key)
-                    });
-                }
-            }
-        }
-        counters.enters.store(enters, Ordering::Relaxed);
-        counters.ops_submitted.store(ops, Ordering::Relaxed);
-        counters.completions.store(completions, Ordering::Relaxed);
-    }
+fn accept_sqe(lfd: RawFd) -> squeue::Entry {
+    opcode::AcceptMulti::new(types::Fd(lfd))
+        .flags(libc::SOCK_CLOEXEC)
+        .build()
+        .user_data(token(0, ACCEPT))
 }
 
-fn recv(conn: &mut Conn, key: usize) -> squeue::Entry {
+fn recv_sqe(conn: &mut Conn, key: usize) -> squeue::Entry {
     opcode::Recv::new(
         types::Fd(conn.fd),
         conn.buf.as_mut_ptr(),
@@ -163,7 +125,7 @@ fn recv(conn: &mut Conn, key: usize) -> squeue::Entry {
     .user_data(token(key, RECV))
 }
 
-fn send(conn: &mut Conn, key: usize) -> squeue::Entry {
+fn send_sqe(conn: &Conn, key: usize) -> squeue::Entry {
     let rest = &conn.buf[conn.sent..conn.len];
     opcode::Send::new(types::Fd(conn.fd), rest.as_ptr(), rest.len() as u32)
         .flags(libc::MSG_NOSIGNAL)
@@ -171,7 +133,107 @@ fn send(conn: &mut Conn, key: usize) -> squeue::Entry {
         .user_data(token(key, SEND))
 }
 
+pub fn run(listener: std::net::TcpListener, counters: Arc<Counters>) -> io::Result<()> {
+    let lfd = listener.as_raw_fd();
+    let mut ring = build_ring()?;
+    let (submitter, sq, mut cq) = ring.split();
+    let mut sq = Sq {
+        submitter,
+        sq,
+        enters: 0,
+        ops: 0,
+    };
+    let mut conns: Slab<Conn> = Slab::new();
+    let mut completions = 0u64;
+    // SAFETY: a multishot ACCEPT points to no memory of ours.
+    unsafe { sq.push(&accept_sqe(lfd)) }?;
+    loop {
+        sq.sq.sync();
+        match sq.submitter.submit_and_wait(1) {
+            Ok(_) => {}
+            // EINTR: a signal; EBUSY/EAGAIN: completions are backed up, reap them first.
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::EINTR | libc::EBUSY | libc::EAGAIN)
+                ) => {}
+            Err(e) => return Err(e),
+        }
+        sq.enters += 1;
+        cq.sync();
+        for cqe in &mut cq {
+            completions += 1;
+            let ud = cqe.user_data();
+            let (key, op, res) = ((ud >> 2) as usize, ud & 3, cqe.result());
+            match op {
+                ACCEPT => {
+                    if !cqueue::more(cqe.flags()) {
+                        let sqe = if res == -libc::EMFILE || res == -libc::ENFILE {
+                            opcode::Timeout::new(&BACKOFF_TS)
+                                .build()
+                                .user_data(token(0, BACKOFF))
+                        } else {
+                            accept_sqe(lfd)
+                        };
+                        // SAFETY: ACCEPT points to no memory; BACKOFF_TS is a static.
+                        unsafe { sq.push(&sqe) }?;
+                    }
+                    if res < 0 {
+                        continue;
+                    }
+                    counters.accepted.fetch_add(1, Ordering::Relaxed);
+                    // TCP_NODELAY is inherited from the listener (Linux copies it on accept).
+                    let entry = conns.vacant_entry();
+                    let key = entry.key();
+                    let conn = entry.insert(Conn {
+                        fd: res,
+                        buf: vec![0u8; BUF_SIZE].into_boxed_slice(),
+                        sent: 0,
+                        len: 0,
+                    });
+                    // SAFETY: the buffer lives in the slab entry until this RECV's CQE.
+                    unsafe { sq.push(&recv_sqe(conn, key)) }?;
+                }
+                BACKOFF => {
+                    // SAFETY: a multishot ACCEPT points to no memory of ours.
+                    unsafe { sq.push(&accept_sqe(lfd)) }?;
+                }
+                RECV | SEND => {
+                    let Some(conn) = conns.get_mut(key) else {
+                        unreachable!("CQE {op} for free slot {key}: its entry left too early");
+                    };
+                    // RECV: 0 is EOF; either: a negative result is an error for this
+                    // connection only.
+                    if res < 0 || (op == RECV && res == 0) {
+                        close(conns.remove(key).fd);
+                        continue;
+                    }
+                    let sqe = if op == RECV {
+                        conn.sent = 0;
+                        conn.len = res as usize;
+                        send_sqe(conn, key)
+                    } else {
+                        conn.sent += res as usize;
+                        if conn.sent < conn.len {
+                            send_sqe(conn, key) // a short send: the rest
+                        } else {
+                            recv_sqe(conn, key)
+                        }
+                    };
+                    // SAFETY: the buffer lives in the slab entry until this operation's CQE.
+                    unsafe { sq.push(&sqe) }?;
+                }
+                _ => unreachable!("user_data {ud:#x}: op is two bits"),
+            }
+        }
+        counters.enters.store(sq.enters, Ordering::Relaxed);
+        counters.ops_submitted.store(sq.ops, Ordering::Relaxed);
+        counters.completions.store(completions, Ordering::Relaxed);
+    }
+}
+
 fn close(fd: RawFd) {
-    // SAFETY: the connection owned this fd, and its only operation has completed.
+    // SAFETY: the connection owned this fd and its only operation has completed.
+    // No EINTR retry on close(2): Linux releases the fd even then.
     unsafe { libc::close(fd) };
 }
