@@ -271,3 +271,88 @@ fn concurrent_accepts_on_one_listener() {
         assert_eq!(total, 20);
     });
 }
+
+/// Data followed at once by the peer's close, read with a buffer larger than the data: the
+/// short read must not make the next read wait for an edge that will never come (the FIN's
+/// edge may already have been consumed). Every round ends with all bytes and then EOF.
+#[test]
+fn short_read_then_eof_never_hangs() {
+    run_test(async {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        const ROUNDS: usize = 300;
+        let peer = std::thread::spawn(move || {
+            for i in 0..ROUNDS {
+                let mut s = std::net::TcpStream::connect(addr).unwrap();
+                let spin = Instant::now();
+                while spin.elapsed() < Duration::from_micros((i % 7) as u64 * 30) {}
+                s.write_all(&[i as u8; 100]).unwrap();
+                // Closed right after the data: FIN follows in the same or the next segment.
+            }
+        });
+        for i in 0..ROUNDS {
+            let (conn, _) = listener.accept().await.unwrap();
+            let mut got = Vec::new();
+            loop {
+                let read = conn.read(Vec::with_capacity(4096));
+                let (res, buf) = corio::time::timeout(Duration::from_secs(5), read)
+                    .await
+                    .unwrap_or_else(|_| panic!("round {i}: read hung after {} bytes", got.len()));
+                match res.unwrap() {
+                    0 => break,
+                    n => got.extend_from_slice(&buf[..n]),
+                }
+            }
+            assert_eq!(got, vec![i as u8; 100], "round {i}");
+        }
+        peer.join().unwrap();
+    });
+}
+
+/// A ping-pong request costs the readiness driver two I/O syscalls (recv with data, send):
+/// after a short read the next recv parks without the attempt that would only say EAGAIN.
+#[test]
+fn ping_pong_costs_two_io_syscalls_per_request_on_epoll() {
+    if driver() != DriverKind::Epoll {
+        println!("skipped: counts the epoll driver's syscalls");
+        return;
+    }
+    run_test(async {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        const ROUNDS: u64 = 2000;
+        let client = std::thread::spawn(move || {
+            let mut s = std::net::TcpStream::connect(addr).unwrap();
+            s.set_nodelay(true).unwrap();
+            let mut b = [0u8; 32];
+            for _ in 0..ROUNDS {
+                s.write_all(&[7; 32]).unwrap();
+                s.read_exact(&mut b).unwrap();
+            }
+        });
+        let (conn, _) = listener.accept().await.unwrap();
+        conn.set_nodelay(true).unwrap();
+        let before = corio::current_driver_stats();
+        let mut buf = Vec::with_capacity(4096);
+        loop {
+            buf.clear();
+            let (res, b) = conn.read(buf).await;
+            if res.unwrap() == 0 {
+                break;
+            }
+            let (res, b) = conn.write_all(b).await;
+            res.unwrap();
+            buf = b;
+        }
+        client.join().unwrap();
+        let after = corio::current_driver_stats();
+        let per_request = (after.io_syscalls - before.io_syscalls) as f64 / ROUNDS as f64;
+        // recv + send per request, plus the final EOF read; 2.5 leaves room for reads that
+        // catch half a request.
+        assert!(
+            per_request <= 2.5,
+            "{per_request:.2} I/O syscalls per request: {after:?}"
+        );
+        println!("{per_request:.3} I/O syscalls per request");
+    });
+}

@@ -111,7 +111,8 @@ pub struct DriverStats {
     pub epoll_events: u64,
     /// I/O syscalls tried by the readiness driver (read, write, accept...).
     pub io_syscalls: u64,
-    /// Of those, how many returned EAGAIN and parked the task.
+    /// Times an operation parked: after EAGAIN, or without trying when a short read had just
+    /// emptied the socket (no edge since).
     pub eagain: u64,
     /// Gauge: io_uring slots in use now (in flight, or completed and not yet collected).
     pub in_flight: u64,

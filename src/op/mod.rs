@@ -53,6 +53,12 @@ pub(crate) trait OpAble: Sized + 'static {
     /// Readiness form: the syscall to try (again).
     fn legacy_call(&mut self) -> io::Result<u32>;
 
+    /// Readiness form: true if `result` proves the fd has nothing more for now (a stream read
+    /// shorter than asked), so the next attempt can park without a syscall.
+    fn legacy_drained(&self, _result: u32) -> bool {
+        false
+    }
+
     /// io_uring only: the future was dropped with the op in flight; its result will arrive
     /// later, at `orphan_complete`.
     fn on_orphaned(&mut self) {}
@@ -182,7 +188,16 @@ impl<T: OpAble> Op<T> {
         }
         let interest = data.legacy_interest().map(|(fd, dir)| (fd.token(), dir));
         loop {
-            if let Some((Some(token), _)) = interest {
+            if let Some((Some(token), dir)) = interest {
+                if epoll.is_drained(token, dir) {
+                    // A short read emptied the socket and no edge has come since: park
+                    // without the syscall that would only say EAGAIN.
+                    match epoll.poll_ready(token, dir, cx) {
+                        Poll::Ready(Ok(())) => {}
+                        Poll::Ready(Err(e)) => return Poll::Ready((Err(e), 0)),
+                        Poll::Pending => return Poll::Pending,
+                    }
+                }
                 if let Err(e) = epoll.check_open(token) {
                     return Poll::Ready((Err(e), 0));
                 }
@@ -198,6 +213,14 @@ impl<T: OpAble> Op<T> {
                     // Not registered with epoll: nothing would ever wake us, so report it.
                     _ => return Poll::Ready((Err(e), 0)),
                 },
+                Ok(n) => {
+                    if let Some((Some(token), dir)) = interest {
+                        if data.legacy_drained(n) {
+                            epoll.mark_drained(token, dir);
+                        }
+                    }
+                    return Poll::Ready((Ok(n), 0));
+                }
                 res => return Poll::Ready((res, 0)),
             }
         }

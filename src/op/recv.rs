@@ -15,6 +15,8 @@ use std::io;
 pub(crate) struct Recv<B> {
     fd: SharedFd,
     buf: B,
+    /// A byte stream (TCP, Unix stream): a short read means the receive queue is empty.
+    stream: bool,
 }
 
 impl<B: IoBufMut> Recv<B> {
@@ -37,6 +39,11 @@ impl<B: IoBufMut> OpAble for Recv<B> {
     fn legacy_call(&mut self) -> io::Result<u32> {
         let (ptr, len) = self.spare();
         syscall!(recv(self.fd.raw(), ptr.cast(), len, 0)).map(|n| n as u32)
+    }
+    fn legacy_drained(&self, n: u32) -> bool {
+        // 0 is EOF (nothing to wait for); a datagram's size says nothing about the queue.
+        let asked = self.buf.bytes_total() - self.buf.bytes_init();
+        self.stream && n > 0 && (n as usize) < asked
     }
     fn on_orphaned(&mut self) {
         self.fd.read_side().orphan_started();
@@ -141,6 +148,7 @@ pub(crate) async fn recv<B: IoBufMut>(
         Op::new(Recv {
             fd: fd.clone(),
             buf,
+            stream: !datagram,
         }),
     )
     .await;

@@ -136,6 +136,19 @@ impl Epoll {
         }
     }
 
+    /// True if the next attempt in `dir` should park without a syscall (a short read left
+    /// the socket empty and no edge has come since).
+    pub(crate) fn is_drained(&mut self, token: u64, dir: Direction) -> bool {
+        self.pd(token).is_some_and(|pd| pd.is_drained(dir))
+    }
+
+    /// Records that a read came back short (see `is_drained`).
+    pub(crate) fn mark_drained(&mut self, token: u64, dir: Direction) {
+        if let Some(pd) = self.pd(token) {
+            pd.mark_drained(dir);
+        }
+    }
+
     /// Fails fast if the descriptor is closing (checked before every attempt, like Go's
     /// fdMutex rwlock).
     pub(crate) fn check_open(&mut self, token: u64) -> io::Result<()> {

@@ -27,6 +27,10 @@ enum Slot {
     Empty,
     /// Readiness arrived and has not been consumed.
     Ready,
+    /// The last read came back short: the socket's receive queue was empty right after it,
+    /// so the next read parks without trying (tokio's readiness clearing). Any later data makes
+    /// a new edge. Never set once the peer has hung up (see `PollDesc::hup`).
+    Drained,
     /// Tasks are parked here: usually one; more when several tasks wait on the same socket
     /// in the same direction (e.g. accept loops sharing a listener), which Go's fdMutex
     /// forbids but corio allows. All are woken and retry; the losers park again.
@@ -47,6 +51,9 @@ pub(crate) struct PollDesc {
     read: Slot,
     write: Slot,
     closing: bool,
+    /// EPOLLRDHUP, EPOLLHUP or EPOLLERR was seen: no further edge may come, so reads must
+    /// always try the syscall (which returns the rest of the data, then EOF or the error).
+    hup: bool,
 }
 
 pub(crate) fn closed_error() -> io::Error {
@@ -63,6 +70,7 @@ impl PollDesc {
             read: Slot::Empty,
             write: Slot::Empty,
             closing: false,
+            hup: false,
         }
     }
 
@@ -82,6 +90,9 @@ impl PollDesc {
     pub(crate) fn on_event(&mut self, events: u32) {
         let events = events as i32;
         let err = events & (libc::EPOLLHUP | libc::EPOLLERR) != 0;
+        if err || events & libc::EPOLLRDHUP != 0 {
+            self.hup = true;
+        }
         if err || events & (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLPRI) != 0 {
             self.read.set_ready();
         }
@@ -107,10 +118,33 @@ impl PollDesc {
                 }
                 Poll::Pending
             }
-            Slot::Empty => {
+            Slot::Empty | Slot::Drained => {
                 *slot = Slot::Waiting(vec![cx.waker().clone()]);
                 Poll::Pending
             }
+        }
+    }
+
+    /// True if the next attempt in `dir` is known to find nothing (see `Slot::Drained`).
+    pub(crate) fn is_drained(&self, dir: Direction) -> bool {
+        let slot = match dir {
+            Direction::Read => &self.read,
+            Direction::Write => &self.write,
+        };
+        matches!(slot, Slot::Drained)
+    }
+
+    /// A read came back short: park the next one without trying, unless the peer hung up.
+    /// A `Ready` left in the slot is stale: events are only handled in the driver's park, on
+    /// this thread, so the edge it records came before the read that just emptied the
+    /// socket; data arriving later makes a new edge. Parked tasks stay parked.
+    pub(crate) fn mark_drained(&mut self, dir: Direction) {
+        if self.hup || self.closing {
+            return;
+        }
+        let slot = self.slot(dir);
+        if matches!(slot, Slot::Empty | Slot::Ready) {
+            *slot = Slot::Drained;
         }
     }
 
