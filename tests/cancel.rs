@@ -4,20 +4,13 @@
 
 mod support;
 
-use corio::net::{TcpListener, TcpStream};
+use corio::net::TcpListener;
 use corio::time::timeout;
 use corio::{DriverKind, Runtime};
 use std::io::{Read, Write};
 use std::time::Duration;
+use support::tcp_pair as pair;
 use support::{driver, pattern, run_test};
-
-async fn pair() -> (TcpStream, TcpStream) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let connect = corio::spawn(async move { TcpStream::connect(addr).await.unwrap() });
-    let (server, _) = listener.accept().await.unwrap();
-    (connect.await.unwrap(), server)
-}
 
 /// `timeout` around reads while data streams in: reads are dropped at every stage (before
 /// submission, in flight, after the CQE carried data), and every byte still arrives exactly

@@ -7,15 +7,8 @@ mod support;
 use corio::net::{TcpListener, TcpStream, UdpSocket};
 use std::io::ErrorKind;
 use std::time::{Duration, Instant};
+use support::tcp_pair as pair;
 use support::{pattern, run_test};
-
-async fn pair() -> (TcpStream, TcpStream) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let connect = corio::spawn(async move { TcpStream::connect(addr).await.unwrap() });
-    let (server, _) = listener.accept().await.unwrap();
-    (connect.await.unwrap(), server)
-}
 
 #[test]
 fn read_deadline_expires_then_connection_is_reused() {

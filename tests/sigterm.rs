@@ -8,7 +8,9 @@
 //! (runs the checks) and child (`CORIO_SIGTERM_CHILD` set: runs the server). It runs under the
 //! driver named by CORIO_DRIVER, like the rest of the suite.
 
-use corio::net::{TcpListener, TcpStream};
+mod support;
+
+use corio::net::TcpListener;
 use corio::Runtime;
 use std::cell::Cell;
 use std::future::Future;
@@ -18,6 +20,7 @@ use std::process::{Command, Stdio};
 use std::rc::Rc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
+use support::echo;
 
 const GRACE: Duration = Duration::from_millis(1500);
 
@@ -90,23 +93,6 @@ fn child(port: u16) {
         })
         .collect();
     println!("ENDED {}", ended.join(","));
-}
-
-async fn echo(conn: TcpStream) {
-    let mut buf = Vec::with_capacity(1024);
-    loop {
-        buf.clear();
-        let (res, b) = conn.read(buf).await;
-        match res {
-            Ok(n) if n > 0 => {}
-            _ => return,
-        }
-        let (res, b) = conn.write_all(b).await;
-        if res.is_err() {
-            return;
-        }
-        buf = b;
-    }
 }
 
 /// Starts the child server, opens 50 connections, sends SIGTERM, checks the connections still

@@ -10,13 +10,10 @@ use std::net::Shutdown;
 use std::time::Duration;
 use support::{pattern, run_test};
 
+/// A connected pair whose addresses agree on both sides.
 async fn pair() -> (TcpStream, TcpStream) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let connect = corio::spawn(async move { TcpStream::connect(addr).await.unwrap() });
-    let (server, peer) = listener.accept().await.unwrap();
-    let client = connect.await.unwrap();
-    assert_eq!(peer, client.local_addr().unwrap());
+    let (client, server) = support::tcp_pair().await;
+    assert_eq!(server.peer_addr().unwrap(), client.local_addr().unwrap());
     assert_eq!(client.peer_addr().unwrap(), server.local_addr().unwrap());
     (client, server)
 }

@@ -10,7 +10,7 @@ use std::io::{Read, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use support::{driver, pattern};
+use support::{driver, echo, pattern};
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -26,23 +26,6 @@ fn two_workers() -> Runtime {
         .pin_cores(true)
         .build()
         .unwrap()
-}
-
-async fn echo(conn: TcpStream) {
-    let mut buf = Vec::with_capacity(16 << 10);
-    loop {
-        buf.clear();
-        let (res, b) = conn.read(buf).await;
-        match res {
-            Ok(n) if n > 0 => {}
-            _ => return,
-        }
-        let (res, b) = conn.write_all(b).await;
-        if res.is_err() {
-            return;
-        }
-        buf = b;
-    }
 }
 
 /// Each worker accepts on its own SO_REUSEPORT listener until the shutdown starts.

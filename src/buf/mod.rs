@@ -136,3 +136,23 @@ unsafe impl IoBuf for &'static str {
         self.len()
     }
 }
+
+/// Where a read into `buf` writes: the spare capacity `bytes_init..bytes_total`.
+pub(crate) fn spare_mut<B: IoBufMut>(buf: &mut B) -> (*mut u8, usize) {
+    let init = buf.bytes_init();
+    let len = buf.bytes_total() - init;
+    // SAFETY: `init <= bytes_total()` (IoBufMut contract), so the pointer stays within the
+    // buffer's allocation.
+    (unsafe { buf.stable_mut_ptr().add(init) }, len)
+}
+
+/// Marks the `n` bytes a read wrote at `spare_mut(buf)` as initialized.
+///
+/// # Safety
+///
+/// The first `n` bytes of the spare capacity must have been written (by the kernel).
+pub(crate) unsafe fn advance_init<B: IoBufMut>(buf: &mut B, n: usize) {
+    let init = buf.bytes_init();
+    // SAFETY: forwarded from this function's contract.
+    unsafe { buf.set_init(init + n) };
+}

@@ -19,7 +19,7 @@
 
 use crate::buf::{BufResult, IoBuf, IoBufMut};
 use crate::fd::SharedFd;
-use crate::op::{close, read_at, write_at};
+use crate::op::{close, read, write_at};
 use std::io;
 use std::os::fd::OwnedFd;
 use std::path::Path;
@@ -56,7 +56,7 @@ impl File {
 
     /// Reads at `pos` into `buf`'s spare capacity; returns the count, 0 at end of file.
     pub async fn read_at<B: IoBufMut>(&self, buf: B, pos: u64) -> BufResult<usize, B> {
-        read_at::read_at(&self.fd, buf, pos).await
+        read::read(&self.fd, buf, Some(pos)).await
     }
 
     /// Reads at `pos` until `buf` is full; end of file first is `UnexpectedEof`.
@@ -65,7 +65,7 @@ impl File {
             return (Err(crate::op::recv::no_room()), buf);
         }
         while buf.bytes_init() < buf.bytes_total() {
-            let (res, b) = read_at::read_at(&self.fd, buf, pos).await;
+            let (res, b) = read::read(&self.fd, buf, Some(pos)).await;
             buf = b;
             match res {
                 Ok(0) => return (Err(io::ErrorKind::UnexpectedEof.into()), buf),

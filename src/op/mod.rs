@@ -16,7 +16,6 @@ pub(crate) mod connect;
 pub(crate) mod deadline;
 pub(crate) mod nop;
 pub(crate) mod read;
-pub(crate) mod read_at;
 pub(crate) mod recv;
 pub(crate) mod recv_from;
 pub(crate) mod send;

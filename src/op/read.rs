@@ -1,6 +1,12 @@
-//! Read: read(2) on a pollable non-socket fd (a signalfd, an eventfd, a pipe), into an owned
-//! buffer's spare capacity. On io_uring an `IORING_OP_READ` at offset -1 (the file position, as
-//! non-seekable fds require).
+//! Read: read(2) or pread(2) into an owned buffer's spare capacity, for fds that are not
+//! sockets — a signalfd, an eventfd or a pipe (pollable, read at the current position), or a
+//! regular file (read at an offset).
+//!
+//! On io_uring both are an `IORING_OP_READ` (offset -1 means "the current position", as
+//! non-seekable fds require). On the readiness driver a pollable fd follows the usual try /
+//! EAGAIN / park loop; a regular file cannot be polled (epoll_ctl answers EPERM), so its pread
+//! is a plain blocking call on the executor's thread (page-cache reads are short; a slow disk
+//! stalls the loop for the duration of the call).
 
 use super::{Op, OpAble};
 use crate::buf::{BufResult, IoBufMut};
@@ -13,35 +19,39 @@ use std::io;
 pub(crate) struct Read<B> {
     fd: SharedFd,
     buf: B,
-}
-
-impl<B: IoBufMut> Read<B> {
-    fn spare(&mut self) -> (*mut u8, usize) {
-        let init = self.buf.bytes_init();
-        let len = self.buf.bytes_total() - init;
-        // SAFETY: `init <= bytes_total()`, so the pointer stays within the buffer.
-        (unsafe { self.buf.stable_mut_ptr().add(init) }, len)
-    }
+    /// `None`: the fd's current position (read(2)); `Some`: this offset (pread(2)).
+    offset: Option<u64>,
 }
 
 impl<B: IoBufMut> OpAble for Read<B> {
     fn uring_op(&mut self) -> squeue::Entry {
-        let (ptr, len) = self.spare();
+        let (ptr, len) = crate::buf::spare_mut(&mut self.buf);
         opcode::Read::new(types::Fd(self.fd.raw()), ptr, len as u32)
-            .offset(u64::MAX)
+            .offset(self.offset.unwrap_or(u64::MAX))
             .build()
     }
     fn legacy_interest(&self) -> Option<(&SharedFd, Direction)> {
-        Some((&self.fd, Direction::Read))
+        // Only fds registered with epoll can wait; a file's pread never says EAGAIN.
+        self.fd.token().map(|_| (&self.fd, Direction::Read))
     }
     fn legacy_call(&mut self) -> io::Result<u32> {
-        let (ptr, len) = self.spare();
-        syscall!(read(self.fd.raw(), ptr.cast(), len)).map(|n| n as u32)
+        let fd = self.fd.raw();
+        let (ptr, len) = crate::buf::spare_mut(&mut self.buf);
+        match self.offset {
+            None => syscall!(read(fd, ptr.cast(), len)),
+            Some(off) => syscall!(pread(fd, ptr.cast(), len, off as libc::off_t)),
+        }
+        .map(|n| n as u32)
     }
 }
 
-/// Reads once into `buf`'s spare capacity.
-pub(crate) async fn read<B: IoBufMut>(fd: &SharedFd, buf: B) -> BufResult<usize, B> {
+/// Reads once into `buf`'s spare capacity, at `offset` or at the fd's current position;
+/// 0 means end of file.
+pub(crate) async fn read<B: IoBufMut>(
+    fd: &SharedFd,
+    buf: B,
+    offset: Option<u64>,
+) -> BufResult<usize, B> {
     if buf.bytes_init() == buf.bytes_total() {
         return (Err(super::recv::no_room()), buf);
     }
@@ -51,13 +61,13 @@ pub(crate) async fn read<B: IoBufMut>(fd: &SharedFd, buf: B) -> BufResult<usize,
     let done = Op::new(Read {
         fd: fd.clone(),
         buf,
+        offset,
     })
     .await;
     let mut buf = done.data.buf;
     let res = done.result.map(|n| {
-        let init = buf.bytes_init();
-        // SAFETY: the kernel initialized `n` bytes after the old initialized length.
-        unsafe { buf.set_init(init + n as usize) };
+        // SAFETY: the kernel wrote `n` bytes into the spare capacity.
+        unsafe { crate::buf::advance_init(&mut buf, n as usize) };
         n as usize
     });
     (res, buf)

@@ -21,10 +21,7 @@ pub(crate) struct Recv<B> {
 
 impl<B: IoBufMut> Recv<B> {
     fn spare(&mut self) -> (*mut u8, usize) {
-        let init = self.buf.bytes_init();
-        let len = self.buf.bytes_total() - init;
-        // SAFETY: `init <= bytes_total()`, so the pointer stays within the buffer.
-        (unsafe { self.buf.stable_mut_ptr().add(init) }, len)
+        crate::buf::spare_mut(&mut self.buf)
     }
 }
 
@@ -155,9 +152,8 @@ pub(crate) async fn recv<B: IoBufMut>(
     let mut buf = done.data.buf;
     let res = match done.result {
         Ok(n) => {
-            let init = buf.bytes_init();
-            // SAFETY: the kernel initialized `n` bytes after the old initialized length.
-            unsafe { buf.set_init(init + n as usize) };
+            // SAFETY: the kernel wrote `n` bytes into the spare capacity.
+            unsafe { crate::buf::advance_init(&mut buf, n as usize) };
             Ok(n as usize)
         }
         Err(e) => Err(fd.check_open().err().unwrap_or(e)),

@@ -115,9 +115,8 @@ pub(crate) async fn recv_from<B: IoBufMut>(
     let from = done.data.sender();
     let mut buf = done.data.buf;
     let res = done.result.and_then(|n| {
-        let init = buf.bytes_init();
-        // SAFETY: the kernel initialized `n` bytes after the old initialized length.
-        unsafe { buf.set_init(init + n as usize) };
+        // SAFETY: the kernel wrote `n` bytes into the spare capacity.
+        unsafe { crate::buf::advance_init(&mut buf, n as usize) };
         from.map(|a| (n as usize, a))
     });
     (res, buf)

@@ -497,7 +497,7 @@ async fn watch_signals(fd: std::os::fd::OwnedFd) {
     let Ok(fd) = SharedFd::new(fd) else { return };
     loop {
         let buf = Vec::with_capacity(std::mem::size_of::<libc::signalfd_siginfo>());
-        let (res, _) = crate::op::read::read(&fd, buf).await;
+        let (res, _) = crate::op::read::read(&fd, buf, None).await;
         match res {
             Ok(_) => {
                 request_shutdown();

@@ -2,6 +2,7 @@
 //! with `CORIO_DRIVER=uring` and once with `CORIO_DRIVER=epoll`; `rt()` honours that.
 #![allow(dead_code)]
 
+use corio::net::{TcpListener, TcpStream};
 use corio::{DriverKind, Runtime};
 use std::future::Future;
 use std::time::Duration;
@@ -55,4 +56,31 @@ pub fn pattern(seed: u64, len: usize) -> Vec<u8> {
             x as u8
         })
         .collect()
+}
+
+/// A connected pair on loopback: (client, server).
+pub async fn tcp_pair() -> (TcpStream, TcpStream) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let connect = corio::spawn(async move { TcpStream::connect(addr).await.unwrap() });
+    let (server, _) = listener.accept().await.unwrap();
+    (connect.await.unwrap(), server)
+}
+
+/// Echoes everything `conn` receives until EOF or an error.
+pub async fn echo(conn: TcpStream) {
+    let mut buf = Vec::with_capacity(16 << 10);
+    loop {
+        buf.clear();
+        let (res, b) = conn.read(buf).await;
+        match res {
+            Ok(n) if n > 0 => {}
+            _ => return,
+        }
+        let (res, b) = conn.write_all(b).await;
+        if res.is_err() {
+            return;
+        }
+        buf = b;
+    }
 }
