@@ -226,6 +226,9 @@ pub fn run(listener: std::net::TcpListener, counters: Arc<Counters>) -> io::Resu
                 _ => unreachable!("user_data {ud:#x}: op is two bits"),
             }
         }
+        // Publish the consumed CQ head now: the kernel's wait in the next enter counts the
+        // CQEs it still sees, and a stale head would make it return at once (an extra enter).
+        cq.sync();
         counters.enters.store(sq.enters, Ordering::Relaxed);
         counters.ops_submitted.store(sq.ops, Ordering::Relaxed);
         counters.completions.store(completions, Ordering::Relaxed);
