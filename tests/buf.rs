@@ -300,3 +300,28 @@ fn writev_returns_every_buffer() {
         assert_eq!(v, b"onetwothree");
     });
 }
+
+/// A read into a slice that begins past the Vec's length: the kernel writes `begin..`, and
+/// `Slice::set_init` then calls `Vec::set_init(begin + n)`, which sets the Vec's length over
+/// the bytes `len..begin` that nobody initialized (src/buf/slice.rs, `IoBufMut for Slice`).
+/// Expected: either refused (`InvalidInput`) or the gap zero-filled before it is exposed.
+#[test]
+fn read_into_a_slice_past_the_vec_length_exposes_no_uninitialized_bytes() {
+    run_test(async {
+        let (a, b) = UnixStream::pair().unwrap();
+        let (res, _) = a.write_all(&b"data"[..]).await;
+        res.unwrap();
+        let v: Vec<u8> = Vec::with_capacity(16);
+        let (res, s) = b.read(v.slice(4..10)).await;
+        let v = s.into_inner();
+        match res {
+            Err(e) => assert_eq!(e.kind(), ErrorKind::InvalidInput),
+            // If the read is allowed, the gap must have been zero-filled, not left undefined.
+            Ok(n) => {
+                assert_eq!(v.len(), 4 + n);
+                assert_eq!(&v[..4], &[0; 4]);
+                assert_eq!(&v[4..], &b"data"[..n]);
+            }
+        }
+    });
+}

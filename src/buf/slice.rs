@@ -102,7 +102,22 @@ unsafe impl<B: IoBufMut> IoBufMut for Slice<B> {
         unsafe { self.buf.stable_mut_ptr().add(self.begin) }
     }
     unsafe fn set_init(&mut self, pos: usize) {
-        // SAFETY: forwarded contract: `begin + pos` bytes of `buf` are initialized.
+        // A slice that starts past the buffer's initialized bytes leaves a gap the read never
+        // wrote (`init..begin`): zero it, so making `begin + pos` bytes visible exposes no
+        // uninitialized memory.
+        if pos == 0 {
+            return; // nothing was written: nothing becomes visible
+        }
+        let init = self.buf.bytes_init();
+        if init < self.begin {
+            // SAFETY: `init < begin <= bytes_total()` (checked in `new`): the gap lies inside
+            // `buf`'s writable storage.
+            unsafe {
+                std::ptr::write_bytes(self.buf.stable_mut_ptr().add(init), 0, self.begin - init)
+            };
+        }
+        // SAFETY: forwarded contract: bytes `begin..begin + pos` were written by the caller,
+        // and bytes up to `begin` are initialized (before, or zeroed just above).
         unsafe { self.buf.set_init(self.begin + pos) }
     }
 }

@@ -116,3 +116,9 @@ impl std::os::fd::AsRawFd for File {
         self.fd.raw()
     }
 }
+
+impl std::fmt::Debug for File {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("File").field("fd", &self.fd.raw()).finish()
+    }
+}

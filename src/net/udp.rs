@@ -103,3 +103,11 @@ impl std::os::fd::AsRawFd for UdpSocket {
         self.fd.raw()
     }
 }
+
+impl std::fmt::Debug for UdpSocket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UdpSocket")
+            .field("fd", &self.fd.raw())
+            .finish()
+    }
+}

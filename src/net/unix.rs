@@ -146,3 +146,19 @@ impl AsRawFd for UnixStream {
         self.fd.raw()
     }
 }
+
+impl std::fmt::Debug for UnixStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UnixStream")
+            .field("fd", &self.fd.raw())
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for UnixListener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UnixListener")
+            .field("fd", &self.fd.raw())
+            .finish()
+    }
+}
