@@ -12,7 +12,7 @@ use std::os::fd::AsRawFd;
 use std::rc::Rc;
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
-use support::{pattern, run_test};
+use support::{pattern, run_test, set_linger_zero};
 
 /// fd counts are process-wide: tests that count them run alone (write lock), every other test
 /// of this binary shares the read lock.
@@ -49,25 +49,6 @@ impl Rng {
         self.0 ^= self.0 << 17;
         (self.0 % n as u64) as usize
     }
-}
-
-/// SO_LINGER 0, so that closing the socket sends RST instead of FIN.
-fn set_linger_zero(fd: i32) {
-    let linger = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    // SAFETY: setsockopt reads `linger`, valid for the call, on an fd owned by the caller.
-    let rc = unsafe {
-        libc::setsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&linger as *const libc::linger).cast(),
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(rc, 0, "{}", std::io::Error::last_os_error());
 }
 
 fn ipv6_available() -> bool {
@@ -760,5 +741,113 @@ fn connection_churn_leaks_no_fds() {
             corio::time::sleep(Duration::from_millis(5)).await;
         }
         assert_eq!(support::open_fds(), baseline);
+    });
+}
+
+#[test]
+fn from_std_adopts_sockets() {
+    let _g = shared();
+    run_test(async {
+        let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = std_listener.local_addr().unwrap();
+        let listener = TcpListener::from_std(std_listener).unwrap();
+        let std_client = std::net::TcpStream::connect(addr).unwrap();
+        let client = TcpStream::from_std(std_client).unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        let (res, _) = client.write_all(&b"adopted"[..]).await;
+        res.unwrap();
+        let (res, buf) = server.read_exact(Vec::with_capacity(7)).await;
+        res.unwrap();
+        assert_eq!(buf, b"adopted");
+    });
+}
+
+/// Echo over one connection, byte-exact, for message sizes from 1 B to 4 MiB.
+#[test]
+fn echo_one_connection_sizes_1b_to_4mib() {
+    let _g = shared();
+    run_test(async {
+        let (client, server) = pair().await;
+        let echo = corio::spawn(async move {
+            let mut buf = Vec::with_capacity(64 << 10);
+            loop {
+                buf.clear();
+                let (res, b) = server.read(buf).await;
+                if res.unwrap() == 0 {
+                    return;
+                }
+                let (res, b) = server.write_all(b).await;
+                res.unwrap();
+                buf = b;
+            }
+        });
+        let client = std::rc::Rc::new(client);
+        let mut size = 1usize;
+        while size <= 4 << 20 {
+            let msg = pattern(size as u64, size);
+            let c = client.clone();
+            let m = msg.clone();
+            // Write and read concurrently: a 4 MiB message does not fit in socket buffers.
+            let writer = corio::spawn(async move { c.write_all(m).await.0.unwrap() });
+            let (res, got) = client.read_exact(Vec::with_capacity(size)).await;
+            res.unwrap();
+            writer.await.unwrap();
+            assert!(got == msg, "size {size}: echoed bytes differ");
+            size = if size < 4 << 20 {
+                (size * 4).min(4 << 20)
+            } else {
+                size + 1
+            };
+        }
+        client.shutdown(Shutdown::Write).await.unwrap();
+        echo.await.unwrap();
+    });
+}
+
+/// 500 concurrent connections, each echoing messages of different sizes, byte-exact.
+#[test]
+fn echo_500_concurrent_connections() {
+    let _g = shared();
+    run_test(async {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = corio::spawn(async move {
+            for _ in 0..500 {
+                let (c, _) = listener.accept().await.unwrap();
+                corio::spawn(async move {
+                    let mut buf = Vec::with_capacity(16 << 10);
+                    loop {
+                        buf.clear();
+                        let (res, b) = c.read(buf).await;
+                        if res.unwrap() == 0 {
+                            return;
+                        }
+                        let (res, b) = c.write_all(b).await;
+                        res.unwrap();
+                        buf = b;
+                    }
+                });
+            }
+        });
+        let clients: Vec<_> = (0..500u64)
+            .map(|i| {
+                corio::spawn(async move {
+                    let c = TcpStream::connect(addr).await.unwrap();
+                    for round in 0..3u64 {
+                        let size = 1 + ((i * 7919 + round * 104_729) % 20_000) as usize;
+                        let msg = pattern(i * 3 + round, size);
+                        let (res, _) = c.write_all(msg.clone()).await;
+                        res.unwrap();
+                        let (res, got) = c.read_exact(Vec::with_capacity(size)).await;
+                        res.unwrap();
+                        assert!(got == msg, "conn {i} round {round}");
+                    }
+                })
+            })
+            .collect();
+        for c in clients {
+            c.await.unwrap();
+        }
+        server.await.unwrap();
     });
 }

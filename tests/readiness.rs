@@ -116,7 +116,7 @@ fn accept_survives_connection_churn() {
                 for _ in 0..3 {
                     // Connect and abort with RST.
                     if let Ok(s) = std::net::TcpStream::connect(addr) {
-                        let s = socket2_linger_zero(s);
+                        support::set_linger_zero(std::os::fd::AsRawFd::as_raw_fd(&s));
                         drop(s);
                     }
                 }
@@ -163,26 +163,6 @@ fn accept_survives_connection_churn() {
         }
         assert_eq!(clients.join().unwrap(), REAL);
     });
-}
-
-fn socket2_linger_zero(s: std::net::TcpStream) -> std::net::TcpStream {
-    use std::os::fd::AsRawFd;
-    let linger = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    // SAFETY: setsockopt reads `linger` (valid for the call) on an fd we own.
-    let rc = unsafe {
-        libc::setsockopt(
-            s.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&linger as *const libc::linger).cast(),
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(rc, 0);
-    s
 }
 
 /// A write much larger than the socket buffers against a reader that drains slowly: write_all

@@ -740,3 +740,30 @@ impl Drop for DropCount {
         self.0.set(self.0.get() + 1);
     }
 }
+
+#[test]
+fn dropping_a_join_handle_detaches_the_task() {
+    let _g = shared();
+    run_test(async {
+        let (tx, rx) = std::sync::mpsc::channel();
+        drop(corio::spawn(async move {
+            corio::time::sleep(Duration::from_millis(10)).await;
+            tx.send(1).unwrap();
+        }));
+        corio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(rx.try_recv(), Ok(1));
+    });
+}
+
+/// A runtime made and dropped inside another runtime's task shuts down cleanly, and the
+/// outer runtime keeps working.
+#[test]
+fn dropping_a_runtime_inside_another_is_clean() {
+    let _g = shared();
+    run_test(async {
+        let inner = Runtime::new().unwrap();
+        drop(inner);
+        corio::time::sleep(Duration::from_millis(1)).await;
+        corio::op::nop().await.unwrap();
+    });
+}

@@ -467,3 +467,46 @@ fn kernel_sleep_never_fires_early_on_either_driver() {
         assert_eq!(time::pending_timers() - base, 0);
     });
 }
+
+#[test]
+fn interval_is_a_stream() {
+    use futures_core::Stream;
+    run_test(async {
+        let mut iv = std::pin::pin!(corio::time::interval(Duration::from_millis(5)));
+        let mut last = None;
+        for _ in 0..3 {
+            let t = std::future::poll_fn(|cx| iv.as_mut().poll_next(cx))
+                .await
+                .expect("an interval never ends");
+            if let Some(prev) = last {
+                assert!(t >= prev + Duration::from_millis(5));
+            }
+            last = Some(t);
+        }
+    });
+}
+
+/// Sleeps wake in deadline order, whatever order they were created in.
+#[test]
+fn timers_fire_in_deadline_order() {
+    run_test(async {
+        let order = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+        let delays = [30u64, 5, 20, 1, 25, 10, 15];
+        let tasks: Vec<_> = delays
+            .iter()
+            .map(|&ms| {
+                let order = order.clone();
+                corio::spawn(async move {
+                    corio::time::sleep(Duration::from_millis(ms)).await;
+                    order.borrow_mut().push(ms);
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let mut sorted = delays.to_vec();
+        sorted.sort();
+        assert_eq!(*order.borrow(), sorted);
+    });
+}

@@ -84,3 +84,22 @@ pub async fn echo(conn: TcpStream) {
         buf = b;
     }
 }
+
+/// SO_LINGER 0, so that closing the socket sends RST instead of FIN.
+pub fn set_linger_zero(fd: i32) {
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: setsockopt reads `linger`, valid for the call, on an fd owned by the caller.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&linger as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(rc, 0, "{}", std::io::Error::last_os_error());
+}
