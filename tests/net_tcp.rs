@@ -691,13 +691,7 @@ fn close_releases_the_fd_and_fails_later_operations() {
         listener.close().await.unwrap();
         assert_eq!(acc.await.unwrap(), Err(ErrorKind::NotConnected));
         drop(listener);
-        for _ in 0..200 {
-            if support::open_fds() == baseline {
-                break;
-            }
-            corio::time::sleep(Duration::from_millis(5)).await;
-        }
-        assert_eq!(support::open_fds(), baseline);
+        assert_eq!(support::settled_fds(baseline).await, baseline);
     });
 }
 
@@ -734,13 +728,7 @@ fn connection_churn_leaks_no_fds() {
             }
             server.await.unwrap();
         }
-        for _ in 0..200 {
-            if support::open_fds() == baseline {
-                break;
-            }
-            corio::time::sleep(Duration::from_millis(5)).await;
-        }
-        assert_eq!(support::open_fds(), baseline);
+        assert_eq!(support::settled_fds(baseline).await, baseline);
     });
 }
 

@@ -103,3 +103,15 @@ pub fn set_linger_zero(fd: i32) {
     };
     assert_eq!(rc, 0, "{}", std::io::Error::last_os_error());
 }
+
+/// The process's fd count once it has come back to `baseline`, waiting up to a second for
+/// closes that finish asynchronously (cancelled operations handing their fd back).
+pub async fn settled_fds(baseline: usize) -> usize {
+    for _ in 0..200 {
+        if open_fds() == baseline {
+            break;
+        }
+        corio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    open_fds()
+}
