@@ -20,6 +20,10 @@
 //!   future alone.
 //! - `timer insert+cancel`: a far-future `sleep` polled once (inserted in the executor's
 //!   timer map) and dropped (removed); no syscall.
+//! - `spawn_on round trip`: two workers; worker 0 runs a trivial future on worker 1 with
+//!   `spawn_on` and awaits it. Two cross-worker wake-ups per iteration (the job, then the
+//!   result): IORING_OP_MSG_RING between io_uring workers, eventfd writes on epoll or with
+//!   `CORIO_DISABLE_MSG_RING=1` set (run the bench twice to compare the two paths on io_uring).
 
 use corio::{Driver, Runtime};
 use std::future::{poll_fn, Future};
@@ -193,6 +197,25 @@ fn main() {
                 }
                 assert_eq!(corio::time::pending_timers(), 0);
             })
+        });
+        b.run(&format!("spawn_on round trip [{label}]"), 20_000, |n| {
+            let workers = Runtime::builder()
+                .driver(driver)
+                .workers(2)
+                .build()
+                .expect("a runtime like the one above");
+            workers
+                .run(move |id| async move {
+                    if id == 0 {
+                        for i in 0..n {
+                            assert_eq!(corio::spawn_on(1, async move { i }).await.unwrap(), i);
+                        }
+                        corio::request_shutdown();
+                    } else {
+                        corio::shutdown_requested().await;
+                    }
+                })
+                .expect("workers start");
         });
         let s = rt.stats();
         println!(

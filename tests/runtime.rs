@@ -377,6 +377,45 @@ fn wakes_from_another_thread_complete_tasks() {
     });
 }
 
+/// A wake sent by a task of another runtime whose `block_on` returns right after sending (the
+/// runtime stays alive, idle): the wake must still arrive. Under io_uring with MSG_RING the
+/// message sits in the sender's SQ until something submits it; `block_on` flushes it on return.
+#[test]
+fn a_wake_sent_just_before_block_on_returns_arrives() {
+    let _g = shared();
+    for _ in 0..20 {
+        let (tx, rx) = corio::sync::oneshot::channel::<u32>();
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        let sender = std::thread::spawn(move || {
+            let rt = support::rt();
+            rt.block_on(async move {
+                // Let the receiver park first.
+                corio::time::sleep(Duration::from_millis(5)).await;
+                tx.send(7).unwrap();
+            });
+            // Keep the runtime (and its ring) alive and idle until the receiver is done.
+            let _ = done_rx.recv_timeout(Duration::from_secs(30));
+            drop(rt);
+        });
+        // The timer is polled first: a value found only because the timer woke us is a lost
+        // wake, not a pass.
+        let got = support::rt().block_on(async {
+            let mut limit = std::pin::pin!(corio::time::sleep(Duration::from_secs(3)));
+            let mut rx = std::pin::pin!(rx);
+            poll_fn(|cx| {
+                if limit.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(None);
+                }
+                rx.as_mut().poll(cx).map(Some)
+            })
+            .await
+        });
+        done_tx.send(()).unwrap();
+        sender.join().unwrap();
+        assert_eq!(got.expect("the wake never arrived").unwrap(), 7);
+    }
+}
+
 /// Many wakes from several threads: every task completes, and eventfd writes are coalesced
 /// (never more writes than wakes; a burst costs far fewer).
 #[test]

@@ -142,6 +142,47 @@ fn spawn_on_returns_results_from_the_other_worker() {
     );
 }
 
+/// Wakes that cross workers: with MSG_RING (io_uring, unless `CORIO_DISABLE_MSG_RING` is set)
+/// they arrive as ring messages and cost no eventfd write; otherwise (epoll, or MSG_RING off)
+/// as eventfd writes. Either way every one of 200 round trips completes.
+#[test]
+fn cross_worker_wakes_take_the_advertised_path() {
+    let rt = two_workers();
+    let msg_ring = rt.driver_info().msg_ring;
+    if driver() == DriverKind::Epoll || std::env::var_os("CORIO_DISABLE_MSG_RING").is_some() {
+        assert!(!msg_ring, "{}", rt.driver_info());
+    }
+    let out = rt
+        .run(|id| async move {
+            if id == 0 {
+                let mut sum = 0u64;
+                for i in 0..200u64 {
+                    sum += corio::spawn_on(1, async move { i }).await.unwrap();
+                }
+                let m = corio::metrics().await;
+                corio::request_shutdown();
+                Some((sum, m))
+            } else {
+                corio::shutdown_requested().await;
+                None
+            }
+        })
+        .unwrap();
+    let (sum, metrics) = out.into_iter().next().unwrap().unwrap().unwrap();
+    assert_eq!(sum, (0..200u64).sum::<u64>());
+    // Each round trip wakes worker 1 (the job) and then worker 0 (the result), unless the
+    // receiver was still awake with a wake pending, which coalesces.
+    for m in &metrics {
+        let e = &m.executor;
+        assert!(e.msg_ring_wakes + e.remote_wake_writes >= 20, "{m:?}");
+        if msg_ring {
+            assert!(e.msg_ring_wakes > e.remote_wake_writes, "{m:?}");
+        } else {
+            assert_eq!(e.msg_ring_wakes, 0, "{m:?}");
+        }
+    }
+}
+
 /// 1,000,000 messages from 4 producer threads through one channel: none lost, each producer's
 /// order kept, and far fewer eventfd writes than messages.
 #[test]

@@ -64,6 +64,10 @@ pub struct DriverInfo {
     pub reason: String,
     /// io_uring setup flags the kernel accepted (empty on epoll).
     pub setup_flags: Vec<&'static str>,
+    /// Wake-ups from other io_uring executors arrive as IORING_OP_MSG_RING completions on this
+    /// ring (Linux 5.18+) rather than as eventfd writes. False on epoll, where the eventfd is
+    /// always used, and where the kernel refuses MSG_RING or `CORIO_DISABLE_MSG_RING` is set.
+    pub msg_ring: bool,
 }
 
 impl fmt::Display for DriverInfo {
@@ -75,6 +79,9 @@ impl fmt::Display for DriverInfo {
         )?;
         if !self.setup_flags.is_empty() {
             write!(f, " flags={}", self.setup_flags.join("|"))?;
+        }
+        if self.msg_ring {
+            write!(f, " wake=MSG_RING")?;
         }
         Ok(())
     }
@@ -212,6 +219,7 @@ pub(crate) fn open(builder: &Builder) -> io::Result<(Backend, Arc<Remote>, Drive
             requested,
             reason,
             setup_flags: vec![],
+            msg_ring: false,
         };
         Ok((backend, remote, info))
     };
@@ -221,6 +229,7 @@ pub(crate) fn open(builder: &Builder) -> io::Result<(Backend, Arc<Remote>, Drive
             match uring::Uring::new(builder.ring_entries, new_eventfd(false)?) {
                 Ok((ring, remote)) => {
                     let setup_flags = ring.setup_flags.clone();
+                    let msg_ring = ring.msg_ring_enabled();
                     let reason = if requested == Driver::Auto {
                         "io_uring available"
                     } else {
@@ -231,6 +240,7 @@ pub(crate) fn open(builder: &Builder) -> io::Result<(Backend, Arc<Remote>, Drive
                         requested,
                         reason: reason.into(),
                         setup_flags,
+                        msg_ring,
                     };
                     Ok((Backend::Uring(ring), remote, info))
                 }

@@ -39,6 +39,9 @@ pub struct ExecutorStats {
     pub remote_wake_writes: u64,
     /// Jobs received from other workers or threads (`spawn_on`, handed-over connections).
     pub cross_core_messages: u64,
+    /// Wake-ups other io_uring executors posted to this ring with IORING_OP_MSG_RING instead
+    /// of an eventfd write.
+    pub msg_ring_wakes: u64,
     /// Tasks alive on this executor (running, queued or parked).
     pub tasks_alive: u64,
 }
@@ -76,6 +79,28 @@ impl Core {
         self.id
     }
 
+    /// Posts a wake-up to another executor's ring from this one's, if this driver can (an
+    /// io_uring with MSG_RING, not busy in a borrow right now).
+    pub(crate) fn msg_ring(&self, target: &Arc<Remote>) -> bool {
+        match self.driver.try_borrow_mut() {
+            Ok(mut driver) => match &mut *driver {
+                Backend::Uring(ring) => ring.msg_ring(target.clone()),
+                Backend::Epoll(_) => false,
+            },
+            Err(_) => false,
+        }
+    }
+
+    /// Pushes out a MSG_RING wake-up still queued in this executor's SQ; called when a
+    /// `block_on` returns, since no later loop turn may come to submit it.
+    pub(crate) fn flush(&self) {
+        if let Ok(mut driver) = self.driver.try_borrow_mut() {
+            if let Backend::Uring(ring) = &mut *driver {
+                ring.flush();
+            }
+        }
+    }
+
     pub(crate) fn worker_id(&self) -> usize {
         self.worker.get()
     }
@@ -103,6 +128,7 @@ impl Core {
         ExecutorStats {
             remote_wake_writes: self.remote.wake_writes.load(Ordering::Relaxed),
             cross_core_messages: self.remote.jobs_received.load(Ordering::Relaxed),
+            msg_ring_wakes: self.remote.msg_ring_wakes.load(Ordering::Relaxed),
             tasks_alive: self.registry.borrow().len() as u64,
             ..self.stats.get()
         }

@@ -185,6 +185,9 @@ impl Runtime {
         stop: &AtomicBool,
     ) -> Option<F::Output> {
         let _enter = context::enter(&self.core);
+        // On every way out (output, stop, panic): wake-ups this loop owes other executors
+        // leave now.
+        let _flush = FlushOnExit(&self.core);
         let main = Arc::new(MainWaker {
             woken: AtomicBool::new(true),
             remote: self.core.remote().clone(),
@@ -206,6 +209,15 @@ impl Runtime {
             let busy = self.core.has_ready_tasks() || main.woken.load(Ordering::Acquire);
             self.core.park(busy);
         }
+    }
+}
+
+/// Submits what a finished `block_on` left queued for other executors (see `Core::flush`).
+struct FlushOnExit<'a>(&'a Core);
+
+impl Drop for FlushOnExit<'_> {
+    fn drop(&mut self) {
+        self.0.flush();
     }
 }
 

@@ -26,6 +26,13 @@ pub(crate) struct Remote {
     eventfd: OwnedFd,
     /// eventfd writes performed (what coalescing saves shows here).
     pub(crate) wake_writes: AtomicU64,
+    /// A duplicate of the owner's ring fd, where other io_uring executors post wake-ups with
+    /// IORING_OP_MSG_RING instead of writing the eventfd; `None` on epoll or without MSG_RING.
+    /// Owned here so the number stays valid (and names this ring) while any sender holds the
+    /// Remote: a sender keeps it until its SQE is submitted.
+    ring_fd: Option<OwnedFd>,
+    /// Wake-ups posted with IORING_OP_MSG_RING.
+    pub(crate) msg_ring_wakes: AtomicU64,
 }
 
 impl Remote {
@@ -38,6 +45,8 @@ impl Remote {
             closed: AtomicBool::new(false),
             eventfd,
             wake_writes: AtomicU64::new(0),
+            ring_fd: None,
+            msg_ring_wakes: AtomicU64::new(0),
         }
     }
 
@@ -69,20 +78,42 @@ impl Remote {
         remote.notify();
     }
 
-    /// Interrupts the owner's wait, unless a notification is already pending.
-    pub(crate) fn notify(&self) {
-        if !self.notified.swap(true, Ordering::AcqRel) {
-            self.wake_writes.fetch_add(1, Ordering::Relaxed);
-            let one: u64 = 1;
-            // EAGAIN means the counter is saturated: the owner is woken anyway, nothing is lost.
-            // SAFETY: writes 8 bytes from a live local u64 to our own eventfd.
-            unsafe { libc::write(self.eventfd(), (&one as *const u64).cast(), 8) };
+    /// Lets other io_uring executors wake this one through its ring (a duplicate of `ring`).
+    pub(crate) fn set_ring_fd(&mut self, ring: std::os::fd::BorrowedFd<'_>) -> std::io::Result<()> {
+        self.ring_fd = Some(ring.try_clone_to_owned()?);
+        Ok(())
+    }
+
+    /// The ring fd MSG_RING wake-ups are sent to, if this executor takes them.
+    pub(crate) fn ring_fd(&self) -> Option<std::os::fd::RawFd> {
+        self.ring_fd.as_ref().map(|fd| fd.as_raw_fd())
+    }
+
+    /// Interrupts the owner's wait, unless a notification is already pending. From a thread
+    /// running an io_uring executor, and to an io_uring owner, the wake-up is an
+    /// IORING_OP_MSG_RING that leaves with the sender's next submission (batched with its other
+    /// SQEs, no syscall of its own); otherwise one eventfd write.
+    pub(crate) fn notify(self: &Arc<Self>) {
+        if self.notified.swap(true, Ordering::AcqRel) {
+            return;
         }
+        if self.ring_fd.is_some() && !self.closed.load(Ordering::Acquire) {
+            let sent = context::try_with_core(|core| core.msg_ring(self)).unwrap_or(false);
+            if sent {
+                self.msg_ring_wakes.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+        }
+        self.wake_writes.fetch_add(1, Ordering::Relaxed);
+        let one: u64 = 1;
+        // EAGAIN means the counter is saturated: the owner is woken anyway, nothing is lost.
+        // SAFETY: writes 8 bytes from a live local u64 to our own eventfd.
+        unsafe { libc::write(self.eventfd(), (&one as *const u64).cast(), 8) };
     }
 
     /// Queues a job for the owner thread and interrupts its wait (coalesced like wakes).
     /// Returns the job if the executor is gone.
-    pub(crate) fn push_job(&self, job: Job) -> Result<(), Job> {
+    pub(crate) fn push_job(self: &Arc<Self>, job: Job) -> Result<(), Job> {
         if self.closed.load(Ordering::Acquire) {
             return Err(job);
         }

@@ -321,9 +321,9 @@ impl Future for Snapshot {
 /// Accepts on `listener` (on this worker) and hands each connection to the worker with the
 /// fewest active connections, where `handler` serves it. SO_REUSEPORT hashing spreads
 /// connections by count, blind to their weight; this spreads by what is still open. The
-/// connection crosses workers through the target's cross-core queue (one eventfd write per
-/// batch); IORING_OP_MSG_RING is not used. Returns when the shutdown starts, or on an accept
-/// error.
+/// connection crosses workers through the target's cross-core queue; the wake-up is one
+/// IORING_OP_MSG_RING per batch between io_uring workers, else one eventfd write. Returns when
+/// the shutdown starts, or on an accept error.
 pub async fn serve_balanced<H, Fut>(listener: TcpListener, handler: H) -> io::Result<()>
 where
     H: Fn(TcpStream) -> Fut + Send + Sync + 'static,

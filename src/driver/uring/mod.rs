@@ -28,6 +28,9 @@ use std::time::{Duration, Instant};
 const WAKE_TOKEN: u64 = u64::MAX;
 /// user_data of SQEs whose CQE carries nothing to deliver (cancel requests).
 const IGNORE_TOKEN: u64 = u64::MAX - 1;
+/// The CQE another thread posts to this ring with IORING_OP_MSG_RING to end its wait: nothing
+/// to deliver, the wake-up is the point.
+const MSG_TOKEN: u64 = u64::MAX - 2;
 /// From linux/io_uring.h: reap completions (and run deferred task work) in this enter.
 const IORING_ENTER_GETEVENTS: u32 = 1;
 /// How long `shutdown` waits for cancelled operations before leaking their buffers instead.
@@ -48,6 +51,12 @@ pub(crate) struct Uring {
     wake: WakeRead,
     pub(crate) stats: DriverStats,
     pub(crate) setup_flags: Vec<&'static str>,
+    /// IORING_OP_MSG_RING works here (checked at setup).
+    msg_ring: bool,
+    /// The executors whose MSG_RING wake-ups sit in the SQ, not yet submitted: `flush` must
+    /// push them out before this executor stops running loop turns, or the other executor may
+    /// never wake. Holding each `Remote` keeps the ring fd named in the SQE open until then.
+    msg_targets: Vec<Arc<Remote>>,
 }
 
 impl Uring {
@@ -55,7 +64,15 @@ impl Uring {
         let (mut ring, setup_flags) = setup::build(entries)?;
         setup::check(&ring)?;
         setup::check_cancel_fd(&mut ring)?;
-        let remote = Arc::new(Remote::new(eventfd));
+        let msg_ring = setup::check_msg_ring(&mut ring, MSG_TOKEN);
+        let mut remote = Remote::new(eventfd);
+        if msg_ring {
+            use std::os::fd::{AsRawFd, BorrowedFd};
+            // SAFETY: the ring's fd stays open while `ring` lives, past this borrow.
+            let fd = unsafe { BorrowedFd::borrow_raw(ring.as_raw_fd()) };
+            remote.set_ring_fd(fd).map_err(Unavailable::Error)?;
+        }
+        let remote = Arc::new(remote);
         let wake = WakeRead {
             remote: remote.clone(),
             buf: Box::new(0),
@@ -68,6 +85,8 @@ impl Uring {
             wake,
             stats: DriverStats::default(),
             setup_flags,
+            msg_ring,
+            msg_targets: Vec::new(),
         };
         Ok((uring, remote))
     }
@@ -161,6 +180,36 @@ impl Uring {
         unsafe { self.push(&cancel) };
     }
 
+    /// Queues a wake-up for another executor's ring: one IORING_OP_MSG_RING, submitted with
+    /// this turn's other SQEs. False if this ring cannot send or `target` cannot receive.
+    pub(crate) fn msg_ring(&mut self, target: Arc<Remote>) -> bool {
+        let Some(fd) = target.ring_fd().filter(|_| self.msg_ring) else {
+            return false;
+        };
+        let msg = opcode::MsgRingData::new(types::Fd(fd), 0, MSG_TOKEN, None)
+            .build()
+            .user_data(IGNORE_TOKEN);
+        // SAFETY: a MSG_RING SQE carries no pointers; the fd it names stays open while
+        // `msg_targets` holds `target`, until the SQE has been submitted.
+        unsafe { self.push(&msg) };
+        self.msg_targets.push(target);
+        true
+    }
+
+    /// Whether cross-executor wake-ups to this ring use IORING_OP_MSG_RING.
+    pub(crate) fn msg_ring_enabled(&self) -> bool {
+        self.msg_ring
+    }
+
+    /// Submits queued SQEs now, without waiting, if a MSG_RING wake-up is among them: called
+    /// when a `block_on` returns, since no later turn of this loop may come to submit it.
+    pub(crate) fn flush(&mut self) {
+        if !self.msg_targets.is_empty() {
+            // An error leaves the SQE queued (and its target held) for a later park or flush.
+            let _ = self.enter(0);
+        }
+    }
+
     /// Number of operations in flight or awaiting collection (the driver's own wake read aside).
     pub(crate) fn in_flight(&self) -> usize {
         self.slots.len()
@@ -194,10 +243,20 @@ impl Uring {
         let flags = IORING_ENTER_GETEVENTS;
         // SAFETY: a plain enter with no extra argument; the SQEs it submits were pushed under
         // `push`'s contract.
-        unsafe {
+        let res = unsafe {
             self.ring
                 .submitter()
                 .enter::<libc::sigset_t>(to_submit, want, flags, None)
+        };
+        self.release_msg_targets();
+        res
+    }
+
+    /// Once the SQ is empty, every MSG_RING SQE has been consumed by the kernel, which holds
+    /// its own reference to the target ring's file from then on.
+    fn release_msg_targets(&mut self) {
+        if !self.msg_targets.is_empty() && self.ring.submission().is_empty() {
+            self.msg_targets.clear();
         }
     }
 
@@ -207,7 +266,9 @@ impl Uring {
         self.stats.max_sq_depth = self.stats.max_sq_depth.max(depth);
         let ts = Timespec::from(timeout);
         let args = SubmitArgs::new().timespec(&ts);
-        self.ring.submitter().submit_with_args(1, &args)
+        let res = self.ring.submitter().submit_with_args(1, &args);
+        self.release_msg_targets();
+        res
     }
 
     /// Keeps a read of the wake eventfd in flight, so a write from another thread completes it.
@@ -360,7 +421,7 @@ fn complete(
             wake.in_flight = false;
             return;
         }
-        IGNORE_TOKEN => return,
+        IGNORE_TOKEN | MSG_TOKEN => return,
         _ => {}
     }
     let (key, generation) = slots::split(user_data);

@@ -134,3 +134,31 @@ pub(crate) fn check_cancel_fd(ring: &mut IoUring) -> Result<(), Unavailable> {
         _ => Ok(()),
     }
 }
+
+/// Whether this ring can post wake-ups to other rings with `IORING_OP_MSG_RING` (Linux 5.18),
+/// tried once on the ring itself: a message to our own ring must come back as a CQE. Optional:
+/// without it, cross-thread wakes write the eventfd.
+pub(crate) fn check_msg_ring(ring: &mut IoUring, token: u64) -> bool {
+    use std::os::fd::AsRawFd;
+    if std::env::var_os("CORIO_DISABLE_MSG_RING").is_some() {
+        return false; // test hook: exercise the eventfd path
+    }
+    let mut probe = Probe::new();
+    if ring.submitter().register_probe(&mut probe).is_err()
+        || !probe.is_supported(opcode::MsgRingData::CODE)
+    {
+        return false;
+    }
+    let msg = opcode::MsgRingData::new(types::Fd(ring.as_raw_fd()), 0, token, None)
+        .build()
+        .user_data(0);
+    // SAFETY: a MSG_RING SQE carries no pointers; the ring is new and empty.
+    if unsafe { ring.submission().push(&msg) }.is_err() || ring.submit_and_wait(2).is_err() {
+        return false;
+    }
+    let cqes: Vec<_> = ring
+        .completion()
+        .map(|c| (c.user_data(), c.result()))
+        .collect();
+    cqes.iter().any(|&(ud, _)| ud == token) && cqes.iter().all(|&(ud, res)| ud != 0 || res >= 0)
+}
