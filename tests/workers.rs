@@ -144,7 +144,8 @@ fn spawn_on_returns_results_from_the_other_worker() {
 
 /// Wakes that cross workers: with MSG_RING (io_uring, unless `CORIO_DISABLE_MSG_RING` is set)
 /// they arrive as ring messages and cost no eventfd write; otherwise (epoll, or MSG_RING off)
-/// as eventfd writes. Either way every one of 200 round trips completes.
+/// as eventfd writes. With `CORIO_FORCE_MSG_RING_FAILURE` every message fails and each wake
+/// must still arrive, through the eventfd. Either way every one of 200 round trips completes.
 #[test]
 fn cross_worker_wakes_take_the_advertised_path() {
     let rt = two_workers();
@@ -172,13 +173,19 @@ fn cross_worker_wakes_take_the_advertised_path() {
     assert_eq!(sum, (0..200u64).sum::<u64>());
     // Each round trip wakes worker 1 (the job) and then worker 0 (the result), unless the
     // receiver was still awake with a wake pending, which coalesces.
+    let forced_failure = std::env::var_os("CORIO_FORCE_MSG_RING_FAILURE").is_some();
     for m in &metrics {
         let e = &m.executor;
         assert!(e.msg_ring_wakes + e.remote_wake_writes >= 20, "{m:?}");
-        if msg_ring {
+        if msg_ring && forced_failure {
+            assert_eq!(e.msg_ring_wakes, 0, "{m:?}");
+            assert!(m.driver.msg_ring_failures >= 20, "{m:?}");
+        } else if msg_ring {
             assert!(e.msg_ring_wakes > e.remote_wake_writes, "{m:?}");
+            assert_eq!(m.driver.msg_ring_failures, 0, "{m:?}");
         } else {
             assert_eq!(e.msg_ring_wakes, 0, "{m:?}");
+            assert_eq!(m.driver.msg_ring_failures, 0, "{m:?}");
         }
     }
 }

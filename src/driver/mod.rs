@@ -112,6 +112,9 @@ pub struct DriverStats {
     pub orphan_completions: u64,
     /// Stale events ignored (generation mismatch).
     pub stale_events: u64,
+    /// IORING_OP_MSG_RING wake-ups this ring sent that the kernel did not post; each was
+    /// delivered through the target's eventfd instead.
+    pub msg_ring_failures: u64,
     /// epoll_wait calls.
     pub epoll_waits: u64,
     /// Events returned by epoll_wait.

@@ -31,7 +31,8 @@ pub(crate) struct Remote {
     /// Owned here so the number stays valid (and names this ring) while any sender holds the
     /// Remote: a sender keeps it until its SQE is submitted.
     ring_fd: Option<OwnedFd>,
-    /// Wake-ups posted with IORING_OP_MSG_RING.
+    /// Wake-ups other rings posted here with IORING_OP_MSG_RING (counted by the sender when
+    /// its CQE says the message was posted).
     pub(crate) msg_ring_wakes: AtomicU64,
 }
 
@@ -100,10 +101,15 @@ impl Remote {
         if self.ring_fd.is_some() && !self.closed.load(Ordering::Acquire) {
             let sent = context::try_with_core(|core| core.msg_ring(self)).unwrap_or(false);
             if sent {
-                self.msg_ring_wakes.fetch_add(1, Ordering::Relaxed);
                 return;
             }
         }
+        self.write_eventfd();
+    }
+
+    /// Interrupts the owner's wait with one eventfd write (also the fallback when a MSG_RING
+    /// wake-up could not be posted).
+    pub(crate) fn write_eventfd(&self) {
         self.wake_writes.fetch_add(1, Ordering::Relaxed);
         let one: u64 = 1;
         // EAGAIN means the counter is saturated: the owner is woken anyway, nothing is lost.

@@ -20,6 +20,7 @@ use slab::Slab;
 use slots::{Lifecycle, Orphan, Slot};
 use std::io;
 use std::os::fd::OwnedFd;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -31,8 +32,15 @@ const IGNORE_TOKEN: u64 = u64::MAX - 1;
 /// The CQE another thread posts to this ring with IORING_OP_MSG_RING to end its wait: nothing
 /// to deliver, the wake-up is the point.
 const MSG_TOKEN: u64 = u64::MAX - 2;
+/// user_data of our own MSG_RING SQEs: this base plus the key of the target in `msg_sent`.
+/// Slot generations skip `u32::MAX`, so no slot's user_data has these top 32 bits.
+const MSG_SENT_BASE: u64 = 0xffff_ffff_0000_0000;
+/// Test hook: aim every MSG_RING at a bad fd, so each fails and takes the eventfd fallback.
+const FORCE_MSG_RING_FAILURE: &str = "CORIO_FORCE_MSG_RING_FAILURE";
 /// From linux/io_uring.h: reap completions (and run deferred task work) in this enter.
 const IORING_ENTER_GETEVENTS: u32 = 1;
+/// How long a returning `block_on` waits for the CQE of a MSG_RING the kernel deferred.
+const FLUSH_WAIT: Duration = Duration::from_millis(100);
 /// How long `shutdown` waits for cancelled operations before leaking their buffers instead.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
@@ -53,10 +61,15 @@ pub(crate) struct Uring {
     pub(crate) setup_flags: Vec<&'static str>,
     /// IORING_OP_MSG_RING works here (checked at setup).
     msg_ring: bool,
-    /// The executors whose MSG_RING wake-ups sit in the SQ, not yet submitted: `flush` must
-    /// push them out before this executor stops running loop turns, or the other executor may
-    /// never wake. Holding each `Remote` keeps the ring fd named in the SQE open until then.
-    msg_targets: Vec<Arc<Remote>>,
+    /// The targets of our MSG_RING SQEs whose own CQE has not been reaped. Holding each
+    /// `Remote` keeps the ring fd named in the SQE open (it owns a duplicate); a failed
+    /// message falls back to the target's eventfd, so no wake-up is lost.
+    msg_sent: Slab<Arc<Remote>>,
+    /// A MSG_RING SQE sits in the SQ, not yet submitted: `flush` must push it out before this
+    /// executor stops running loop turns, or the other executor may never wake.
+    msg_unsubmitted: bool,
+    /// `CORIO_FORCE_MSG_RING_FAILURE` is set (test hook).
+    msg_force_failure: bool,
 }
 
 impl Uring {
@@ -86,7 +99,9 @@ impl Uring {
             stats: DriverStats::default(),
             setup_flags,
             msg_ring,
-            msg_targets: Vec::new(),
+            msg_sent: Slab::new(),
+            msg_unsubmitted: false,
+            msg_force_failure: std::env::var_os(FORCE_MSG_RING_FAILURE).is_some(),
         };
         Ok((uring, remote))
     }
@@ -99,7 +114,11 @@ impl Uring {
     /// reaped: the caller keeps the memory's owner alive until `poll_op` returns `Ready`, or
     /// passes it to `orphan`.
     pub(crate) unsafe fn submit(&mut self, sqe: squeue::Entry, cx: &Context<'_>) -> u64 {
-        self.generation = self.generation.wrapping_add(1);
+        // u32::MAX is skipped: user_data with all-ones top bits belongs to the driver.
+        self.generation = match self.generation.wrapping_add(1) {
+            u32::MAX => 0,
+            g => g,
+        };
         let entry = self.slots.vacant_entry();
         let user_data = slots::user_data(entry.key(), self.generation);
         entry.insert(Slot {
@@ -186,13 +205,15 @@ impl Uring {
         let Some(fd) = target.ring_fd().filter(|_| self.msg_ring) else {
             return false;
         };
+        let fd = if self.msg_force_failure { -1 } else { fd };
+        let key = self.msg_sent.insert(target);
         let msg = opcode::MsgRingData::new(types::Fd(fd), 0, MSG_TOKEN, None)
             .build()
-            .user_data(IGNORE_TOKEN);
+            .user_data(MSG_SENT_BASE + key as u64);
         // SAFETY: a MSG_RING SQE carries no pointers; the fd it names stays open while
-        // `msg_targets` holds `target`, until the SQE has been submitted.
+        // `msg_sent` holds the target, until this SQE's CQE is reaped.
         unsafe { self.push(&msg) };
-        self.msg_targets.push(target);
+        self.msg_unsubmitted = true;
         true
     }
 
@@ -201,12 +222,25 @@ impl Uring {
         self.msg_ring
     }
 
-    /// Submits queued SQEs now, without waiting, if a MSG_RING wake-up is among them: called
-    /// when a `block_on` returns, since no later turn of this loop may come to submit it.
+    /// Called when a `block_on` returns, since no later turn of this loop may come: submits a
+    /// queued MSG_RING wake-up and reaps its CQE, so that a failed message still reaches the
+    /// target through its eventfd. Messages normally complete inside the submitting enter; one
+    /// the kernel deferred is waited for at most `FLUSH_WAIT`.
     pub(crate) fn flush(&mut self) {
-        if !self.msg_targets.is_empty() {
-            // An error leaves the SQE queued (and its target held) for a later park or flush.
-            let _ = self.enter(0);
+        if !self.msg_unsubmitted && self.msg_sent.is_empty() {
+            return;
+        }
+        let deadline = Instant::now() + FLUSH_WAIT;
+        // Errors leave SQEs queued for a later park or flush; the reap below still runs.
+        let _ = self.enter(0);
+        self.reap();
+        while !self.msg_sent.is_empty() {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            let _ = self.enter_timeout(deadline - now);
+            self.reap();
         }
     }
 
@@ -248,15 +282,14 @@ impl Uring {
                 .submitter()
                 .enter::<libc::sigset_t>(to_submit, want, flags, None)
         };
-        self.release_msg_targets();
+        self.note_submitted();
         res
     }
 
-    /// Once the SQ is empty, every MSG_RING SQE has been consumed by the kernel, which holds
-    /// its own reference to the target ring's file from then on.
-    fn release_msg_targets(&mut self) {
-        if !self.msg_targets.is_empty() && self.ring.submission().is_empty() {
-            self.msg_targets.clear();
+    /// After an enter: once the SQ is empty, every MSG_RING SQE has reached the kernel.
+    fn note_submitted(&mut self) {
+        if self.msg_unsubmitted && self.ring.submission().is_empty() {
+            self.msg_unsubmitted = false;
         }
     }
 
@@ -267,7 +300,7 @@ impl Uring {
         let ts = Timespec::from(timeout);
         let args = SubmitArgs::new().timespec(&ts);
         let res = self.ring.submitter().submit_with_args(1, &args);
-        self.release_msg_targets();
+        self.note_submitted();
         res
     }
 
@@ -321,10 +354,15 @@ impl Uring {
                     slots,
                     wake,
                     stats,
+                    msg_sent,
                     ..
                 } = self;
                 for cqe in ring.completion() {
                     n += 1;
+                    if cqe.user_data() >= MSG_SENT_BASE && cqe.user_data() < MSG_TOKEN {
+                        message_sent(msg_sent, stats, cqe.user_data(), cqe.result());
+                        continue;
+                    }
                     complete(
                         slots,
                         wake,
@@ -383,6 +421,7 @@ impl Uring {
 
     fn pending_kernel_work(&self) -> bool {
         self.wake.in_flight
+            || !self.msg_sent.is_empty()
             || self
                 .slots
                 .iter()
@@ -404,6 +443,26 @@ impl Uring {
         if self.wake.in_flight {
             std::mem::forget(std::mem::replace(&mut self.wake.buf, Box::new(0)));
         }
+    }
+}
+
+/// The CQE of one of our MSG_RING SQEs: releases the target; if the message was not posted
+/// (the kernel out of memory, or the test hook), wakes the target through its eventfd instead.
+fn message_sent(
+    msg_sent: &mut Slab<Arc<Remote>>,
+    stats: &mut DriverStats,
+    user_data: u64,
+    res: i32,
+) {
+    let Some(target) = msg_sent.try_remove((user_data - MSG_SENT_BASE) as usize) else {
+        stats.stale_events += 1;
+        return;
+    };
+    if res < 0 {
+        stats.msg_ring_failures += 1;
+        target.write_eventfd();
+    } else {
+        target.msg_ring_wakes.fetch_add(1, Ordering::Relaxed);
     }
 }
 
