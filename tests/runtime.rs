@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
-use support::{driver, pattern, run_test};
+use support::{driver, pattern, run_test, tcp_pair};
 
 /// fd counts are process-wide: the test that counts them runs alone (write lock), every other
 /// test of this binary shares the read lock.
@@ -41,14 +41,6 @@ fn yield_now() -> impl Future<Output = ()> {
         cx.waker().wake_by_ref();
         Poll::Pending
     })
-}
-
-async fn tcp_pair() -> (TcpStream, TcpStream) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let connect = corio::spawn(async move { TcpStream::connect(addr).await.unwrap() });
-    let (server, _) = listener.accept().await.unwrap();
-    (connect.await.unwrap(), server)
 }
 
 /// Sets a flag when dropped: shows that a task's future was dropped.

@@ -5,7 +5,6 @@
 mod support;
 
 use corio::buf::IoBuf;
-use corio::net::{TcpListener, TcpStream};
 use corio::time::{self, Elapsed, Instant};
 use corio::DriverKind;
 use std::future::{pending, poll_fn, Future};
@@ -14,18 +13,10 @@ use std::pin::pin;
 use std::rc::Rc;
 use std::task::Poll;
 use std::time::Duration;
-use support::{driver, pattern, run_test};
+use support::{driver, pattern, run_test, tcp_pair};
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
-}
-
-async fn tcp_pair() -> (TcpStream, TcpStream) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let connect = corio::spawn(async move { TcpStream::connect(addr).await.unwrap() });
-    let (server, _) = listener.accept().await.unwrap();
-    (connect.await.unwrap(), server)
 }
 
 /// Timers pending before the test's own: the time limit of `support::run_test` is one, and it

@@ -153,12 +153,35 @@ pub(crate) fn check_msg_ring(ring: &mut IoUring, token: u64) -> bool {
         .build()
         .user_data(0);
     // SAFETY: a MSG_RING SQE carries no pointers; the ring is new and empty.
-    if unsafe { ring.submission().push(&msg) }.is_err() || ring.submit_and_wait(2).is_err() {
+    if unsafe { ring.submission().push(&msg) }.is_err() || ring.submit_and_wait(1).is_err() {
         return false;
     }
-    let cqes: Vec<_> = ring
-        .completion()
-        .map(|c| (c.user_data(), c.result()))
-        .collect();
-    cqes.iter().any(|&(ud, _)| ud == token) && cqes.iter().all(|&(ud, res)| ud != 0 || res >= 0)
+    // Two CQEs are due: the sender's (user_data 0) and the message (`token`). A failed send
+    // posts only the first, so wait for the second with a bound, never forever.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    let (mut sent, mut received) = (false, false);
+    loop {
+        for cqe in ring.completion() {
+            match cqe.user_data() {
+                0 if cqe.result() < 0 => return false,
+                0 => sent = true,
+                ud if ud == token => received = true,
+                _ => {}
+            }
+        }
+        if sent && received {
+            return true;
+        }
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        let ts = types::Timespec::from(left);
+        let args = types::SubmitArgs::new().timespec(&ts);
+        match ring.submitter().submit_with_args(1, &args) {
+            Ok(_) => {}
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ETIME | libc::EINTR)) => {}
+            Err(_) => return false,
+        }
+    }
 }
