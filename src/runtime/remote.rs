@@ -1,10 +1,11 @@
 //! The executor's face to other threads: a locked queue of woken tasks and an eventfd that
-//! interrupts the driver's wait.
+//! interrupts the driver's wait (or, from another io_uring executor, an IORING_OP_MSG_RING to
+//! this executor's ring: see `notify` and docs/architecture.md).
 //!
 //! Wakes are coalesced: `notified` is set by the first waker after the loop last drained the
-//! queue, and only that waker writes the eventfd (Go's netpollBreak does the same with
+//! queue, and only that waker interrupts the wait (Go's netpollBreak does the same with
 //! `netpollWakeSig`). The loop clears `notified` before draining, so a task pushed after the
-//! drain always finds the flag clear and writes.
+//! drain always finds the flag clear and interrupts again.
 
 use super::context;
 use crate::task::Task;
@@ -29,7 +30,7 @@ pub(crate) struct Remote {
     /// A duplicate of the owner's ring fd, where other io_uring executors post wake-ups with
     /// IORING_OP_MSG_RING instead of writing the eventfd; `None` on epoll or without MSG_RING.
     /// Owned here so the number stays valid (and names this ring) while any sender holds the
-    /// Remote: a sender keeps it until its SQE is submitted.
+    /// Remote: a sender keeps it until its message's CQE.
     ring_fd: Option<OwnedFd>,
     /// Wake-ups other rings posted here with IORING_OP_MSG_RING (counted by the sender when
     /// its CQE says the message was posted).
