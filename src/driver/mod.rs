@@ -157,6 +157,22 @@ impl Backend {
         }
     }
 
+    /// Queues a MSG_RING wake-up for `target`'s ring; false where this driver cannot (epoll,
+    /// or a ring without MSG_RING), and the caller writes the eventfd instead.
+    pub(crate) fn msg_ring(&mut self, target: &Arc<Remote>) -> bool {
+        match self {
+            Backend::Uring(d) => d.msg_ring(target.clone()),
+            Backend::Epoll(_) => false,
+        }
+    }
+
+    /// Submits queued MSG_RING wake-ups before the loop stops turning (nothing to do on epoll).
+    pub(crate) fn flush(&mut self) {
+        if let Backend::Uring(d) = self {
+            d.flush();
+        }
+    }
+
     pub(crate) fn stats(&self) -> DriverStats {
         match self {
             Backend::Uring(d) => DriverStats {

@@ -82,22 +82,16 @@ impl Core {
     /// Posts a wake-up to another executor's ring from this one's, if this driver can (an
     /// io_uring with MSG_RING, not busy in a borrow right now).
     pub(crate) fn msg_ring(&self, target: &Arc<Remote>) -> bool {
-        match self.driver.try_borrow_mut() {
-            Ok(mut driver) => match &mut *driver {
-                Backend::Uring(ring) => ring.msg_ring(target.clone()),
-                Backend::Epoll(_) => false,
-            },
-            Err(_) => false,
-        }
+        self.driver
+            .try_borrow_mut()
+            .is_ok_and(|mut driver| driver.msg_ring(target))
     }
 
     /// Pushes out a MSG_RING wake-up still queued in this executor's SQ; called when a
     /// `block_on` returns, since no later loop turn may come to submit it.
     pub(crate) fn flush(&self) {
         if let Ok(mut driver) = self.driver.try_borrow_mut() {
-            if let Backend::Uring(ring) = &mut *driver {
-                ring.flush();
-            }
+            driver.flush();
         }
     }
 
