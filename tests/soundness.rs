@@ -63,7 +63,6 @@ thread_local! {
 /// Defect 1: a wake of a task that already finished must not unregister the live task that
 /// reused its registry key.
 #[test]
-#[ignore = "fails on this commit (issue 9, defect 1); enabled with its fix"]
 fn a_stale_wake_of_a_finished_task_leaves_the_live_task_registered() {
     let _g = shared();
     let dropped = Rc::new(Cell::new(false));

@@ -169,10 +169,26 @@ impl Core {
                 return;
             };
             self.bump(|s| s.tasks_polled += 1);
-            if let RunOutcome::Done = task.run() {
-                self.registry.borrow_mut().try_remove(task.key());
+            match task.run() {
+                RunOutcome::Done => self.unregister(&task),
+                RunOutcome::Pending | RunOutcome::Stale => {}
             }
         }
+    }
+
+    /// Removes a task whose future was just dropped (finished or aborted) from the registry.
+    /// Only that task: the key is checked to still hold it, so no other task can be removed
+    /// by a wake of one that is gone.
+    fn unregister(&self, task: &Arc<Task>) {
+        let removed = {
+            let mut registry = self.registry.borrow_mut();
+            match registry.get(task.key()) {
+                Some(t) if Arc::ptr_eq(t, task) => Some(registry.remove(task.key())),
+                _ => None,
+            }
+        };
+        // Dropped outside the borrow (a task's last reference may go here).
+        drop(removed);
     }
 
     /// True if a task is queued, so the driver must not block.
