@@ -121,7 +121,6 @@ impl Drop for PanicOnDrop {
 /// every other task is dropped, every op in flight is cancelled and its CQE awaited (the
 /// buffers are not freed under the kernel), and the fds come back.
 #[test]
-#[ignore = "fails on this commit (issue 9, defect 2); enabled with its fix"]
 fn a_panicking_destructor_at_shutdown_does_not_skip_the_driver_shutdown() {
     let _g = exclusive();
     let base = open_fds();

@@ -236,8 +236,13 @@ impl Core {
 
     /// Drops every task's future (on this thread), then lets the driver cancel and drain what is
     /// still in flight. Called by `Runtime::drop` with this core current.
+    ///
+    /// A destructor that panics (a task's future, a queued job) does not stop the shutdown: the
+    /// panic is caught (the panic hook has already reported it) and the other tasks are still
+    /// dropped here, on their thread, and the driver's shutdown still runs — the driver owns
+    /// buffers the kernel may still write, and only its cancel-and-wait may release them.
     pub(crate) fn shutdown(&self) {
-        self.remote.close();
+        quietly(|| self.remote.close());
         loop {
             // Dropping a future can spawn or wake; repeat until the registry stays empty.
             let tasks: Vec<Arc<Task>> = self.registry.borrow_mut().drain().collect();
@@ -245,11 +250,21 @@ impl Core {
                 break;
             }
             for task in &tasks {
-                task.drop_future();
+                quietly(|| task.drop_future());
             }
         }
-        self.run_queue.borrow_mut().clear();
-        self.timers.borrow_mut().clear();
+        quietly(|| self.run_queue.borrow_mut().clear());
+        quietly(|| self.timers.borrow_mut().clear());
         self.driver.borrow_mut().shutdown();
+    }
+}
+
+/// Runs `f`, catching a panic (and a panic while dropping its payload).
+fn quietly(f: impl FnOnce()) {
+    if let Err(payload) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        if let Err(again) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(payload)))
+        {
+            std::mem::forget(again);
+        }
     }
 }

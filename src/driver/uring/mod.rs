@@ -70,6 +70,8 @@ pub(crate) struct Uring {
     msg_unsubmitted: bool,
     /// `CORIO_FORCE_MSG_RING_FAILURE` is set (test hook).
     msg_force_failure: bool,
+    /// `shutdown` has run: what was in flight is done, or leaked.
+    shut_down: bool,
 }
 
 impl Uring {
@@ -102,6 +104,7 @@ impl Uring {
             msg_sent: Slab::new(),
             msg_unsubmitted: false,
             msg_force_failure: std::env::var_os(FORCE_MSG_RING_FAILURE).is_some(),
+            shut_down: false,
         };
         Ok((uring, remote))
     }
@@ -391,6 +394,7 @@ impl Uring {
     /// Cancels everything in flight and waits (bounded) for the CQEs; whatever has not
     /// completed by then is leaked rather than freed, so the kernel never writes to freed memory.
     pub(crate) fn shutdown(&mut self) {
+        self.shut_down = true;
         let mut targets: Vec<u64> = self
             .slots
             .iter()
@@ -442,6 +446,16 @@ impl Uring {
         }
         if self.wake.in_flight {
             std::mem::forget(std::mem::replace(&mut self.wake.buf, Box::new(0)));
+        }
+    }
+}
+
+impl Drop for Uring {
+    /// A ring dropped without `shutdown` (the executor's shutdown was cut short) still never
+    /// frees memory the kernel may write: cancel, wait (bounded), leak the rest.
+    fn drop(&mut self) {
+        if !self.shut_down {
+            self.shutdown();
         }
     }
 }
