@@ -169,7 +169,6 @@ impl Drop for CountOnDrop {
 
 /// Defect 3: a cancelled `send` must not take the wake-up meant for a sender still waiting.
 #[test]
-#[ignore = "fails on this commit (issue 9, defect 3); enabled with its fix"]
 fn a_cancelled_send_does_not_swallow_the_wake_of_a_waiting_sender() {
     let _g = shared();
     run_test(async {
@@ -203,7 +202,6 @@ impl Wake for CountingWake {
 /// Defect 3 (second half): re-polling a waiting send with the same waker keeps one waker, not
 /// one per poll.
 #[test]
-#[ignore = "fails on this commit (issue 9, defect 3); enabled with its fix"]
 fn repolling_a_waiting_send_does_not_grow_the_waiter_queue() {
     let _g = shared();
     run_test(async {
