@@ -7,6 +7,9 @@ pub(crate) mod remote;
 
 pub(crate) mod workers;
 
+#[cfg(test)]
+mod tests;
+
 use self::core::Core;
 pub use self::core::ExecutorStats;
 use self::remote::MainWaker;
@@ -206,6 +209,11 @@ impl Runtime {
             }
             self.core.run_tasks();
             self.core.drain_remote();
+            // Checked again right before parking: a stop set while tasks ran may have been
+            // announced by a notification that coalesced with one already spent.
+            if stop.load(Ordering::Acquire) {
+                return None;
+            }
             let busy = self.core.has_ready_tasks() || main.woken.load(Ordering::Acquire);
             self.core.park(busy);
         }

@@ -145,7 +145,9 @@ impl Remote {
         if !self.notified.load(Ordering::Acquire) {
             return false;
         }
-        self.notified.store(false, Ordering::Release);
+        // A swap, so that what a coalesced notifier published before its `notify` (a stop
+        // flag, a job) is visible after this drain.
+        self.notified.swap(false, Ordering::AcqRel);
         into.extend(self.lock().drain(..));
         true
     }

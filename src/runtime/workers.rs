@@ -95,7 +95,7 @@ impl ShutdownState {
     }
 
     /// A `run` starts: a forced shutdown interrupts these executors.
-    fn set_remotes(&self, remotes: Vec<Arc<Remote>>) {
+    pub(crate) fn set_remotes(&self, remotes: Vec<Arc<Remote>>) {
         *self.remotes.lock().unwrap_or_else(|e| e.into_inner()) = remotes;
     }
 
@@ -111,8 +111,10 @@ impl ShutdownState {
             .clear();
     }
 
-    /// The grace period is over: every worker stops at its next turn.
-    fn force(&self) {
+    /// The grace period is over: every worker stops at its next turn. Each is interrupted with
+    /// its own eventfd write, not the coalesced `notify`: a notification already pending may
+    /// have spent its write on a park that has returned.
+    pub(crate) fn force(&self) {
         self.forced.store(true, Ordering::Release);
         for r in self
             .remotes
@@ -120,7 +122,7 @@ impl ShutdownState {
             .unwrap_or_else(|e| e.into_inner())
             .iter()
         {
-            r.notify();
+            r.write_eventfd();
         }
     }
 
