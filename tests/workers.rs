@@ -373,3 +373,43 @@ fn metrics_are_plausible() {
     assert!(finals[1].driver.ops_submitted >= metrics[1].driver.ops_submitted);
     assert!(finals[1].executor.tasks_polled > 0);
 }
+
+/// A task that wakes another worker and then blocks its own thread (a blocking DNS lookup, a
+/// CPU-heavy step) must not hold the wake-up back: a MSG_RING wake queued on this ring leaves
+/// before the next task runs, as an eventfd write would.
+#[test]
+fn a_cross_worker_wake_is_not_held_back_by_a_busy_sender() {
+    let rt = Runtime::builder()
+        .workers(2)
+        .pin_cores(false)
+        .build()
+        .unwrap();
+    let out = rt
+        .run(|id| async move {
+            if id != 0 {
+                corio::shutdown_requested().await;
+                return None;
+            }
+            let (tx, rx) = corio::sync::oneshot::channel::<()>();
+            let (woke_tx, woke_rx) = corio::sync::oneshot::channel::<std::time::Instant>();
+            let waiter = corio::spawn_on(1, async move {
+                rx.await.unwrap();
+                let _ = woke_tx.send(std::time::Instant::now());
+            });
+            // Let worker 1 park on the channel.
+            corio::time::sleep(Duration::from_millis(100)).await;
+            let sent = std::time::Instant::now();
+            corio::spawn(async move { tx.send(()).unwrap() });
+            corio::spawn(async { std::thread::sleep(Duration::from_secs(2)) });
+            let woke = woke_rx.await.unwrap();
+            waiter.await.unwrap();
+            corio::request_shutdown();
+            Some(woke.duration_since(sent))
+        })
+        .unwrap();
+    let latency = out[0].as_ref().unwrap().unwrap();
+    assert!(
+        latency < Duration::from_secs(1),
+        "worker 1 woke {latency:?} after the wake (the sender blocked for 2 s)"
+    );
+}

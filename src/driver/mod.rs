@@ -166,6 +166,14 @@ impl Backend {
         }
     }
 
+    /// Submits a queued MSG_RING wake-up now, without waiting (nothing to do on epoll, whose
+    /// wake-ups are immediate eventfd writes).
+    pub(crate) fn submit_wakes(&mut self) {
+        if let Backend::Uring(d) = self {
+            d.submit_wakes();
+        }
+    }
+
     /// Submits queued MSG_RING wake-ups before the loop stops turning (nothing to do on epoll).
     pub(crate) fn flush(&mut self) {
         if let Backend::Uring(d) = self {

@@ -173,6 +173,19 @@ impl Core {
                 RunOutcome::Done => self.unregister(&task),
                 RunOutcome::Pending | RunOutcome::Stale => {}
             }
+            self.submit_wakes_if_busy();
+        }
+    }
+
+    /// A wake-up this turn queued for another executor's ring leaves now if more tasks are
+    /// queued (any of them may block this thread); with nothing queued the loop is about to
+    /// park, and that enter submits it at no extra cost.
+    pub(crate) fn submit_wakes_if_busy(&self) {
+        if !self.has_ready_tasks() {
+            return;
+        }
+        if let Ok(mut driver) = self.driver.try_borrow_mut() {
+            driver.submit_wakes();
         }
     }
 
@@ -209,8 +222,15 @@ impl Core {
         if n > 0 {
             self.bump(|s| s.remote_wakes += n);
         }
-        for job in self.remote.take_jobs() {
+        let mut jobs = self.remote.take_jobs().into_iter().peekable();
+        while let Some(job) = jobs.next() {
             job();
+            if jobs.peek().is_some() {
+                // More jobs follow (any may block): a wake-up this one queued leaves now.
+                if let Ok(mut driver) = self.driver.try_borrow_mut() {
+                    driver.submit_wakes();
+                }
+            }
         }
     }
 

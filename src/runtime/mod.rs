@@ -203,6 +203,7 @@ impl Runtime {
                 if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
                     return Some(out);
                 }
+                self.core.submit_wakes_if_busy();
             }
             if stop.load(Ordering::Acquire) {
                 return None;
