@@ -47,6 +47,8 @@ pub(crate) struct FdInner {
     fd: Cell<RawFd>,
     /// The executor whose driver knows this fd.
     core: u64,
+    /// Made with `new` (a socket, pipe, signalfd...: registered with epoll), not `new_unpolled`.
+    polled: bool,
     /// The poll descriptor token on the epoll driver; `None` on io_uring.
     token: Cell<Option<u64>>,
     closing: Cell<bool>,
@@ -75,6 +77,7 @@ impl SharedFd {
             Ok(SharedFd(Rc::new(FdInner {
                 fd: Cell::new(fd.into_raw_fd()),
                 core: core.id(),
+                polled: true,
                 token: Cell::new(token),
                 closing: Cell::new(false),
                 read: ReadSide::default(),
@@ -92,6 +95,7 @@ impl SharedFd {
             Ok(SharedFd(Rc::new(FdInner {
                 fd: Cell::new(fd.into_raw_fd()),
                 core: core.id(),
+                polled: false,
                 token: Cell::new(None),
                 closing: Cell::new(false),
                 read: ReadSide::default(),
@@ -108,6 +112,25 @@ impl SharedFd {
 
     pub(crate) fn token(&self) -> Option<u64> {
         self.0.token.get()
+    }
+
+    /// True for fds made with `new` (registered with epoll on the epoll driver).
+    pub(crate) fn is_polled(&self) -> bool {
+        self.0.polled
+    }
+
+    /// On the readiness driver, a polled fd can only wait on the executor it was registered
+    /// with: its poll descriptor lives in that executor's table (a token looked up elsewhere
+    /// would name another socket's descriptor), and a socket made under io_uring is blocking.
+    pub(crate) fn check_executor(&self, core: u64) -> io::Result<()> {
+        if !self.0.polled || self.0.core == core {
+            return Ok(());
+        }
+        Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "this socket belongs to another corio executor (its epoll registration lives \
+             there); move sockets between executors with into_std and from_std",
+        ))
     }
 
     pub(crate) fn read_side(&self) -> &ReadSide {

@@ -269,7 +269,6 @@ fn a_late_accept_after_close_is_closed_at_once() {
 /// fd is an fd) or fails with a clear error (epoll: its poll descriptor lives in the other
 /// executor's table) — it never hangs or parks on another socket's slot.
 #[test]
-#[ignore = "fails on this commit (issue 9, defect 6); enabled with its fix"]
 fn a_socket_used_under_a_second_executor_works_or_fails_clearly() {
     let _g = shared();
     let first = rt();

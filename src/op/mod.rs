@@ -120,7 +120,7 @@ impl<T: OpAble> Future for Op<T> {
             let mut driver = core.driver.borrow_mut();
             let poll = match &mut *driver {
                 Backend::Uring(ring) => this.poll_uring(core.id(), ring, cx),
-                Backend::Epoll(epoll) => this.poll_epoll(epoll, cx),
+                Backend::Epoll(epoll) => this.poll_epoll(core.id(), epoll, cx),
             };
             poll.map(|(result, flags)| {
                 this.state = State::Done;
@@ -174,6 +174,7 @@ impl<T: OpAble> Op<T> {
     /// Go's loop: try the syscall; on EAGAIN consume readiness and retry, or park.
     fn poll_epoll(
         &mut self,
+        core: u64,
         epoll: &mut crate::driver::epoll::Epoll,
         cx: &Context<'_>,
     ) -> Poll<(io::Result<u32>, u32)> {
@@ -182,6 +183,11 @@ impl<T: OpAble> Op<T> {
             .as_mut()
             .expect("op data present until completion");
         if let State::Unstarted = self.state {
+            if let Some((fd, _)) = data.legacy_interest() {
+                if let Err(e) = fd.check_executor(core) {
+                    return Poll::Ready((Err(e), 0));
+                }
+            }
             self.state = State::Trying;
             epoll.stats.ops_submitted += 1;
         }

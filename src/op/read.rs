@@ -32,7 +32,7 @@ impl<B: IoBufMut> OpAble for Read<B> {
     }
     fn legacy_interest(&self) -> Option<(&SharedFd, Direction)> {
         // Only fds registered with epoll can wait; a file's pread never says EAGAIN.
-        self.fd.token().map(|_| (&self.fd, Direction::Read))
+        self.fd.is_polled().then_some((&self.fd, Direction::Read))
     }
     fn legacy_call(&mut self) -> io::Result<u32> {
         let fd = self.fd.raw();
