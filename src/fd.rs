@@ -174,6 +174,22 @@ impl SharedFd {
             .retain(|(w, _)| *w != id);
     }
 
+    /// Keeps the outcome of a dropped read for the next read (lossless cancellation) — unless
+    /// `close` was called: nothing will read it, so it is dropped now.
+    pub(crate) fn keep_read(&self, outcome: io::Result<Option<Chunk>>) {
+        if !self.0.closing.get() {
+            self.0.read.keep(outcome);
+        }
+    }
+
+    /// Keeps a connection a dropped accept received, for the next accept — unless `close` was
+    /// called: it is closed now rather than held until the listener is dropped.
+    pub(crate) fn keep_accepted(&self, conn: OwnedFd) {
+        if !self.0.closing.get() {
+            self.0.read.accepted.borrow_mut().push_back(conn);
+        }
+    }
+
     /// Fails if `close` was called.
     pub(crate) fn check_open(&self) -> io::Result<()> {
         if self.0.closing.get() {

@@ -229,7 +229,6 @@ fn repolling_a_waiting_send_does_not_grow_the_waiter_queue() {
 /// Defect 7: a dropped accept whose connection arrives after `close()` must not keep that
 /// connection on the closed listener.
 #[test]
-#[ignore = "fails on this commit (issue 9, defect 7); enabled with its fix"]
 fn a_late_accept_after_close_is_closed_at_once() {
     let _g = exclusive();
     run_test(async {

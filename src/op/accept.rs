@@ -50,7 +50,7 @@ impl OpAble for Accept {
         if let Ok(fd) = result {
             // SAFETY: the kernel just created this fd for us and nothing else owns it.
             let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
-            self.fd.read_side().accepted.borrow_mut().push_back(fd);
+            self.fd.keep_accepted(fd);
         }
         self.fd.read_side().orphan_finished();
     }

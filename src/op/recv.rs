@@ -59,7 +59,7 @@ impl<B: IoBufMut> OpAble for Recv<B> {
                 from: None,
             })
         });
-        self.fd.read_side().keep(outcome);
+        self.fd.keep_read(outcome);
         self.fd.read_side().orphan_finished();
     }
 }

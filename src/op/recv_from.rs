@@ -76,7 +76,7 @@ impl<B: IoBufMut> OpAble for RecvFrom<B> {
             .to_vec();
             Some(Chunk { data, pos: 0, from })
         });
-        self.fd.read_side().keep(outcome);
+        self.fd.keep_read(outcome);
         self.fd.read_side().orphan_finished();
     }
 }
