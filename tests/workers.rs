@@ -413,3 +413,88 @@ fn a_cross_worker_wake_is_not_held_back_by_a_busy_sender() {
         "worker 1 woke {latency:?} after the wake (the sender blocked for 2 s)"
     );
 }
+
+/// Tasks worker 0 spawned during `run` (its own and the signal watcher) end with the run, as
+/// the other workers' do, whether the run ended by itself or was forced.
+#[test]
+fn worker_0s_tasks_end_with_the_run() {
+    let rt = Runtime::builder()
+        .workers(2)
+        .pin_cores(false)
+        .handle_signals(true)
+        .grace_period(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let before = rt.stats().tasks_alive;
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let d = dropped.clone();
+    rt.run(move |id| {
+        let d = d.clone();
+        async move {
+            if id == 0 {
+                let guard = CountDrop(d);
+                corio::spawn(async move {
+                    let _guard = guard;
+                    std::future::pending::<()>().await
+                });
+            }
+        }
+    })
+    .unwrap();
+    assert_eq!(dropped.load(Ordering::SeqCst), 1, "a task outlived its run");
+    assert_eq!(rt.stats().tasks_alive, before, "tasks of the run are still alive");
+    // A forced end: worker 0's future never finishes.
+    let d = dropped.clone();
+    let out = rt
+        .run(move |id| {
+            let d = d.clone();
+            async move {
+                if id == 0 {
+                    let guard = CountDrop(d);
+                    corio::spawn(async move {
+                        let _guard = guard;
+                        std::future::pending::<()>().await
+                    });
+                    corio::request_shutdown();
+                    std::future::pending::<()>().await
+                }
+            }
+        })
+        .unwrap();
+    assert!(out[0].as_ref().unwrap_err().is_cancelled());
+    assert_eq!(dropped.load(Ordering::SeqCst), 2, "a task outlived its forced run");
+    assert_eq!(rt.stats().tasks_alive, before);
+}
+
+struct CountDrop(Arc<AtomicUsize>);
+
+impl Drop for CountDrop {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// A shutdown requested while no `run` is going on applies to the next run as a request —
+/// with its whole grace period — not as a stop that is already forced.
+#[test]
+fn a_shutdown_requested_between_runs_does_not_force_the_next() {
+    let rt = Runtime::builder()
+        .workers(2)
+        .pin_cores(false)
+        .grace_period(Duration::from_millis(1000))
+        .build()
+        .unwrap();
+    rt.run(|_| async {}).unwrap();
+    rt.shutdown_handle().shutdown();
+    // Longer than the grace period: a timer armed now would have forced the stop.
+    std::thread::sleep(Duration::from_millis(1200));
+    let out = rt
+        .run(|id| async move {
+            corio::shutdown_requested().await;
+            corio::time::sleep(Duration::from_millis(20)).await;
+            id
+        })
+        .unwrap();
+    let ids: Vec<usize> = out.into_iter().map(|r| r.expect("forced at start")).collect();
+    assert_eq!(ids, [0, 1]);
+}

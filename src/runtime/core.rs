@@ -254,6 +254,36 @@ impl Core {
         self.timers.borrow_mut().fire(Instant::now());
     }
 
+    /// The tasks alive now (held, so that no later task can take one's address).
+    pub(crate) fn tasks(&self) -> Vec<Arc<Task>> {
+        self.registry.borrow().iter().map(|(_, t)| t.clone()).collect()
+    }
+
+    /// Drops the future of every task not in `keep` (spawned since `keep` was taken), on this
+    /// thread, like shutdown does: their in-flight ops are cancelled and their resources wait
+    /// in the driver for their CQEs. Called with this core current.
+    pub(crate) fn drop_tasks_except(&self, keep: &[Arc<Task>]) {
+        let keep: std::collections::HashSet<*const Task> = keep.iter().map(Arc::as_ptr).collect();
+        loop {
+            // Dropping a future can spawn; repeat until no new task is left.
+            let doomed: Vec<Arc<Task>> = {
+                let mut registry = self.registry.borrow_mut();
+                let keys: Vec<usize> = registry
+                    .iter()
+                    .filter(|(_, t)| !keep.contains(&Arc::as_ptr(t)))
+                    .map(|(k, _)| k)
+                    .collect();
+                keys.into_iter().map(|k| registry.remove(k)).collect()
+            };
+            if doomed.is_empty() {
+                return;
+            }
+            for task in &doomed {
+                quietly(|| task.drop_future());
+            }
+        }
+    }
+
     /// Drops every task's future (on this thread), then lets the driver cancel and drain what is
     /// still in flight. Called by `Runtime::drop` with this core current.
     ///
