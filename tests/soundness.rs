@@ -312,7 +312,6 @@ fn a_socket_used_under_a_second_executor_works_or_fails_clearly() {
 
 /// `sleep(Duration::MAX)` and `timeout(Duration::MAX, f)` mean "never", not a panic.
 #[test]
-#[ignore = "fails on this commit (issue 9, Duration::MAX); enabled with its fix"]
 fn sleep_and_timeout_of_duration_max_mean_never() {
     let _g = shared();
     run_test(async {
