@@ -336,7 +336,6 @@ fn sleep_and_timeout_of_duration_max_mean_never() {
 /// A TCP read stops at the urgent mark with more data queued behind it: on epoll that short
 /// read must not mark the socket drained (the next read would park with data queued).
 #[test]
-#[ignore = "fails on this commit (issue 9, urgent mark); enabled with its fix"]
 fn a_read_cut_at_the_tcp_urgent_mark_does_not_park_with_data_queued() {
     let _g = shared();
     run_test(async {
@@ -396,7 +395,6 @@ fn send_oob(peer: &std::net::TcpStream, byte: u8) {
 /// An AF_UNIX stream read stops after a message that carried fds (SCM_RIGHTS), with more
 /// bytes queued: on epoll that short read must not mark the socket drained.
 #[test]
-#[ignore = "fails on this commit (issue 9, SCM_RIGHTS); enabled with its fix"]
 fn a_unix_read_cut_at_an_scm_rights_boundary_does_not_park_with_data_queued() {
     let _g = shared();
     run_test(async {

@@ -54,6 +54,10 @@ pub(crate) struct PollDesc {
     /// EPOLLRDHUP, EPOLLHUP or EPOLLERR was seen: no further edge may come, so reads must
     /// always try the syscall (which returns the rest of the data, then EOF or the error).
     hup: bool,
+    /// EPOLLPRI was seen (TCP urgent data): a read stops short at the urgent mark with data
+    /// queued behind it, so from now on a short read proves nothing (sticky: urgent data is
+    /// rare, and a wrong `Drained` would park a read forever).
+    urgent: bool,
 }
 
 pub(crate) fn closed_error() -> io::Error {
@@ -71,6 +75,7 @@ impl PollDesc {
             write: Slot::Empty,
             closing: false,
             hup: false,
+            urgent: false,
         }
     }
 
@@ -92,6 +97,9 @@ impl PollDesc {
         let err = events & (libc::EPOLLHUP | libc::EPOLLERR) != 0;
         if err || events & libc::EPOLLRDHUP != 0 {
             self.hup = true;
+        }
+        if events & libc::EPOLLPRI != 0 {
+            self.urgent = true;
         }
         if err || events & (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLPRI) != 0 {
             self.read.set_ready();
@@ -134,12 +142,13 @@ impl PollDesc {
         matches!(slot, Slot::Drained)
     }
 
-    /// A read came back short: park the next one without trying, unless the peer hung up.
+    /// A read came back short: park the next one without trying, unless the peer hung up or
+    /// urgent data was seen.
     /// A `Ready` left in the slot is stale: events are only handled in the driver's park, on
     /// this thread, so the edge it records came before the read that just emptied the
     /// socket; data arriving later makes a new edge. Parked tasks stay parked.
     pub(crate) fn mark_drained(&mut self, dir: Direction) {
-        if self.hup || self.closing {
+        if self.hup || self.closing || self.urgent {
             return;
         }
         let slot = self.slot(dir);
