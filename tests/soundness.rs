@@ -442,7 +442,6 @@ fn send_with_fd(sock: &std::os::unix::net::UnixStream, data: &[u8]) {
 /// A socket adopted twice (two corio streams over dup'd fds of one open file): closing one
 /// must not cancel the other's operations.
 #[test]
-#[ignore = "fails on this commit (issue 9, dup close); enabled with its fix"]
 fn closing_one_of_two_adopted_dups_leaves_the_other_working() {
     let _g = shared();
     run_test(async {

@@ -25,6 +25,9 @@ impl OpAble for Connect {
     fn legacy_interest(&self) -> Option<(&SharedFd, Direction)> {
         Some((&self.fd, Direction::Write))
     }
+    fn restart_fd(&self) -> Option<&SharedFd> {
+        None
+    }
     /// Go's connect: the first call starts it (EINPROGRESS: wait for write readiness); later
     /// calls read SO_ERROR, and since the poller can wake spuriously, a zero SO_ERROR is
     /// confirmed with getpeername before reporting success.

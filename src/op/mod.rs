@@ -58,6 +58,15 @@ pub(crate) trait OpAble: Sized + 'static {
         false
     }
 
+    /// io_uring only: the fd whose explicit close cancels this op, if the op can simply be
+    /// submitted again when a close it did not ask for cancelled it. `close()` cancels by
+    /// open file (IORING_ASYNC_CANCEL_FD), which dup'd fds share: closing one corio socket
+    /// adopted from a dup must not fail the other's operations. `None`: report -ECANCELED
+    /// (connect: a cancelled connect may have started the handshake).
+    fn restart_fd(&self) -> Option<&SharedFd> {
+        self.legacy_interest().map(|(fd, _)| fd)
+    }
+
     /// io_uring only: the future was dropped with the op in flight; its result will arrive
     /// later, at `orphan_complete`.
     fn on_orphaned(&mut self) {}
@@ -97,6 +106,8 @@ enum State {
 pub(crate) struct Op<T: OpAble> {
     data: Option<T>,
     state: State,
+    /// `expire` asked the kernel to cancel this op: its -ECANCELED is ours to report.
+    cancelled: bool,
 }
 
 // Op never pins its data: the data is moved in and out by value.
@@ -107,6 +118,7 @@ impl<T: OpAble> Op<T> {
         Op {
             data: Some(data),
             state: State::Unstarted,
+            cancelled: false,
         }
     }
 }
@@ -137,6 +149,37 @@ impl<T: OpAble> Future for Op<T> {
 
 impl<T: OpAble> Op<T> {
     fn poll_uring(
+        &mut self,
+        core: u64,
+        ring: &mut crate::driver::uring::Uring,
+        cx: &Context<'_>,
+    ) -> Poll<(io::Result<u32>, u32)> {
+        loop {
+            let poll = self.poll_uring_once(core, ring, cx);
+            if let Poll::Ready((Err(e), _)) = &poll {
+                if self.cancelled_by_another_close(e) {
+                    // Another corio fd over the same open file was closed: submit again.
+                    self.state = State::Unstarted;
+                    continue;
+                }
+            }
+            return poll;
+        }
+    }
+
+    /// True if `e` is an -ECANCELED this op did not ask for (no deadline expired) and its own
+    /// fd is not closing: the cancel came from closing a dup of the fd.
+    fn cancelled_by_another_close(&self, e: &io::Error) -> bool {
+        e.raw_os_error() == Some(libc::ECANCELED)
+            && !self.cancelled
+            && self
+                .data
+                .as_ref()
+                .and_then(|d| d.restart_fd())
+                .is_some_and(|fd| fd.check_open().is_ok())
+    }
+
+    fn poll_uring_once(
         &mut self,
         core: u64,
         ring: &mut crate::driver::uring::Uring,
@@ -252,6 +295,7 @@ impl<T: OpAble> Op<T> {
                 core: owner,
                 user_data,
             } => {
+                self.cancelled = true;
                 context::try_with_core(|core| {
                     if core.id() != owner {
                         return;

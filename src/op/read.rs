@@ -34,6 +34,9 @@ impl<B: IoBufMut> OpAble for Read<B> {
         // Only fds registered with epoll can wait; a file's pread never says EAGAIN.
         self.fd.is_polled().then_some((&self.fd, Direction::Read))
     }
+    fn restart_fd(&self) -> Option<&SharedFd> {
+        Some(&self.fd)
+    }
     fn legacy_call(&mut self) -> io::Result<u32> {
         let fd = self.fd.raw();
         let (ptr, len) = crate::buf::spare_mut(&mut self.buf);

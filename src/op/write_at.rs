@@ -26,6 +26,9 @@ impl<B: IoBuf> OpAble for WriteAt<B> {
     fn legacy_interest(&self) -> Option<(&SharedFd, Direction)> {
         None
     }
+    fn restart_fd(&self) -> Option<&SharedFd> {
+        Some(&self.fd)
+    }
     fn legacy_call(&mut self) -> io::Result<u32> {
         let (ptr, len) = (self.buf.stable_ptr(), self.buf.bytes_init());
         syscall!(pwrite(
@@ -62,6 +65,9 @@ impl OpAble for Fsync {
     }
     fn legacy_interest(&self) -> Option<(&SharedFd, Direction)> {
         None
+    }
+    fn restart_fd(&self) -> Option<&SharedFd> {
+        Some(&self.fd)
     }
     fn legacy_call(&mut self) -> io::Result<u32> {
         syscall!(fsync(self.fd.raw())).map(|_| 0)
