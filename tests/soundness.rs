@@ -147,7 +147,10 @@ fn a_panicking_destructor_at_shutdown_does_not_skip_the_driver_shutdown() {
             yield_turns(3).await;
         });
         let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(rt)));
-        assert!(res.is_ok(), "a task's destructor panic escaped Runtime::drop");
+        assert!(
+            res.is_ok(),
+            "a task's destructor panic escaped Runtime::drop"
+        );
     }
     assert_eq!(dropped.get(), 20, "not every task was dropped");
     // The ring let go of every read: the sockets are closed, so every peer sees EOF now.
@@ -388,7 +391,14 @@ impl ReadSome for corio::net::UnixStream {
 fn send_oob(peer: &std::net::TcpStream, byte: u8) {
     use std::os::fd::AsRawFd;
     // SAFETY: sends one byte from a live local on a socket the caller owns.
-    let n = unsafe { libc::send(peer.as_raw_fd(), (&byte as *const u8).cast(), 1, libc::MSG_OOB) };
+    let n = unsafe {
+        libc::send(
+            peer.as_raw_fd(),
+            (&byte as *const u8).cast(),
+            1,
+            libc::MSG_OOB,
+        )
+    };
     assert_eq!(n, 1, "{}", std::io::Error::last_os_error());
 }
 
@@ -436,7 +446,12 @@ fn send_with_fd(sock: &std::os::unix::net::UnixStream, data: &[u8]) {
     }
     // SAFETY: `msg` points at live buffers for the duration of the call.
     let n = unsafe { libc::sendmsg(sock.as_raw_fd(), &msg, 0) };
-    assert_eq!(n, data.len() as isize, "{}", std::io::Error::last_os_error());
+    assert_eq!(
+        n,
+        data.len() as isize,
+        "{}",
+        std::io::Error::last_os_error()
+    );
 }
 
 /// A socket adopted twice (two corio streams over dup'd fds of one open file): closing one
@@ -456,7 +471,10 @@ fn closing_one_of_two_adopted_dups_leaves_the_other_working() {
         yield_turns(3).await;
         one.close().await.unwrap();
         yield_turns(3).await;
-        assert!(!read.is_finished(), "closing the dup cancelled the other's read");
+        assert!(
+            !read.is_finished(),
+            "closing the dup cancelled the other's read"
+        );
         peer.write_all(b"still here").unwrap();
         let (res, buf) = corio::time::timeout(Duration::from_secs(5), read)
             .await
@@ -465,4 +483,71 @@ fn closing_one_of_two_adopted_dups_leaves_the_other_working() {
         assert_eq!(res.unwrap(), 10);
         assert_eq!(buf, b"still here");
     });
+}
+
+/// A ring whose every `io_uring_enter` fails (here: a SINGLE_ISSUER ring used from a forked
+/// child, which the kernel refuses with EEXIST) fails loudly — the ops get the error, then the
+/// loop reports the broken driver — instead of spinning forever trying to make room in a
+/// full SQ. Only io_uring has this state.
+#[test]
+fn a_ring_whose_enters_fail_errors_instead_of_spinning() {
+    let _g = exclusive();
+    if driver() != DriverKind::IoUring {
+        println!("skipped: io_uring only");
+        return;
+    }
+    let rt = corio::Runtime::builder().ring_entries(2).build().unwrap();
+    rt.block_on(async {});
+    if !rt.driver_info().setup_flags.contains(&"SINGLE_ISSUER") {
+        println!("skipped: the kernel refused SINGLE_ISSUER");
+        return;
+    }
+    // SAFETY: the child only runs corio on this thread and leaves with _exit.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "{}", std::io::Error::last_os_error());
+    if pid == 0 {
+        let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            rt.block_on(async {
+                let ops: Vec<_> = (0..8).map(|_| corio::spawn(corio::op::nop())).collect();
+                let mut failed = 0;
+                for op in ops {
+                    if op.await.unwrap().is_err() {
+                        failed += 1;
+                    }
+                }
+                failed
+            })
+        }));
+        // 0: the ops failed; 1: the loop reported the broken driver; 2: it worked (unexpected).
+        let code = match out {
+            Ok(failed) if failed > 0 => 0,
+            Ok(_) => 2,
+            Err(_) => 1,
+        };
+        // SAFETY: ends the forked child without running the parent's exit handlers.
+        unsafe { libc::_exit(code) };
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut status = 0;
+    loop {
+        // SAFETY: waits for our own child without blocking.
+        let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+        if r == pid {
+            break;
+        }
+        if std::time::Instant::now() > deadline {
+            // SAFETY: kills our own child.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            // SAFETY: reaps it.
+            unsafe { libc::waitpid(pid, &mut status, 0) };
+            panic!("the forked child spun for 10 s on a ring whose enters fail");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(libc::WIFEXITED(status), "child status {status:#x}");
+    assert!(
+        matches!(libc::WEXITSTATUS(status), 0 | 1),
+        "child exit {}",
+        libc::WEXITSTATUS(status)
+    );
 }

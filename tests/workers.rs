@@ -442,7 +442,11 @@ fn worker_0s_tasks_end_with_the_run() {
     })
     .unwrap();
     assert_eq!(dropped.load(Ordering::SeqCst), 1, "a task outlived its run");
-    assert_eq!(rt.stats().tasks_alive, before, "tasks of the run are still alive");
+    assert_eq!(
+        rt.stats().tasks_alive,
+        before,
+        "tasks of the run are still alive"
+    );
     // A forced end: worker 0's future never finishes.
     let d = dropped.clone();
     let out = rt
@@ -462,7 +466,11 @@ fn worker_0s_tasks_end_with_the_run() {
         })
         .unwrap();
     assert!(out[0].as_ref().unwrap_err().is_cancelled());
-    assert_eq!(dropped.load(Ordering::SeqCst), 2, "a task outlived its forced run");
+    assert_eq!(
+        dropped.load(Ordering::SeqCst),
+        2,
+        "a task outlived its forced run"
+    );
     assert_eq!(rt.stats().tasks_alive, before);
 }
 
@@ -495,6 +503,9 @@ fn a_shutdown_requested_between_runs_does_not_force_the_next() {
             id
         })
         .unwrap();
-    let ids: Vec<usize> = out.into_iter().map(|r| r.expect("forced at start")).collect();
+    let ids: Vec<usize> = out
+        .into_iter()
+        .map(|r| r.expect("forced at start"))
+        .collect();
     assert_eq!(ids, [0, 1]);
 }

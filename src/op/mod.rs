@@ -195,9 +195,14 @@ impl<T: OpAble> Op<T> {
                 // SAFETY: the SQE points into `data`'s heap memory (OpAble contract); `data`
                 // stays in this future until `poll_op` returns Ready, or moves to the slot in
                 // `Drop` (orphan), so it outlives the kernel's use.
-                let user_data = unsafe { ring.submit(sqe, cx) };
-                self.state = State::InRing { core, user_data };
-                Poll::Pending
+                match unsafe { ring.submit(sqe, cx) } {
+                    Ok(user_data) => {
+                        self.state = State::InRing { core, user_data };
+                        Poll::Pending
+                    }
+                    // The ring is broken: the op never reached the kernel.
+                    Err(e) => Poll::Ready((Err(e), 0)),
+                }
             }
             State::InRing {
                 core: owner,

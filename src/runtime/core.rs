@@ -256,7 +256,11 @@ impl Core {
 
     /// The tasks alive now (held, so that no later task can take one's address).
     pub(crate) fn tasks(&self) -> Vec<Arc<Task>> {
-        self.registry.borrow().iter().map(|(_, t)| t.clone()).collect()
+        self.registry
+            .borrow()
+            .iter()
+            .map(|(_, t)| t.clone())
+            .collect()
     }
 
     /// Drops the future of every task not in `keep` (spawned since `keep` was taken), on this

@@ -249,6 +249,9 @@ mod tests {
         let pushed = pusher.join().unwrap();
         assert!(r.closed.load(Ordering::Acquire));
         assert_eq!(r.take_jobs().len(), 0, "a job stranded in a closed remote");
-        assert!(!pushed, "a push that lost the race to close must be refused");
+        assert!(
+            !pushed,
+            "a push that lost the race to close must be refused"
+        );
     }
 }
