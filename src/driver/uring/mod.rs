@@ -83,7 +83,8 @@ impl Uring {
         let (mut ring, setup_flags) = setup::build(entries)?;
         setup::check(&ring)?;
         setup::check_cancel_fd(&mut ring)?;
-        let msg_ring = setup::check_msg_ring(&mut ring, MSG_TOKEN);
+        let msg_ring = setup::msg_ring_into_this_ring_is_safe(&setup_flags)
+            && setup::check_msg_ring(&mut ring, MSG_TOKEN);
         let mut remote = Remote::new(eventfd);
         if msg_ring {
             use std::os::fd::{AsRawFd, BorrowedFd};
