@@ -240,10 +240,11 @@ impl Uring {
         true
     }
 
-    /// Hands a queued MSG_RING wake-up to the kernel now, with a submit-only enter (no wait, no
-    /// reap), when the loop has more work to do before its next park: the target then wakes
-    /// within this turn even if the next task blocks its thread. Nothing to do (and no syscall)
-    /// when no message is queued.
+    /// Hands a queued MSG_RING wake-up to the kernel now, with a submit-only enter (no wait),
+    /// when the loop has more work to do before its next park: the target then wakes within
+    /// this turn even if the next task blocks its thread. What completed meanwhile is reaped,
+    /// so a message that failed takes its eventfd fallback now too. Nothing to do (and no
+    /// syscall) when no message is queued.
     pub(crate) fn submit_wakes(&mut self) {
         if !self.msg_unsubmitted {
             return;
@@ -253,12 +254,14 @@ impl Uring {
         self.stats.max_sq_depth = self.stats.max_sq_depth.max(u64::from(to_submit));
         // SAFETY: a plain enter with no extra argument; the SQEs it submits were pushed under
         // `push`'s contract. Errors leave the SQEs queued for the next park.
-        let _ = unsafe {
+        let res = unsafe {
             self.ring
                 .submitter()
                 .enter::<libc::sigset_t>(to_submit, 0, 0, None)
         };
+        self.note_enter_error(&res);
         self.note_submitted();
+        self.reap();
     }
 
     /// Whether cross-executor wake-ups to this ring use IORING_OP_MSG_RING.
