@@ -12,7 +12,7 @@
 //!   first waits for such orphans to complete, so bytes keep their order.
 
 use crate::driver::epoll::Direction;
-use crate::driver::Backend;
+use crate::driver::Driver;
 use crate::runtime::context;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -71,8 +71,8 @@ impl SharedFd {
     pub(crate) fn new(fd: OwnedFd) -> io::Result<SharedFd> {
         context::with_core(|core| {
             let token = match &mut *core.driver.borrow_mut() {
-                Backend::Epoll(epoll) => Some(epoll.register(fd.as_raw_fd())?),
-                Backend::Uring(_) => None,
+                Driver::Epoll(epoll) => Some(epoll.register(fd.as_raw_fd())?),
+                Driver::Uring(_) => None,
             };
             Ok(SharedFd(Rc::new(FdInner {
                 fd: Cell::new(fd.into_raw_fd()),
@@ -210,12 +210,12 @@ impl SharedFd {
                 return;
             }
             match &mut *core.driver.borrow_mut() {
-                Backend::Epoll(epoll) => {
+                Driver::Epoll(epoll) => {
                     if let Some(token) = self.0.token.get() {
                         epoll.evict(token);
                     }
                 }
-                Backend::Uring(ring) => ring.cancel_fd(self.0.fd.get()),
+                Driver::Uring(ring) => ring.cancel_fd(self.0.fd.get()),
             }
         });
         // Connections a dropped accept left behind, and bytes a dropped read left, go now.
@@ -304,7 +304,7 @@ impl FdInner {
                     return;
                 }
                 if let Ok(mut driver) = core.driver.try_borrow_mut() {
-                    if let Backend::Epoll(epoll) = &mut *driver {
+                    if let Driver::Epoll(epoll) = &mut *driver {
                         epoll.deregister(token, self.fd.get());
                     }
                 }

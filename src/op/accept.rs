@@ -30,10 +30,10 @@ impl OpAble for Accept {
         .flags(libc::SOCK_CLOEXEC)
         .build()
     }
-    fn legacy_interest(&self) -> Option<(&SharedFd, Direction)> {
+    fn readiness_interest(&self) -> Option<(&SharedFd, Direction)> {
         Some((&self.fd, Direction::Read))
     }
-    fn legacy_call(&mut self) -> io::Result<u32> {
+    fn readiness_call(&mut self) -> io::Result<u32> {
         let flags = libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK;
         syscall!(accept4(
             self.fd.raw(),

@@ -1,7 +1,7 @@
 //! Operations: one type per operation, each stating both of its forms side by side.
 //!
 //! - the completion form, `uring_op`: the SQE that performs it on io_uring;
-//! - the readiness form, `legacy_interest` + `legacy_call`: the fd and direction to wait on,
+//! - the readiness form, `readiness_interest` + `readiness_call`: the fd and direction to wait on,
 //!   and the syscall to retry after readiness (Go's try / EAGAIN / park loop).
 //!
 //! [`Op<T>`] is the future that runs either form on the current executor's driver. On
@@ -14,6 +14,7 @@ pub(crate) mod accept;
 pub(crate) mod close;
 pub(crate) mod connect;
 pub(crate) mod deadline;
+pub(crate) mod fsync;
 pub(crate) mod nop;
 pub(crate) mod read;
 pub(crate) mod recv;
@@ -30,7 +31,7 @@ pub use timeout::kernel_sleep;
 
 use crate::driver::epoll::Direction;
 use crate::driver::uring::slots::Orphan;
-use crate::driver::Backend;
+use crate::driver::Driver;
 use crate::fd::SharedFd;
 use crate::runtime::context;
 use io_uring::squeue;
@@ -47,14 +48,14 @@ pub(crate) trait OpAble: Sized + 'static {
 
     /// Readiness form: the descriptor and direction to wait on after EAGAIN; `None` for an
     /// operation that never blocks.
-    fn legacy_interest(&self) -> Option<(&SharedFd, Direction)>;
+    fn readiness_interest(&self) -> Option<(&SharedFd, Direction)>;
 
     /// Readiness form: the syscall to try (again).
-    fn legacy_call(&mut self) -> io::Result<u32>;
+    fn readiness_call(&mut self) -> io::Result<u32>;
 
     /// Readiness form: true if `result` proves the fd has nothing more for now (a stream read
     /// shorter than asked), so the next attempt can park without a syscall.
-    fn legacy_drained(&self, _result: u32) -> bool {
+    fn readiness_drained(&self, _result: u32) -> bool {
         false
     }
 
@@ -64,7 +65,7 @@ pub(crate) trait OpAble: Sized + 'static {
     /// adopted from a dup must not fail the other's operations. `None`: report -ECANCELED
     /// (connect: a cancelled connect may have started the handshake).
     fn restart_fd(&self) -> Option<&SharedFd> {
-        self.legacy_interest().map(|(fd, _)| fd)
+        self.readiness_interest().map(|(fd, _)| fd)
     }
 
     /// io_uring only: the future was dropped with the op in flight; its result will arrive
@@ -131,8 +132,8 @@ impl<T: OpAble> Future for Op<T> {
         context::with_core(|core| {
             let mut driver = core.driver.borrow_mut();
             let poll = match &mut *driver {
-                Backend::Uring(ring) => this.poll_uring(core.id(), ring, cx),
-                Backend::Epoll(epoll) => this.poll_epoll(core.id(), epoll, cx),
+                Driver::Uring(ring) => this.poll_uring(core.id(), ring, cx),
+                Driver::Epoll(epoll) => this.poll_epoll(core.id(), epoll, cx),
             };
             poll.map(|(result, flags)| {
                 this.state = State::Done;
@@ -231,7 +232,7 @@ impl<T: OpAble> Op<T> {
             .as_mut()
             .expect("op data present until completion");
         if let State::Unstarted = self.state {
-            if let Some((fd, _)) = data.legacy_interest() {
+            if let Some((fd, _)) = data.readiness_interest() {
                 if let Err(e) = fd.check_executor(core) {
                     return Poll::Ready((Err(e), 0));
                 }
@@ -239,7 +240,7 @@ impl<T: OpAble> Op<T> {
             self.state = State::Trying;
             epoll.stats.ops_submitted += 1;
         }
-        let interest = data.legacy_interest().map(|(fd, dir)| (fd.token(), dir));
+        let interest = data.readiness_interest().map(|(fd, dir)| (fd.token(), dir));
         loop {
             if let Some((Some(token), dir)) = interest {
                 if epoll.is_drained(token, dir) {
@@ -255,7 +256,7 @@ impl<T: OpAble> Op<T> {
                     return Poll::Ready((Err(e), 0));
                 }
             }
-            match data.legacy_call() {
+            match data.readiness_call() {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) if crate::sys::would_block(&e) => match interest {
                     Some((Some(token), dir)) => match epoll.poll_ready(token, dir, cx) {
@@ -268,7 +269,7 @@ impl<T: OpAble> Op<T> {
                 },
                 Ok(n) => {
                     if let Some((Some(token), dir)) = interest {
-                        if data.legacy_drained(n) {
+                        if data.readiness_drained(n) {
                             epoll.mark_drained(token, dir);
                         }
                     }
@@ -305,7 +306,7 @@ impl<T: OpAble> Op<T> {
                     if core.id() != owner {
                         return;
                     }
-                    if let Backend::Uring(ring) = &mut *core.driver.borrow_mut() {
+                    if let Driver::Uring(ring) = &mut *core.driver.borrow_mut() {
                         ring.cancel(user_data);
                     }
                 });
@@ -334,7 +335,7 @@ impl<T: OpAble> Drop for Op<T> {
             let Ok(mut driver) = core.driver.try_borrow_mut() else {
                 return;
             };
-            if let (Backend::Uring(ring), Some(mut d)) = (&mut *driver, data.take()) {
+            if let (Driver::Uring(ring), Some(mut d)) = (&mut *driver, data.take()) {
                 d.on_orphaned();
                 ring.orphan(user_data, Box::new(d));
             }

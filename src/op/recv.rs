@@ -49,14 +49,14 @@ impl<B: IoBufMut> OpAble for Recv<B> {
         let (ptr, len) = self.spare();
         opcode::Recv::new(types::Fd(self.fd.raw()), ptr, len as u32).build()
     }
-    fn legacy_interest(&self) -> Option<(&SharedFd, Direction)> {
+    fn readiness_interest(&self) -> Option<(&SharedFd, Direction)> {
         Some((&self.fd, Direction::Read))
     }
-    fn legacy_call(&mut self) -> io::Result<u32> {
+    fn readiness_call(&mut self) -> io::Result<u32> {
         let (ptr, len) = self.spare();
         syscall!(recv(self.fd.raw(), ptr.cast(), len, 0)).map(|n| n as u32)
     }
-    fn legacy_drained(&self, n: u32) -> bool {
+    fn readiness_drained(&self, n: u32) -> bool {
         // 0 is EOF (nothing to wait for); a datagram's size says nothing about the queue.
         let asked = self.buf.bytes_total() - self.buf.bytes_init();
         self.kind == ReadKind::Tcp && n > 0 && (n as usize) < asked

@@ -299,7 +299,7 @@ fn snapshot() -> WorkerMetrics {
     context::with_core(snapshot_of)
 }
 
-fn snapshot_of(core: &super::core::Core) -> WorkerMetrics {
+fn snapshot_of(core: &super::executor::Core) -> WorkerMetrics {
     let group = core.group();
     WorkerMetrics {
         worker: core.worker_id(),

@@ -21,7 +21,7 @@ pub(crate) enum Direction {
 }
 
 #[derive(Debug, Default)]
-enum Slot {
+enum Readiness {
     /// Nothing known.
     #[default]
     Empty,
@@ -37,10 +37,10 @@ enum Slot {
     Waiting(Vec<Waker>),
 }
 
-impl Slot {
+impl Readiness {
     /// An event arrived: remember it and wake the parked task, if any.
     fn set_ready(&mut self) {
-        if let Slot::Waiting(wakers) = std::mem::replace(self, Slot::Ready) {
+        if let Readiness::Waiting(wakers) = std::mem::replace(self, Readiness::Ready) {
             wakers.into_iter().for_each(Waker::wake);
         }
     }
@@ -48,8 +48,8 @@ impl Slot {
 
 pub(crate) struct PollDesc {
     pub(crate) generation: u32,
-    read: Slot,
-    write: Slot,
+    read: Readiness,
+    write: Readiness,
     closing: bool,
     /// EPOLLRDHUP, EPOLLHUP or EPOLLERR was seen: no further edge may come, so reads must
     /// always try the syscall (which returns the rest of the data, then EOF or the error).
@@ -71,15 +71,15 @@ impl PollDesc {
     pub(crate) fn new(generation: u32) -> PollDesc {
         PollDesc {
             generation,
-            read: Slot::Empty,
-            write: Slot::Empty,
+            read: Readiness::Empty,
+            write: Readiness::Empty,
             closing: false,
             hup: false,
             urgent: false,
         }
     }
 
-    fn slot(&mut self, dir: Direction) -> &mut Slot {
+    fn slot(&mut self, dir: Direction) -> &mut Readiness {
         match dir {
             Direction::Read => &mut self.read,
             Direction::Write => &mut self.write,
@@ -116,30 +116,30 @@ impl PollDesc {
         }
         let slot = self.slot(dir);
         match slot {
-            Slot::Ready => {
-                *slot = Slot::Empty;
+            Readiness::Ready => {
+                *slot = Readiness::Empty;
                 Poll::Ready(Ok(()))
             }
-            Slot::Waiting(wakers) => {
+            Readiness::Waiting(wakers) => {
                 if !wakers.iter().any(|w| w.will_wake(cx.waker())) {
                     wakers.push(cx.waker().clone());
                 }
                 Poll::Pending
             }
-            Slot::Empty | Slot::Drained => {
-                *slot = Slot::Waiting(vec![cx.waker().clone()]);
+            Readiness::Empty | Readiness::Drained => {
+                *slot = Readiness::Waiting(vec![cx.waker().clone()]);
                 Poll::Pending
             }
         }
     }
 
-    /// True if the next attempt in `dir` is known to find nothing (see `Slot::Drained`).
+    /// True if the next attempt in `dir` is known to find nothing (see `Readiness::Drained`).
     pub(crate) fn is_drained(&self, dir: Direction) -> bool {
         let slot = match dir {
             Direction::Read => &self.read,
             Direction::Write => &self.write,
         };
-        matches!(slot, Slot::Drained)
+        matches!(slot, Readiness::Drained)
     }
 
     /// A read came back short: park the next one without trying, unless the peer hung up or
@@ -152,8 +152,8 @@ impl PollDesc {
             return;
         }
         let slot = self.slot(dir);
-        if matches!(slot, Slot::Empty | Slot::Ready) {
-            *slot = Slot::Drained;
+        if matches!(slot, Readiness::Empty | Readiness::Ready) {
+            *slot = Readiness::Drained;
         }
     }
 

@@ -9,7 +9,7 @@ use std::io;
 const FLAGS: [&str; 3] = ["SINGLE_ISSUER", "COOP_TASKRUN", "DEFER_TASKRUN"];
 
 /// Every opcode the driver or an op submits; all must be supported, or io_uring is
-/// "unavailable" and `Driver::Auto` falls back to epoll.
+/// "unavailable" and `DriverChoice::Auto` falls back to epoll.
 const OPCODES: [(u8, &str); 15] = [
     (opcode::Nop::CODE, "NOP"),
     (opcode::Accept::CODE, "ACCEPT"),

@@ -8,7 +8,7 @@
 
 use super::remote::Remote;
 use super::workers::{Group, ShutdownState};
-use crate::driver::{Backend, DriverStats};
+use crate::driver::{Driver, DriverStats};
 use crate::task::{RunOutcome, Task};
 use crate::time::timers::Timers;
 use slab::Slab;
@@ -51,7 +51,7 @@ pub(crate) struct Core {
     /// This executor's index in its group, and the group (a group of one outside `run`).
     worker: Cell<usize>,
     group: RefCell<Arc<Group>>,
-    pub(crate) driver: RefCell<Backend>,
+    pub(crate) driver: RefCell<Driver>,
     pub(crate) timers: RefCell<Timers>,
     run_queue: RefCell<VecDeque<Arc<Task>>>,
     registry: RefCell<Slab<Arc<Task>>>,
@@ -60,7 +60,7 @@ pub(crate) struct Core {
 }
 
 impl Core {
-    pub(crate) fn new(driver: Backend, remote: Arc<Remote>, shutdown: Arc<ShutdownState>) -> Core {
+    pub(crate) fn new(driver: Driver, remote: Arc<Remote>, shutdown: Arc<ShutdownState>) -> Core {
         Core {
             id: NEXT_CORE_ID.fetch_add(1, Ordering::Relaxed),
             worker: Cell::new(0),
