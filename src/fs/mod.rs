@@ -61,8 +61,8 @@ impl File {
 
     /// Reads at `pos` until `buf` is full; end of file first is `UnexpectedEof`.
     pub async fn read_exact_at<B: IoBufMut>(&self, mut buf: B, mut pos: u64) -> BufResult<(), B> {
-        if buf.bytes_init() == buf.bytes_total() {
-            return (Err(crate::op::recv::no_room()), buf);
+        if let Err(e) = crate::buf::check_room(&buf) {
+            return (Err(e), buf);
         }
         while buf.bytes_init() < buf.bytes_total() {
             let (res, b) = read::read(&self.fd, buf, Some(pos)).await;
@@ -111,14 +111,4 @@ impl File {
     }
 }
 
-impl std::os::fd::AsRawFd for File {
-    fn as_raw_fd(&self) -> std::os::fd::RawFd {
-        self.fd.raw()
-    }
-}
-
-impl std::fmt::Debug for File {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("File").field("fd", &self.fd.raw()).finish()
-    }
-}
+crate::net::fd_traits!(File);

@@ -1,9 +1,9 @@
 //! Connect: a socket to a peer address.
 
 use super::{Op, OpAble};
-use crate::driver::epoll::Direction;
+use crate::driver::Direction;
 use crate::fd::SharedFd;
-use crate::net::addr::{sock_name, RawAddr};
+use crate::sys::addr::{sock_name, RawAddr};
 use crate::sys::syscall;
 use io_uring::{opcode, squeue, types};
 use std::io;
@@ -22,11 +22,14 @@ impl OpAble for Connect {
     fn uring_op(&mut self) -> squeue::Entry {
         opcode::Connect::new(types::Fd(self.fd.raw()), self.addr.as_ptr(), self.addr.len).build()
     }
-    fn readiness_interest(&self) -> Option<(&SharedFd, Direction)> {
-        Some((&self.fd, Direction::Write))
+    fn fd(&self) -> Option<&SharedFd> {
+        Some(&self.fd)
     }
-    fn restart_fd(&self) -> Option<&SharedFd> {
-        None
+    fn readiness_interest(&self) -> Option<Direction> {
+        Some(Direction::Write)
+    }
+    fn restartable(&self) -> bool {
+        false
     }
     /// Go's connect: the first call starts it (EINPROGRESS: wait for write readiness); later
     /// calls read SO_ERROR, and since the poller can wake spuriously, a zero SO_ERROR is

@@ -4,7 +4,7 @@
 
 use super::{Op, OpAble};
 use crate::buf::{BufResult, IoBuf};
-use crate::driver::epoll::Direction;
+use crate::driver::Direction;
 use crate::fd::SharedFd;
 use crate::sys::syscall;
 use io_uring::{opcode, squeue, types};
@@ -23,11 +23,11 @@ impl<B: IoBuf> OpAble for WriteAt<B> {
             .offset(self.offset)
             .build()
     }
-    fn readiness_interest(&self) -> Option<(&SharedFd, Direction)> {
-        None
-    }
-    fn restart_fd(&self) -> Option<&SharedFd> {
+    fn fd(&self) -> Option<&SharedFd> {
         Some(&self.fd)
+    }
+    fn readiness_interest(&self) -> Option<Direction> {
+        None
     }
     fn readiness_call(&mut self) -> io::Result<u32> {
         let (ptr, len) = (self.buf.stable_ptr(), self.buf.bytes_init());
@@ -43,9 +43,6 @@ impl<B: IoBuf> OpAble for WriteAt<B> {
 
 /// Writes once at `offset`; returns how many bytes were written.
 pub(crate) async fn write_at<B: IoBuf>(fd: &SharedFd, buf: B, offset: u64) -> BufResult<usize, B> {
-    if let Err(e) = fd.check_open() {
-        return (Err(e), buf);
-    }
     let done = Op::new(WriteAt {
         fd: fd.clone(),
         buf,

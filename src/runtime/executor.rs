@@ -6,11 +6,12 @@
 //! fire due timers. The budget bounds how long an always-ready task can keep completions from
 //! being reaped.
 
+use super::group::Group;
 use super::remote::Remote;
-use super::workers::{Group, ShutdownState};
-use crate::driver::{Driver, DriverStats};
+use super::shutdown::ShutdownState;
+use super::timers::Timers;
+use crate::driver::{Driver, DriverStats, Notifier};
 use crate::task::{RunOutcome, Task};
-use crate::time::timers::Timers;
 use slab::Slab;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -81,7 +82,7 @@ impl Core {
 
     /// Posts a wake-up to another executor's ring from this one's, if this driver can (an
     /// io_uring with MSG_RING, not busy in a borrow right now).
-    pub(crate) fn msg_ring(&self, target: &Arc<Remote>) -> bool {
+    pub(crate) fn msg_ring(&self, target: &Arc<Notifier>) -> bool {
         self.driver
             .try_borrow_mut()
             .is_ok_and(|mut driver| driver.msg_ring(target))
@@ -120,9 +121,9 @@ impl Core {
 
     pub(crate) fn stats(&self) -> ExecutorStats {
         ExecutorStats {
-            remote_wake_writes: self.remote.wake_writes.load(Ordering::Relaxed),
+            remote_wake_writes: self.remote.notifier().wake_writes(),
             cross_core_messages: self.remote.jobs_received.load(Ordering::Relaxed),
-            msg_ring_wakes: self.remote.msg_ring_wakes.load(Ordering::Relaxed),
+            msg_ring_wakes: self.remote.notifier().msg_ring_wakes(),
             tasks_alive: self.registry.borrow().len() as u64,
             ..self.stats.get()
         }
@@ -235,8 +236,10 @@ impl Core {
     }
 
     /// One driver park: submit, wait (at most until the nearest timer, not at all if
-    /// `no_wait`), reap and wake; then fire due timers.
-    pub(crate) fn park(&self, no_wait: bool) {
+    /// `no_wait`), reap and wake; then fire due timers. Transient errors are absorbed inside
+    /// the driver; an error here means the ring or epoll instance itself is broken, and no task
+    /// could make progress: the loop reports it.
+    pub(crate) fn park(&self, no_wait: bool) -> std::io::Result<()> {
         let timeout = if no_wait {
             Some(Duration::ZERO)
         } else {
@@ -246,12 +249,9 @@ impl Core {
                 .map(|d| d.saturating_duration_since(Instant::now()))
         };
         self.bump(|s| s.ticks += 1);
-        if let Err(e) = self.driver.borrow_mut().park(timeout) {
-            // Transient errors are absorbed inside the driver; what reaches here means the
-            // ring or epoll instance itself is broken, and no task could make progress.
-            panic!("corio: the I/O driver failed: {e}");
-        }
+        self.driver.borrow_mut().park(timeout)?;
         self.timers.borrow_mut().fire(Instant::now());
+        Ok(())
     }
 
     /// The tasks alive now (held, so that no later task can take one's address).

@@ -4,9 +4,8 @@
 //! future re-checks the clock), and any number of pending timers cost one timeout on the
 //! driver's single wait per loop turn — never one SQE each.
 
-pub(crate) mod timers;
-
 use crate::runtime::context;
+use crate::runtime::timers::TimerKey;
 use std::fmt;
 use std::future::Future;
 use std::io;
@@ -14,7 +13,6 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 pub use std::time::Instant;
-use timers::TimerKey;
 
 /// Waits until `duration` has elapsed.
 ///

@@ -1,8 +1,15 @@
 //! Ring setup: flags tried from most to least capable, one at a time, and the opcode probe.
 
-use crate::driver::Unavailable;
 use io_uring::{opcode, types, IoUring, Probe};
 use std::io;
+
+/// Why io_uring could not be used.
+pub(crate) enum Unavailable {
+    /// The kernel refuses io_uring or lacks something corio needs: `Auto` falls back.
+    Refused(String),
+    /// A resource failure: reported as an error even under `Auto`.
+    Error(io::Error),
+}
 
 /// The setup flags corio asks for, in the order they are given up when the kernel refuses
 /// (EINVAL): DEFER_TASKRUN first (it needs SINGLE_ISSUER), then COOP_TASKRUN, SINGLE_ISSUER.

@@ -1,5 +1,7 @@
-//! The syscall boundary: one macro that turns a libc return value into `io::Result`, and the
-//! few raw socket helpers both drivers share.
+//! The syscall boundary: one macro that turns a libc return value into `io::Result`, the few
+//! raw helpers both drivers share, and socket addresses in the kernel's layout (`addr`).
+
+pub(crate) mod addr;
 
 use std::io;
 use std::os::fd::RawFd;
@@ -37,4 +39,13 @@ pub(crate) fn close(fd: RawFd) -> io::Result<()> {
 /// True for the errno values that mean "try again when ready".
 pub(crate) fn would_block(err: &io::Error) -> bool {
     matches!(err.raw_os_error(), Some(libc::EAGAIN))
+}
+
+/// The error of an operation on an fd that `close()` has closed (Go's ErrNetClosing):
+/// `NotConnected`, "use of closed network connection".
+pub(crate) fn closed_error() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::NotConnected,
+        "use of closed network connection",
+    )
 }
