@@ -247,6 +247,14 @@ impl Quarantine {
         }
     }
 
+    /// Panics if a violation was already recorded (at an eviction): cheap, no scan. Long
+    /// scenarios call it as they go, so they stop at the first sign instead of running on.
+    pub fn assert_none_recorded(&self, what: &str) {
+        if self.violations.load(Ordering::Acquire) > 0 {
+            self.assert_clean(what);
+        }
+    }
+
     pub fn stats(&self) -> Stats {
         let _guard = self.lock();
         // SAFETY: the lock is held.

@@ -5,6 +5,8 @@
 use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Bytes each peer writes when prodding.
@@ -86,6 +88,47 @@ pub fn prod_and_drain(peers: &mut [TcpStream], limit: Duration) -> Vec<Seen> {
         }
     }
     seen
+}
+
+/// Writes a few bytes to every other peer, over and over, until the returned guard is dropped:
+/// data racing the cancellations of a runtime shutting down.
+pub fn racing_writes(peers: &[TcpStream]) -> RacingWrites {
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut odd: Vec<TcpStream> = peers
+        .iter()
+        .skip(1)
+        .step_by(2)
+        .map(|p| p.try_clone().unwrap())
+        .collect();
+    let flag = stop.clone();
+    let thread = std::thread::spawn(move || {
+        for p in &odd {
+            p.set_nonblocking(true).unwrap();
+        }
+        while !flag.load(Ordering::Relaxed) {
+            for p in &mut odd {
+                let _ = p.write(&[0x22; 64]);
+            }
+        }
+    });
+    RacingWrites {
+        stop,
+        thread: Some(thread),
+    }
+}
+
+pub struct RacingWrites {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for RacingWrites {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 /// Checks every peer saw its connection end, and received only a prefix of what corio's side

@@ -69,6 +69,9 @@ async fn wait_parked(want: u64) {
     }
 }
 
+/// 1,000 reads (peers that do not write) and 1,000 writes (peers that do not read) are in
+/// flight when the runtime is dropped; as it goes, every other peer starts writing, so some
+/// reads complete while their cancels are on the way.
 #[test]
 fn runtime_dropped_with_1000_reads_and_1000_writes_in_flight() {
     let _serial = serial();
@@ -87,7 +90,10 @@ fn runtime_dropped_with_1000_reads_and_1000_writes_in_flight() {
         corio::time::timeout(LIMIT, setup).await.expect("ops parked");
     });
     assert_eq!(done.get(), 0, "ops that should be stuck finished");
+    // Half the peers start writing as the runtime goes: completions race the cancels.
+    let racing = peers::racing_writes(&peers);
     drop(rt);
+    drop(racing);
     let seen = prod_and_drain(&mut peers, PEER_LIMIT);
     GLOBAL.assert_clean("runtime dropped with 2,000 ops in flight");
     check_seen(&seen, |i| pattern(i as u64, WRITE_LEN));

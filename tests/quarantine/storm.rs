@@ -64,20 +64,26 @@ async fn read_storm(k: u64, ops: Rc<Cell<u64>>) {
         }
     });
     let mut rng = Rng(k + 77);
+    let want = pattern(100 + k, READ_LEN);
     let mut got = Vec::with_capacity(READ_LEN);
     let mut tried = 0;
     while tried < READ_OPS || got.len() < READ_LEN {
         tried += 1;
         bump(&ops);
         let buf = Vec::with_capacity(1 + rng.next() as usize % 4096);
+        GLOBAL.assert_none_recorded("cancellation storm");
         if let Ok((res, buf)) = timeout(rng.wait(), reader.read(buf)).await {
             let n = res.unwrap();
             assert!(n > 0, "EOF after {} bytes", got.len());
+            let at = got.len();
             got.extend_from_slice(&buf[..n]);
+            assert!(
+                got.len() <= READ_LEN && got[at..] == want[at..got.len()],
+                "stream {k}: bytes lost or reordered at {at}"
+            );
         }
     }
     finished.set(true);
-    assert!(got == pattern(100 + k, READ_LEN), "stream {k}: bytes lost or reordered");
 }
 
 /// Timed `write_all`s of 16..80 KiB through an 8 KiB send buffer while the peer drains: each
@@ -102,6 +108,7 @@ async fn write_storm(k: u64, ops: Rc<Cell<u64>>) {
     });
     let mut rng = Rng(k + 1000);
     for i in 0..WRITE_OPS {
+        GLOBAL.assert_none_recorded("cancellation storm");
         bump(&ops);
         let len = (16 << 10) + rng.next() as usize % (64 << 10);
         let _ = timeout(rng.wait(), writer.write_all(pattern(k * 10_000 + i, len))).await;
@@ -147,6 +154,7 @@ async fn accept_storm(ops: Rc<Cell<u64>>) {
     let mut seen = vec![false; CLIENTS as usize];
     let (mut tried, mut served) = (0, 0);
     while tried < ACCEPT_OPS || served < CLIENTS {
+        GLOBAL.assert_none_recorded("cancellation storm");
         tried += 1;
         bump(&ops);
         let Ok(res) = timeout(rng.wait(), listener.accept()).await else {
