@@ -27,7 +27,7 @@ const LIMIT: Duration = Duration::from_secs(30);
 
 /// Read buffer sizes from 16 KiB to 1 MiB (every 50th is 1 MiB).
 fn read_size(i: usize) -> usize {
-    if i % 50 == 0 {
+    if i.is_multiple_of(50) {
         1 << 20
     } else {
         (16 << 10) + (i * 7919) % (48 << 10)
@@ -87,7 +87,9 @@ fn runtime_dropped_with_1000_reads_and_1000_writes_in_flight() {
             }
             wait_parked(2 * CONNS as u64).await;
         };
-        corio::time::timeout(LIMIT, setup).await.expect("ops parked");
+        corio::time::timeout(LIMIT, setup)
+            .await
+            .expect("ops parked");
     });
     assert_eq!(done.get(), 0, "ops that should be stuck finished");
     // Half the peers start writing as the runtime goes: completions race the cancels.
@@ -154,7 +156,10 @@ fn panicking_task_destructor_at_shutdown() {
     });
     assert_eq!(done.get(), 0, "reads that should be stuck finished");
     let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(rt)));
-    assert!(bomb_dropped.load(Ordering::SeqCst), "the destructor never ran");
+    assert!(
+        bomb_dropped.load(Ordering::SeqCst),
+        "the destructor never ran"
+    );
     if let Err(payload) = res {
         let msg = payload.downcast_ref::<&str>().copied().unwrap_or("?");
         assert_eq!(msg, "task destructor panics at shutdown");
@@ -216,7 +221,10 @@ fn close_with_reads_and_writes_in_flight() {
                 let (res, buf) = w.await.unwrap();
                 let e = res.expect_err("a write on a closed stream");
                 assert_eq!(e.kind(), ErrorKind::NotConnected, "{e}");
-                assert!(buf == pattern(i as u64, WRITE_LEN), "write buffer #{i} changed");
+                assert!(
+                    buf == pattern(i as u64, WRITE_LEN),
+                    "write buffer #{i} changed"
+                );
             }
             let (res, _) = streams[0].read(Vec::with_capacity(8)).await;
             assert_eq!(res.unwrap_err().kind(), ErrorKind::NotConnected);

@@ -102,7 +102,10 @@ async fn write_storm(k: u64, ops: Rc<Cell<u64>>) {
             }
             for &b in &buf {
                 run = if b == POISON { run + 1 } else { 0 };
-                assert!(run < 32, "stream {k}: the peer received freed (poisoned) memory");
+                assert!(
+                    run < 32,
+                    "stream {k}: the peer received freed (poisoned) memory"
+                );
             }
         }
     });
