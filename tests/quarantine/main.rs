@@ -114,7 +114,10 @@ fn allocator_handles_alignment_realloc_zero_size_and_threads() {
         // with the same layout.
         unsafe {
             let p = GLOBAL.alloc(layout);
-            assert!(!p.is_null() && (p as usize).is_multiple_of(align), "align {align}");
+            assert!(
+                !p.is_null() && (p as usize).is_multiple_of(align),
+                "align {align}"
+            );
             p.write_bytes(7, 100);
             GLOBAL.dealloc(p, layout);
         }
