@@ -1,6 +1,5 @@
-//! Defects the differential fuzzer (tests/fuzz) found, each pinned by a small test that fails
-//! on the driver that has it (io_uring, today) and passes on the other. They are ignored until
-//! fixed; the fuzzer counts them meanwhile (`CORIO_FUZZ_STRICT=1` makes it fail on them).
+//! Defects the differential fuzzer (tests/fuzz) found, each pinned by a small test that failed
+//! on the driver that had it (io_uring) before its fix.
 
 mod support;
 
@@ -42,7 +41,6 @@ fn drain(peer: &mut impl Read, got: &mut Vec<u8>) -> bool {
 /// value lives — the peer sees no EOF, the fd stays open — although the dropped read finishes
 /// at once (its cancel). epoll closes at once.
 #[test]
-#[ignore = "fuzz finding: on io_uring, close() with a dropped read in flight keeps the socket open until the stream is dropped"]
 fn close_releases_the_socket_once_a_dropped_read_is_done() {
     run_test(async {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -75,7 +73,6 @@ fn close_releases_the_socket_once_a_dropped_read_is_done() {
 /// next write's: the byte stream is reordered. A dropped write may stop at any prefix, but
 /// what follows it on the stream must be the next write.
 #[test]
-#[ignore = "fuzz finding: on io_uring, a write_all dropped after the peer shut down its side sends the rest of its bytes after later writes"]
 fn a_write_after_a_dropped_write_keeps_the_byte_order() {
     run_test(async {
         for round in 0..40u64 {

@@ -1,6 +1,7 @@
 //! The lossless read side of an fd: what dropped reads and accepts received after their futures
 //! were gone, kept for the next read or accept, and the count of such dropped ops still in
-//! flight (a new read waits for them, so bytes never come out of order).
+//! flight (a new read waits for them, so bytes never come out of order; writes keep the same
+//! count of their own, `Orphans`).
 //!
 //! See docs/architecture.md, "Lossless cancellation".
 
@@ -19,6 +20,42 @@ pub(crate) struct Chunk {
     pub(crate) from: Option<SocketAddr>,
 }
 
+/// Dropped operations of one direction still in flight on an fd, and the new operations that
+/// wait for them so that bytes keep their order.
+#[derive(Default)]
+pub(crate) struct Orphans {
+    count: Cell<u32>,
+    waiters: RefCell<Vec<Waker>>,
+}
+
+impl Orphans {
+    pub(crate) fn started(&self) {
+        self.count.set(self.count.get() + 1);
+    }
+
+    pub(crate) fn finished(&self) {
+        self.count.set(self.count.get().saturating_sub(1));
+        if self.count.get() == 0 {
+            self.wake_all();
+        }
+    }
+
+    /// `Ready` once no dropped operation of this direction is in flight on the fd.
+    pub(crate) fn poll_done(&self, cx: &Context<'_>) -> Poll<()> {
+        if self.count.get() == 0 {
+            return Poll::Ready(());
+        }
+        self.waiters.borrow_mut().push(cx.waker().clone());
+        Poll::Pending
+    }
+
+    /// Wakes the operations waiting (the dropped ones finished, or the fd closes).
+    pub(crate) fn wake_all(&self) {
+        let waiters = std::mem::take(&mut *self.waiters.borrow_mut());
+        waiters.into_iter().for_each(Waker::wake);
+    }
+}
+
 #[derive(Default)]
 pub(crate) struct ReadSide {
     chunks: RefCell<VecDeque<Chunk>>,
@@ -26,36 +63,17 @@ pub(crate) struct ReadSide {
     error: RefCell<Option<io::Error>>,
     accepted: RefCell<VecDeque<OwnedFd>>,
     /// Dropped reads or accepts still in flight.
-    orphans: Cell<u32>,
-    /// Reads and accepts waiting for those to finish.
-    waiters: RefCell<Vec<Waker>>,
+    orphans: Orphans,
 }
 
 impl ReadSide {
-    pub(crate) fn orphan_started(&self) {
-        self.orphans.set(self.orphans.get() + 1);
+    /// The dropped reads and accepts still in flight.
+    pub(crate) fn orphans(&self) -> &Orphans {
+        &self.orphans
     }
 
-    pub(crate) fn orphan_finished(&self) {
-        self.orphans.set(self.orphans.get().saturating_sub(1));
-        if self.orphans.get() == 0 {
-            self.wake_all();
-        }
-    }
-
-    /// `Ready` once no dropped read or accept is in flight on this fd.
-    pub(crate) fn poll_orphans(&self, cx: &Context<'_>) -> Poll<()> {
-        if self.orphans.get() == 0 {
-            return Poll::Ready(());
-        }
-        self.waiters.borrow_mut().push(cx.waker().clone());
-        Poll::Pending
-    }
-
-    /// Wakes the reads and accepts waiting for dropped ones (they finished, or the fd closes).
     pub(crate) fn wake_all(&self) {
-        let waiters = std::mem::take(&mut *self.waiters.borrow_mut());
-        waiters.into_iter().for_each(Waker::wake);
+        self.orphans.wake_all();
     }
 
     /// Keeps the outcome of a dropped read: bytes, EOF (`Ok(None)`), or an error.

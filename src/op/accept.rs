@@ -40,7 +40,7 @@ impl OpAble for Accept {
     fn deadline(&self) -> Option<Direction> {
         Some(Direction::Read)
     }
-    const READ_SIDE: bool = true;
+    const ORDERED: Option<Direction> = Some(Direction::Read);
     fn take_stashed(&mut self) -> Option<io::Result<u32>> {
         let conn = self.fd.read_side().take_accepted()?;
         use std::os::fd::AsRawFd;
@@ -59,16 +59,12 @@ impl OpAble for Accept {
         ))
         .map(|fd| fd as u32)
     }
-    fn on_orphaned(&mut self) {
-        self.fd.read_side().orphan_started();
-    }
     fn orphan_complete(self, result: io::Result<u32>, _flags: u32) {
         if let Ok(fd) = result {
             // SAFETY: the kernel just created this fd for us and nothing else owns it.
             let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
             self.fd.keep_accepted(fd);
         }
-        self.fd.read_side().orphan_finished();
     }
 }
 

@@ -69,9 +69,12 @@ pub(crate) trait OpAble: Sized + 'static {
         None
     }
 
-    /// A read or an accept: it waits for dropped ones still in flight on its fd, and takes what
-    /// they kept (`take_stashed`) before it asks the kernel (lossless cancellation).
-    const READ_SIDE: bool = false;
+    /// The direction in which this op keeps order with dropped ops: before it starts, the ops
+    /// of that direction dropped in flight on its fd must have finished (their bytes come
+    /// first); and when it is dropped in flight itself, later ones wait for it. A read or an
+    /// accept also takes what dropped ones kept (`take_stashed`) before it asks the kernel
+    /// (lossless cancellation).
+    const ORDERED: Option<Direction> = None;
 
     /// A read-side op's result from what dropped reads kept, written as the kernel would (a
     /// read fills the spare capacity); `None` if nothing is kept.
@@ -86,11 +89,8 @@ pub(crate) trait OpAble: Sized + 'static {
         true
     }
 
-    /// io_uring only: the future was dropped with the op in flight; its result will arrive
-    /// later, at `orphan_complete`.
-    fn on_orphaned(&mut self) {}
-
-    /// io_uring only: the result of a dropped op arrived; keep what it carried.
+    /// io_uring only: the future was dropped with the op in flight and its result arrived;
+    /// keep what it carried.
     fn orphan_complete(self, _result: io::Result<u32>, _flags: u32) {}
 }
 
@@ -116,7 +116,12 @@ impl<T: OpAble> Operation for T {
 
 impl<T: OpAble> Orphan for T {
     fn complete(self: Box<Self>, result: io::Result<u32>, flags: u32) {
-        (*self).orphan_complete(result, flags)
+        let fd = T::ORDERED.and(self.fd().cloned());
+        (*self).orphan_complete(result, flags);
+        if let (Some(dir), Some(fd)) = (T::ORDERED, fd) {
+            // After what it kept is in place: the ops waiting for it find it.
+            fd.orphans(dir).finished();
+        }
     }
 }
 
@@ -183,8 +188,8 @@ impl<T: OpAble> Op<T> {
         if let Err(e) = fd.check_open() {
             return Poll::Ready(Some(Err(e)));
         }
-        if T::READ_SIDE && unstarted {
-            if fd.read_side().poll_orphans(cx).is_pending() {
+        if let (Some(dir), true) = (T::ORDERED, unstarted) {
+            if fd.orphans(dir).poll_done(cx).is_pending() {
                 return Poll::Pending;
             }
             if let Some(res) = data.take_stashed() {
@@ -329,10 +334,12 @@ impl<T: OpAble> Drop for Op<T> {
         let (state, owner) = (self.state, self.owner);
         let mut data = Some(data);
         context::try_with_driver(|id, driver| {
-            let Some(mut d) = data.take_if(|_| id == owner) else {
+            let Some(d) = data.take_if(|_| id == owner) else {
                 return;
             };
-            d.on_orphaned();
+            if let (Some(dir), Some(fd)) = (T::ORDERED, d.fd()) {
+                fd.orphans(dir).started();
+            }
             if let Err(back) = driver.orphan_op(state, Box::new(d)) {
                 // An op in the kernel always has its slot with its owner; should that fail,
                 // keeping the memory is the safe side.

@@ -54,16 +54,13 @@ impl<B: IoBufMut> OpAble for Recv<B> {
     fn deadline(&self) -> Option<Direction> {
         Some(Direction::Read)
     }
-    const READ_SIDE: bool = true;
+    const ORDERED: Option<Direction> = Some(Direction::Read);
     fn take_stashed(&mut self) -> Option<io::Result<u32>> {
         let side = self.fd.read_side();
         match self.kind {
             ReadKind::Datagram => side.take_datagram(&mut self.buf).map(|r| r.map(|(n, _)| n)),
             ReadKind::Tcp | ReadKind::UnixStream => side.take_stream(&mut self.buf),
         }
-    }
-    fn on_orphaned(&mut self) {
-        self.fd.read_side().orphan_started();
     }
     fn orphan_complete(mut self, result: io::Result<u32>, _flags: u32) {
         let (ptr, len) = crate::buf::spare_mut(&mut self.buf);
@@ -81,7 +78,6 @@ impl<B: IoBufMut> OpAble for Recv<B> {
             })
         });
         self.fd.keep_read(outcome);
-        self.fd.read_side().orphan_finished();
     }
 }
 

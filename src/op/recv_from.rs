@@ -78,16 +78,13 @@ impl<B: IoBufMut> OpAble for RecvFrom<B> {
     fn deadline(&self) -> Option<Direction> {
         Some(Direction::Read)
     }
-    const READ_SIDE: bool = true;
+    const ORDERED: Option<Direction> = Some(Direction::Read);
     fn take_stashed(&mut self) -> Option<io::Result<u32>> {
         let kept = self.fd.read_side().take_datagram(&mut self.buf)?;
         Some(kept.map(|(n, from)| {
             self.stashed_from = Some(from);
             n
         }))
-    }
-    fn on_orphaned(&mut self) {
-        self.fd.read_side().orphan_started();
     }
     fn orphan_complete(mut self, result: io::Result<u32>, _flags: u32) {
         let from = self.sender().ok();
@@ -100,7 +97,6 @@ impl<B: IoBufMut> OpAble for RecvFrom<B> {
             Some(Chunk { data, pos: 0, from })
         });
         self.fd.keep_read(outcome);
-        self.fd.read_side().orphan_finished();
     }
 }
 

@@ -29,6 +29,7 @@ impl<B: IoBuf> OpAble for Send<B> {
     fn deadline(&self) -> Option<Direction> {
         Some(Direction::Write)
     }
+    const ORDERED: Option<Direction> = Some(Direction::Write);
     fn readiness_call(&mut self) -> io::Result<u32> {
         let (ptr, len) = (self.buf.stable_ptr(), self.buf.bytes_init());
         syscall!(send(self.fd.raw(), ptr.cast(), len, libc::MSG_NOSIGNAL)).map(|n| n as u32)

@@ -37,6 +37,7 @@ impl<B: IoBuf> OpAble for SendTo<B> {
     fn deadline(&self) -> Option<Direction> {
         Some(Direction::Write)
     }
+    const ORDERED: Option<Direction> = Some(Direction::Write);
     fn readiness_call(&mut self) -> io::Result<u32> {
         syscall!(sendmsg(self.fd.raw(), &self.parts.msg, libc::MSG_NOSIGNAL)).map(|n| n as u32)
     }

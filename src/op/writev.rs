@@ -54,6 +54,7 @@ impl<B: IoBuf> OpAble for Writev<B> {
     fn deadline(&self) -> Option<Direction> {
         Some(Direction::Write)
     }
+    const ORDERED: Option<Direction> = Some(Direction::Write);
     fn readiness_call(&mut self) -> io::Result<u32> {
         syscall!(sendmsg(self.fd.raw(), &*self.msg, libc::MSG_NOSIGNAL)).map(|n| n as u32)
     }

@@ -127,17 +127,12 @@ static KEPT_WAKER: Mutex<Option<Waker>> = Mutex::new(None);
 /// panicking one, 50 after) and a waker kept past the runtime. Afterwards every connection must
 /// be closed, the quarantine clean, the fds back to baseline once the waker is gone.
 ///
-/// Today (ignored): the panic propagates out of `Runtime::drop`, and then on io_uring all 100
-/// connections stay open (52 fds above baseline: 50 sockets, the eventfd, the ring's dup); on
-/// epoll 50 stay open (#50..#99; 51 fds). The 50 tasks after the panicking one are never
-/// dropped: each future owns its stream, whose fd keeps the task's own waker in its deadline
-/// watchers — a cycle, so they leak with their fds. On io_uring the first 50 reads were
-/// orphaned into the slab, whose cancels were never submitted; the slab was freed while the
-/// ring lives on (kept by those tasks and the waker through the Remote's ring fd), so the kernel
-/// still holds those sockets. The quarantine stays clean on a DEFER_TASKRUN ring: nobody enters
-/// it again, so the kernel never copies into the freed buffers.
+/// Before the fix (issue 9, defect 2) the panic propagated out of `Runtime::drop`; on
+/// io_uring all 100 connections stayed open (the orphaned reads' slab was freed with their
+/// cancels unsubmitted while the ring lived on), on epoll the 50 tasks after the panicking one
+/// were never dropped (each held its own waker through its stream's deadline watchers: a
+/// cycle).
 #[test]
-#[ignore = "issue 9 defect 2: fixed by the lead's branch"]
 fn panicking_task_destructor_at_shutdown() {
     let _serial = serial();
     let baseline = open_fds();

@@ -10,6 +10,7 @@
 //! Slot invariants are in `slots.rs` and docs/architecture.md; MSG_RING in `msg.rs`; shutdown
 //! in `shutdown.rs`.
 
+mod cancel;
 mod enter;
 mod msg;
 mod setup;
@@ -19,7 +20,8 @@ mod slots;
 use crate::driver::notify::Notifier;
 use crate::driver::op::{OpState, Operation, Orphan};
 use crate::driver::{DriverStats, OpResult};
-use io_uring::{opcode, squeue, types, IoUring};
+use cancel::{Cancels, Target};
+use io_uring::{opcode, types, IoUring};
 use msg::{MsgRing, MSG_TOKEN};
 pub(crate) use setup::Unavailable;
 use slots::{Delivery, Orphaned, Slots};
@@ -27,12 +29,10 @@ use std::io;
 use std::os::fd::RawFd;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// user_data of the read that keeps the wake eventfd watched.
 const WAKE_TOKEN: u64 = u64::MAX;
-/// user_data of SQEs whose CQE carries nothing to deliver (cancel requests).
-const IGNORE_TOKEN: u64 = u64::MAX - 1;
 /// CQEs taken off the ring before they are delivered.
 const REAP_BATCH: usize = 64;
 
@@ -49,6 +49,7 @@ pub(crate) struct Uring {
     slots: Slots,
     wake: WakeRead,
     msg: MsgRing,
+    cancels: Cancels,
     stats: DriverStats,
     setup_flags: Vec<&'static str>,
     /// `shutdown` has run: what was in flight is done, or leaked.
@@ -57,13 +58,6 @@ pub(crate) struct Uring {
     /// ring used from a forked child; EBADF, EFAULT...): every later submit and park reports
     /// it instead of retrying forever.
     broken: Option<i32>,
-}
-
-/// A cancel request for the op tagged `user_data`; its own CQE carries nothing.
-fn cancel_sqe(user_data: u64) -> squeue::Entry {
-    opcode::AsyncCancel::new(user_data)
-        .build()
-        .user_data(IGNORE_TOKEN)
 }
 
 impl Uring {
@@ -93,6 +87,7 @@ impl Uring {
                 in_flight: false,
             },
             msg: MsgRing::new(msg_ring),
+            cancels: Cancels::default(),
             stats: DriverStats::default(),
             setup_flags,
             shut_down: false,
@@ -172,22 +167,49 @@ impl Uring {
     /// result if the cancel lost the race) and is delivered to the slot as usual.
     pub(crate) fn cancel(&mut self, user_data: u64) {
         self.stats.cancellations += 1;
-        // SAFETY: a cancel SQE carries no pointers. If the ring is broken the op stays in
-        // flight and its slot keeps its resources (leaked at shutdown, never freed early).
-        let _ = unsafe { self.push(&cancel_sqe(user_data)) };
+        self.send_cancel(Target::Op(user_data));
     }
 
     /// Cancels every operation on `fd` (an explicit close: Go's evict). Their CQEs arrive with
     /// -ECANCELED; the fd itself is closed only when the last of them has let go of it.
     pub(crate) fn cancel_fd(&mut self, fd: RawFd) {
-        let builder = types::CancelBuilder::fd(types::Fd(fd)).all();
-        let cancel = opcode::AsyncCancel2::new(builder)
-            .build()
-            .user_data(IGNORE_TOKEN);
         self.stats.cancellations += 1;
-        // SAFETY: a cancel SQE carries no pointers. A broken ring cancels nothing; the ops
-        // keep their resources, as above.
-        let _ = unsafe { self.push(&cancel) };
+        self.send_cancel(Target::Fd(fd));
+    }
+
+    /// Pushes a cancel request (asked again if the kernel does not find its target: see
+    /// `cancel.rs`).
+    fn send_cancel(&mut self, target: Target) {
+        let (sqe, key) = self.cancels.sqe(target);
+        // SAFETY: a cancel SQE carries no pointers. If the ring is broken the ops stay in
+        // flight and their slots keep their resources (leaked at shutdown, never freed early).
+        if unsafe { self.push(&sqe) }.is_err() {
+            self.cancels.unsent(key);
+        }
+    }
+
+    /// True while the kernel still holds what `target` names.
+    fn target_in_flight(&self, target: Target) -> bool {
+        match target {
+            Target::Op(WAKE_TOKEN) => self.wake.in_flight,
+            Target::Op(user_data) => self.slots.is_in_flight(user_data),
+            Target::Fd(fd) => self.slots.any_in_flight_on(fd),
+        }
+    }
+
+    /// Sends again the cancels that are due and whose targets are still in flight.
+    fn resend_due_cancels(&mut self) {
+        let due = self.cancels.due(Instant::now());
+        let mut resent = false;
+        for target in due {
+            if self.target_in_flight(target) {
+                self.send_cancel(target);
+                resent = true;
+            }
+        }
+        if !resent {
+            self.cancels.settled();
+        }
     }
 
     /// Wakes the tasks of the ops waiting on `fd`; the ops stay in flight.
@@ -233,6 +255,11 @@ impl Uring {
     pub(crate) fn park(&mut self, timeout: Option<Duration>) -> io::Result<()> {
         self.check_broken()?;
         self.arm_wake();
+        self.resend_due_cancels();
+        let timeout = match (timeout, self.cancels.wait_bound(Instant::now())) {
+            (Some(t), Some(c)) => Some(t.min(c)),
+            (t, c) => t.or(c),
+        };
         let res = match timeout {
             Some(t) if t.is_zero() => self.enter(0),
             Some(t) => self.enter_timeout(t),
@@ -292,8 +319,15 @@ impl Uring {
     fn handle_cqe(&mut self, user_data: u64, res: i32, flags: u32) {
         match user_data {
             WAKE_TOKEN => self.wake.in_flight = false,
-            IGNORE_TOKEN | MSG_TOKEN => {}
+            MSG_TOKEN => {}
             ud if MsgRing::is_ours(ud) => self.msg.on_cqe(ud, res, &mut self.stats),
+            ud if Cancels::is_ours(ud) => {
+                if let Some(target) = self.cancels.answered(ud, res) {
+                    if self.target_in_flight(target) {
+                        self.cancels.again(target, Instant::now());
+                    }
+                }
+            }
             ud => match self.slots.complete(ud, res, flags) {
                 Delivery::Wake(waker) => waker.wake(),
                 Delivery::Orphan(data, res, flags) => {

@@ -19,7 +19,8 @@ use std::sync::Arc;
 
 /// The CQE another ring posts to this one to end its wait: nothing to deliver.
 pub(super) const MSG_TOKEN: u64 = u64::MAX - 2;
-/// user_data of our own MSG_RING SQEs: this base plus the target's key in `sent`.
+/// user_data of our own MSG_RING SQEs: this base plus the target's key in `sent` (below the
+/// cancels' range).
 const SENT_BASE: u64 = RESERVED_BASE;
 /// Test hook: aim every message at a bad fd, so each fails and takes the eventfd fallback.
 const FORCE_FAILURE: &str = "CORIO_FORCE_MSG_RING_FAILURE";
@@ -89,7 +90,7 @@ impl MsgRing {
 
     /// True if `user_data` is the CQE of one of our messages.
     pub(super) fn is_ours(user_data: u64) -> bool {
-        (SENT_BASE..MSG_TOKEN).contains(&user_data)
+        (SENT_BASE..super::cancel::CANCEL_BASE).contains(&user_data)
     }
 
     /// The CQE of one of our messages: releases the target; if the message was not posted

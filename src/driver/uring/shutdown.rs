@@ -2,7 +2,7 @@
 //! (`submit_wakes`, `flush`), and everything in flight when the executor shuts down
 //! (`shutdown`, and the `Drop` that runs it if nothing else did).
 
-use super::{cancel_sqe, Uring, WAKE_TOKEN};
+use super::{Target, Uring, WAKE_TOKEN};
 use std::time::{Duration, Instant};
 
 /// How long a returning `block_on` waits for the CQE of a MSG_RING the kernel deferred.
@@ -59,10 +59,7 @@ impl Uring {
             targets.push(WAKE_TOKEN);
         }
         for user_data in targets {
-            // SAFETY: a cancel SQE carries no pointers.
-            if unsafe { self.push(&cancel_sqe(user_data)) }.is_err() {
-                break;
-            }
+            self.send_cancel(Target::Op(user_data));
         }
         let deadline = Instant::now() + SHUTDOWN_GRACE;
         while self.pending_kernel_work() {
@@ -73,7 +70,9 @@ impl Uring {
                 self.leak_in_flight();
                 return;
             }
-            let res = self.enter_timeout(deadline - now);
+            self.resend_due_cancels();
+            let wait = self.cancels.wait_bound(now).unwrap_or(deadline - now);
+            let res = self.enter_timeout(wait.min(deadline - now).max(Duration::from_micros(100)));
             self.note_enter_error(&res);
             self.reap();
         }

@@ -187,6 +187,22 @@ impl Slots {
             .collect()
     }
 
+    /// True if the op tagged `user_data` has not been answered by the kernel yet.
+    pub(crate) fn is_in_flight(&self, user_data: u64) -> bool {
+        let token = Token::from_raw(user_data);
+        self.slab.get(token.key()).is_some_and(|s| {
+            s.generation == token.generation()
+                && !matches!(s.lifecycle, Lifecycle::Completed { .. })
+        })
+    }
+
+    /// True if an op on `fd` has not been answered by the kernel yet.
+    pub(crate) fn any_in_flight_on(&self, fd: RawFd) -> bool {
+        self.slab
+            .iter()
+            .any(|(_, s)| s.fd == fd && !matches!(s.lifecycle, Lifecycle::Completed { .. }))
+    }
+
     pub(crate) fn any_in_flight(&self) -> bool {
         self.slab
             .iter()
