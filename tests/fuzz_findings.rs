@@ -42,7 +42,7 @@ fn drain(peer: &mut impl Read, got: &mut Vec<u8>) -> bool {
 /// at once (its cancel). epoll closes at once.
 #[test]
 fn close_releases_the_socket_once_a_dropped_read_is_done() {
-    run_test(async {
+    run_test(|| async {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let ours = corio::net::TcpStream::connect(listener.local_addr().unwrap())
             .await
@@ -74,7 +74,7 @@ fn close_releases_the_socket_once_a_dropped_read_is_done() {
 /// what follows it on the stream must be the next write.
 #[test]
 fn a_write_after_a_dropped_write_keeps_the_byte_order() {
-    run_test(async {
+    run_test(|| async {
         for round in 0..40u64 {
             let (a, mut peer) = std::os::unix::net::UnixStream::pair().unwrap();
             set_sndbuf(a.as_raw_fd(), 32 << 10);

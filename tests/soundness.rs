@@ -17,7 +17,9 @@ use std::rc::Rc;
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
-use support::{driver, open_fds, pattern, rt, run_test, settled_fds, tcp_pair};
+use support::{
+    driver, each_driver, only_on, open_fds, pattern, rt, run_test, settled_fds, skip, tcp_pair,
+};
 
 /// fd counts are process-wide: tests that count them run alone.
 static FDS: RwLock<()> = RwLock::new(());
@@ -65,47 +67,49 @@ thread_local! {
 #[test]
 fn a_stale_wake_of_a_finished_task_leaves_the_live_task_registered() {
     let _g = shared();
-    let dropped = Rc::new(Cell::new(false));
-    let rt = rt();
-    rt.block_on(async {
-        let base = corio::current_stats().tasks_alive;
-        // Task A finishes at once and leaves its waker behind.
-        let stale: Rc<RefCell<Option<Waker>>> = Rc::default();
-        let s = stale.clone();
-        corio::spawn(poll_fn(move |cx| {
-            *s.borrow_mut() = Some(cx.waker().clone());
-            Poll::Ready(())
-        }))
-        .await
-        .unwrap();
-        // Task B takes A's registry key (the slab reuses the freed one), parks forever and
-        // keeps its own waker somewhere (as a socket or a channel would).
-        let flag = DropFlag(dropped.clone());
-        corio::spawn(async move {
-            let _flag = flag;
-            poll_fn(|cx| {
-                KEPT.with(|k| k.borrow_mut().push(cx.waker().clone()));
-                Poll::<()>::Pending
-            })
+    each_driver(|| {
+        let dropped = Rc::new(Cell::new(false));
+        let rt = rt();
+        rt.block_on(async {
+            let base = corio::current_stats().tasks_alive;
+            // Task A finishes at once and leaves its waker behind.
+            let stale: Rc<RefCell<Option<Waker>>> = Rc::default();
+            let s = stale.clone();
+            corio::spawn(poll_fn(move |cx| {
+                *s.borrow_mut() = Some(cx.waker().clone());
+                Poll::Ready(())
+            }))
             .await
+            .unwrap();
+            // Task B takes A's registry key (the slab reuses the freed one), parks forever and
+            // keeps its own waker somewhere (as a socket or a channel would).
+            let flag = DropFlag(dropped.clone());
+            corio::spawn(async move {
+                let _flag = flag;
+                poll_fn(|cx| {
+                    KEPT.with(|k| k.borrow_mut().push(cx.waker().clone()));
+                    Poll::<()>::Pending
+                })
+                .await
+            });
+            yield_turns(2).await;
+            assert_eq!(corio::current_stats().tasks_alive, base + 1);
+            // The stale wake of A.
+            stale.borrow_mut().take().unwrap().wake();
+            yield_turns(2).await;
+            assert_eq!(
+                corio::current_stats().tasks_alive,
+                base + 1,
+                "the stale wake unregistered the live task"
+            );
         });
-        yield_turns(2).await;
-        assert_eq!(corio::current_stats().tasks_alive, base + 1);
-        // The stale wake of A.
-        stale.borrow_mut().take().unwrap().wake();
-        yield_turns(2).await;
-        assert_eq!(
-            corio::current_stats().tasks_alive,
-            base + 1,
-            "the stale wake unregistered the live task"
+        drop(rt);
+        assert!(
+            dropped.get(),
+            "the live task's future was not dropped with its runtime"
         );
+        KEPT.with(|k| k.borrow_mut().clear());
     });
-    drop(rt);
-    assert!(
-        dropped.get(),
-        "the live task's future was not dropped with its runtime"
-    );
-    KEPT.with(|k| k.borrow_mut().clear());
 }
 
 /// Panics when dropped.
@@ -123,43 +127,45 @@ impl Drop for PanicOnDrop {
 #[test]
 fn a_panicking_destructor_at_shutdown_does_not_skip_the_driver_shutdown() {
     let _g = exclusive();
-    let base = open_fds();
-    let peers: Arc<Mutex<Vec<std::net::TcpStream>>> = Arc::default();
-    let dropped = Rc::new(Cell::new(0u32));
-    {
-        let rt = rt();
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        rt.block_on(async {
-            for i in 0..20 {
-                let stream = TcpStream::connect(addr).await.unwrap();
-                peers.lock().unwrap().push(listener.accept().unwrap().0);
-                let flag = DropFlag(Rc::new(Cell::new(false)));
-                let counter = dropped.clone();
-                corio::spawn(async move {
-                    let _guard = CountOnDrop(counter);
-                    // Every other task panics while being dropped.
-                    let _p = (i % 2 == 0).then_some(PanicOnDrop);
-                    let _flag = flag;
-                    let _ = stream.read(Vec::with_capacity(64 << 10)).await;
-                });
-            }
-            yield_turns(3).await;
-        });
-        let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(rt)));
-        assert!(
-            res.is_ok(),
-            "a task's destructor panic escaped Runtime::drop"
-        );
-    }
-    assert_eq!(dropped.get(), 20, "not every task was dropped");
-    // The ring let go of every read: the sockets are closed, so every peer sees EOF now.
-    for mut peer in peers.lock().unwrap().drain(..) {
-        peer.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        let mut b = [0u8; 1];
-        assert_eq!(peer.read(&mut b).unwrap(), 0, "the socket was not closed");
-    }
-    assert_eq!(open_fds(), base);
+    each_driver(|| {
+        let base = open_fds();
+        let peers: Arc<Mutex<Vec<std::net::TcpStream>>> = Arc::default();
+        let dropped = Rc::new(Cell::new(0u32));
+        {
+            let rt = rt();
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            rt.block_on(async {
+                for i in 0..20 {
+                    let stream = TcpStream::connect(addr).await.unwrap();
+                    peers.lock().unwrap().push(listener.accept().unwrap().0);
+                    let flag = DropFlag(Rc::new(Cell::new(false)));
+                    let counter = dropped.clone();
+                    corio::spawn(async move {
+                        let _guard = CountOnDrop(counter);
+                        // Every other task panics while being dropped.
+                        let _p = (i % 2 == 0).then_some(PanicOnDrop);
+                        let _flag = flag;
+                        let _ = stream.read(Vec::with_capacity(64 << 10)).await;
+                    });
+                }
+                yield_turns(3).await;
+            });
+            let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(rt)));
+            assert!(
+                res.is_ok(),
+                "a task's destructor panic escaped Runtime::drop"
+            );
+        }
+        assert_eq!(dropped.get(), 20, "not every task was dropped");
+        // The ring let go of every read: the sockets are closed, so every peer sees EOF now.
+        for mut peer in peers.lock().unwrap().drain(..) {
+            peer.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let mut b = [0u8; 1];
+            assert_eq!(peer.read(&mut b).unwrap(), 0, "the socket was not closed");
+        }
+        assert_eq!(open_fds(), base);
+    });
 }
 
 struct CountOnDrop(Rc<Cell<u32>>);
@@ -174,7 +180,7 @@ impl Drop for CountOnDrop {
 #[test]
 fn a_cancelled_send_does_not_swallow_the_wake_of_a_waiting_sender() {
     let _g = shared();
-    run_test(async {
+    run_test(|| async {
         let (tx, mut rx) = mpsc::bounded::<u32>(1);
         tx.send(0).await.unwrap();
         // Sender A waits for room, then gives up.
@@ -207,7 +213,7 @@ impl Wake for CountingWake {
 #[test]
 fn repolling_a_waiting_send_does_not_grow_the_waiter_queue() {
     let _g = shared();
-    run_test(async {
+    run_test(|| async {
         let (tx, mut rx) = mpsc::bounded::<u32>(1);
         tx.send(0).await.unwrap();
         let counter = Arc::new(CountingWake);
@@ -234,7 +240,7 @@ fn repolling_a_waiting_send_does_not_grow_the_waiter_queue() {
 #[test]
 fn a_late_accept_after_close_is_closed_at_once() {
     let _g = exclusive();
-    run_test(async {
+    run_test(|| async {
         let base = open_fds();
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
@@ -274,51 +280,53 @@ fn a_late_accept_after_close_is_closed_at_once() {
 #[test]
 fn a_socket_used_under_a_second_executor_works_or_fails_clearly() {
     let _g = shared();
-    let first = rt();
-    let (a, b) = first.block_on(tcp_pair());
-    let second = rt();
-    second.block_on(async {
-        // Give the second executor descriptors whose keys collide with the first's.
-        let (c, d) = tcp_pair().await;
-        let (res, _) = b.write_all(pattern(1, 100)).await;
-        match driver() {
-            DriverKind::IoUring => {
-                res.unwrap();
-                let (res, buf) = corio::time::timeout(
-                    Duration::from_secs(5),
-                    a.read_exact(Vec::with_capacity(100)),
-                )
-                .await
-                .expect("a read under the second ring hung");
-                res.unwrap();
-                assert_eq!(buf, pattern(1, 100));
+    each_driver(|| {
+        let first = rt();
+        let (a, b) = first.block_on(tcp_pair());
+        let second = rt();
+        second.block_on(async {
+            // Give the second executor descriptors whose keys collide with the first's.
+            let (c, d) = tcp_pair().await;
+            let (res, _) = b.write_all(pattern(1, 100)).await;
+            match driver() {
+                DriverKind::IoUring => {
+                    res.unwrap();
+                    let (res, buf) = corio::time::timeout(
+                        Duration::from_secs(5),
+                        a.read_exact(Vec::with_capacity(100)),
+                    )
+                    .await
+                    .expect("a read under the second ring hung");
+                    res.unwrap();
+                    assert_eq!(buf, pattern(1, 100));
+                }
+                DriverKind::Epoll => {
+                    let e = res.expect_err("an epoll socket used under another executor");
+                    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+                    assert!(e.to_string().contains("another corio executor"), "{e}");
+                    let (res, _) =
+                        corio::time::timeout(Duration::from_secs(5), a.read(Vec::with_capacity(8)))
+                            .await
+                            .expect("a read under the second executor hung");
+                    assert_eq!(res.unwrap_err().kind(), ErrorKind::InvalidInput);
+                }
             }
-            DriverKind::Epoll => {
-                let e = res.expect_err("an epoll socket used under another executor");
-                assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
-                assert!(e.to_string().contains("another corio executor"), "{e}");
-                let (res, _) =
-                    corio::time::timeout(Duration::from_secs(5), a.read(Vec::with_capacity(8)))
-                        .await
-                        .expect("a read under the second executor hung");
-                assert_eq!(res.unwrap_err().kind(), ErrorKind::InvalidInput);
-            }
-        }
-        // The second executor's own sockets are untouched.
-        let (res, _) = c.write_all(pattern(2, 10)).await;
-        res.unwrap();
-        let (res, buf) = d.read_exact(Vec::with_capacity(10)).await;
-        res.unwrap();
-        assert_eq!(buf, pattern(2, 10));
+            // The second executor's own sockets are untouched.
+            let (res, _) = c.write_all(pattern(2, 10)).await;
+            res.unwrap();
+            let (res, buf) = d.read_exact(Vec::with_capacity(10)).await;
+            res.unwrap();
+            assert_eq!(buf, pattern(2, 10));
+        });
+        drop((a, b));
     });
-    drop((a, b));
 }
 
 /// `sleep(Duration::MAX)` and `timeout(Duration::MAX, f)` mean "never", not a panic.
 #[test]
 fn sleep_and_timeout_of_duration_max_mean_never() {
     let _g = shared();
-    run_test(async {
+    run_test(|| async {
         let sleep = corio::time::sleep(Duration::MAX);
         let r = corio::time::timeout(Duration::from_millis(10), sleep).await;
         assert!(r.is_err(), "sleep(MAX) completed");
@@ -342,7 +350,7 @@ fn sleep_and_timeout_of_duration_max_mean_never() {
 #[test]
 fn a_read_cut_at_the_tcp_urgent_mark_does_not_park_with_data_queued() {
     let _g = shared();
-    run_test(async {
+    run_test(|| async {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let mut peer = std::net::TcpStream::connect(addr).unwrap();
@@ -408,7 +416,7 @@ fn send_oob(peer: &std::net::TcpStream, byte: u8) {
 #[test]
 fn a_unix_read_cut_at_an_scm_rights_boundary_does_not_park_with_data_queued() {
     let _g = shared();
-    run_test(async {
+    run_test(|| async {
         let (ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
         let ours = corio::net::UnixStream::from_std(ours).unwrap();
         send_with_fd(&theirs, b"abc");
@@ -460,7 +468,7 @@ fn send_with_fd(sock: &std::os::unix::net::UnixStream, data: &[u8]) {
 #[test]
 fn closing_one_of_two_adopted_dups_leaves_the_other_working() {
     let _g = shared();
-    run_test(async {
+    run_test(|| async {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let mut peer = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (std_conn, _) = listener.accept().unwrap();
@@ -493,62 +501,60 @@ fn closing_one_of_two_adopted_dups_leaves_the_other_working() {
 #[test]
 fn a_ring_whose_enters_fail_errors_instead_of_spinning() {
     let _g = exclusive();
-    if driver() != DriverKind::IoUring {
-        println!("skipped: io_uring only");
-        return;
-    }
-    let rt = corio::Runtime::builder().ring_entries(2).build().unwrap();
-    rt.block_on(async {});
-    if !rt.driver_info().setup_flags.contains(&"SINGLE_ISSUER") {
-        println!("skipped: the kernel refused SINGLE_ISSUER");
-        return;
-    }
-    // SAFETY: the child only runs corio on this thread and leaves with _exit.
-    let pid = unsafe { libc::fork() };
-    assert!(pid >= 0, "{}", std::io::Error::last_os_error());
-    if pid == 0 {
-        let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            rt.block_on(async {
-                let ops: Vec<_> = (0..8).map(|_| corio::spawn(corio::op::nop())).collect();
-                let mut failed = 0;
-                for op in ops {
-                    if op.await.unwrap().is_err() {
-                        failed += 1;
+    only_on(DriverKind::IoUring, "an io_uring state", || {
+        let rt = support::builder().ring_entries(2).build().unwrap();
+        rt.block_on(async {});
+        if !rt.driver_info().setup_flags.contains(&"SINGLE_ISSUER") {
+            skip("the kernel refused SINGLE_ISSUER");
+            return;
+        }
+        // SAFETY: the child only runs corio on this thread and leaves with _exit.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "{}", std::io::Error::last_os_error());
+        if pid == 0 {
+            let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                rt.block_on(async {
+                    let ops: Vec<_> = (0..8).map(|_| corio::spawn(corio::op::nop())).collect();
+                    let mut failed = 0;
+                    for op in ops {
+                        if op.await.unwrap().is_err() {
+                            failed += 1;
+                        }
                     }
-                }
-                failed
-            })
-        }));
-        // 0: the ops failed; 1: the loop reported the broken driver; 2: it worked (unexpected).
-        let code = match out {
-            Ok(failed) if failed > 0 => 0,
-            Ok(_) => 2,
-            Err(_) => 1,
-        };
-        // SAFETY: ends the forked child without running the parent's exit handlers.
-        unsafe { libc::_exit(code) };
-    }
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let mut status = 0;
-    loop {
-        // SAFETY: waits for our own child without blocking.
-        let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
-        if r == pid {
-            break;
+                    failed
+                })
+            }));
+            // 0: the ops failed; 1: the loop reported the broken driver; 2: it worked (unexpected).
+            let code = match out {
+                Ok(failed) if failed > 0 => 0,
+                Ok(_) => 2,
+                Err(_) => 1,
+            };
+            // SAFETY: ends the forked child without running the parent's exit handlers.
+            unsafe { libc::_exit(code) };
         }
-        if std::time::Instant::now() > deadline {
-            // SAFETY: kills our own child.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-            // SAFETY: reaps it.
-            unsafe { libc::waitpid(pid, &mut status, 0) };
-            panic!("the forked child spun for 10 s on a ring whose enters fail");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let mut status = 0;
+        loop {
+            // SAFETY: waits for our own child without blocking.
+            let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+            if r == pid {
+                break;
+            }
+            if std::time::Instant::now() > deadline {
+                // SAFETY: kills our own child.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+                // SAFETY: reaps it.
+                unsafe { libc::waitpid(pid, &mut status, 0) };
+                panic!("the forked child spun for 10 s on a ring whose enters fail");
+            }
+            std::thread::sleep(Duration::from_millis(20));
         }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    assert!(libc::WIFEXITED(status), "child status {status:#x}");
-    assert!(
-        matches!(libc::WEXITSTATUS(status), 0 | 1),
-        "child exit {}",
-        libc::WEXITSTATUS(status)
-    );
+        assert!(libc::WIFEXITED(status), "child status {status:#x}");
+        assert!(
+            matches!(libc::WEXITSTATUS(status), 0 | 1),
+            "child exit {}",
+            libc::WEXITSTATUS(status)
+        );
+    });
 }

@@ -2,6 +2,7 @@
 //! between two of its steps).
 
 use super::{context, spawn, Runtime};
+use crate::DriverChoice;
 use std::time::{Duration, Instant};
 
 /// Defect 4 of issue 9: the grace period ends (the stop flag is set and the executor
@@ -10,7 +11,18 @@ use std::time::{Duration, Instant};
 /// The loop must still see the stop flag before it parks again.
 #[test]
 fn a_forced_stop_is_seen_when_its_wake_coalesces_with_a_spent_one() {
-    let rt = Runtime::new().unwrap();
+    for choice in [DriverChoice::IoUring, DriverChoice::Epoll] {
+        match Runtime::builder().driver(choice).build() {
+            Ok(rt) => forced_stop_on(rt),
+            Err(e) if e.kind() == std::io::ErrorKind::Unsupported => {
+                println!("skipped on {choice:?}: {e}")
+            }
+            Err(e) => panic!("{choice:?}: {e}"),
+        }
+    }
+}
+
+fn forced_stop_on(rt: Runtime) {
     let shutdown = rt.shutdown.clone();
     shutdown.set_remotes(vec![rt.core.remote().clone()]);
     let remote = rt.core.remote().clone();

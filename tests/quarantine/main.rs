@@ -1,7 +1,7 @@
 //! Runs corio's riskiest shutdown and cancellation paths under a poisoning, quarantining
 //! allocator (alloc.rs): any write into freed memory — by the kernel completing an operation
 //! into a buffer corio let go of too early — fails the test that checks next. Like every test
-//! binary, it runs under both drivers (`CORIO_DRIVER`, see ./test.sh).
+//! binary, each scenario runs under both drivers (`support::each_driver`).
 //!
 //! The tests here run one at a time (`serial`): fd counts are per process, and a violation is
 //! best blamed on the scenario that just ran.

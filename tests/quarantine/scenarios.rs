@@ -74,6 +74,10 @@ async fn wait_parked(want: u64) {
 /// reads complete while their cancels are on the way.
 #[test]
 fn runtime_dropped_with_1000_reads_and_1000_writes_in_flight() {
+    crate::support::each_driver(runtime_dropped_with_1000_reads_and_1000_writes_in_flight_on_one_driver);
+}
+
+fn runtime_dropped_with_1000_reads_and_1000_writes_in_flight_on_one_driver() {
     let _serial = serial();
     let baseline = open_fds();
     let before = GLOBAL.stats();
@@ -134,6 +138,10 @@ static KEPT_WAKER: Mutex<Option<Waker>> = Mutex::new(None);
 /// cycle).
 #[test]
 fn panicking_task_destructor_at_shutdown() {
+    crate::support::each_driver(panicking_task_destructor_at_shutdown_on_one_driver);
+}
+
+fn panicking_task_destructor_at_shutdown_on_one_driver() {
     let _serial = serial();
     let baseline = open_fds();
     let (ours, mut peers) = peers::pairs(100);
@@ -183,6 +191,10 @@ fn panicking_task_destructor_at_shutdown() {
 
 #[test]
 fn close_with_reads_and_writes_in_flight() {
+    crate::support::each_driver(close_with_reads_and_writes_in_flight_on_one_driver);
+}
+
+fn close_with_reads_and_writes_in_flight_on_one_driver() {
     const N: usize = 200;
     let _serial = serial();
     let baseline = open_fds();

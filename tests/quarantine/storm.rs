@@ -176,6 +176,10 @@ async fn accept_storm(ops: Rc<Cell<u64>>) {
 
 #[test]
 fn cancellation_storm_of_10000_ops() {
+    crate::support::each_driver(cancellation_storm_of_10000_ops_on_one_driver);
+}
+
+fn cancellation_storm_of_10000_ops_on_one_driver() {
     let _serial = serial();
     let baseline = open_fds();
     let rt = rt();
