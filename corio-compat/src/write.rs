@@ -43,6 +43,16 @@ pub(crate) struct WriteSide {
     pump: Pump<WriteReq, WriteRep>,
 }
 
+/// ENOTCONN from shutdown(Write): the peer reset the connection first (a client that closed
+/// with bytes unread does), so there is no write half left to shut down — done, not an
+/// error. Other errors (and corio's own "closed" error, which carries no errno) pass.
+fn peer_gone_is_done(res: io::Result<()>) -> io::Result<()> {
+    match res {
+        Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => Ok(()),
+        res => res,
+    }
+}
+
 impl WriteSide {
     pub(crate) fn new<S: OwnedStream>(stream: Rc<S>, capacity: usize) -> WriteSide {
         let pump = Pump::new(|mailbox| async move {
@@ -52,7 +62,9 @@ impl WriteSide {
                         let (res, buf) = stream.write_all_owned(buf).await;
                         WriteRep::Data(res, buf)
                     }
-                    WriteReq::Shutdown => WriteRep::Shutdown(stream.shutdown_write().await),
+                    WriteReq::Shutdown => {
+                        WriteRep::Shutdown(peer_gone_is_done(stream.shutdown_write().await))
+                    }
                 };
                 mailbox.reply(rep);
             }

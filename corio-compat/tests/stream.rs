@@ -166,11 +166,9 @@ fn writes_go_out_on_flush_and_shutdown() {
         let (peer, conn) = tcp_pair().await;
         let mut io = Compat::new(conn);
         io.write_all(b"staged").await.unwrap();
-        let early = corio::time::timeout(
-            Duration::from_millis(50),
-            peer.read(Vec::with_capacity(16)),
-        )
-        .await;
+        let early =
+            corio::time::timeout(Duration::from_millis(50), peer.read(Vec::with_capacity(16)))
+                .await;
         assert!(early.is_err(), "nothing is sent before a flush");
         let e = io.into_inner().expect_err("refused while bytes are staged");
         let mut io = e;
@@ -229,7 +227,9 @@ fn a_failed_write_is_reported_and_sticks() {
 fn buffered_reads_split_lines_across_refills() {
     run(LIMIT, async {
         let (a, b) = UnixStream::pair().unwrap();
-        let (res, _) = a.write_all(&b"hello\nworld, longer than four\nend"[..]).await;
+        let (res, _) = a
+            .write_all(&b"hello\nworld, longer than four\nend"[..])
+            .await;
         res.unwrap();
         drop(a);
         let mut io = Compat::with_capacity(b, 4, 4);
@@ -277,5 +277,37 @@ fn get_ref_reaches_the_stream() {
         io.get_ref().set_nodelay(true).unwrap();
         assert!(io.get_ref().nodelay().unwrap());
         assert!(format!("{io:?}").contains("Compat"));
+    });
+}
+
+#[test]
+fn shutdown_after_the_peer_reset_the_connection_is_done() {
+    use std::os::fd::AsRawFd;
+    run(LIMIT, async {
+        let (peer, conn) = tcp_pair().await;
+        let linger = libc::linger {
+            l_onoff: 1,
+            l_linger: 0,
+        };
+        // SAFETY: setsockopt reads `size_of::<linger>()` bytes from a live local; the fd is open.
+        let rc = unsafe {
+            libc::setsockopt(
+                peer.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_LINGER,
+                (&linger as *const libc::linger).cast(),
+                std::mem::size_of::<libc::linger>() as libc::socklen_t,
+            )
+        };
+        assert_eq!(rc, 0);
+        drop(peer); // close with linger 0: an RST
+        let mut io = Compat::new(conn);
+        let mut buf = [0u8; 8];
+        let err = io
+            .read(&mut buf)
+            .await
+            .expect_err("the reset reaches the reader");
+        assert_eq!(err.kind(), ErrorKind::ConnectionReset);
+        io.shutdown().await.expect("nothing left to shut down");
     });
 }

@@ -65,7 +65,11 @@ pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
 /// True if `program --version` runs; otherwise prints why the caller skips.
 pub fn have(program: &str, test: &str) -> bool {
     let ok = Command::new(program)
-        .arg(if program == "openssl" { "version" } else { "--version" })
+        .arg(if program == "openssl" {
+            "version"
+        } else {
+            "--version"
+        })
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
