@@ -81,11 +81,27 @@ pub fn have(program: &str, test: &str) -> bool {
     ok
 }
 
+/// Asserts that an example server's banner names the driver `CORIO_DRIVER` asks for.
+pub fn assert_driver(server: &Server) {
+    let want = match std::env::var("CORIO_DRIVER").as_deref() {
+        Ok("uring") => "driver=IoUring",
+        Ok("epoll") => "driver=Epoll",
+        _ => return,
+    };
+    assert!(
+        server.seen.iter().any(|l| l.contains(want)),
+        "expected {want} in {:?}",
+        server.seen
+    );
+}
+
 /// An example server running as a child process; killed (by pid) when dropped.
 pub struct Server {
     child: Option<Child>,
     pub addr: SocketAddr,
     pub pid: u32,
+    /// The lines printed so far that `wait_line` skipped (e.g. the driver banner).
+    pub seen: Vec<String>,
     lines: mpsc::Receiver<String>,
 }
 
@@ -114,6 +130,7 @@ impl Server {
             child: Some(child),
             addr: "0.0.0.0:0".parse().unwrap(),
             pid,
+            seen: Vec::new(),
             lines,
         };
         let ready = server
@@ -134,18 +151,22 @@ impl Server {
             let left = end.checked_duration_since(Instant::now())?;
             match self.lines.recv_timeout(left) {
                 Ok(line) if line.starts_with(prefix) => return Some(line),
-                Ok(_) => {}
+                Ok(line) => self.seen.push(line),
                 Err(_) => return None,
             }
         }
     }
 
-    /// Sends SIGTERM and waits (up to `limit`) for the process to exit.
-    pub fn terminate(&mut self, limit: Duration) -> Option<ExitStatus> {
+    /// Sends SIGTERM.
+    pub fn sigterm(&self) {
         // SAFETY: kill(2) takes plain integers; the pid is our unreaped child, so it cannot
         // name another process.
         let rc = unsafe { libc::kill(self.pid as i32, libc::SIGTERM) };
         assert_eq!(rc, 0, "kill(SIGTERM)");
+    }
+
+    /// Waits (up to `limit`) for the process to exit.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
         let end = Instant::now() + limit;
         let child = self.child.as_mut()?;
         while Instant::now() < end {
