@@ -86,6 +86,9 @@ impl<S: OwnedStream> Compat<S> {
     /// cancelled, losslessly: corio keeps what it received, and the stream's next read
     /// returns it. Refused (returning `self`) while written bytes are staged or a write is in
     /// flight: flush first.
+    // Like std's `BufWriter::into_inner`, the refusal hands the wrapper back unboxed, to be
+    // flushed and tried again; a cold path.
+    #[allow(clippy::result_large_err)]
     pub fn into_inner(self) -> Result<(S, Vec<u8>), Compat<S>> {
         if self.write.has_pending() {
             return Err(self);
