@@ -240,3 +240,49 @@ fn corio_timer_sleeps_and_resets() {
         CorioTimer.sleep_until(Instant::now()).await;
     });
 }
+
+/// The recipe docs/ecosystem.md gives for tonic handlers, which must return `Send` futures:
+/// the `!Send` corio work runs in a spawned corio task, the handler awaits a `Send` reply.
+#[test]
+fn a_send_handler_reaches_corio_through_a_spawned_task() {
+    fn assert_send<F: std::future::Future + Send>(f: F) -> F {
+        f
+    }
+    async fn handler(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+        let (tx, rx) = corio::sync::oneshot::channel();
+        let path = req.uri().path().to_string();
+        corio::spawn(async move {
+            // !Send: a corio timer held across an await.
+            corio::time::sleep(Duration::from_millis(1)).await;
+            let _ = tx.send(format!("{path} on worker {}", corio::worker_id()));
+        });
+        let reply = rx.await.unwrap_or_default();
+        Ok(Response::new(Full::new(Bytes::from(reply))))
+    }
+    run(LIMIT, async {
+        let listener = corio::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = corio::spawn(async move {
+            let (stream, _) = listener.accept().await.unwrap();
+            let service = hyper::service::service_fn(|req| assert_send(handler(req)));
+            hyper::server::conn::http2::Builder::new(CorioExecutor)
+                .timer(CorioTimer)
+                .serve_connection(Compat::new(stream), service)
+                .await
+        });
+        let io = Compat::new(corio::net::TcpStream::connect(addr).await.unwrap());
+        let (mut h2, conn) = hyper::client::conn::http2::Builder::new(CorioExecutor)
+            .handshake(io)
+            .await
+            .unwrap();
+        let conn = corio::spawn(conn);
+        let res = h2
+            .send_request(request(addr, Method::GET, "/hello", vec![]))
+            .await
+            .unwrap();
+        check(res, Version::HTTP_2, b"/hello on worker 0").await;
+        drop(h2);
+        conn.await.unwrap().unwrap();
+        server.await.unwrap().unwrap();
+    });
+}
