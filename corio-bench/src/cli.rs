@@ -67,7 +67,7 @@ pub fn parse_load(args: &[String]) -> Result<LoadArgs, String> {
         secs: 2.0,
         warmup: 0.2,
         mode: Mode::PingPong,
-        driver: corio::Driver::IoUring,
+        driver: corio::DriverChoice::IoUring,
     };
     let (mut addr, mut mode, mut rate, mut json) = (None, "pingpong", None, false);
     let mut flags = Flags::new(args);
@@ -98,8 +98,8 @@ pub fn parse_load(args: &[String]) -> Result<LoadArgs, String> {
             }
             "--driver" => {
                 cfg.driver = match flags.value(flag)? {
-                    "uring" => corio::Driver::IoUring,
-                    "epoll" => corio::Driver::Epoll,
+                    "uring" => corio::DriverChoice::IoUring,
+                    "epoll" => corio::DriverChoice::Epoll,
                     v => return Err(format!("--driver {v:?}: expected uring or epoll")),
                 }
             }
@@ -223,7 +223,7 @@ mod tests {
         assert_eq!((a.cfg.conns, a.cfg.size, a.cfg.depth), (7, 100, 3));
         assert_eq!((a.cfg.secs, a.cfg.warmup), (0.5, 0.0));
         assert_eq!(a.cfg.mode, Mode::Rate(1000.0));
-        assert_eq!(a.cfg.driver, corio::Driver::Epoll);
+        assert_eq!(a.cfg.driver, corio::DriverChoice::Epoll);
         assert!(a.json);
     }
 

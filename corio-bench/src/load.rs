@@ -47,7 +47,7 @@ pub struct LoadConfig {
     /// Unmeasured time before it (connections are opened before either).
     pub warmup: f64,
     pub mode: Mode,
-    pub driver: corio::Driver,
+    pub driver: corio::DriverChoice,
 }
 
 /// The figures of one run (the measured window only).

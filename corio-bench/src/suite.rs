@@ -75,7 +75,7 @@ impl Row {
         self.per_req(self.server_window.and_then(|s| s.proc_cpu_us))
     }
 
-    /// Driver syscalls per request: io_uring_enter calls on completion servers; epoll_wait plus
+    /// DriverChoice syscalls per request: io_uring_enter calls on completion servers; epoll_wait plus
     /// I/O syscalls on readiness servers. None where the server cannot count them.
     pub fn syscalls_per_req(&self) -> Option<f64> {
         let s = self.server_window?;
@@ -89,7 +89,7 @@ impl Row {
 }
 
 /// The load generator's driver (the completion model, like the fastest servers).
-pub const LOAD_DRIVER: corio::Driver = corio::Driver::IoUring;
+pub const LOAD_DRIVER: corio::DriverChoice = corio::DriverChoice::IoUring;
 
 pub struct Options {
     /// Measured seconds per run.

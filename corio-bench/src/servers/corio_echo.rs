@@ -2,14 +2,14 @@
 
 use super::{Counters, BUF_SIZE};
 use corio::net::{TcpListener, TcpStream};
-use corio::{Driver, Runtime};
+use corio::{DriverChoice, Runtime};
 use std::io;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
 pub fn run(
-    driver: Driver,
+    driver: DriverChoice,
     listener: std::net::TcpListener,
     counters: Arc<Counters>,
 ) -> io::Result<()> {

@@ -329,8 +329,12 @@ fn serve(cfg: ServeConfig) -> io::Result<()> {
             .name(format!("{}-{i}", kind.name()))
             .spawn(move || {
                 let res = match kind {
-                    ServerKind::CorioUring => corio_echo::run(corio::Driver::IoUring, listener, c),
-                    ServerKind::CorioEpoll => corio_echo::run(corio::Driver::Epoll, listener, c),
+                    ServerKind::CorioUring => {
+                        corio_echo::run(corio::DriverChoice::IoUring, listener, c)
+                    }
+                    ServerKind::CorioEpoll => {
+                        corio_echo::run(corio::DriverChoice::Epoll, listener, c)
+                    }
                     ServerKind::RawUring => raw_uring::run(listener, c),
                     ServerKind::RawEpoll => raw_epoll::run(listener, c),
                     ServerKind::Tokio => tokio_echo::run(listener, c),
