@@ -8,7 +8,7 @@
 //! runs one tiny round as a smoke test (no `--bench` argument).
 
 use corio::net::{TcpListener, TcpStream};
-use corio::{Driver, Runtime};
+use corio::{DriverChoice, Runtime};
 use std::io::{Read, Write};
 use std::time::Instant;
 
@@ -46,7 +46,7 @@ async fn native_echo(conn: TcpStream) {
 }
 
 /// One connection of `iters` 64 B requests; returns (server CPU ns, wall ns) per request.
-fn round(driver: Driver, server: Server, iters: u64) -> (f64, f64) {
+fn round(driver: DriverChoice, server: Server, iters: u64) -> (f64, f64) {
     let (tx, rx) = std::sync::mpsc::channel();
     let thread = std::thread::spawn(move || {
         let rt = Runtime::builder().driver(driver).build().expect("runtime");
@@ -92,7 +92,10 @@ fn median(mut v: Vec<f64>) -> f64 {
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
     let (rounds, iters) = if full { (7, 20_000) } else { (1, 10) };
-    for (label, driver) in [("uring", Driver::IoUring), ("epoll", Driver::Epoll)] {
+    for (label, driver) in [
+        ("uring", DriverChoice::IoUring),
+        ("epoll", DriverChoice::Epoll),
+    ] {
         if let Err(e) = Runtime::builder().driver(driver).build() {
             println!("{label}: skipped ({e})");
             continue;

@@ -22,7 +22,7 @@
 
 use bytes::Bytes;
 use corio::net::{TcpListener, TcpStream};
-use corio::{Driver, Runtime};
+use corio::{DriverChoice, Runtime};
 use corio_compat::{Compat, CorioExecutor, CorioTimer};
 use http_body_util::{Either, Full};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
@@ -42,7 +42,7 @@ use std::time::Duration;
 struct Args {
     addr: String,
     workers: Option<usize>,
-    driver: Option<Driver>,
+    driver: Option<DriverChoice>,
     grace: Duration,
 }
 
@@ -66,7 +66,9 @@ fn parse_args() -> Result<Args, String> {
         match flag.as_str() {
             "--addr" => args.addr = value,
             "--workers" => args.workers = Some(value.parse().map_err(|_| bad("a number"))?),
-            "--driver" => args.driver = Some(Driver::parse(&value).ok_or(bad("auto|uring|epoll"))?),
+            "--driver" => {
+                args.driver = Some(DriverChoice::parse(&value).ok_or(bad("auto|uring|epoll"))?)
+            }
             "--grace-ms" => {
                 args.grace = Duration::from_millis(value.parse().map_err(|_| bad("a number"))?)
             }

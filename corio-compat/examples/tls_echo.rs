@@ -14,7 +14,7 @@
 //! stops the accepting and waits (up to the 5 s grace period) for the open connections.
 
 use corio::net::{TcpListener, TcpStream};
-use corio::{Driver, Runtime};
+use corio::{DriverChoice, Runtime};
 use corio_compat::Compat;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use std::cell::Cell;
@@ -48,7 +48,7 @@ fn main() {
                 Ok(n) => drop(builder.workers(n)),
                 Err(_) => usage(&format!("--workers {v:?}: expected a number")),
             },
-            ("--driver", Some(v)) => match Driver::parse(v) {
+            ("--driver", Some(v)) => match DriverChoice::parse(v) {
                 Some(d) => drop(builder.driver(d)),
                 None => usage(&format!("--driver {v:?}: expected auto|uring|epoll")),
             },
