@@ -14,4 +14,4 @@ for hook in CORIO_DISABLE_MSG_RING CORIO_FORCE_MSG_RING_FAILURE; do
   env CORIO_DRIVER=uring "$hook=1" cargo test -p corio --test workers --test runtime -- --test-threads=2
 done
 echo "=== doc examples ==="
-cargo test --doc -p corio
+cargo test --doc -p corio -p corio-compat
