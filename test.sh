@@ -3,9 +3,15 @@
 # one `cargo test` (tests/support/drivers.rs); what follows it needs a process of its own.
 set -euo pipefail
 cd "$(dirname "$0")"
-echo "=== all targets, both drivers ==="
+echo "=== the library: every test, both drivers ==="
 # Without CORIO_DRIVER (which would keep one pass only; see docs/testing.md).
-env -u CORIO_DRIVER cargo test --all-targets -- --test-threads=2
+env -u CORIO_DRIVER cargo test -p corio --all-targets -- --test-threads=2
+# The programs (corio-bench, corio-compat, corio-proxy) drive their servers as child processes
+# that take their driver from CORIO_DRIVER: once per driver.
+for driver in uring epoll; do
+  echo "=== the programs, CORIO_DRIVER=$driver ==="
+  CORIO_DRIVER=$driver cargo test --workspace --exclude corio --all-targets -- --test-threads=2
+done
 # Cross-executor wakes on io_uring go ring to ring (MSG_RING); prove the eventfd path and the
 # fallback from a failed message too. The hooks are read from the environment at ring setup,
 # so they need a run of their own; CORIO_DRIVER=uring keeps only the uring pass.
