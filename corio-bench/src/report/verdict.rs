@@ -141,9 +141,13 @@ fn reason(p: &Pair, winner: Winner) -> String {
             "{counts}: {fewer:.1}× fewer syscalls did not make up for the rest of each \
              {unit}'s cost."
         ),
-        Winner::Even | Winner::Mixed => format!(
+        Winner::Even => format!(
             "{counts}: {fewer:.1}× fewer syscalls, yet no clear difference in CPU (the syscalls \
              saved are a small part of each {unit}'s cost)."
+        ),
+        Winner::Mixed => format!(
+            "{counts}: {fewer:.1}× fewer syscalls; the two pairs disagree, so this run cannot \
+             say whether they paid."
         ),
     }
 }
