@@ -76,7 +76,8 @@ pub struct SuiteArgs {
     #[arg(long)]
     pub quick: bool,
     /// Measured seconds per case, in (0, 600] [default: 1.0, after 0.25 s of warm-up]
-    #[arg(long, value_name = "S", allow_negative_numbers = true, value_parser = suite_secs)]
+    #[arg(long, value_name = "S", allow_negative_numbers = true)]
+    #[arg(value_parser = suite_secs)]
     pub secs: Option<f64>,
     /// Servers, comma-separated [default: all of them: corio-uring, corio-epoll, raw-uring,
     /// raw-epoll, tokio, monoio, compio]
@@ -149,7 +150,13 @@ pub struct EchoArgs {
     #[arg(long, value_name = "HOST:PORT", value_parser = addrs)]
     pub addr: Addrs,
     /// Worker threads, each with its own runtime and listener (SO_REUSEPORT)
-    #[arg(long, value_name = "N", allow_negative_numbers = true, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    #[arg(
+        long,
+        value_name = "N",
+        allow_negative_numbers = true,
+        default_value_t = 1
+    )]
+    #[arg(value_parser = clap::value_parser!(u64).range(1..=1024))]
     pub workers: u64,
 }
 
@@ -182,24 +189,55 @@ pub struct LoadArgs {
     #[arg(long, value_name = "HOST:PORT", value_parser = addrs)]
     pub addr: Addrs,
     /// Connections
-    #[arg(long, value_name = "N", allow_negative_numbers = true, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    #[arg(
+        long,
+        value_name = "N",
+        allow_negative_numbers = true,
+        default_value_t = 50
+    )]
+    #[arg(value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub conns: u64,
     /// Bytes per request (bulk: per chunk)
-    #[arg(long, value_name = "B", allow_negative_numbers = true, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=16 << 20))]
+    #[arg(
+        long,
+        value_name = "B",
+        allow_negative_numbers = true,
+        default_value_t = 64
+    )]
+    #[arg(value_parser = clap::value_parser!(u64).range(1..=16 << 20))]
     pub size: u64,
     /// Requests in flight per connection
-    #[arg(long, value_name = "D", allow_negative_numbers = true, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    #[arg(
+        long,
+        value_name = "D",
+        allow_negative_numbers = true,
+        default_value_t = 1
+    )]
+    #[arg(value_parser = clap::value_parser!(u64).range(1..=1024))]
     pub depth: u64,
     /// Measured seconds, in (0, 3600]
-    #[arg(long, value_name = "S", allow_negative_numbers = true, default_value_t = 2.0, value_parser = load_secs)]
+    #[arg(
+        long,
+        value_name = "S",
+        allow_negative_numbers = true,
+        default_value_t = 2.0
+    )]
+    #[arg(value_parser = load_secs)]
     pub secs: f64,
     /// Warm-up seconds before them, in [0, 60]
-    #[arg(long, value_name = "S", allow_negative_numbers = true, default_value_t = 0.2, value_parser = warmup_secs)]
+    #[arg(
+        long,
+        value_name = "S",
+        allow_negative_numbers = true,
+        default_value_t = 0.2
+    )]
+    #[arg(value_parser = warmup_secs)]
     pub warmup: f64,
     #[arg(long, value_enum, default_value_t = ModeArg::Pingpong)]
     pub mode: ModeArg,
     /// Requests/s in total, in (0, 1e7]; only with --mode rate, which needs it
-    #[arg(long, value_name = "R", allow_negative_numbers = true, value_parser = rate, required_if_eq("mode", "rate"))]
+    #[arg(long, value_name = "R", allow_negative_numbers = true)]
+    #[arg(value_parser = rate, required_if_eq("mode", "rate"))]
     pub rate: Option<f64>,
     /// The load generator's corio driver
     #[arg(long, value_enum, default_value_t = DriverArg::Uring)]
