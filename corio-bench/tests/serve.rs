@@ -9,6 +9,7 @@ use std::time::Duration;
 mod support;
 use support::*;
 
+/// Byte-exact on requests of falling sizes, ping-pong and bulk streams, every server, its stats line naming it.
 #[test]
 fn every_server_echoes_byte_exact() {
     let uring = uring_works();
@@ -19,7 +20,12 @@ fn every_server_echoes_byte_exact() {
         }
         let addr = format!("127.0.0.1:{}", free_port());
         let (server_child, _) = serve_with(&["--server", server], &addr, &[]);
+        echo_falling_sizes(&addr, server);
         clean_load(&addr, server);
+        // Full-duplex 16 KiB chunks: reads of every size, so a server that echoes a stale
+        // buffer length (more bytes than it read) is caught.
+        let bulk = ["--mode", "bulk", "--conns", "2", "--size", "16384"];
+        clean_load_with(&addr, server, &bulk);
         let line = stop_for_stats(server_child);
         assert!(line.contains(&format!("\"server\":\"{server}\"")), "{line}");
         assert!(json_field(&line, "accepted") >= 10.0, "{line}");

@@ -47,7 +47,9 @@ async fn echo(mut stream: compio::net::TcpStream) {
     let _ = stream.set_nodelay(true);
     let mut buf = Vec::with_capacity(BUF_SIZE);
     loop {
-        // compio reads from the start of the buffer and sets its length.
+        // compio reads into the start of the buffer but only ever grows its length (a short
+        // read after a long one would leave stale bytes counted): empty it first.
+        buf.clear();
         let BufResult(res, b) = stream.read(buf).await;
         match res {
             Ok(0) | Err(_) => return,

@@ -124,18 +124,50 @@ pub fn stop_for_stats(mut server: Server) -> String {
 
 /// A short ping-pong load (4 in flight on 10 connections) that must see no error of any kind.
 pub fn clean_load(addr: &str, what: &str) {
-    let out = run(
-        &[
-            "load", "--addr", addr, "--conns", "10", "--depth", "4", "--secs", "0.3", "--json",
-        ],
-        Duration::from_secs(30),
-    );
-    assert!(out.status.success(), "{what}: {out:?}");
+    clean_load_with(addr, what, &["--conns", "10", "--depth", "4"]);
+}
+
+/// A short load with `args` added (0.3 s, no warm-up) that must see no error of any kind.
+pub fn clean_load_with(addr: &str, what: &str, args: &[&str]) {
+    let mut all = vec![
+        "load", "--addr", addr, "--secs", "0.3", "--warmup", "0", "--json",
+    ];
+    all.extend_from_slice(args);
+    let out = run(&all, Duration::from_secs(30));
+    assert!(out.status.success(), "{what} {args:?}: {out:?}");
     let json = String::from_utf8_lossy(&out.stdout);
-    assert!(json_field(&json, "requests") > 0.0, "{what}: {json}");
+    assert!(
+        json_field(&json, "requests") > 0.0,
+        "{what} {args:?}: {json}"
+    );
     for field in ["errors", "corrupt", "connect_errors"] {
-        assert_eq!(json_field(&json, field), 0.0, "{what}: {json}");
+        assert_eq!(json_field(&json, field), 0.0, "{what} {args:?}: {json}");
     }
+}
+
+/// Echoes requests of falling sizes, each answered before the next is sent, then half-closes
+/// and reads to EOF: every byte must come back once, in order, and nothing more. A server that
+/// echoes a stale buffer length (its last read's, not this one's) sends extra bytes here.
+pub fn echo_falling_sizes(addr: &str, what: &str) {
+    use std::io::Write;
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.set_nodelay(true).unwrap();
+    for (i, size) in [4000usize, 1000, 64, 10, 1].into_iter().enumerate() {
+        let sent: Vec<u8> = (0..size).map(|j| (i * 31 + j * 7) as u8).collect();
+        s.write_all(&sent).unwrap();
+        let mut got = vec![0u8; size];
+        s.read_exact(&mut got).unwrap();
+        assert_eq!(got, sent, "{what}: request {i} of {size} bytes");
+    }
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut rest = Vec::new();
+    s.read_to_end(&mut rest).unwrap();
+    assert!(
+        rest.is_empty(),
+        "{what}: {} bytes more than were sent",
+        rest.len()
+    );
 }
 
 /// Whether this machine lets corio use io_uring (else the io_uring servers cannot run).
