@@ -15,6 +15,23 @@ const PAIRS: [(&str, &str); 2] = [("corio-uring", "corio-epoll"), ("raw-uring", 
 /// Ratios within this of 1 are one run's noise on a shared machine (docs/benchmarks.md).
 const NOISE: f64 = 0.10;
 
+/// More run-queue wait than this share of the window, at the load generator or the server,
+/// means something else took a core: the row is noise (docs/benchmarks.md).
+const DISTURBED: f64 = 0.05;
+
+/// Whether another process took a core from `r`'s server or load generator for long.
+fn disturbed(r: &Row) -> bool {
+    let Some(l) = r.load.as_ref() else {
+        return false;
+    };
+    let window_us = l.secs.max(1e-9) * 1e6;
+    let waits = [l.load_wait_us, r.server_window.and_then(|s| s.run_wait_us)];
+    waits
+        .iter()
+        .flatten()
+        .any(|&us| us as f64 / window_us > DISTURBED)
+}
+
 /// What the ratios of a case say.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Winner {
@@ -115,7 +132,18 @@ fn case_verdict(rows: &[Row], case: &str) -> String {
     } else {
         "cheapest of each model: "
     };
-    format!("{said} ({cheapest}{figures}). {}", reason(first, winner))
+    let noisy = pairs
+        .iter()
+        .any(|p| disturbed(p.completion) || disturbed(p.readiness));
+    let warning = if noisy {
+        " Disturbed: run-queue wait above 5 % in these rows, so rerun before trusting it."
+    } else {
+        ""
+    };
+    format!(
+        "{said} ({cheapest}{figures}). {}{warning}",
+        reason(first, winner)
+    )
 }
 
 /// One line from the syscall counters of the first pair.
