@@ -12,7 +12,7 @@
 //!   first waits for such orphans to complete, so bytes keep their order.
 
 use crate::driver::epoll::Direction;
-use crate::driver::Backend;
+use crate::driver::Driver;
 use crate::runtime::context;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -47,6 +47,8 @@ pub(crate) struct FdInner {
     fd: Cell<RawFd>,
     /// The executor whose driver knows this fd.
     core: u64,
+    /// Made with `new` (a socket, pipe, signalfd...: registered with epoll), not `new_unpolled`.
+    polled: bool,
     /// The poll descriptor token on the epoll driver; `None` on io_uring.
     token: Cell<Option<u64>>,
     closing: Cell<bool>,
@@ -69,12 +71,13 @@ impl SharedFd {
     pub(crate) fn new(fd: OwnedFd) -> io::Result<SharedFd> {
         context::with_core(|core| {
             let token = match &mut *core.driver.borrow_mut() {
-                Backend::Epoll(epoll) => Some(epoll.register(fd.as_raw_fd())?),
-                Backend::Uring(_) => None,
+                Driver::Epoll(epoll) => Some(epoll.register(fd.as_raw_fd())?),
+                Driver::Uring(_) => None,
             };
             Ok(SharedFd(Rc::new(FdInner {
                 fd: Cell::new(fd.into_raw_fd()),
                 core: core.id(),
+                polled: true,
                 token: Cell::new(token),
                 closing: Cell::new(false),
                 read: ReadSide::default(),
@@ -92,6 +95,7 @@ impl SharedFd {
             Ok(SharedFd(Rc::new(FdInner {
                 fd: Cell::new(fd.into_raw_fd()),
                 core: core.id(),
+                polled: false,
                 token: Cell::new(None),
                 closing: Cell::new(false),
                 read: ReadSide::default(),
@@ -108,6 +112,25 @@ impl SharedFd {
 
     pub(crate) fn token(&self) -> Option<u64> {
         self.0.token.get()
+    }
+
+    /// True for fds made with `new` (registered with epoll on the epoll driver).
+    pub(crate) fn is_polled(&self) -> bool {
+        self.0.polled
+    }
+
+    /// On the readiness driver, a polled fd can only wait on the executor it was registered
+    /// with: its poll descriptor lives in that executor's table (a token looked up elsewhere
+    /// would name another socket's descriptor), and a socket made under io_uring is blocking.
+    pub(crate) fn check_executor(&self, core: u64) -> io::Result<()> {
+        if !self.0.polled || self.0.core == core {
+            return Ok(());
+        }
+        Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "this socket belongs to another corio executor (its epoll registration lives \
+             there); move sockets between executors with into_std and from_std",
+        ))
     }
 
     pub(crate) fn read_side(&self) -> &ReadSide {
@@ -151,6 +174,22 @@ impl SharedFd {
             .retain(|(w, _)| *w != id);
     }
 
+    /// Keeps the outcome of a dropped read for the next read (lossless cancellation) — unless
+    /// `close` was called: nothing will read it, so it is dropped now.
+    pub(crate) fn keep_read(&self, outcome: io::Result<Option<Chunk>>) {
+        if !self.0.closing.get() {
+            self.0.read.keep(outcome);
+        }
+    }
+
+    /// Keeps a connection a dropped accept received, for the next accept — unless `close` was
+    /// called: it is closed now rather than held until the listener is dropped.
+    pub(crate) fn keep_accepted(&self, conn: OwnedFd) {
+        if !self.0.closing.get() {
+            self.0.read.accepted.borrow_mut().push_back(conn);
+        }
+    }
+
     /// Fails if `close` was called.
     pub(crate) fn check_open(&self) -> io::Result<()> {
         if self.0.closing.get() {
@@ -171,12 +210,12 @@ impl SharedFd {
                 return;
             }
             match &mut *core.driver.borrow_mut() {
-                Backend::Epoll(epoll) => {
+                Driver::Epoll(epoll) => {
                     if let Some(token) = self.0.token.get() {
                         epoll.evict(token);
                     }
                 }
-                Backend::Uring(ring) => ring.cancel_fd(self.0.fd.get()),
+                Driver::Uring(ring) => ring.cancel_fd(self.0.fd.get()),
             }
         });
         // Connections a dropped accept left behind, and bytes a dropped read left, go now.
@@ -265,7 +304,7 @@ impl FdInner {
                     return;
                 }
                 if let Ok(mut driver) = core.driver.try_borrow_mut() {
-                    if let Backend::Epoll(epoll) = &mut *driver {
+                    if let Driver::Epoll(epoll) = &mut *driver {
                         epoll.deregister(token, self.fd.get());
                     }
                 }

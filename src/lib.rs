@@ -52,7 +52,7 @@ mod sys;
 mod task;
 pub mod time;
 
-pub use driver::{Driver, DriverInfo, DriverKind, DriverStats};
+pub use driver::{DriverChoice, DriverInfo, DriverKind, DriverStats};
 pub use runtime::{
     block_on, current_driver_stats, current_stats, metrics, request_shutdown, serve_balanced,
     shutdown_requested, spawn, spawn_on, worker_count, worker_id, Builder, ExecutorStats,

@@ -6,7 +6,7 @@
 mod support;
 
 use corio::net::{TcpListener, TcpStream};
-use corio::{Driver, DriverKind, Runtime};
+use corio::{DriverChoice, DriverKind, Runtime};
 use std::io::ErrorKind;
 use std::process::Command;
 
@@ -80,7 +80,7 @@ fn child_echo() {
 #[test]
 #[ignore = "run in a child process by the fallback tests"]
 fn child_explicit_uring() {
-    match Runtime::builder().driver(Driver::IoUring).build() {
+    match Runtime::builder().driver(DriverChoice::IoUring).build() {
         Ok(rt) => println!("DRIVER {}", rt.driver_info()),
         Err(e) => println!("DRIVER error kind={:?} msg={e}", e.kind()),
     }
@@ -179,9 +179,12 @@ fn a_bad_driver_name_is_an_error() {
 #[test]
 fn builder_choice_beats_the_environment_and_bad_sizes_are_errors() {
     // The builder's explicit choice wins over CORIO_DRIVER (set by ./test.sh for this run).
-    let rt = Runtime::builder().driver(Driver::Epoll).build().unwrap();
+    let rt = Runtime::builder()
+        .driver(DriverChoice::Epoll)
+        .build()
+        .unwrap();
     assert_eq!(rt.driver_info().kind, DriverKind::Epoll);
-    assert_eq!(rt.driver_info().requested, Driver::Epoll);
+    assert_eq!(rt.driver_info().requested, DriverChoice::Epoll);
     drop(rt);
     for bad in [0, 1 << 20] {
         let err = Runtime::builder().ring_entries(bad).build().err().unwrap();
@@ -201,7 +204,7 @@ fn child_no_fds_left() {
     // Nothing can be opened any more in this (child) process.
     // SAFETY: setrlimit reads the struct we pass and touches no Rust-managed memory.
     let _ = unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) };
-    match Runtime::builder().driver(Driver::Auto).build() {
+    match Runtime::builder().driver(DriverChoice::Auto).build() {
         Ok(rt) => println!("DRIVER {}", rt.driver_info()),
         Err(e) => println!(
             "DRIVER error errno={:?} kind={:?}",

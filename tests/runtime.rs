@@ -5,7 +5,7 @@
 mod support;
 
 use corio::net::{TcpListener, TcpStream, UdpSocket};
-use corio::{Driver, DriverKind, JoinError, Runtime};
+use corio::{DriverChoice, DriverKind, JoinError, Runtime};
 use std::cell::Cell;
 use std::future::{poll_fn, Future};
 use std::io::ErrorKind;
@@ -573,14 +573,14 @@ fn driver_info_reports_the_requested_driver() {
     match std::env::var("CORIO_DRIVER").as_deref() {
         Ok("uring") => {
             assert_eq!(info.kind, DriverKind::IoUring);
-            assert_eq!(info.requested, Driver::IoUring);
+            assert_eq!(info.requested, DriverChoice::IoUring);
             assert_eq!(info.reason, "requested");
             assert!(!info.setup_flags.is_empty(), "{shown}");
             assert!(shown.contains("driver=IoUring"), "{shown}");
         }
         Ok("epoll") => {
             assert_eq!(info.kind, DriverKind::Epoll);
-            assert_eq!(info.requested, Driver::Epoll);
+            assert_eq!(info.requested, DriverChoice::Epoll);
             assert_eq!(info.reason, "requested");
             assert!(info.setup_flags.is_empty());
             assert!(shown.contains("driver=Epoll"), "{shown}");
@@ -590,7 +590,10 @@ fn driver_info_reports_the_requested_driver() {
     assert_eq!(info.kind, driver());
 
     // The builder's choice wins over the environment.
-    let rt = Runtime::builder().driver(Driver::Epoll).build().unwrap();
+    let rt = Runtime::builder()
+        .driver(DriverChoice::Epoll)
+        .build()
+        .unwrap();
     assert_eq!(rt.driver_info().kind, DriverKind::Epoll);
     assert_eq!(rt.block_on(async { 3 }), 3);
 
@@ -608,10 +611,10 @@ fn driver_info_reports_the_requested_driver() {
         }
     });
 
-    assert_eq!(Driver::parse("uring"), Some(Driver::IoUring));
-    assert_eq!(Driver::parse(" EPOLL "), Some(Driver::Epoll));
-    assert_eq!(Driver::parse(""), Some(Driver::Auto));
-    assert_eq!(Driver::parse("kqueue"), None);
+    assert_eq!(DriverChoice::parse("uring"), Some(DriverChoice::IoUring));
+    assert_eq!(DriverChoice::parse(" EPOLL "), Some(DriverChoice::Epoll));
+    assert_eq!(DriverChoice::parse(""), Some(DriverChoice::Auto));
+    assert_eq!(DriverChoice::parse("kqueue"), None);
 }
 
 #[test]

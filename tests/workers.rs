@@ -373,3 +373,139 @@ fn metrics_are_plausible() {
     assert!(finals[1].driver.ops_submitted >= metrics[1].driver.ops_submitted);
     assert!(finals[1].executor.tasks_polled > 0);
 }
+
+/// A task that wakes another worker and then blocks its own thread (a blocking DNS lookup, a
+/// CPU-heavy step) must not hold the wake-up back: a MSG_RING wake queued on this ring leaves
+/// before the next task runs, as an eventfd write would.
+#[test]
+fn a_cross_worker_wake_is_not_held_back_by_a_busy_sender() {
+    let rt = Runtime::builder()
+        .workers(2)
+        .pin_cores(false)
+        .build()
+        .unwrap();
+    let out = rt
+        .run(|id| async move {
+            if id != 0 {
+                corio::shutdown_requested().await;
+                return None;
+            }
+            let (tx, rx) = corio::sync::oneshot::channel::<()>();
+            let (woke_tx, woke_rx) = corio::sync::oneshot::channel::<std::time::Instant>();
+            let waiter = corio::spawn_on(1, async move {
+                rx.await.unwrap();
+                let _ = woke_tx.send(std::time::Instant::now());
+            });
+            // Let worker 1 park on the channel.
+            corio::time::sleep(Duration::from_millis(100)).await;
+            let sent = std::time::Instant::now();
+            corio::spawn(async move { tx.send(()).unwrap() });
+            corio::spawn(async { std::thread::sleep(Duration::from_secs(2)) });
+            let woke = woke_rx.await.unwrap();
+            waiter.await.unwrap();
+            corio::request_shutdown();
+            Some(woke.duration_since(sent))
+        })
+        .unwrap();
+    let latency = out[0].as_ref().unwrap().unwrap();
+    assert!(
+        latency < Duration::from_secs(1),
+        "worker 1 woke {latency:?} after the wake (the sender blocked for 2 s)"
+    );
+}
+
+/// Tasks worker 0 spawned during `run` (its own and the signal watcher) end with the run, as
+/// the other workers' do, whether the run ended by itself or was forced.
+#[test]
+fn worker_0s_tasks_end_with_the_run() {
+    let rt = Runtime::builder()
+        .workers(2)
+        .pin_cores(false)
+        .handle_signals(true)
+        .grace_period(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let before = rt.stats().tasks_alive;
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let d = dropped.clone();
+    rt.run(move |id| {
+        let d = d.clone();
+        async move {
+            if id == 0 {
+                let guard = CountDrop(d);
+                corio::spawn(async move {
+                    let _guard = guard;
+                    std::future::pending::<()>().await
+                });
+            }
+        }
+    })
+    .unwrap();
+    assert_eq!(dropped.load(Ordering::SeqCst), 1, "a task outlived its run");
+    assert_eq!(
+        rt.stats().tasks_alive,
+        before,
+        "tasks of the run are still alive"
+    );
+    // A forced end: worker 0's future never finishes.
+    let d = dropped.clone();
+    let out = rt
+        .run(move |id| {
+            let d = d.clone();
+            async move {
+                if id == 0 {
+                    let guard = CountDrop(d);
+                    corio::spawn(async move {
+                        let _guard = guard;
+                        std::future::pending::<()>().await
+                    });
+                    corio::request_shutdown();
+                    std::future::pending::<()>().await
+                }
+            }
+        })
+        .unwrap();
+    assert!(out[0].as_ref().unwrap_err().is_cancelled());
+    assert_eq!(
+        dropped.load(Ordering::SeqCst),
+        2,
+        "a task outlived its forced run"
+    );
+    assert_eq!(rt.stats().tasks_alive, before);
+}
+
+struct CountDrop(Arc<AtomicUsize>);
+
+impl Drop for CountDrop {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// A shutdown requested while no `run` is going on applies to the next run as a request —
+/// with its whole grace period — not as a stop that is already forced.
+#[test]
+fn a_shutdown_requested_between_runs_does_not_force_the_next() {
+    let rt = Runtime::builder()
+        .workers(2)
+        .pin_cores(false)
+        .grace_period(Duration::from_millis(1000))
+        .build()
+        .unwrap();
+    rt.run(|_| async {}).unwrap();
+    rt.shutdown_handle().shutdown();
+    // Longer than the grace period: a timer armed now would have forced the stop.
+    std::thread::sleep(Duration::from_millis(1200));
+    let out = rt
+        .run(|id| async move {
+            corio::shutdown_requested().await;
+            corio::time::sleep(Duration::from_millis(20)).await;
+            id
+        })
+        .unwrap();
+    let ids: Vec<usize> = out
+        .into_iter()
+        .map(|r| r.expect("forced at start"))
+        .collect();
+    assert_eq!(ids, [0, 1]);
+}

@@ -7,7 +7,7 @@
 //!   an SQE and answers with a CQE; epoll tries the syscall and parks the task on EAGAIN;
 //! - `shutdown()`: cancel everything in flight and wait, bounded, until the kernel has let go.
 //!
-//! The backend is chosen at run time ([`Driver`]), one per executor thread; nothing is global.
+//! The backend is chosen at run time ([`DriverChoice`]), one per executor thread; nothing is global.
 
 pub(crate) mod epoll;
 pub(crate) mod uring;
@@ -21,7 +21,7 @@ use std::time::Duration;
 
 /// Which driver a runtime should use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Driver {
+pub enum DriverChoice {
     /// io_uring when it is available, otherwise epoll. "Unavailable" means the kernel refuses
     /// io_uring (ENOSYS, EPERM, `kernel.io_uring_disabled`) or lacks an opcode corio uses; a
     /// resource failure (ENOMEM from the memlock limit, EMFILE) is an error, not a fallback.
@@ -32,13 +32,13 @@ pub enum Driver {
     Epoll,
 }
 
-impl Driver {
+impl DriverChoice {
     /// Parses `auto`, `uring`/`io_uring`/`io-uring` or `epoll`.
-    pub fn parse(s: &str) -> Option<Driver> {
+    pub fn parse(s: &str) -> Option<DriverChoice> {
         match s.trim().to_ascii_lowercase().as_str() {
-            "auto" | "" => Some(Driver::Auto),
-            "uring" | "io_uring" | "io-uring" | "iouring" => Some(Driver::IoUring),
-            "epoll" => Some(Driver::Epoll),
+            "auto" | "" => Some(DriverChoice::Auto),
+            "uring" | "io_uring" | "io-uring" | "iouring" => Some(DriverChoice::IoUring),
+            "epoll" => Some(DriverChoice::Epoll),
             _ => None,
         }
     }
@@ -59,7 +59,7 @@ pub struct DriverInfo {
     /// The driver in use.
     pub kind: DriverKind,
     /// What was asked for (after reading `CORIO_DRIVER`).
-    pub requested: Driver,
+    pub requested: DriverChoice,
     /// Why this driver: "requested", or why io_uring was unavailable under `Auto`.
     pub reason: String,
     /// io_uring setup flags the kernel accepted (empty on epoll).
@@ -144,16 +144,16 @@ impl DriverStats {
 /// The backend of one executor. Not boxed: there is exactly one per executor, and the ring
 /// variant is the hot one.
 #[allow(clippy::large_enum_variant)]
-pub(crate) enum Backend {
+pub(crate) enum Driver {
     Uring(uring::Uring),
     Epoll(epoll::Epoll),
 }
 
-impl Backend {
+impl Driver {
     pub(crate) fn park(&mut self, timeout: Option<Duration>) -> io::Result<()> {
         match self {
-            Backend::Uring(d) => d.park(timeout),
-            Backend::Epoll(d) => d.park(timeout),
+            Driver::Uring(d) => d.park(timeout),
+            Driver::Epoll(d) => d.park(timeout),
         }
     }
 
@@ -161,25 +161,33 @@ impl Backend {
     /// or a ring without MSG_RING), and the caller writes the eventfd instead.
     pub(crate) fn msg_ring(&mut self, target: &Arc<Remote>) -> bool {
         match self {
-            Backend::Uring(d) => d.msg_ring(target.clone()),
-            Backend::Epoll(_) => false,
+            Driver::Uring(d) => d.msg_ring(target.clone()),
+            Driver::Epoll(_) => false,
+        }
+    }
+
+    /// Submits a queued MSG_RING wake-up now, without waiting (nothing to do on epoll, whose
+    /// wake-ups are immediate eventfd writes).
+    pub(crate) fn submit_wakes(&mut self) {
+        if let Driver::Uring(d) = self {
+            d.submit_wakes();
         }
     }
 
     /// Submits queued MSG_RING wake-ups before the loop stops turning (nothing to do on epoll).
     pub(crate) fn flush(&mut self) {
-        if let Backend::Uring(d) = self {
+        if let Driver::Uring(d) = self {
             d.flush();
         }
     }
 
     pub(crate) fn stats(&self) -> DriverStats {
         match self {
-            Backend::Uring(d) => DriverStats {
+            Driver::Uring(d) => DriverStats {
                 in_flight: d.in_flight() as u64,
                 ..d.stats
             },
-            Backend::Epoll(d) => DriverStats {
+            Driver::Epoll(d) => DriverStats {
                 registered_fds: d.registered() as u64,
                 ..d.stats
             },
@@ -188,8 +196,8 @@ impl Backend {
 
     pub(crate) fn shutdown(&mut self) {
         match self {
-            Backend::Uring(d) => d.shutdown(),
-            Backend::Epoll(d) => d.shutdown(),
+            Driver::Uring(d) => d.shutdown(),
+            Driver::Epoll(d) => d.shutdown(),
         }
     }
 }
@@ -202,18 +210,18 @@ pub(crate) enum Unavailable {
     Error(io::Error),
 }
 
-fn requested(builder: &Builder) -> io::Result<Driver> {
+fn requested(builder: &Builder) -> io::Result<DriverChoice> {
     if let Some(d) = builder.driver {
         return Ok(d);
     }
     match std::env::var("CORIO_DRIVER") {
-        Ok(v) => Driver::parse(&v).ok_or_else(|| {
+        Ok(v) => DriverChoice::parse(&v).ok_or_else(|| {
             io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!("CORIO_DRIVER={v:?}: expected auto, uring or epoll"),
             )
         }),
-        Err(_) => Ok(Driver::Auto),
+        Err(_) => Ok(DriverChoice::Auto),
     }
 }
 
@@ -228,11 +236,11 @@ fn new_eventfd(nonblocking: bool) -> io::Result<std::os::fd::OwnedFd> {
 }
 
 /// Opens the driver the builder (or `CORIO_DRIVER`) asks for.
-pub(crate) fn open(builder: &Builder) -> io::Result<(Backend, Arc<Remote>, DriverInfo)> {
+pub(crate) fn open(builder: &Builder) -> io::Result<(Driver, Arc<Remote>, DriverInfo)> {
     let requested = requested(builder)?;
     let epoll = |reason: String| -> io::Result<_> {
         let remote = Arc::new(Remote::new(new_eventfd(true)?));
-        let backend = Backend::Epoll(epoll::Epoll::new(remote.eventfd())?);
+        let backend = Driver::Epoll(epoll::Epoll::new(remote.eventfd())?);
         let info = DriverInfo {
             kind: DriverKind::Epoll,
             requested,
@@ -243,13 +251,13 @@ pub(crate) fn open(builder: &Builder) -> io::Result<(Backend, Arc<Remote>, Drive
         Ok((backend, remote, info))
     };
     match requested {
-        Driver::Epoll => epoll("requested".into()),
-        Driver::IoUring | Driver::Auto => {
+        DriverChoice::Epoll => epoll("requested".into()),
+        DriverChoice::IoUring | DriverChoice::Auto => {
             match uring::Uring::new(builder.ring_entries, new_eventfd(false)?) {
                 Ok((ring, remote)) => {
                     let setup_flags = ring.setup_flags.clone();
                     let msg_ring = ring.msg_ring_enabled();
-                    let reason = if requested == Driver::Auto {
+                    let reason = if requested == DriverChoice::Auto {
                         "io_uring available"
                     } else {
                         "requested"
@@ -261,10 +269,10 @@ pub(crate) fn open(builder: &Builder) -> io::Result<(Backend, Arc<Remote>, Drive
                         setup_flags,
                         msg_ring,
                     };
-                    Ok((Backend::Uring(ring), remote, info))
+                    Ok((Driver::Uring(ring), remote, info))
                 }
                 Err(Unavailable::Error(e)) => Err(e),
-                Err(Unavailable::Refused(why)) if requested == Driver::IoUring => {
+                Err(Unavailable::Refused(why)) if requested == DriverChoice::IoUring => {
                     Err(io::Error::new(
                         io::ErrorKind::Unsupported,
                         format!("io_uring was requested but is unavailable: {why}"),

@@ -19,7 +19,7 @@
 
 use crate::buf::{BufResult, IoBuf, IoBufMut};
 use crate::fd::SharedFd;
-use crate::op::{close, read, write_at};
+use crate::op::{close, fsync, read, write_at};
 use std::io;
 use std::os::fd::OwnedFd;
 use std::path::Path;
@@ -102,7 +102,7 @@ impl File {
 
     /// Flushes data and metadata to the device (fsync).
     pub async fn sync_all(&self) -> io::Result<()> {
-        write_at::fsync(&self.fd).await
+        fsync::fsync(&self.fd).await
     }
 
     /// Closes the file and reports close(2)'s result.

@@ -1,6 +1,6 @@
 //! Socket setup with plain syscalls.
 
-use crate::driver::Backend;
+use crate::driver::Driver;
 use crate::runtime::context;
 use crate::sys::syscall;
 use std::io;
@@ -37,7 +37,7 @@ pub(crate) fn adopt(fd: OwnedFd) -> io::Result<crate::fd::SharedFd> {
 
 /// True when the current driver needs non-blocking sockets (epoll).
 pub(crate) fn nonblocking_sockets() -> bool {
-    context::with_core(|core| matches!(&*core.driver.borrow(), Backend::Epoll(_)))
+    context::with_core(|core| matches!(&*core.driver.borrow(), Driver::Epoll(_)))
 }
 
 pub(crate) fn domain_of(addr: &SocketAddr) -> i32 {

@@ -23,12 +23,16 @@ pub(crate) async fn write_all<B: IoBuf>(fd: &SharedFd, mut buf: B) -> BufResult<
 }
 
 /// Reads until `buf` is full (`bytes_init() == bytes_total()`); EOF first is `UnexpectedEof`.
-pub(crate) async fn read_exact<B: IoBufMut>(fd: &SharedFd, mut buf: B) -> BufResult<(), B> {
+pub(crate) async fn read_exact<B: IoBufMut>(
+    fd: &SharedFd,
+    mut buf: B,
+    kind: recv::ReadKind,
+) -> BufResult<(), B> {
     if buf.bytes_init() == buf.bytes_total() {
         return (Err(recv::no_room()), buf);
     }
     while buf.bytes_init() < buf.bytes_total() {
-        let (res, b) = recv::recv(fd, buf, false).await;
+        let (res, b) = recv::recv(fd, buf, kind).await;
         buf = b;
         match res {
             Ok(0) => return (Err(io::ErrorKind::UnexpectedEof.into()), buf),
@@ -105,7 +109,7 @@ macro_rules! stream_io_methods {
             &self,
             buf: B,
         ) -> $crate::buf::BufResult<usize, B> {
-            $crate::op::recv::recv(&self.fd, buf, false).await
+            $crate::op::recv::recv(&self.fd, buf, Self::READ_KIND).await
         }
 
         /// Reads until `buf` is full (for a `Vec`: until its length reaches its capacity).
@@ -114,7 +118,7 @@ macro_rules! stream_io_methods {
             &self,
             buf: B,
         ) -> $crate::buf::BufResult<(), B> {
-            $crate::net::stream::read_exact(&self.fd, buf).await
+            $crate::net::stream::read_exact(&self.fd, buf, Self::READ_KIND).await
         }
 
         /// Writes some of `buf`'s initialized bytes; returns how many.

@@ -190,6 +190,8 @@ impl TcpStream {
         Ok(TcpStream { fd })
     }
 
+    const READ_KIND: crate::op::recv::ReadKind = crate::op::recv::ReadKind::Tcp;
+
     super::stream::stream_io_methods!();
 
     /// The remote address.

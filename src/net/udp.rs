@@ -78,7 +78,7 @@ impl UdpSocket {
 
     /// Receives one datagram from the connected peer.
     pub async fn recv<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
-        recv::recv(&self.fd, buf, true).await
+        recv::recv(&self.fd, buf, recv::ReadKind::Datagram).await
     }
 
     /// The bound address.

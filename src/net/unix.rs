@@ -128,6 +128,8 @@ impl UnixStream {
         ))
     }
 
+    const READ_KIND: crate::op::recv::ReadKind = crate::op::recv::ReadKind::UnixStream;
+
     super::stream::stream_io_methods!();
 
     /// The local address.

@@ -30,10 +30,10 @@ impl OpAble for Accept {
         .flags(libc::SOCK_CLOEXEC)
         .build()
     }
-    fn legacy_interest(&self) -> Option<(&SharedFd, Direction)> {
+    fn readiness_interest(&self) -> Option<(&SharedFd, Direction)> {
         Some((&self.fd, Direction::Read))
     }
-    fn legacy_call(&mut self) -> io::Result<u32> {
+    fn readiness_call(&mut self) -> io::Result<u32> {
         let flags = libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK;
         syscall!(accept4(
             self.fd.raw(),
@@ -50,7 +50,7 @@ impl OpAble for Accept {
         if let Ok(fd) = result {
             // SAFETY: the kernel just created this fd for us and nothing else owns it.
             let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
-            self.fd.read_side().accepted.borrow_mut().push_back(fd);
+            self.fd.keep_accepted(fd);
         }
         self.fd.read_side().orphan_finished();
     }

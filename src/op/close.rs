@@ -15,10 +15,10 @@ impl OpAble for Close {
     fn uring_op(&mut self) -> squeue::Entry {
         opcode::Close::new(types::Fd(self.fd)).build()
     }
-    fn legacy_interest(&self) -> Option<(&SharedFd, Direction)> {
+    fn readiness_interest(&self) -> Option<(&SharedFd, Direction)> {
         None
     }
-    fn legacy_call(&mut self) -> io::Result<u32> {
+    fn readiness_call(&mut self) -> io::Result<u32> {
         crate::sys::close(self.fd).map(|_| 0)
     }
 }

@@ -22,13 +22,16 @@ impl OpAble for Connect {
     fn uring_op(&mut self) -> squeue::Entry {
         opcode::Connect::new(types::Fd(self.fd.raw()), self.addr.as_ptr(), self.addr.len).build()
     }
-    fn legacy_interest(&self) -> Option<(&SharedFd, Direction)> {
+    fn readiness_interest(&self) -> Option<(&SharedFd, Direction)> {
         Some((&self.fd, Direction::Write))
+    }
+    fn restart_fd(&self) -> Option<&SharedFd> {
+        None
     }
     /// Go's connect: the first call starts it (EINPROGRESS: wait for write readiness); later
     /// calls read SO_ERROR, and since the poller can wake spuriously, a zero SO_ERROR is
     /// confirmed with getpeername before reporting success.
-    fn legacy_call(&mut self) -> io::Result<u32> {
+    fn readiness_call(&mut self) -> io::Result<u32> {
         if !self.started {
             self.started = true;
             return match syscall!(connect(self.fd.raw(), self.addr.as_ptr(), self.addr.len)) {

@@ -1,7 +1,7 @@
 //! Operations: one type per operation, each stating both of its forms side by side.
 //!
 //! - the completion form, `uring_op`: the SQE that performs it on io_uring;
-//! - the readiness form, `legacy_interest` + `legacy_call`: the fd and direction to wait on,
+//! - the readiness form, `readiness_interest` + `readiness_call`: the fd and direction to wait on,
 //!   and the syscall to retry after readiness (Go's try / EAGAIN / park loop).
 //!
 //! [`Op<T>`] is the future that runs either form on the current executor's driver. On
@@ -14,6 +14,7 @@ pub(crate) mod accept;
 pub(crate) mod close;
 pub(crate) mod connect;
 pub(crate) mod deadline;
+pub(crate) mod fsync;
 pub(crate) mod nop;
 pub(crate) mod read;
 pub(crate) mod recv;
@@ -30,7 +31,7 @@ pub use timeout::kernel_sleep;
 
 use crate::driver::epoll::Direction;
 use crate::driver::uring::slots::Orphan;
-use crate::driver::Backend;
+use crate::driver::Driver;
 use crate::fd::SharedFd;
 use crate::runtime::context;
 use io_uring::squeue;
@@ -47,15 +48,24 @@ pub(crate) trait OpAble: Sized + 'static {
 
     /// Readiness form: the descriptor and direction to wait on after EAGAIN; `None` for an
     /// operation that never blocks.
-    fn legacy_interest(&self) -> Option<(&SharedFd, Direction)>;
+    fn readiness_interest(&self) -> Option<(&SharedFd, Direction)>;
 
     /// Readiness form: the syscall to try (again).
-    fn legacy_call(&mut self) -> io::Result<u32>;
+    fn readiness_call(&mut self) -> io::Result<u32>;
 
     /// Readiness form: true if `result` proves the fd has nothing more for now (a stream read
     /// shorter than asked), so the next attempt can park without a syscall.
-    fn legacy_drained(&self, _result: u32) -> bool {
+    fn readiness_drained(&self, _result: u32) -> bool {
         false
+    }
+
+    /// io_uring only: the fd whose explicit close cancels this op, if the op can simply be
+    /// submitted again when a close it did not ask for cancelled it. `close()` cancels by
+    /// open file (IORING_ASYNC_CANCEL_FD), which dup'd fds share: closing one corio socket
+    /// adopted from a dup must not fail the other's operations. `None`: report -ECANCELED
+    /// (connect: a cancelled connect may have started the handshake).
+    fn restart_fd(&self) -> Option<&SharedFd> {
+        self.readiness_interest().map(|(fd, _)| fd)
     }
 
     /// io_uring only: the future was dropped with the op in flight; its result will arrive
@@ -97,6 +107,8 @@ enum State {
 pub(crate) struct Op<T: OpAble> {
     data: Option<T>,
     state: State,
+    /// `expire` asked the kernel to cancel this op: its -ECANCELED is ours to report.
+    cancelled: bool,
 }
 
 // Op never pins its data: the data is moved in and out by value.
@@ -107,6 +119,7 @@ impl<T: OpAble> Op<T> {
         Op {
             data: Some(data),
             state: State::Unstarted,
+            cancelled: false,
         }
     }
 }
@@ -119,8 +132,8 @@ impl<T: OpAble> Future for Op<T> {
         context::with_core(|core| {
             let mut driver = core.driver.borrow_mut();
             let poll = match &mut *driver {
-                Backend::Uring(ring) => this.poll_uring(core.id(), ring, cx),
-                Backend::Epoll(epoll) => this.poll_epoll(epoll, cx),
+                Driver::Uring(ring) => this.poll_uring(core.id(), ring, cx),
+                Driver::Epoll(epoll) => this.poll_epoll(core.id(), epoll, cx),
             };
             poll.map(|(result, flags)| {
                 this.state = State::Done;
@@ -142,6 +155,37 @@ impl<T: OpAble> Op<T> {
         ring: &mut crate::driver::uring::Uring,
         cx: &Context<'_>,
     ) -> Poll<(io::Result<u32>, u32)> {
+        loop {
+            let poll = self.poll_uring_once(core, ring, cx);
+            if let Poll::Ready((Err(e), _)) = &poll {
+                if self.cancelled_by_another_close(e) {
+                    // Another corio fd over the same open file was closed: submit again.
+                    self.state = State::Unstarted;
+                    continue;
+                }
+            }
+            return poll;
+        }
+    }
+
+    /// True if `e` is an -ECANCELED this op did not ask for (no deadline expired) and its own
+    /// fd is not closing: the cancel came from closing a dup of the fd.
+    fn cancelled_by_another_close(&self, e: &io::Error) -> bool {
+        e.raw_os_error() == Some(libc::ECANCELED)
+            && !self.cancelled
+            && self
+                .data
+                .as_ref()
+                .and_then(|d| d.restart_fd())
+                .is_some_and(|fd| fd.check_open().is_ok())
+    }
+
+    fn poll_uring_once(
+        &mut self,
+        core: u64,
+        ring: &mut crate::driver::uring::Uring,
+        cx: &Context<'_>,
+    ) -> Poll<(io::Result<u32>, u32)> {
         match self.state {
             State::Unstarted => {
                 let data = self
@@ -152,9 +196,14 @@ impl<T: OpAble> Op<T> {
                 // SAFETY: the SQE points into `data`'s heap memory (OpAble contract); `data`
                 // stays in this future until `poll_op` returns Ready, or moves to the slot in
                 // `Drop` (orphan), so it outlives the kernel's use.
-                let user_data = unsafe { ring.submit(sqe, cx) };
-                self.state = State::InRing { core, user_data };
-                Poll::Pending
+                match unsafe { ring.submit(sqe, cx) } {
+                    Ok(user_data) => {
+                        self.state = State::InRing { core, user_data };
+                        Poll::Pending
+                    }
+                    // The ring is broken: the op never reached the kernel.
+                    Err(e) => Poll::Ready((Err(e), 0)),
+                }
             }
             State::InRing {
                 core: owner,
@@ -174,6 +223,7 @@ impl<T: OpAble> Op<T> {
     /// Go's loop: try the syscall; on EAGAIN consume readiness and retry, or park.
     fn poll_epoll(
         &mut self,
+        core: u64,
         epoll: &mut crate::driver::epoll::Epoll,
         cx: &Context<'_>,
     ) -> Poll<(io::Result<u32>, u32)> {
@@ -182,10 +232,15 @@ impl<T: OpAble> Op<T> {
             .as_mut()
             .expect("op data present until completion");
         if let State::Unstarted = self.state {
+            if let Some((fd, _)) = data.readiness_interest() {
+                if let Err(e) = fd.check_executor(core) {
+                    return Poll::Ready((Err(e), 0));
+                }
+            }
             self.state = State::Trying;
             epoll.stats.ops_submitted += 1;
         }
-        let interest = data.legacy_interest().map(|(fd, dir)| (fd.token(), dir));
+        let interest = data.readiness_interest().map(|(fd, dir)| (fd.token(), dir));
         loop {
             if let Some((Some(token), dir)) = interest {
                 if epoll.is_drained(token, dir) {
@@ -201,7 +256,7 @@ impl<T: OpAble> Op<T> {
                     return Poll::Ready((Err(e), 0));
                 }
             }
-            match data.legacy_call() {
+            match data.readiness_call() {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) if crate::sys::would_block(&e) => match interest {
                     Some((Some(token), dir)) => match epoll.poll_ready(token, dir, cx) {
@@ -214,7 +269,7 @@ impl<T: OpAble> Op<T> {
                 },
                 Ok(n) => {
                     if let Some((Some(token), dir)) = interest {
-                        if data.legacy_drained(n) {
+                        if data.readiness_drained(n) {
                             epoll.mark_drained(token, dir);
                         }
                     }
@@ -246,11 +301,12 @@ impl<T: OpAble> Op<T> {
                 core: owner,
                 user_data,
             } => {
+                self.cancelled = true;
                 context::try_with_core(|core| {
                     if core.id() != owner {
                         return;
                     }
-                    if let Backend::Uring(ring) = &mut *core.driver.borrow_mut() {
+                    if let Driver::Uring(ring) = &mut *core.driver.borrow_mut() {
                         ring.cancel(user_data);
                     }
                 });
@@ -279,7 +335,7 @@ impl<T: OpAble> Drop for Op<T> {
             let Ok(mut driver) = core.driver.try_borrow_mut() else {
                 return;
             };
-            if let (Backend::Uring(ring), Some(mut d)) = (&mut *driver, data.take()) {
+            if let (Driver::Uring(ring), Some(mut d)) = (&mut *driver, data.take()) {
                 d.on_orphaned();
                 ring.orphan(user_data, Box::new(d));
             }

@@ -12,10 +12,10 @@ impl OpAble for Nop {
     fn uring_op(&mut self) -> squeue::Entry {
         opcode::Nop::new().build()
     }
-    fn legacy_interest(&self) -> Option<(&SharedFd, Direction)> {
+    fn readiness_interest(&self) -> Option<(&SharedFd, Direction)> {
         None
     }
-    fn legacy_call(&mut self) -> io::Result<u32> {
+    fn readiness_call(&mut self) -> io::Result<u32> {
         Ok(0)
     }
 }

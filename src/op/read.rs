@@ -30,11 +30,14 @@ impl<B: IoBufMut> OpAble for Read<B> {
             .offset(self.offset.unwrap_or(u64::MAX))
             .build()
     }
-    fn legacy_interest(&self) -> Option<(&SharedFd, Direction)> {
+    fn readiness_interest(&self) -> Option<(&SharedFd, Direction)> {
         // Only fds registered with epoll can wait; a file's pread never says EAGAIN.
-        self.fd.token().map(|_| (&self.fd, Direction::Read))
+        self.fd.is_polled().then_some((&self.fd, Direction::Read))
     }
-    fn legacy_call(&mut self) -> io::Result<u32> {
+    fn restart_fd(&self) -> Option<&SharedFd> {
+        Some(&self.fd)
+    }
+    fn readiness_call(&mut self) -> io::Result<u32> {
         let fd = self.fd.raw();
         let (ptr, len) = crate::buf::spare_mut(&mut self.buf);
         match self.offset {

@@ -12,11 +12,30 @@ use crate::sys::syscall;
 use io_uring::{opcode, squeue, types};
 use std::io;
 
+/// What kind of socket a read is on: it decides how a stash is handed out (one datagram per
+/// read) and whether a short read proves the receive queue empty.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ReadKind {
+    /// TCP: a read shorter than asked emptied the receive queue — except at the urgent mark,
+    /// which the poll descriptor watches for (EPOLLPRI).
+    Tcp,
+    /// A Unix stream: a read also stops after a message that carried fds or credentials, with
+    /// more bytes queued behind it, so a short read proves nothing.
+    UnixStream,
+    /// UDP or Unix datagrams: one message per read.
+    Datagram,
+}
+
+impl ReadKind {
+    fn datagram(self) -> bool {
+        self == ReadKind::Datagram
+    }
+}
+
 pub(crate) struct Recv<B> {
     fd: SharedFd,
     buf: B,
-    /// A byte stream (TCP, Unix stream): a short read means the receive queue is empty.
-    stream: bool,
+    kind: ReadKind,
 }
 
 impl<B: IoBufMut> Recv<B> {
@@ -30,17 +49,17 @@ impl<B: IoBufMut> OpAble for Recv<B> {
         let (ptr, len) = self.spare();
         opcode::Recv::new(types::Fd(self.fd.raw()), ptr, len as u32).build()
     }
-    fn legacy_interest(&self) -> Option<(&SharedFd, Direction)> {
+    fn readiness_interest(&self) -> Option<(&SharedFd, Direction)> {
         Some((&self.fd, Direction::Read))
     }
-    fn legacy_call(&mut self) -> io::Result<u32> {
+    fn readiness_call(&mut self) -> io::Result<u32> {
         let (ptr, len) = self.spare();
         syscall!(recv(self.fd.raw(), ptr.cast(), len, 0)).map(|n| n as u32)
     }
-    fn legacy_drained(&self, n: u32) -> bool {
+    fn readiness_drained(&self, n: u32) -> bool {
         // 0 is EOF (nothing to wait for); a datagram's size says nothing about the queue.
         let asked = self.buf.bytes_total() - self.buf.bytes_init();
-        self.stream && n > 0 && (n as usize) < asked
+        self.kind == ReadKind::Tcp && n > 0 && (n as usize) < asked
     }
     fn on_orphaned(&mut self) {
         self.fd.read_side().orphan_started();
@@ -59,7 +78,7 @@ impl<B: IoBufMut> OpAble for Recv<B> {
                 from: None,
             })
         });
-        self.fd.read_side().keep(outcome);
+        self.fd.keep_read(outcome);
         self.fd.read_side().orphan_finished();
     }
 }
@@ -127,7 +146,7 @@ pub(crate) fn no_room() -> io::Error {
 pub(crate) async fn recv<B: IoBufMut>(
     fd: &SharedFd,
     mut buf: B,
-    datagram: bool,
+    kind: ReadKind,
 ) -> BufResult<usize, B> {
     if buf.bytes_init() == buf.bytes_total() {
         return (Err(no_room()), buf);
@@ -136,7 +155,7 @@ pub(crate) async fn recv<B: IoBufMut>(
     if let Err(e) = fd.check_open() {
         return (Err(e), buf);
     }
-    if let Some(res) = take_stash(fd, &mut buf, datagram) {
+    if let Some(res) = take_stash(fd, &mut buf, kind.datagram()) {
         return (res, buf);
     }
     let done = with_deadline(
@@ -145,7 +164,7 @@ pub(crate) async fn recv<B: IoBufMut>(
         Op::new(Recv {
             fd: fd.clone(),
             buf,
-            stream: !datagram,
+            kind,
         }),
     )
     .await;

@@ -57,10 +57,10 @@ impl<B: IoBufMut> OpAble for RecvFrom<B> {
     fn uring_op(&mut self) -> squeue::Entry {
         opcode::RecvMsg::new(types::Fd(self.fd.raw()), &mut self.parts.msg).build()
     }
-    fn legacy_interest(&self) -> Option<(&SharedFd, Direction)> {
+    fn readiness_interest(&self) -> Option<(&SharedFd, Direction)> {
         Some((&self.fd, Direction::Read))
     }
-    fn legacy_call(&mut self) -> io::Result<u32> {
+    fn readiness_call(&mut self) -> io::Result<u32> {
         syscall!(recvmsg(self.fd.raw(), &mut self.parts.msg, 0)).map(|n| n as u32)
     }
     fn on_orphaned(&mut self) {
@@ -76,7 +76,7 @@ impl<B: IoBufMut> OpAble for RecvFrom<B> {
             .to_vec();
             Some(Chunk { data, pos: 0, from })
         });
-        self.fd.read_side().keep(outcome);
+        self.fd.keep_read(outcome);
         self.fd.read_side().orphan_finished();
     }
 }

@@ -21,10 +21,10 @@ impl<B: IoBuf> OpAble for Send<B> {
             .flags(libc::MSG_NOSIGNAL)
             .build()
     }
-    fn legacy_interest(&self) -> Option<(&SharedFd, Direction)> {
+    fn readiness_interest(&self) -> Option<(&SharedFd, Direction)> {
         Some((&self.fd, Direction::Write))
     }
-    fn legacy_call(&mut self) -> io::Result<u32> {
+    fn readiness_call(&mut self) -> io::Result<u32> {
         let (ptr, len) = (self.buf.stable_ptr(), self.buf.bytes_init());
         syscall!(send(self.fd.raw(), ptr.cast(), len, libc::MSG_NOSIGNAL)).map(|n| n as u32)
     }

@@ -17,10 +17,10 @@ impl OpAble for Shutdown {
     fn uring_op(&mut self) -> squeue::Entry {
         opcode::Shutdown::new(types::Fd(self.fd.raw()), self.how).build()
     }
-    fn legacy_interest(&self) -> Option<(&SharedFd, Direction)> {
+    fn readiness_interest(&self) -> Option<(&SharedFd, Direction)> {
         None
     }
-    fn legacy_call(&mut self) -> io::Result<u32> {
+    fn readiness_call(&mut self) -> io::Result<u32> {
         syscall!(shutdown(self.fd.raw(), self.how)).map(|_| 0)
     }
 }

@@ -7,7 +7,7 @@
 
 use super::{Op, OpAble};
 use crate::driver::epoll::Direction;
-use crate::driver::Backend;
+use crate::driver::Driver;
 use crate::fd::SharedFd;
 use crate::runtime::context;
 use crate::sys::syscall;
@@ -27,10 +27,10 @@ impl OpAble for Timeout {
     fn uring_op(&mut self) -> squeue::Entry {
         opcode::Timeout::new(&*self.ts).build()
     }
-    fn legacy_interest(&self) -> Option<(&SharedFd, Direction)> {
+    fn readiness_interest(&self) -> Option<(&SharedFd, Direction)> {
         self.timerfd.as_ref().map(|fd| (fd, Direction::Read))
     }
-    fn legacy_call(&mut self) -> io::Result<u32> {
+    fn readiness_call(&mut self) -> io::Result<u32> {
         let Some(fd) = &self.timerfd else {
             return Ok(0);
         };
@@ -64,7 +64,7 @@ fn timerfd(d: Duration) -> io::Result<SharedFd> {
 
 /// Sleeps for `d` with the kernel timing it (see the module docs).
 pub async fn kernel_sleep(d: Duration) -> io::Result<()> {
-    let epoll = context::with_core(|core| matches!(&*core.driver.borrow(), Backend::Epoll(_)));
+    let epoll = context::with_core(|core| matches!(&*core.driver.borrow(), Driver::Epoll(_)));
     let timerfd = if epoll { Some(timerfd(d)?) } else { None };
     let done = Op::new(Timeout {
         ts: Box::new(types::Timespec::from(d)),

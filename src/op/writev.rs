@@ -46,10 +46,10 @@ impl<B: IoBuf> OpAble for Writev<B> {
             .flags(libc::MSG_NOSIGNAL as u32)
             .build()
     }
-    fn legacy_interest(&self) -> Option<(&SharedFd, Direction)> {
+    fn readiness_interest(&self) -> Option<(&SharedFd, Direction)> {
         Some((&self.fd, Direction::Write))
     }
-    fn legacy_call(&mut self) -> io::Result<u32> {
+    fn readiness_call(&mut self) -> io::Result<u32> {
         syscall!(sendmsg(self.fd.raw(), &*self.msg, libc::MSG_NOSIGNAL)).map(|n| n as u32)
     }
 }

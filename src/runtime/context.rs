@@ -3,7 +3,7 @@
 //! Invariant: `CURRENT` is non-null only while an [`Enter`] guard lives, and the guard holds an
 //! `Rc<Core>`, so the pointer is valid whenever it is non-null.
 
-use super::core::Core;
+use super::executor::Core;
 use std::cell::Cell;
 use std::ptr;
 use std::rc::Rc;

@@ -2,19 +2,22 @@
 //! builder that chooses the driver.
 
 pub(crate) mod context;
-pub(crate) mod core;
+pub(crate) mod executor;
 pub(crate) mod remote;
 
 pub(crate) mod workers;
 
-use self::core::Core;
-pub use self::core::ExecutorStats;
+#[cfg(test)]
+mod tests;
+
+use self::executor::Core;
+pub use self::executor::ExecutorStats;
 use self::remote::MainWaker;
 pub use self::workers::{
     metrics, request_shutdown, serve_balanced, shutdown_requested, spawn_on, worker_count,
     worker_id, RemoteJoinHandle, RunResults, ShutdownHandle, ShutdownRequested, WorkerMetrics,
 };
-use crate::driver::{self, Driver, DriverInfo, DriverStats};
+use crate::driver::{self, DriverChoice, DriverInfo, DriverStats};
 use crate::task::{JoinHandle, Runner, Task};
 use std::future::Future;
 use std::io;
@@ -28,13 +31,13 @@ use std::time::Duration;
 /// Configures and builds a [`Runtime`].
 ///
 /// ```
-/// use corio::{Driver, Runtime};
-/// let rt = Runtime::builder().driver(Driver::Auto).ring_entries(256).build().unwrap();
+/// use corio::{DriverChoice, Runtime};
+/// let rt = Runtime::builder().driver(DriverChoice::Auto).ring_entries(256).build().unwrap();
 /// println!("running on {:?}", rt.driver_info().kind);
 /// ```
 #[derive(Debug, Clone)]
 pub struct Builder {
-    pub(crate) driver: Option<Driver>,
+    pub(crate) driver: Option<DriverChoice>,
     pub(crate) ring_entries: u32,
     pub(crate) workers: usize,
     pub(crate) pin_cores: bool,
@@ -61,7 +64,7 @@ impl Default for Builder {
 impl Builder {
     /// Chooses the driver. Without this call, `CORIO_DRIVER=auto|uring|epoll` decides, and
     /// `auto` when it is unset.
-    pub fn driver(&mut self, driver: Driver) -> &mut Self {
+    pub fn driver(&mut self, driver: DriverChoice) -> &mut Self {
         self.driver = Some(driver);
         self
     }
@@ -105,7 +108,7 @@ impl Builder {
         self
     }
 
-    /// Builds the runtime. Fails if the requested driver cannot be set up; see [`Driver`] for
+    /// Builds the runtime. Fails if the requested driver cannot be set up; see [`DriverChoice`] for
     /// when `Auto` falls back to epoll and when it reports an error instead.
     pub fn build(&self) -> io::Result<Runtime> {
         if !(1..=MAX_RING_ENTRIES).contains(&self.ring_entries) {
@@ -200,12 +203,18 @@ impl Runtime {
                 if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
                     return Some(out);
                 }
+                self.core.submit_wakes_if_busy();
             }
             if stop.load(Ordering::Acquire) {
                 return None;
             }
             self.core.run_tasks();
             self.core.drain_remote();
+            // Checked again right before parking: a stop set while tasks ran may have been
+            // announced by a notification that coalesced with one already spent.
+            if stop.load(Ordering::Acquire) {
+                return None;
+            }
             let busy = self.core.has_ready_tasks() || main.woken.load(Ordering::Acquire);
             self.core.park(busy);
         }

@@ -121,13 +121,17 @@ impl Remote {
     /// Queues a job for the owner thread and interrupts its wait (coalesced like wakes).
     /// Returns the job if the executor is gone.
     pub(crate) fn push_job(self: &Arc<Self>, job: Job) -> Result<(), Job> {
-        if self.closed.load(Ordering::Acquire) {
-            return Err(job);
+        #[cfg(test)]
+        before_jobs_lock();
+        {
+            // `closed` is checked under the jobs lock, which `close` takes after setting it:
+            // a job pushed here is either run by the executor or dropped by `close`.
+            let mut jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
+            if self.closed.load(Ordering::Acquire) {
+                return Err(job);
+            }
+            jobs.push(job);
         }
-        self.jobs
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(job);
         self.jobs_received.fetch_add(1, Ordering::Relaxed);
         self.notify();
         Ok(())
@@ -145,7 +149,9 @@ impl Remote {
         if !self.notified.load(Ordering::Acquire) {
             return false;
         }
-        self.notified.store(false, Ordering::Release);
+        // A swap, so that what a coalesced notifier published before its `notify` (a stop
+        // flag, a job) is visible after this drain.
+        self.notified.swap(false, Ordering::AcqRel);
         into.extend(self.lock().drain(..));
         true
     }
@@ -190,5 +196,62 @@ impl std::task::Wake for MainWaker {
         if local != Some(true) {
             self.remote.notify();
         }
+    }
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Test hook: runs in `push_job` just before it takes the jobs lock.
+    static BEFORE_JOBS_LOCK: std::cell::RefCell<Option<Box<dyn Fn()>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+#[cfg(test)]
+fn before_jobs_lock() {
+    BEFORE_JOBS_LOCK.with(|h| {
+        if let Some(f) = &*h.borrow() {
+            f()
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::FromRawFd;
+
+    fn remote() -> Arc<Remote> {
+        // SAFETY: eventfd returns a new fd that nothing else owns.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+        assert!(fd >= 0);
+        // SAFETY: as above.
+        Arc::new(Remote::new(unsafe { OwnedFd::from_raw_fd(fd) }))
+    }
+
+    /// Defect 8 of issue 9: a job pushed while `close` runs is either refused or dropped by
+    /// `close` — never left in the queue of a closed executor, where nothing would run or drop
+    /// it (and a `RemoteJoinHandle` waiting on it would hang). The hook makes `close` run
+    /// entirely while the push is on its way to the lock.
+    #[test]
+    fn a_job_racing_close_is_refused_or_dropped() {
+        let r = remote();
+        let closer = r.clone();
+        let pusher = std::thread::spawn(move || {
+            let target = closer.clone();
+            BEFORE_JOBS_LOCK.with(|h| {
+                *h.borrow_mut() = Some(Box::new(move || {
+                    let c = closer.clone();
+                    std::thread::spawn(move || c.close()).join().unwrap();
+                }))
+            });
+            target.push_job(Box::new(|| {})).is_ok()
+        });
+        let pushed = pusher.join().unwrap();
+        assert!(r.closed.load(Ordering::Acquire));
+        assert_eq!(r.take_jobs().len(), 0, "a job stranded in a closed remote");
+        assert!(
+            !pushed,
+            "a push that lost the race to close must be refused"
+        );
     }
 }

@@ -82,6 +82,11 @@ impl ShutdownState {
         }
         let waiters = std::mem::take(&mut *self.waiters.lock().unwrap_or_else(|e| e.into_inner()));
         waiters.into_iter().for_each(Waker::wake);
+        self.arm_grace();
+    }
+
+    /// Forces the stop once the grace period has passed, unless a new `run` began meanwhile.
+    fn arm_grace(self: &Arc<Self>) {
         let state = self.clone();
         let epoch = self.epoch.load(Ordering::Acquire);
         let _ = std::thread::Builder::new()
@@ -95,8 +100,19 @@ impl ShutdownState {
     }
 
     /// A `run` starts: a forced shutdown interrupts these executors.
-    fn set_remotes(&self, remotes: Vec<Arc<Remote>>) {
+    pub(crate) fn set_remotes(&self, remotes: Vec<Arc<Remote>>) {
         *self.remotes.lock().unwrap_or_else(|e| e.into_inner()) = remotes;
+    }
+
+    /// A `run` starts on `remotes`. A grace timer from before it cannot force it; a shutdown
+    /// requested while no run was going on applies to this one, with a whole grace period.
+    fn begin_run(self: &Arc<Self>, remotes: Vec<Arc<Remote>>) {
+        self.set_remotes(remotes);
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        self.forced.store(false, Ordering::Release);
+        if self.is_requested() {
+            self.arm_grace();
+        }
     }
 
     /// A `run` ended: the next one starts with a fresh shutdown, and a grace timer still
@@ -111,8 +127,10 @@ impl ShutdownState {
             .clear();
     }
 
-    /// The grace period is over: every worker stops at its next turn.
-    fn force(&self) {
+    /// The grace period is over: every worker stops at its next turn. Each is interrupted with
+    /// its own eventfd write, not the coalesced `notify`: a notification already pending may
+    /// have spent its write on a park that has returned.
+    pub(crate) fn force(&self) {
         self.forced.store(true, Ordering::Release);
         for r in self
             .remotes
@@ -120,7 +138,7 @@ impl ShutdownState {
             .unwrap_or_else(|e| e.into_inner())
             .iter()
         {
-            r.notify();
+            r.write_eventfd();
         }
     }
 
@@ -281,7 +299,7 @@ fn snapshot() -> WorkerMetrics {
     context::with_core(snapshot_of)
 }
 
-fn snapshot_of(core: &super::core::Core) -> WorkerMetrics {
+fn snapshot_of(core: &super::executor::Core) -> WorkerMetrics {
     let group = core.group();
     WorkerMetrics {
         worker: core.worker_id(),
@@ -606,7 +624,7 @@ impl Runtime {
             return Err(e);
         }
         let remotes: Vec<Arc<Remote>> = remotes.into_iter().flatten().collect();
-        self.shutdown.set_remotes(remotes.clone());
+        self.shutdown.begin_run(remotes.clone());
         let group = Arc::new(Group::new(remotes, self.shutdown.clone()));
         for tx in &group_txs {
             let _ = tx.send(Some(group.clone()));
@@ -616,12 +634,20 @@ impl Runtime {
             pin_to(cpus[0]);
         }
         let previous = self.core.join_group(0, group.clone());
+        // What worker 0 spawns during the run (the signal watcher too) ends with it, as the
+        // other workers' tasks end with their threads.
+        let before_run = self.core.tasks();
         if let Some(fd) = signal_fd {
             self.block_on(async move {
                 spawn(watch_signals(fd));
             });
         }
         let first = self.block_on_worker(&f, 0, &group);
+        {
+            let _enter = context::enter(&self.core);
+            self.core.drop_tasks_except(&before_run);
+        }
+        drop(before_run);
         finals.lock().unwrap_or_else(|e| e.into_inner())[0] = snapshot_of(&self.core);
         let mut results = vec![first];
         for t in threads {

@@ -128,11 +128,11 @@ pub enum DriverArg {
 }
 
 impl DriverArg {
-    fn driver(self) -> corio::Driver {
+    fn driver(self) -> corio::DriverChoice {
         match self {
-            DriverArg::Auto => corio::Driver::Auto,
-            DriverArg::Uring => corio::Driver::IoUring,
-            DriverArg::Epoll => corio::Driver::Epoll,
+            DriverArg::Auto => corio::DriverChoice::Auto,
+            DriverArg::Uring => corio::DriverChoice::IoUring,
+            DriverArg::Epoll => corio::DriverChoice::Epoll,
         }
     }
 }
@@ -348,7 +348,7 @@ pub fn suite_options(a: SuiteArgs, command: String) -> Options {
         out: a.out,
         pin: None,
         command,
-        load_driver: corio::Driver::IoUring,
+        load_driver: corio::DriverChoice::IoUring,
         uring_refused: None,
     }
 }

@@ -37,7 +37,7 @@ fn load_defaults_and_every_flag() {
     );
     assert_eq!(
         (cfg.secs, cfg.warmup, cfg.driver),
-        (2.0, 0.2, corio::Driver::IoUring)
+        (2.0, 0.2, corio::DriverChoice::IoUring)
     );
     let a = load(
         "--addr 127.0.0.1:9 --conns 7 --size 100 --depth 3 --secs 0.5 --warmup 0 \
@@ -47,7 +47,7 @@ fn load_defaults_and_every_flag() {
     assert_eq!((cfg.conns, cfg.size, cfg.depth), (7, 100, 3));
     assert_eq!((cfg.secs, cfg.warmup), (0.5, 0.0));
     assert_eq!(cfg.mode, Mode::Rate(1000.0));
-    assert_eq!(cfg.driver, corio::Driver::Epoll);
+    assert_eq!(cfg.driver, corio::DriverChoice::Epoll);
     assert!(a.json);
     // A flag given twice: the last one counts, as before clap.
     let a = load("--addr 127.0.0.1:9 --conns 20 --conns 2");

@@ -52,7 +52,7 @@ pub struct LoadConfig {
     /// Unmeasured time before it (connections are opened before either).
     pub warmup: f64,
     pub mode: Mode,
-    pub driver: corio::Driver,
+    pub driver: corio::DriverChoice,
 }
 
 /// How long one read may wait before the connection counts as failed.

@@ -1,8 +1,8 @@
-//! corio's echo server, on either driver or on whichever `Driver::Auto` picks.
+//! corio's echo server, on either driver or on whichever `DriverChoice::Auto` picks.
 
 use super::{Counters, Model, ServerSpec, Syscalls, Worker, BUF_SIZE};
 use corio::net::{TcpListener, TcpStream};
-use corio::{Driver, DriverKind, Runtime};
+use corio::{DriverChoice, DriverKind, Runtime};
 use std::io;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -15,7 +15,7 @@ pub static URING: ServerSpec = ServerSpec {
     needs_uring: true,
     floor: false,
     syscalls: Syscalls::Enters,
-    echo: Some(|w| run(Driver::IoUring, w)),
+    echo: Some(|w| run(DriverChoice::IoUring, w)),
 };
 
 pub static EPOLL: ServerSpec = ServerSpec {
@@ -25,7 +25,7 @@ pub static EPOLL: ServerSpec = ServerSpec {
     needs_uring: false,
     floor: false,
     syscalls: Syscalls::EpollWaitsAndIo,
-    echo: Some(|w| run(Driver::Epoll, w)),
+    echo: Some(|w| run(DriverChoice::Epoll, w)),
 };
 
 /// `serve echo --driver auto`: not in the registry (the suite names the driver it measures);
@@ -37,7 +37,7 @@ pub static AUTO: ServerSpec = ServerSpec {
     needs_uring: false,
     floor: false,
     syscalls: Syscalls::Enters,
-    echo: Some(|w| run(Driver::Auto, w)),
+    echo: Some(|w| run(DriverChoice::Auto, w)),
 };
 
 /// The registered name of corio on `kind`.
@@ -55,15 +55,15 @@ pub fn kind_name(kind: DriverKind) -> &'static str {
     }
 }
 
-pub fn driver_name(driver: Driver) -> &'static str {
+pub fn driver_name(driver: DriverChoice) -> &'static str {
     match driver {
-        Driver::Auto => "auto",
-        Driver::IoUring => "io_uring",
-        Driver::Epoll => "epoll",
+        DriverChoice::Auto => "auto",
+        DriverChoice::IoUring => "io_uring",
+        DriverChoice::Epoll => "epoll",
     }
 }
 
-fn run(driver: Driver, w: Worker) -> io::Result<()> {
+fn run(driver: DriverChoice, w: Worker) -> io::Result<()> {
     let Worker {
         listener,
         counters,

@@ -10,7 +10,7 @@ use crate::report;
 use crate::row::Row;
 use crate::servers::ServerSpec;
 use crate::workloads::{Case, RunEnv};
-use corio::{Driver, DriverKind};
+use corio::{DriverChoice, DriverKind};
 use progress::Progress;
 use std::time::Instant;
 
@@ -28,7 +28,7 @@ pub struct Options {
     pub command: String,
     /// The load generator's driver: io_uring (the completion model, like the fastest
     /// servers), or epoll where io_uring is refused.
-    pub load_driver: Driver,
+    pub load_driver: DriverChoice,
     /// Why io_uring is refused on this machine; None where it works.
     pub uring_refused: Option<String>,
 }
@@ -78,7 +78,7 @@ pub fn suite_cmd(mut opts: Options) -> i32 {
 /// generator on epoll. Err if no server is left, or corio cannot run at all.
 fn fit_to_uring(opts: &mut Options) -> Result<(), String> {
     let rt = corio::Runtime::builder()
-        .driver(Driver::Auto)
+        .driver(DriverChoice::Auto)
         .build()
         .map_err(|e| format!("corio cannot start a runtime: {e}"))?;
     let info = rt.driver_info();
@@ -103,7 +103,7 @@ fn fit_to_uring(opts: &mut Options) -> Result<(), String> {
     );
     opts.uring_refused = Some(info.reason.clone());
     opts.servers = kept;
-    opts.load_driver = Driver::Epoll;
+    opts.load_driver = DriverChoice::Epoll;
     Ok(())
 }
 

@@ -59,7 +59,7 @@ pub struct RunEnv {
     /// The core the server is pinned to (the suite's own thread is on another one).
     pub server_core: Option<usize>,
     /// The driver of corio's load generator.
-    pub load_driver: corio::Driver,
+    pub load_driver: corio::DriverChoice,
 }
 
 /// Every case of every workload, in suite order.

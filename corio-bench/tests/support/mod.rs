@@ -173,7 +173,7 @@ pub fn echo_falling_sizes(addr: &str, what: &str) {
 /// Whether this machine lets corio use io_uring (else the io_uring servers cannot run).
 pub fn uring_works() -> bool {
     corio::Runtime::builder()
-        .driver(corio::Driver::IoUring)
+        .driver(corio::DriverChoice::IoUring)
         .build()
         .is_ok()
 }

@@ -1,7 +1,7 @@
 //! The epoll driver: the readiness model, done the way Go's netpoller does it.
 //!
 //! Every socket is registered once, when it is opened or accepted, edge-triggered for both
-//! directions (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET), with its poll descriptor's key and
+//! directions (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLPRI | EPOLLET), with its poll descriptor's key and
 //! generation in the event data (Go's pollDesc pointer). Operations try the syscall first; on
 //! EAGAIN the task parks on the descriptor's slot for that direction (netpollblock → gopark).
 //! `park` calls epoll_wait with the nearest timer as its timeout and turns each event into
@@ -73,7 +73,9 @@ impl Epoll {
         let epfd = self.epfd();
         let entry = self.pds.vacant_entry();
         let token = token(entry.key(), self.generation);
-        let events = libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET;
+        // EPOLLPRI: TCP urgent data, which cuts reads short (see `PollDesc::urgent`).
+        let events =
+            libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLPRI | libc::EPOLLET;
         let mut ev = libc::epoll_event {
             events: events as u32,
             u64: token,

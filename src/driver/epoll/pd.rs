@@ -21,7 +21,7 @@ pub(crate) enum Direction {
 }
 
 #[derive(Debug, Default)]
-enum Slot {
+enum Readiness {
     /// Nothing known.
     #[default]
     Empty,
@@ -37,10 +37,10 @@ enum Slot {
     Waiting(Vec<Waker>),
 }
 
-impl Slot {
+impl Readiness {
     /// An event arrived: remember it and wake the parked task, if any.
     fn set_ready(&mut self) {
-        if let Slot::Waiting(wakers) = std::mem::replace(self, Slot::Ready) {
+        if let Readiness::Waiting(wakers) = std::mem::replace(self, Readiness::Ready) {
             wakers.into_iter().for_each(Waker::wake);
         }
     }
@@ -48,12 +48,16 @@ impl Slot {
 
 pub(crate) struct PollDesc {
     pub(crate) generation: u32,
-    read: Slot,
-    write: Slot,
+    read: Readiness,
+    write: Readiness,
     closing: bool,
     /// EPOLLRDHUP, EPOLLHUP or EPOLLERR was seen: no further edge may come, so reads must
     /// always try the syscall (which returns the rest of the data, then EOF or the error).
     hup: bool,
+    /// EPOLLPRI was seen (TCP urgent data): a read stops short at the urgent mark with data
+    /// queued behind it, so from now on a short read proves nothing (sticky: urgent data is
+    /// rare, and a wrong `Drained` would park a read forever).
+    urgent: bool,
 }
 
 pub(crate) fn closed_error() -> io::Error {
@@ -67,14 +71,15 @@ impl PollDesc {
     pub(crate) fn new(generation: u32) -> PollDesc {
         PollDesc {
             generation,
-            read: Slot::Empty,
-            write: Slot::Empty,
+            read: Readiness::Empty,
+            write: Readiness::Empty,
             closing: false,
             hup: false,
+            urgent: false,
         }
     }
 
-    fn slot(&mut self, dir: Direction) -> &mut Slot {
+    fn slot(&mut self, dir: Direction) -> &mut Readiness {
         match dir {
             Direction::Read => &mut self.read,
             Direction::Write => &mut self.write,
@@ -93,6 +98,9 @@ impl PollDesc {
         if err || events & libc::EPOLLRDHUP != 0 {
             self.hup = true;
         }
+        if events & libc::EPOLLPRI != 0 {
+            self.urgent = true;
+        }
         if err || events & (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLPRI) != 0 {
             self.read.set_ready();
         }
@@ -108,43 +116,44 @@ impl PollDesc {
         }
         let slot = self.slot(dir);
         match slot {
-            Slot::Ready => {
-                *slot = Slot::Empty;
+            Readiness::Ready => {
+                *slot = Readiness::Empty;
                 Poll::Ready(Ok(()))
             }
-            Slot::Waiting(wakers) => {
+            Readiness::Waiting(wakers) => {
                 if !wakers.iter().any(|w| w.will_wake(cx.waker())) {
                     wakers.push(cx.waker().clone());
                 }
                 Poll::Pending
             }
-            Slot::Empty | Slot::Drained => {
-                *slot = Slot::Waiting(vec![cx.waker().clone()]);
+            Readiness::Empty | Readiness::Drained => {
+                *slot = Readiness::Waiting(vec![cx.waker().clone()]);
                 Poll::Pending
             }
         }
     }
 
-    /// True if the next attempt in `dir` is known to find nothing (see `Slot::Drained`).
+    /// True if the next attempt in `dir` is known to find nothing (see `Readiness::Drained`).
     pub(crate) fn is_drained(&self, dir: Direction) -> bool {
         let slot = match dir {
             Direction::Read => &self.read,
             Direction::Write => &self.write,
         };
-        matches!(slot, Slot::Drained)
+        matches!(slot, Readiness::Drained)
     }
 
-    /// A read came back short: park the next one without trying, unless the peer hung up.
+    /// A read came back short: park the next one without trying, unless the peer hung up or
+    /// urgent data was seen.
     /// A `Ready` left in the slot is stale: events are only handled in the driver's park, on
     /// this thread, so the edge it records came before the read that just emptied the
     /// socket; data arriving later makes a new edge. Parked tasks stay parked.
     pub(crate) fn mark_drained(&mut self, dir: Direction) {
-        if self.hup || self.closing {
+        if self.hup || self.closing || self.urgent {
             return;
         }
         let slot = self.slot(dir);
-        if matches!(slot, Slot::Empty | Slot::Ready) {
-            *slot = Slot::Drained;
+        if matches!(slot, Readiness::Empty | Readiness::Ready) {
+            *slot = Readiness::Drained;
         }
     }
 

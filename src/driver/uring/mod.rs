@@ -70,6 +70,12 @@ pub(crate) struct Uring {
     msg_unsubmitted: bool,
     /// `CORIO_FORCE_MSG_RING_FAILURE` is set (test hook).
     msg_force_failure: bool,
+    /// `shutdown` has run: what was in flight is done, or leaked.
+    shut_down: bool,
+    /// io_uring_enter failed with an error that retrying cannot cure (EEXIST: a SINGLE_ISSUER
+    /// ring used from a forked child; EBADF, EFAULT...): every later submit and park reports
+    /// it instead of retrying forever.
+    broken: Option<i32>,
 }
 
 impl Uring {
@@ -77,7 +83,8 @@ impl Uring {
         let (mut ring, setup_flags) = setup::build(entries)?;
         setup::check(&ring)?;
         setup::check_cancel_fd(&mut ring)?;
-        let msg_ring = setup::check_msg_ring(&mut ring, MSG_TOKEN);
+        let msg_ring = setup::msg_ring_into_this_ring_is_safe(&setup_flags)
+            && setup::check_msg_ring(&mut ring, MSG_TOKEN);
         let mut remote = Remote::new(eventfd);
         if msg_ring {
             use std::os::fd::{AsRawFd, BorrowedFd};
@@ -102,6 +109,8 @@ impl Uring {
             msg_sent: Slab::new(),
             msg_unsubmitted: false,
             msg_force_failure: std::env::var_os(FORCE_MSG_RING_FAILURE).is_some(),
+            shut_down: false,
+            broken: None,
         };
         Ok((uring, remote))
     }
@@ -113,7 +122,11 @@ impl Uring {
     /// Every pointer in `sqe` must stay valid until the CQE for the returned user_data has been
     /// reaped: the caller keeps the memory's owner alive until `poll_op` returns `Ready`, or
     /// passes it to `orphan`.
-    pub(crate) unsafe fn submit(&mut self, sqe: squeue::Entry, cx: &Context<'_>) -> u64 {
+    pub(crate) unsafe fn submit(
+        &mut self,
+        sqe: squeue::Entry,
+        cx: &Context<'_>,
+    ) -> io::Result<u64> {
         // u32::MAX is skipped: user_data with all-ones top bits belongs to the driver.
         self.generation = match self.generation.wrapping_add(1) {
             u32::MAX => 0,
@@ -125,11 +138,15 @@ impl Uring {
             generation: self.generation,
             lifecycle: Lifecycle::Waiting(cx.waker().clone()),
         });
-        self.stats.ops_submitted += 1;
         // SAFETY: forwarded from this function's contract; the slot now exists, so the CQE
         // will find it.
-        unsafe { self.push(&sqe.user_data(user_data)) };
-        user_data
+        if let Err(e) = unsafe { self.push(&sqe.user_data(user_data)) } {
+            // Never reached the SQ: nothing of the op is in the kernel.
+            self.slots.remove(slots::split(user_data).0);
+            return Err(e);
+        }
+        self.stats.ops_submitted += 1;
+        Ok(user_data)
     }
 
     /// Collects the result of an operation, or records the task to wake.
@@ -183,8 +200,9 @@ impl Uring {
         let cancel = opcode::AsyncCancel::new(user_data)
             .build()
             .user_data(IGNORE_TOKEN);
-        // SAFETY: a cancel SQE carries no pointers.
-        unsafe { self.push(&cancel) };
+        // SAFETY: a cancel SQE carries no pointers. If the ring is broken the op stays in
+        // flight and its slot keeps its resources (leaked at shutdown, never freed early).
+        let _ = unsafe { self.push(&cancel) };
     }
 
     /// Cancels every operation on `fd` (an explicit close: Go's evict). Their CQEs arrive with
@@ -195,8 +213,9 @@ impl Uring {
             .build()
             .user_data(IGNORE_TOKEN);
         self.stats.cancellations += 1;
-        // SAFETY: a cancel SQE carries no pointers.
-        unsafe { self.push(&cancel) };
+        // SAFETY: a cancel SQE carries no pointers. A broken ring cancels nothing; the ops
+        // keep their resources, as above.
+        let _ = unsafe { self.push(&cancel) };
     }
 
     /// Queues a wake-up for another executor's ring: one IORING_OP_MSG_RING, submitted with
@@ -212,9 +231,37 @@ impl Uring {
             .user_data(MSG_SENT_BASE + key as u64);
         // SAFETY: a MSG_RING SQE carries no pointers; the fd it names stays open while
         // `msg_sent` holds the target, until this SQE's CQE is reaped.
-        unsafe { self.push(&msg) };
+        if unsafe { self.push(&msg) }.is_err() {
+            // Not queued: the caller writes the target's eventfd instead.
+            self.msg_sent.remove(key);
+            return false;
+        }
         self.msg_unsubmitted = true;
         true
+    }
+
+    /// Hands a queued MSG_RING wake-up to the kernel now, with a submit-only enter (no wait),
+    /// when the loop has more work to do before its next park: the target then wakes within
+    /// this turn even if the next task blocks its thread. What completed meanwhile is reaped,
+    /// so a message that failed takes its eventfd fallback now too. Nothing to do (and no
+    /// syscall) when no message is queued.
+    pub(crate) fn submit_wakes(&mut self) {
+        if !self.msg_unsubmitted {
+            return;
+        }
+        let to_submit = self.ring.submission().len() as u32;
+        self.stats.enters += 1;
+        self.stats.max_sq_depth = self.stats.max_sq_depth.max(u64::from(to_submit));
+        // SAFETY: a plain enter with no extra argument; the SQEs it submits were pushed under
+        // `push`'s contract. Errors leave the SQEs queued for the next park.
+        let res = unsafe {
+            self.ring
+                .submitter()
+                .enter::<libc::sigset_t>(to_submit, 0, 0, None)
+        };
+        self.note_enter_error(&res);
+        self.note_submitted();
+        self.reap();
     }
 
     /// Whether cross-executor wake-ups to this ring use IORING_OP_MSG_RING.
@@ -227,7 +274,7 @@ impl Uring {
     /// target through its eventfd. Messages normally complete inside the submitting enter; one
     /// the kernel deferred is waited for at most `FLUSH_WAIT`.
     pub(crate) fn flush(&mut self) {
-        if !self.msg_unsubmitted && self.msg_sent.is_empty() {
+        if (!self.msg_unsubmitted && self.msg_sent.is_empty()) || self.broken.is_some() {
             return;
         }
         let deadline = Instant::now() + FLUSH_WAIT;
@@ -249,22 +296,53 @@ impl Uring {
         self.slots.len()
     }
 
-    /// Pushes one SQE; when the SQ is full, submits what is queued and retries. Never drops.
+    /// Pushes one SQE; when the SQ is full, submits what is queued and retries. Never drops
+    /// an SQE silently: it is in the SQ, or the error says the ring is broken (an enter
+    /// failed with an error retrying cannot cure), and nothing of the op reached the kernel.
     ///
     /// # Safety
     ///
     /// The pointers in `sqe` must stay valid until its CQE is reaped.
-    unsafe fn push(&mut self, sqe: &squeue::Entry) {
+    unsafe fn push(&mut self, sqe: &squeue::Entry) -> io::Result<()> {
         loop {
+            self.check_broken()?;
             // SAFETY: forwarded from this function's contract.
             if unsafe { self.ring.submission().push(sqe) }.is_ok() {
-                return;
+                return Ok(());
             }
             self.stats.sq_full += 1;
-            // Errors here are transient (EBUSY/EAGAIN: the reap below makes room) or leave the
-            // SQEs in the ring for the next park; no SQE, and so no buffer, is lost either way.
-            let _ = self.enter(0);
+            // Transient errors (EBUSY/EAGAIN: the reap below makes room; EINTR) are retried;
+            // any other marks the ring broken and ends the loop at `check_broken`.
+            let res = self.enter(0);
+            self.note_enter_error(&res);
             self.reap();
+        }
+    }
+
+    /// Records an enter error that retrying cannot cure (see `broken`).
+    fn note_enter_error(&mut self, res: &io::Result<usize>) {
+        if let Err(e) = res {
+            if !matches!(
+                e.raw_os_error(),
+                Some(libc::EBUSY | libc::EAGAIN | libc::EINTR | libc::ETIME)
+            ) {
+                self.broken = Some(e.raw_os_error().unwrap_or(libc::EIO));
+            }
+        }
+    }
+
+    /// The ring's fatal error, if an enter has failed for good.
+    fn check_broken(&self) -> io::Result<()> {
+        match self.broken {
+            None => Ok(()),
+            Some(errno) => Err(io::Error::new(
+                io::Error::from_raw_os_error(errno).kind(),
+                format!(
+                    "io_uring_enter failed: {} (a SINGLE_ISSUER ring used from another \
+                     task, e.g. after fork?); the ring can no longer submit",
+                    io::Error::from_raw_os_error(errno)
+                ),
+            )),
         }
     }
 
@@ -314,14 +392,16 @@ impl Uring {
         let sqe = opcode::Read::new(fd, ptr.cast(), 8)
             .build()
             .user_data(WAKE_TOKEN);
-        self.wake.in_flight = true;
         // SAFETY: `wake.buf` is a Box owned by the driver; it is freed only after its read's
         // CQE was reaped (`shutdown` waits for it, or leaks the box).
-        unsafe { self.push(&sqe) };
+        if unsafe { self.push(&sqe) }.is_ok() {
+            self.wake.in_flight = true;
+        }
     }
 
     /// Submits, waits (see the module docs), reaps and wakes.
     pub(crate) fn park(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        self.check_broken()?;
         self.arm_wake();
         let res = match timeout {
             Some(t) if t.is_zero() => self.enter(0),
@@ -337,10 +417,13 @@ impl Uring {
                     e.raw_os_error(),
                     Some(libc::ETIME | libc::EINTR | libc::EBUSY | libc::EAGAIN)
                 ) => {}
-            Err(e) => return Err(e),
+            Err(e) => {
+                self.note_enter_error(&Err(e));
+                return self.check_broken();
+            }
         }
         self.reap();
-        Ok(())
+        self.check_broken()
     }
 
     /// Reaps every CQE, flushing the kernel's overflow list until it is empty.
@@ -380,7 +463,12 @@ impl Uring {
             // NODROP kept the completions that did not fit; an enter with GETEVENTS moves them
             // into the ring we just emptied.
             self.stats.cq_overflows += 1;
-            let _ = self.enter(0);
+            let res = self.enter(0);
+            self.note_enter_error(&res);
+            if self.broken.is_some() {
+                // The overflow list cannot be flushed; the loop reports the broken ring.
+                break;
+            }
         }
         self.stats.completions += total as u64;
         self.stats.max_completions_per_enter =
@@ -391,6 +479,7 @@ impl Uring {
     /// Cancels everything in flight and waits (bounded) for the CQEs; whatever has not
     /// completed by then is leaked rather than freed, so the kernel never writes to freed memory.
     pub(crate) fn shutdown(&mut self) {
+        self.shut_down = true;
         let mut targets: Vec<u64> = self
             .slots
             .iter()
@@ -405,16 +494,24 @@ impl Uring {
                 .build()
                 .user_data(IGNORE_TOKEN);
             // SAFETY: a cancel SQE carries no pointers.
-            unsafe { self.push(&cancel) };
+            if unsafe { self.push(&cancel) }.is_err() {
+                break;
+            }
         }
         let deadline = Instant::now() + SHUTDOWN_GRACE;
         while self.pending_kernel_work() {
+            if self.broken.is_some() {
+                // Nothing more will complete: keep the kernel's memory, never free it.
+                self.leak_in_flight();
+                return;
+            }
             let now = Instant::now();
             if now >= deadline {
                 self.leak_in_flight();
                 return;
             }
-            let _ = self.enter_timeout(deadline - now);
+            let res = self.enter_timeout(deadline - now);
+            self.note_enter_error(&res);
             self.reap();
         }
     }
@@ -442,6 +539,16 @@ impl Uring {
         }
         if self.wake.in_flight {
             std::mem::forget(std::mem::replace(&mut self.wake.buf, Box::new(0)));
+        }
+    }
+}
+
+impl Drop for Uring {
+    /// A ring dropped without `shutdown` (the executor's shutdown was cut short) still never
+    /// frees memory the kernel may write: cancel, wait (bounded), leak the rest.
+    fn drop(&mut self) {
+        if !self.shut_down {
+            self.shutdown();
         }
     }
 }

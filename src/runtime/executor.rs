@@ -8,7 +8,7 @@
 
 use super::remote::Remote;
 use super::workers::{Group, ShutdownState};
-use crate::driver::{Backend, DriverStats};
+use crate::driver::{Driver, DriverStats};
 use crate::task::{RunOutcome, Task};
 use crate::time::timers::Timers;
 use slab::Slab;
@@ -51,7 +51,7 @@ pub(crate) struct Core {
     /// This executor's index in its group, and the group (a group of one outside `run`).
     worker: Cell<usize>,
     group: RefCell<Arc<Group>>,
-    pub(crate) driver: RefCell<Backend>,
+    pub(crate) driver: RefCell<Driver>,
     pub(crate) timers: RefCell<Timers>,
     run_queue: RefCell<VecDeque<Arc<Task>>>,
     registry: RefCell<Slab<Arc<Task>>>,
@@ -60,7 +60,7 @@ pub(crate) struct Core {
 }
 
 impl Core {
-    pub(crate) fn new(driver: Backend, remote: Arc<Remote>, shutdown: Arc<ShutdownState>) -> Core {
+    pub(crate) fn new(driver: Driver, remote: Arc<Remote>, shutdown: Arc<ShutdownState>) -> Core {
         Core {
             id: NEXT_CORE_ID.fetch_add(1, Ordering::Relaxed),
             worker: Cell::new(0),
@@ -169,10 +169,39 @@ impl Core {
                 return;
             };
             self.bump(|s| s.tasks_polled += 1);
-            if let RunOutcome::Done = task.run() {
-                self.registry.borrow_mut().try_remove(task.key());
+            match task.run() {
+                RunOutcome::Done => self.unregister(&task),
+                RunOutcome::Pending | RunOutcome::Stale => {}
             }
+            self.submit_wakes_if_busy();
         }
+    }
+
+    /// A wake-up this turn queued for another executor's ring leaves now if more tasks are
+    /// queued (any of them may block this thread); with nothing queued the loop is about to
+    /// park, and that enter submits it at no extra cost.
+    pub(crate) fn submit_wakes_if_busy(&self) {
+        if !self.has_ready_tasks() {
+            return;
+        }
+        if let Ok(mut driver) = self.driver.try_borrow_mut() {
+            driver.submit_wakes();
+        }
+    }
+
+    /// Removes a task whose future was just dropped (finished or aborted) from the registry.
+    /// Only that task: the key is checked to still hold it, so no other task can be removed
+    /// by a wake of one that is gone.
+    fn unregister(&self, task: &Arc<Task>) {
+        let removed = {
+            let mut registry = self.registry.borrow_mut();
+            match registry.get(task.key()) {
+                Some(t) if Arc::ptr_eq(t, task) => Some(registry.remove(task.key())),
+                _ => None,
+            }
+        };
+        // Dropped outside the borrow (a task's last reference may go here).
+        drop(removed);
     }
 
     /// True if a task is queued, so the driver must not block.
@@ -193,8 +222,15 @@ impl Core {
         if n > 0 {
             self.bump(|s| s.remote_wakes += n);
         }
-        for job in self.remote.take_jobs() {
+        let mut jobs = self.remote.take_jobs().into_iter().peekable();
+        while let Some(job) = jobs.next() {
             job();
+            if jobs.peek().is_some() {
+                // More jobs follow (any may block): a wake-up this one queued leaves now.
+                if let Ok(mut driver) = self.driver.try_borrow_mut() {
+                    driver.submit_wakes();
+                }
+            }
         }
     }
 
@@ -218,10 +254,49 @@ impl Core {
         self.timers.borrow_mut().fire(Instant::now());
     }
 
+    /// The tasks alive now (held, so that no later task can take one's address).
+    pub(crate) fn tasks(&self) -> Vec<Arc<Task>> {
+        self.registry
+            .borrow()
+            .iter()
+            .map(|(_, t)| t.clone())
+            .collect()
+    }
+
+    /// Drops the future of every task not in `keep` (spawned since `keep` was taken), on this
+    /// thread, like shutdown does: their in-flight ops are cancelled and their resources wait
+    /// in the driver for their CQEs. Called with this core current.
+    pub(crate) fn drop_tasks_except(&self, keep: &[Arc<Task>]) {
+        let keep: std::collections::HashSet<*const Task> = keep.iter().map(Arc::as_ptr).collect();
+        loop {
+            // Dropping a future can spawn; repeat until no new task is left.
+            let doomed: Vec<Arc<Task>> = {
+                let mut registry = self.registry.borrow_mut();
+                let keys: Vec<usize> = registry
+                    .iter()
+                    .filter(|(_, t)| !keep.contains(&Arc::as_ptr(t)))
+                    .map(|(k, _)| k)
+                    .collect();
+                keys.into_iter().map(|k| registry.remove(k)).collect()
+            };
+            if doomed.is_empty() {
+                return;
+            }
+            for task in &doomed {
+                quietly(|| task.drop_future());
+            }
+        }
+    }
+
     /// Drops every task's future (on this thread), then lets the driver cancel and drain what is
     /// still in flight. Called by `Runtime::drop` with this core current.
+    ///
+    /// A destructor that panics (a task's future, a queued job) does not stop the shutdown: the
+    /// panic is caught (the panic hook has already reported it) and the other tasks are still
+    /// dropped here, on their thread, and the driver's shutdown still runs — the driver owns
+    /// buffers the kernel may still write, and only its cancel-and-wait may release them.
     pub(crate) fn shutdown(&self) {
-        self.remote.close();
+        quietly(|| self.remote.close());
         loop {
             // Dropping a future can spawn or wake; repeat until the registry stays empty.
             let tasks: Vec<Arc<Task>> = self.registry.borrow_mut().drain().collect();
@@ -229,11 +304,21 @@ impl Core {
                 break;
             }
             for task in &tasks {
-                task.drop_future();
+                quietly(|| task.drop_future());
             }
         }
-        self.run_queue.borrow_mut().clear();
-        self.timers.borrow_mut().clear();
+        quietly(|| self.run_queue.borrow_mut().clear());
+        quietly(|| self.timers.borrow_mut().clear());
         self.driver.borrow_mut().shutdown();
+    }
+}
+
+/// Runs `f`, catching a panic (and a panic while dropping its payload).
+fn quietly(f: impl FnOnce()) {
+    if let Err(payload) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        if let Err(again) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(payload)))
+        {
+            std::mem::forget(again);
+        }
     }
 }
