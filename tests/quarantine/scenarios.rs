@@ -74,7 +74,9 @@ async fn wait_parked(want: u64) {
 /// reads complete while their cancels are on the way.
 #[test]
 fn runtime_dropped_with_1000_reads_and_1000_writes_in_flight() {
-    crate::support::each_driver(runtime_dropped_with_1000_reads_and_1000_writes_in_flight_on_one_driver);
+    crate::support::each_driver(
+        runtime_dropped_with_1000_reads_and_1000_writes_in_flight_on_one_driver,
+    );
 }
 
 fn runtime_dropped_with_1000_reads_and_1000_writes_in_flight_on_one_driver() {
