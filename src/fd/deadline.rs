@@ -32,6 +32,7 @@ pub(crate) enum Moved {
 }
 
 impl Deadlines {
+    #[inline]
     pub(crate) fn get(&self, dir: Direction) -> Option<Instant> {
         self.at[dir as usize].get()
     }
@@ -46,11 +47,6 @@ impl Deadlines {
         let watchers = std::mem::take(&mut *self.watchers.borrow_mut());
         watchers.into_iter().for_each(|(_, w)| w.wake());
         Moved::Done
-    }
-
-    /// True once a deadline has been set: waiting ops must `watch`.
-    pub(crate) fn watched(&self) -> bool {
-        self.watched.get()
     }
 
     /// Registers (or refreshes) the waker of waiting op `id`, allocated on first use.

@@ -15,34 +15,49 @@ mod deadline;
 mod stash;
 
 pub(crate) use deadline::Moved;
-pub(crate) use stash::{Chunk, Orphans, ReadSide};
+pub(crate) use stash::{Chunk, ReadSide};
 
 use crate::driver::{Direction, Token};
 use crate::runtime::context;
 use deadline::Deadlines;
-use std::cell::Cell;
+use std::cell::{Cell, OnceCell};
 use std::io;
 use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
-use std::task::Waker;
+use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
+/// What every operation reads: small, so that with many connections live a read touches one
+/// cache line of its fd. What only dropped operations and deadlines need waits in `Cold`,
+/// allocated the first time one is used.
 pub(crate) struct FdInner {
-    /// -1 once an explicit close took the number.
+    /// -1 once the number was released (explicit close, or the last op after a close).
     fd: Cell<RawFd>,
-    /// The executor whose driver knows this fd.
-    core: u64,
-    /// Made with `new` (a socket, pipe, signalfd...: registered for readiness), not
-    /// `new_unpolled` (a regular file).
-    polled: bool,
-    /// The registration with the epoll driver; `None` on io_uring.
-    token: Cell<Option<Token>>,
     closing: Cell<bool>,
     /// The socket or file that made this fd still exists (see `SharedFd::owner`).
     owner_alive: Cell<bool>,
+    /// Made with `new` (a socket, pipe, signalfd...: registered for readiness), not
+    /// `new_unpolled` (a regular file).
+    polled: bool,
+    /// Something is kept in the stash (`Cold::read`): bytes, EOF, an error, connections.
+    kept: Cell<bool>,
+    /// A deadline has been set at least once (`Cold::deadlines`): waiting ops must watch.
+    deadlines_set: Cell<bool>,
+    /// Dropped reads (or accepts) and dropped writes still in flight, by `Direction`.
+    orphans: [Cell<u32>; 2],
+    /// The registration with the epoll driver; `None` on io_uring.
+    token: Cell<Option<Token>>,
+    /// The executor whose driver knows this fd.
+    core: u64,
+    cold: OnceCell<Box<Cold>>,
+}
+
+/// The rarely used parts of an fd.
+#[derive(Default)]
+struct Cold {
     read: ReadSide,
-    /// Dropped writes still in flight: a new write waits for them, so bytes keep their order.
-    write_orphans: Orphans,
+    /// Ops waiting for dropped ones of a direction to finish, by `Direction`.
+    orphan_waiters: [std::cell::RefCell<Vec<Waker>>; 2],
     deadlines: Deadlines,
 }
 
@@ -95,36 +110,111 @@ impl SharedFd {
     fn wrap(fd: OwnedFd, core: u64, polled: bool, token: Option<Token>) -> SharedFd {
         let inner = Rc::new(FdInner {
             fd: Cell::new(fd.into_raw_fd()),
-            core,
-            polled,
-            token: Cell::new(token),
             closing: Cell::new(false),
             owner_alive: Cell::new(true),
-            read: ReadSide::default(),
-            write_orphans: Orphans::default(),
-            deadlines: Deadlines::default(),
+            polled,
+            kept: Cell::new(false),
+            deadlines_set: Cell::new(false),
+            orphans: Default::default(),
+            token: Cell::new(token),
+            core,
+            cold: OnceCell::new(),
         });
         SharedFd { inner, owner: true }
     }
 
+    #[inline]
     pub(crate) fn raw(&self) -> RawFd {
         self.inner.fd.get()
     }
 
+    #[inline]
     pub(crate) fn token(&self) -> Option<Token> {
         self.inner.token.get()
     }
 
-    pub(crate) fn read_side(&self) -> &ReadSide {
-        &self.inner.read
+    fn cold(&self) -> &Cold {
+        self.inner.cold.get_or_init(Box::default)
     }
 
-    /// The dropped operations of direction `dir` still in flight on this fd.
-    pub(crate) fn orphans(&self, dir: Direction) -> &Orphans {
-        match dir {
-            Direction::Read => self.inner.read.orphans(),
-            Direction::Write => &self.inner.write_orphans,
+    /// A dropped op of direction `dir` is in flight (it holds its resources until its CQE).
+    pub(crate) fn orphan_started(&self, dir: Direction) {
+        let n = &self.inner.orphans[dir as usize];
+        n.set(n.get() + 1);
+    }
+
+    /// A dropped op of direction `dir` finished: the ops waiting for it may go.
+    pub(crate) fn orphan_finished(&self, dir: Direction) {
+        let n = &self.inner.orphans[dir as usize];
+        n.set(n.get().saturating_sub(1));
+        if n.get() == 0 {
+            self.wake_orphan_waiters(dir);
         }
+    }
+
+    /// `Ready` once no dropped op of direction `dir` is in flight on this fd.
+    #[inline]
+    pub(crate) fn poll_orphans(&self, dir: Direction, cx: &Context<'_>) -> Poll<()> {
+        if self.inner.orphans[dir as usize].get() == 0 {
+            return Poll::Ready(());
+        }
+        self.cold().orphan_waiters[dir as usize]
+            .borrow_mut()
+            .push(cx.waker().clone());
+        Poll::Pending
+    }
+
+    fn wake_orphan_waiters(&self, dir: Direction) {
+        if let Some(cold) = self.inner.cold.get() {
+            let waiters = std::mem::take(&mut *cold.orphan_waiters[dir as usize].borrow_mut());
+            waiters.into_iter().for_each(Waker::wake);
+        }
+    }
+
+    /// What dropped reads kept, written into `buf`'s spare capacity as a read would be.
+    #[inline]
+    pub(crate) fn take_stream<B: crate::buf::IoBufMut>(
+        &self,
+        buf: &mut B,
+    ) -> Option<io::Result<u32>> {
+        if !self.inner.kept.get() {
+            return None;
+        }
+        self.take_kept(|side| side.take_stream(buf))
+    }
+
+    /// One datagram dropped receives kept, with its sender.
+    pub(crate) fn take_datagram<B: crate::buf::IoBufMut>(
+        &self,
+        buf: &mut B,
+    ) -> Option<io::Result<(u32, Option<std::net::SocketAddr>)>> {
+        if !self.inner.kept.get() {
+            return None;
+        }
+        self.take_kept(|side| side.take_datagram(buf))
+    }
+
+    /// A connection a dropped accept kept.
+    pub(crate) fn take_accepted(&self) -> Option<OwnedFd> {
+        if !self.inner.kept.get() {
+            return None;
+        }
+        self.take_kept(ReadSide::take_accepted)
+    }
+
+    /// True if dropped reads kept something for the next read.
+    pub(crate) fn has_stash(&self) -> bool {
+        self.inner.kept.get() && self.cold().read.has_stash()
+    }
+
+    /// Takes from the stash; back to the fast path once it is empty.
+    fn take_kept<R>(&self, take: impl FnOnce(&ReadSide) -> Option<R>) -> Option<R> {
+        let side = &self.cold().read;
+        let out = take(side);
+        if side.is_empty() {
+            self.inner.kept.set(false);
+        }
+        out
     }
 
     /// True for fds made with `new` (registered for readiness on the epoll driver).
@@ -147,6 +237,7 @@ impl SharedFd {
     }
 
     /// Fails if `close` was called (Go's fdMutex: a closed fd fails new operations fast).
+    #[inline]
     pub(crate) fn check_open(&self) -> io::Result<()> {
         if self.inner.closing.get() {
             Err(crate::sys::closed_error())
@@ -156,38 +247,52 @@ impl SharedFd {
     }
 
     /// The deadline for operations in direction `dir`, if any.
+    #[inline]
     pub(crate) fn deadline(&self, dir: Direction) -> Option<Instant> {
-        self.inner.deadlines.get(dir)
+        if !self.inner.deadlines_set.get() {
+            return None;
+        }
+        self.cold().deadlines.get(dir)
     }
 
     /// Go's SetReadDeadline / SetWriteDeadline: applies to operations already waiting as well
     /// as to later ones; `None` removes it. Waiting operations are woken to re-read it.
     pub(crate) fn set_deadline(&self, dir: Direction, deadline: Option<Instant>) {
-        if let Moved::WakeAll = self.inner.deadlines.set(dir, deadline) {
+        self.inner.deadlines_set.set(true);
+        if let Moved::WakeAll = self.cold().deadlines.set(dir, deadline) {
             let (fd, token) = (self.raw(), self.token());
             self.with_own_driver(|d| d.wake_fd(fd, token));
         }
     }
 
+    /// True once any deadline has been set on this fd: waiting ops must then watch.
+    #[inline]
+    pub(crate) fn deadlines_watched(&self) -> bool {
+        self.inner.deadlines_set.get()
+    }
+
     /// Registers waiting op `id` to be woken when a deadline moves, once any deadline has
     /// been set on this fd (see `deadline.rs`); true if it registered.
     pub(crate) fn watch_deadline(&self, id: &mut Option<u64>, waker: &Waker) -> bool {
-        if !self.inner.deadlines.watched() {
+        if !self.inner.deadlines_set.get() {
             return false;
         }
-        self.inner.deadlines.watch(id, waker);
+        self.cold().deadlines.watch(id, waker);
         true
     }
 
     pub(crate) fn unwatch_deadline(&self, id: u64) {
-        self.inner.deadlines.unwatch(id);
+        if let Some(cold) = self.inner.cold.get() {
+            cold.deadlines.unwatch(id);
+        }
     }
 
     /// Keeps the outcome of a dropped read for the next read (lossless cancellation) — unless
     /// `close` was called: nothing will read it, so it is dropped now.
     pub(crate) fn keep_read(&self, outcome: io::Result<Option<Chunk>>) {
         if !self.inner.closing.get() {
-            self.inner.read.keep(outcome);
+            self.cold().read.keep(outcome);
+            self.inner.kept.set(true);
         }
     }
 
@@ -195,7 +300,8 @@ impl SharedFd {
     /// called: it is closed now rather than held until the listener is dropped.
     pub(crate) fn keep_accepted(&self, conn: OwnedFd) {
         if !self.inner.closing.get() {
-            self.inner.read.keep_accepted(conn);
+            self.cold().read.keep_accepted(conn);
+            self.inner.kept.set(true);
         }
     }
 
@@ -207,10 +313,14 @@ impl SharedFd {
         }
         let (fd, token) = (self.raw(), self.token());
         self.with_own_driver(|d| d.close_fd(fd, token));
-        // Connections a dropped accept left behind, and bytes a dropped read left, go now.
-        self.inner.read.clear();
-        self.inner.read.wake_all();
-        self.inner.write_orphans.wake_all();
+        // Connections a dropped accept left behind, and bytes a dropped read left, go now;
+        // ops waiting for dropped ones wake to find the fd closing.
+        if let Some(cold) = self.inner.cold.get() {
+            cold.read.clear();
+        }
+        self.inner.kept.set(false);
+        self.wake_orphan_waiters(Direction::Read);
+        self.wake_orphan_waiters(Direction::Write);
     }
 
     /// If no operation holds the fd any more, takes the number out (deregistered, not closed)

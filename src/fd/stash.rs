@@ -1,7 +1,6 @@
 //! The lossless read side of an fd: what dropped reads and accepts received after their futures
 //! were gone, kept for the next read or accept, and the count of such dropped ops still in
-//! flight (a new read waits for them, so bytes never come out of order; writes keep the same
-//! count of their own, `Orphans`).
+//! flight (counted on the fd: a new read waits for them, so bytes never come out of order).
 //!
 //! See docs/architecture.md, "Lossless cancellation".
 
@@ -11,7 +10,6 @@ use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::OwnedFd;
-use std::task::{Context, Poll, Waker};
 
 /// Bytes a dropped read received, with the sender for datagram reads.
 pub(crate) struct Chunk {
@@ -20,62 +18,15 @@ pub(crate) struct Chunk {
     pub(crate) from: Option<SocketAddr>,
 }
 
-/// Dropped operations of one direction still in flight on an fd, and the new operations that
-/// wait for them so that bytes keep their order.
-#[derive(Default)]
-pub(crate) struct Orphans {
-    count: Cell<u32>,
-    waiters: RefCell<Vec<Waker>>,
-}
-
-impl Orphans {
-    pub(crate) fn started(&self) {
-        self.count.set(self.count.get() + 1);
-    }
-
-    pub(crate) fn finished(&self) {
-        self.count.set(self.count.get().saturating_sub(1));
-        if self.count.get() == 0 {
-            self.wake_all();
-        }
-    }
-
-    /// `Ready` once no dropped operation of this direction is in flight on the fd.
-    pub(crate) fn poll_done(&self, cx: &Context<'_>) -> Poll<()> {
-        if self.count.get() == 0 {
-            return Poll::Ready(());
-        }
-        self.waiters.borrow_mut().push(cx.waker().clone());
-        Poll::Pending
-    }
-
-    /// Wakes the operations waiting (the dropped ones finished, or the fd closes).
-    pub(crate) fn wake_all(&self) {
-        let waiters = std::mem::take(&mut *self.waiters.borrow_mut());
-        waiters.into_iter().for_each(Waker::wake);
-    }
-}
-
 #[derive(Default)]
 pub(crate) struct ReadSide {
     chunks: RefCell<VecDeque<Chunk>>,
     eof: Cell<bool>,
     error: RefCell<Option<io::Error>>,
     accepted: RefCell<VecDeque<OwnedFd>>,
-    /// Dropped reads or accepts still in flight.
-    orphans: Orphans,
 }
 
 impl ReadSide {
-    /// The dropped reads and accepts still in flight.
-    pub(crate) fn orphans(&self) -> &Orphans {
-        &self.orphans
-    }
-
-    pub(crate) fn wake_all(&self) {
-        self.orphans.wake_all();
-    }
-
     /// Keeps the outcome of a dropped read: bytes, EOF (`Ok(None)`), or an error.
     pub(crate) fn keep(&self, outcome: io::Result<Option<Chunk>>) {
         match outcome {
@@ -101,6 +52,11 @@ impl ReadSide {
     /// True if a dropped read left something for the next read.
     pub(crate) fn has_stash(&self) -> bool {
         !self.chunks.borrow().is_empty() || self.eof.get() || self.error.borrow().is_some()
+    }
+
+    /// True if nothing at all is kept.
+    pub(crate) fn is_empty(&self) -> bool {
+        !self.has_stash() && self.accepted.borrow().is_empty()
     }
 
     /// Drops everything kept (the fd is closing).

@@ -42,7 +42,7 @@ impl OpAble for Accept {
     }
     const ORDERED: Option<Direction> = Some(Direction::Read);
     fn take_stashed(&mut self) -> Option<io::Result<u32>> {
-        let conn = self.fd.read_side().take_accepted()?;
+        let conn = self.fd.take_accepted()?;
         use std::os::fd::AsRawFd;
         *self.addr = sock_name(conn.as_raw_fd(), true).unwrap_or_else(|_| RawAddr::empty());
         let raw = conn.as_raw_fd() as u32;

@@ -35,7 +35,10 @@ impl DeadlineWait {
     /// Checks `deadline` and arms (or moves) the timer; true if it has passed.
     pub(super) fn passed(&mut self, deadline: Option<Instant>, cx: &mut Context<'_>) -> bool {
         let Some(deadline) = deadline else {
-            self.sleep = None;
+            if self.sleep.is_some() {
+                // The deadline was removed: its timer goes.
+                self.sleep = None;
+            }
             return false;
         };
         if Instant::now() >= deadline {
@@ -52,18 +55,25 @@ impl DeadlineWait {
         self.expired
     }
 
+    /// True while a timer is armed for a deadline.
+    pub(super) fn armed(&self) -> bool {
+        self.sleep.is_some()
+    }
+
     pub(super) fn set_expired(&mut self) {
         self.expired = true;
     }
 
     /// The op waits: have a moved deadline wake it (unless it already expired).
+    #[inline]
     pub(super) fn watch(&mut self, fd: &SharedFd, waker: &Waker) {
-        if !self.expired {
+        if !self.expired && fd.deadlines_watched() {
             self.watching |= fd.watch_deadline(&mut self.watch, waker);
         }
     }
 
     /// The op stopped waiting.
+    #[inline]
     pub(super) fn unwatch(&mut self, fd: &SharedFd) {
         if std::mem::take(&mut self.watching) {
             if let Some(id) = self.watch {

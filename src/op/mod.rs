@@ -120,7 +120,7 @@ impl<T: OpAble> Orphan for T {
         (*self).orphan_complete(result, flags);
         if let (Some(dir), Some(fd)) = (T::ORDERED, fd) {
             // After what it kept is in place: the ops waiting for it find it.
-            fd.orphans(dir).finished();
+            fd.orphan_finished(dir);
         }
     }
 }
@@ -189,7 +189,7 @@ impl<T: OpAble> Op<T> {
             return Poll::Ready(Some(Err(e)));
         }
         if let (Some(dir), true) = (T::ORDERED, unstarted) {
-            if fd.orphans(dir).poll_done(cx).is_pending() {
+            if fd.poll_orphans(dir, cx).is_pending() {
                 return Poll::Pending;
             }
             if let Some(res) = data.take_stashed() {
@@ -302,7 +302,12 @@ impl<T: OpAble> Op<T> {
         let Some(fd) = data.as_ref().and_then(|d| d.fd()) else {
             return false;
         };
-        if deadline.expired() || !deadline.passed(fd.deadline(dir), cx) {
+        let at = fd.deadline(dir);
+        if deadline.expired() || (at.is_none() && !deadline.armed()) {
+            // No deadline (the common case): nothing to check, no timer.
+            return false;
+        }
+        if !deadline.passed(at, cx) {
             return false;
         }
         if !state.in_kernel() {
@@ -338,7 +343,7 @@ impl<T: OpAble> Drop for Op<T> {
                 return;
             };
             if let (Some(dir), Some(fd)) = (T::ORDERED, d.fd()) {
-                fd.orphans(dir).started();
+                fd.orphan_started(dir);
             }
             if let Err(back) = driver.orphan_op(state, Box::new(d)) {
                 // An op in the kernel always has its slot with its owner; should that fail,

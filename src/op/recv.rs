@@ -56,10 +56,12 @@ impl<B: IoBufMut> OpAble for Recv<B> {
     }
     const ORDERED: Option<Direction> = Some(Direction::Read);
     fn take_stashed(&mut self) -> Option<io::Result<u32>> {
-        let side = self.fd.read_side();
         match self.kind {
-            ReadKind::Datagram => side.take_datagram(&mut self.buf).map(|r| r.map(|(n, _)| n)),
-            ReadKind::Tcp | ReadKind::UnixStream => side.take_stream(&mut self.buf),
+            ReadKind::Datagram => self
+                .fd
+                .take_datagram(&mut self.buf)
+                .map(|r| r.map(|(n, _)| n)),
+            ReadKind::Tcp | ReadKind::UnixStream => self.fd.take_stream(&mut self.buf),
         }
     }
     fn orphan_complete(mut self, result: io::Result<u32>, _flags: u32) {

@@ -80,7 +80,7 @@ impl<B: IoBufMut> OpAble for RecvFrom<B> {
     }
     const ORDERED: Option<Direction> = Some(Direction::Read);
     fn take_stashed(&mut self) -> Option<io::Result<u32>> {
-        let kept = self.fd.read_side().take_datagram(&mut self.buf)?;
+        let kept = self.fd.take_datagram(&mut self.buf)?;
         Some(kept.map(|(n, from)| {
             self.stashed_from = Some(from);
             n

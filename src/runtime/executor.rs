@@ -58,6 +58,9 @@ pub(crate) struct Core {
     registry: RefCell<Slab<Arc<Task>>>,
     remote: Arc<Remote>,
     stats: Cell<ExecutorStats>,
+    /// A MSG_RING wake-up for another executor sits in this driver's SQ (see
+    /// `submit_wakes_if_busy`): the cheap check after every task poll.
+    wakes_queued: Cell<bool>,
 }
 
 impl Core {
@@ -72,6 +75,7 @@ impl Core {
             registry: RefCell::new(Slab::new()),
             remote,
             stats: Cell::new(ExecutorStats::default()),
+            wakes_queued: Cell::new(false),
         }
     }
 
@@ -83,9 +87,14 @@ impl Core {
     /// Posts a wake-up to another executor's ring from this one's, if this driver can (an
     /// io_uring with MSG_RING, not busy in a borrow right now).
     pub(crate) fn msg_ring(&self, target: &Arc<Notifier>) -> bool {
-        self.driver
+        let queued = self
+            .driver
             .try_borrow_mut()
-            .is_ok_and(|mut driver| driver.msg_ring(target))
+            .is_ok_and(|mut driver| driver.msg_ring(target));
+        if queued {
+            self.wakes_queued.set(true);
+        }
+        queued
     }
 
     /// Pushes out a MSG_RING wake-up still queued in this executor's SQ; called when a
@@ -182,11 +191,12 @@ impl Core {
     /// queued (any of them may block this thread); with nothing queued the loop is about to
     /// park, and that enter submits it at no extra cost.
     pub(crate) fn submit_wakes_if_busy(&self) {
-        if !self.has_ready_tasks() {
+        if !self.wakes_queued.get() || !self.has_ready_tasks() {
             return;
         }
         if let Ok(mut driver) = self.driver.try_borrow_mut() {
             driver.submit_wakes();
+            self.wakes_queued.set(false);
         }
     }
 
@@ -226,10 +236,11 @@ impl Core {
         let mut jobs = self.remote.take_jobs().into_iter().peekable();
         while let Some(job) = jobs.next() {
             job();
-            if jobs.peek().is_some() {
+            if jobs.peek().is_some() && self.wakes_queued.get() {
                 // More jobs follow (any may block): a wake-up this one queued leaves now.
                 if let Ok(mut driver) = self.driver.try_borrow_mut() {
                     driver.submit_wakes();
+                    self.wakes_queued.set(false);
                 }
             }
         }
@@ -249,6 +260,8 @@ impl Core {
                 .map(|d| d.saturating_duration_since(Instant::now()))
         };
         self.bump(|s| s.ticks += 1);
+        // The enter submits every queued wake-up.
+        self.wakes_queued.set(false);
         self.driver.borrow_mut().park(timeout)?;
         self.timers.borrow_mut().fire(Instant::now());
         Ok(())

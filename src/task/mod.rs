@@ -9,6 +9,7 @@
 //!   polled, so a task sits in at most one queue at a time and a wake during a poll re-queues it.
 
 mod join;
+mod waker;
 
 pub(crate) use join::Runner;
 pub use join::{JoinError, JoinHandle};
@@ -19,7 +20,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Poll};
 
 type BoxFuture = Pin<Box<dyn Future<Output = ()>>>;
 
@@ -84,7 +85,7 @@ impl Task {
             *slot = None;
             return RunOutcome::Done;
         }
-        let waker = Waker::from(self.clone());
+        let waker = waker::waker_ref(self);
         let mut cx = Context::from_waker(&waker);
         match fut.as_mut().poll(&mut cx) {
             Poll::Ready(()) => {
@@ -104,18 +105,19 @@ impl Task {
 
     pub(crate) fn abort(self: &Arc<Self>) {
         self.aborted.store(true, Ordering::Release);
-        self.wake_by_ref();
+        Task::wake_by_ref(self);
     }
 }
 
-impl Wake for Task {
-    fn wake(self: Arc<Self>) {
+impl Task {
+    /// Queues the task for a poll, unless it is queued already (see `scheduled`).
+    pub(crate) fn wake(self: Arc<Self>) {
         if !self.scheduled.swap(true, Ordering::AcqRel) {
             Remote::schedule(self);
         }
     }
 
-    fn wake_by_ref(self: &Arc<Self>) {
+    pub(crate) fn wake_by_ref(self: &Arc<Self>) {
         if !self.scheduled.swap(true, Ordering::AcqRel) {
             Remote::schedule(self.clone());
         }

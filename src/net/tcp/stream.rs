@@ -40,7 +40,7 @@ impl TcpStream {
     /// with `NotConnected` after `close`.
     pub fn into_std(self) -> io::Result<std::net::TcpStream> {
         self.fd.check_open()?;
-        if self.fd.read_side().has_stash() {
+        if self.fd.has_stash() {
             return Err(io::Error::new(
                 io::ErrorKind::WouldBlock,
                 "bytes from a dropped read are still kept on this stream",
