@@ -15,12 +15,14 @@ pub(crate) mod close;
 pub(crate) mod connect;
 pub(crate) mod deadline;
 pub(crate) mod nop;
+pub(crate) mod poll;
 pub(crate) mod read;
 pub(crate) mod recv;
 pub(crate) mod recv_from;
 pub(crate) mod send;
 pub(crate) mod send_to;
 pub(crate) mod shutdown;
+pub(crate) mod splice;
 pub(crate) mod timeout;
 pub(crate) mod write_at;
 pub(crate) mod writev;
@@ -55,6 +57,12 @@ pub(crate) trait OpAble: Sized + 'static {
     /// Readiness form: true if `result` proves the fd has nothing more for now (a stream read
     /// shorter than asked), so the next attempt can park without a syscall.
     fn legacy_drained(&self, _result: u32) -> bool {
+        false
+    }
+
+    /// Readiness form: the op only waits for readiness (a poll, no data moves), so once it
+    /// has parked, the edge that wakes it completes it without another `legacy_call`.
+    fn legacy_readiness_only(&self) -> bool {
         false
     }
 
@@ -181,11 +189,17 @@ impl<T: OpAble> Op<T> {
             .data
             .as_mut()
             .expect("op data present until completion");
+        let parked_before = matches!(self.state, State::Trying);
         if let State::Unstarted = self.state {
             self.state = State::Trying;
             epoll.stats.ops_submitted += 1;
         }
         let interest = data.legacy_interest().map(|(fd, dir)| (fd.token(), dir));
+        let readiness_only = data.legacy_readiness_only();
+        if let (true, true, Some((Some(token), dir))) = (parked_before, readiness_only, interest) {
+            // A readiness wait that parked: only the edge completes it, no syscall needed.
+            return epoll.poll_ready(token, dir, cx).map(|r| (r.map(|()| 0), 0));
+        }
         loop {
             if let Some((Some(token), dir)) = interest {
                 if epoll.is_drained(token, dir) {
@@ -205,6 +219,7 @@ impl<T: OpAble> Op<T> {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) if crate::sys::would_block(&e) => match interest {
                     Some((Some(token), dir)) => match epoll.poll_ready(token, dir, cx) {
+                        Poll::Ready(Ok(())) if readiness_only => return Poll::Ready((Ok(0), 0)),
                         Poll::Ready(Ok(())) => continue,
                         Poll::Ready(Err(e)) => return Poll::Ready((Err(e), 0)),
                         Poll::Pending => return Poll::Pending,
