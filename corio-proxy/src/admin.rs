@@ -2,10 +2,10 @@
 //! Prometheus text; anything else 404 (or 405 for another method). One request per
 //! connection (`Connection: close`), bounded in size and time.
 
+use crate::log;
 use crate::metrics::{self, ListenerView};
 use crate::pool::{self, PoolStats};
 use crate::worker::Shared;
-use crate::log;
 use corio::net::{TcpListener, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

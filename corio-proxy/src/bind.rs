@@ -12,7 +12,11 @@ const BACKLOG: i32 = 4096;
 
 /// The sockets of one listener: one per worker (SO_REUSEPORT), or one for worker 0
 /// (balanced hand-off). Port 0 is resolved by the first bind; the rest bind the same port.
-pub fn listen(addr: SocketAddr, workers: usize, accept: Accept) -> io::Result<(SocketAddr, Vec<std::net::TcpListener>)> {
+pub fn listen(
+    addr: SocketAddr,
+    workers: usize,
+    accept: Accept,
+) -> io::Result<(SocketAddr, Vec<std::net::TcpListener>)> {
     let n = match accept {
         Accept::Reuseport => workers,
         Accept::Balanced => 1,
@@ -55,7 +59,9 @@ pub fn raise_nofile() {
         rlim_max: 0,
     };
     // SAFETY: getrlimit writes into `lim`, a plain struct that lives for the call.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 || lim.rlim_cur >= lim.rlim_max {
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0
+        || lim.rlim_cur >= lim.rlim_max
+    {
         return;
     }
     lim.rlim_cur = lim.rlim_max;

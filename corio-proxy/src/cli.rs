@@ -1,7 +1,7 @@
 //! The command line: one listener from flags, or everything from `--config FILE`.
 
 use crate::config::{
-    self, Accept, Balance, BadInput, Copy, DriverChoice, ListenerSettings, Names, Settings,
+    self, Accept, BadInput, Balance, Copy, DriverChoice, ListenerSettings, Names, Settings,
 };
 use clap::Parser;
 use std::net::SocketAddr;
@@ -16,10 +16,14 @@ pub struct Args {
     #[arg(long, value_name = "ADDR", required_unless_present = "config")]
     listen: Option<SocketAddr>,
     /// An upstream (IP:PORT); repeat for several.
-    #[arg(long = "upstream", value_name = "ADDR", required_unless_present = "config")]
+    #[arg(
+        long = "upstream",
+        value_name = "ADDR",
+        required_unless_present = "config"
+    )]
     upstreams: Vec<SocketAddr>,
     /// Executors (threads, one core each); default: one per CPU.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
     workers: Option<usize>,
     /// I/O driver; default auto (or CORIO_DRIVER when set).
     #[arg(long, value_enum)]
@@ -28,16 +32,16 @@ pub struct Args {
     #[arg(long, value_enum, default_value = "round-robin")]
     balance: Balance,
     /// Upstream connect timeout.
-    #[arg(long, value_name = "DUR", value_parser = config::parse_duration, default_value = "5s")]
+    #[arg(long, value_name = "DUR", allow_hyphen_values = true, value_parser = config::parse_duration, default_value = "5s")]
     connect_timeout: Duration,
     /// Close a pair when no byte moved either way for DUR (off unless set).
-    #[arg(long, value_name = "DUR", value_parser = config::parse_duration)]
+    #[arg(long, value_name = "DUR", allow_hyphen_values = true, value_parser = config::parse_duration)]
     idle_timeout: Option<Duration>,
     /// Live clients allowed on the listener, across all workers (unlimited unless set).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
     max_conns: Option<usize>,
     /// On SIGTERM/SIGINT, how long live pairs may finish before they are closed.
-    #[arg(long, value_name = "DUR", value_parser = config::parse_duration, default_value = "30s")]
+    #[arg(long, value_name = "DUR", allow_hyphen_values = true, value_parser = config::parse_duration, default_value = "30s")]
     drain_timeout: Duration,
     /// How bytes move: through pooled buffers, or kernel to kernel with splice.
     #[arg(long, value_enum, default_value = "buffered")]
@@ -49,7 +53,7 @@ pub struct Args {
     #[arg(long, value_name = "N", default_value_t = config::DEFAULT_MAX_FAILS)]
     max_fails: u32,
     /// How long a failing upstream is skipped.
-    #[arg(long, value_name = "DUR", value_parser = config::parse_duration, default_value = "10s")]
+    #[arg(long, value_name = "DUR", allow_hyphen_values = true, value_parser = config::parse_duration, default_value = "10s")]
     fail_timeout: Duration,
     /// How connections reach the workers.
     #[arg(long, value_enum, default_value = "reuseport")]
@@ -69,7 +73,9 @@ impl Args {
         if let Some(path) = &self.config {
             return config::load(path);
         }
-        let listen = self.listen.ok_or_else(|| BadInput("--listen is required".into()))?;
+        let listen = self
+            .listen
+            .ok_or_else(|| BadInput("--listen is required".into()))?;
         let settings = Settings {
             workers: self.workers,
             driver: self.driver,
@@ -106,9 +112,24 @@ mod tests {
     #[test]
     fn flags_make_one_listener() {
         let s = settings(&[
-            "--listen", "127.0.0.1:8000", "--upstream", "127.0.0.1:9000", "--upstream",
-            "127.0.0.1:9001", "--balance", "least-conn", "--idle-timeout", "2m",
-            "--max-conns", "10", "--copy", "splice", "--workers", "3", "--driver", "epoll",
+            "--listen",
+            "127.0.0.1:8000",
+            "--upstream",
+            "127.0.0.1:9000",
+            "--upstream",
+            "127.0.0.1:9001",
+            "--balance",
+            "least-conn",
+            "--idle-timeout",
+            "2m",
+            "--max-conns",
+            "10",
+            "--copy",
+            "splice",
+            "--workers",
+            "3",
+            "--driver",
+            "epoll",
         ])
         .unwrap();
         assert_eq!(s.workers, Some(3));
@@ -122,12 +143,48 @@ mod tests {
     #[test]
     fn bad_flags_name_the_flag() {
         let cases: [(&[&str], &str); 6] = [
-            (&["--listen", "nowhere", "--upstream", "127.0.0.1:1"], "--listen"),
+            (
+                &["--listen", "nowhere", "--upstream", "127.0.0.1:1"],
+                "--listen",
+            ),
             (&["--listen", "127.0.0.1:1"], "--upstream"),
-            (&["--listen", "127.0.0.1:1", "--upstream", "127.0.0.1:2", "--connect-timeout", "x"], "--connect-timeout"),
-            (&["--listen", "127.0.0.1:1", "--upstream", "127.0.0.1:2", "--workers", "0"], "--workers"),
-            (&["--listen", "127.0.0.1:1", "--upstream", "127.0.0.1:2", "--max-conns", "0"], "--max-conns"),
-            (&["--config", "x.toml", "--listen", "127.0.0.1:1"], "--config"),
+            (
+                &[
+                    "--listen",
+                    "127.0.0.1:1",
+                    "--upstream",
+                    "127.0.0.1:2",
+                    "--connect-timeout",
+                    "x",
+                ],
+                "--connect-timeout",
+            ),
+            (
+                &[
+                    "--listen",
+                    "127.0.0.1:1",
+                    "--upstream",
+                    "127.0.0.1:2",
+                    "--workers",
+                    "0",
+                ],
+                "--workers",
+            ),
+            (
+                &[
+                    "--listen",
+                    "127.0.0.1:1",
+                    "--upstream",
+                    "127.0.0.1:2",
+                    "--max-conns",
+                    "0",
+                ],
+                "--max-conns",
+            ),
+            (
+                &["--config", "x.toml", "--listen", "127.0.0.1:1"],
+                "--config",
+            ),
         ];
         for (args, flag) in cases {
             let err = settings(args).unwrap_err();

@@ -223,7 +223,10 @@ impl Names {
 /// Checks what types alone cannot: counts above zero, a non-empty upstream list.
 pub fn validate(s: &Settings, names: Names) -> Result<(), BadInput> {
     if s.workers == Some(0) {
-        return Err(BadInput(format!("{}: must be at least 1", names.top("workers"))));
+        return Err(BadInput(format!(
+            "{}: must be at least 1",
+            names.top("workers")
+        )));
     }
     if s.drain_timeout.is_zero() {
         let key = names.top("drain-timeout");
@@ -262,11 +265,10 @@ mod tests {
 
     fn parse(text: &str) -> Result<Settings, String> {
         let de = toml::Deserializer::parse(text).map_err(|e| e.to_string())?;
-        let file: File = serde_path_to_error::deserialize(de)
-            .map_err(|e| {
-                let path = e.path().to_string();
-                format!("{path}: {}", e.into_inner().message())
-            })?;
+        let file: File = serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            format!("{path}: {}", e.into_inner().message())
+        })?;
         from_file(file).map_err(|e| e.0)
     }
 

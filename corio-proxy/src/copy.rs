@@ -73,7 +73,11 @@ pub async fn buffered(
 
 /// Writes every byte of `buf`, counting each partial write as activity (a slow reader that
 /// keeps taking bytes is not idle).
-async fn write_all(to: &TcpStream, mut buf: Vec<u8>, activity: &Activity) -> (io::Result<()>, Vec<u8>) {
+async fn write_all(
+    to: &TcpStream,
+    mut buf: Vec<u8>,
+    activity: &Activity,
+) -> (io::Result<()>, Vec<u8>) {
     let total = buf.len();
     let mut written = 0;
     while written < total {

@@ -39,7 +39,9 @@ pub fn error(args: fmt::Arguments<'_>) {
     let held = std::mem::take(&mut w.suppressed);
     drop(w);
     if held > 0 {
-        eprintln!("corio-proxy: error: {args} ({held} earlier error lines suppressed by the rate limit)");
+        eprintln!(
+            "corio-proxy: error: {args} ({held} earlier error lines suppressed by the rate limit)"
+        );
     } else {
         eprintln!("corio-proxy: error: {args}");
     }

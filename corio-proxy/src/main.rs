@@ -68,7 +68,10 @@ fn run() -> i32 {
     let results = rt.run(move |id| worker::run(id, shared.clone()));
     match results {
         Ok(results) => {
-            let failed = results.iter().filter(|r| matches!(r, Err(corio::JoinError::Panic(_)))).count();
+            let failed = results
+                .iter()
+                .filter(|r| matches!(r, Err(corio::JoinError::Panic(_))))
+                .count();
             if failed > 0 {
                 eprintln!("corio-proxy: {failed} workers panicked");
                 return 1;
@@ -148,4 +151,3 @@ fn bind_all(s: &Settings, workers: usize) -> Result<Shared, String> {
         state: ProcessState::default(),
     })
 }
-

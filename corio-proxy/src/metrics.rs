@@ -96,7 +96,12 @@ pub fn render(
     let mut out = String::with_capacity(8 << 10);
     render_listeners(&mut out, listeners);
     render_upstreams(&mut out, listeners);
-    family(&mut out, "corio_proxy_draining", "gauge", "1 while draining after SIGTERM/SIGINT.");
+    family(
+        &mut out,
+        "corio_proxy_draining",
+        "gauge",
+        "1 while draining after SIGTERM/SIGINT.",
+    );
     let draining = state.draining.load(Ordering::Relaxed) as u8;
     let _ = writeln!(out, "corio_proxy_draining {draining}");
     render_workers(&mut out, workers);
@@ -107,21 +112,54 @@ pub fn render(
 fn render_listeners(out: &mut String, ls: &[ListenerView<'_>]) {
     type Get = fn(&WorkerCounters) -> &Counter;
     let counters: [(&str, &str, Get); 5] = [
-        ("corio_proxy_client_connections_total", "Clients accepted.", |w| &w.accepted),
-        ("corio_proxy_client_rejected_total", "Clients closed at once at max-conns.", |w| &w.rejected),
-        ("corio_proxy_no_upstream_total", "Clients closed because every upstream failed.", |w| &w.no_upstream),
-        ("corio_proxy_idle_timeouts_total", "Pairs closed by the idle timeout.", |w| &w.idle_timeouts),
-        ("corio_proxy_pair_errors_total", "Pairs ended by an error or reset on either side.", |w| &w.pair_errors),
+        (
+            "corio_proxy_client_connections_total",
+            "Clients accepted.",
+            |w| &w.accepted,
+        ),
+        (
+            "corio_proxy_client_rejected_total",
+            "Clients closed at once at max-conns.",
+            |w| &w.rejected,
+        ),
+        (
+            "corio_proxy_no_upstream_total",
+            "Clients closed because every upstream failed.",
+            |w| &w.no_upstream,
+        ),
+        (
+            "corio_proxy_idle_timeouts_total",
+            "Pairs closed by the idle timeout.",
+            |w| &w.idle_timeouts,
+        ),
+        (
+            "corio_proxy_pair_errors_total",
+            "Pairs ended by an error or reset on either side.",
+            |w| &w.pair_errors,
+        ),
     ];
-    family(out, "corio_proxy_client_connections_active", "gauge", "Live clients.");
+    family(
+        out,
+        "corio_proxy_client_connections_active",
+        "gauge",
+        "Live clients.",
+    );
     for l in ls {
         let (addr, n) = (l.metrics.addr, l.metrics.active.load(Ordering::Relaxed));
-        let _ = writeln!(out, "corio_proxy_client_connections_active{{listener=\"{addr}\"}} {n}");
+        let _ = writeln!(
+            out,
+            "corio_proxy_client_connections_active{{listener=\"{addr}\"}} {n}"
+        );
     }
     for (name, help, get) in counters {
         family(out, name, "counter", help);
         for l in ls {
-            let _ = writeln!(out, "{name}{{listener=\"{}\"}} {}", l.metrics.addr, l.metrics.sum(get));
+            let _ = writeln!(
+                out,
+                "{name}{{listener=\"{}\"}} {}",
+                l.metrics.addr,
+                l.metrics.sum(get)
+            );
         }
     }
     let name = "corio_proxy_bytes_total";
@@ -130,17 +168,39 @@ fn render_listeners(out: &mut String, ls: &[ListenerView<'_>]) {
         let addr = l.metrics.addr;
         let up = l.metrics.sum(|w| &w.bytes_up);
         let down = l.metrics.sum(|w| &w.bytes_down);
-        let _ = writeln!(out, "{name}{{listener=\"{addr}\",direction=\"client_to_upstream\"}} {up}");
-        let _ = writeln!(out, "{name}{{listener=\"{addr}\",direction=\"upstream_to_client\"}} {down}");
+        let _ = writeln!(
+            out,
+            "{name}{{listener=\"{addr}\",direction=\"client_to_upstream\"}} {up}"
+        );
+        let _ = writeln!(
+            out,
+            "{name}{{listener=\"{addr}\",direction=\"upstream_to_client\"}} {down}"
+        );
     }
 }
 
 fn render_upstreams(out: &mut String, ls: &[ListenerView<'_>]) {
     let families = [
-        ("corio_proxy_upstream_connections_active", "gauge", "Live pairs per upstream, across workers."),
-        ("corio_proxy_upstream_healthy", "gauge", "0 while the upstream is skipped after failed connects."),
-        ("corio_proxy_upstream_connect_errors_total", "counter", "Failed connects (refused or other errors), timeouts excluded."),
-        ("corio_proxy_upstream_connect_timeouts_total", "counter", "Connects that timed out."),
+        (
+            "corio_proxy_upstream_connections_active",
+            "gauge",
+            "Live pairs per upstream, across workers.",
+        ),
+        (
+            "corio_proxy_upstream_healthy",
+            "gauge",
+            "0 while the upstream is skipped after failed connects.",
+        ),
+        (
+            "corio_proxy_upstream_connect_errors_total",
+            "counter",
+            "Failed connects (refused or other errors), timeouts excluded.",
+        ),
+        (
+            "corio_proxy_upstream_connect_timeouts_total",
+            "counter",
+            "Connects that timed out.",
+        ),
     ];
     for (i, (name, kind, help)) in families.into_iter().enumerate() {
         family(out, name, kind, help);
@@ -162,16 +222,66 @@ fn render_upstreams(out: &mut String, ls: &[ListenerView<'_>]) {
 fn render_workers(out: &mut String, workers: &[WorkerMetrics]) {
     type Get = fn(&WorkerMetrics) -> u64;
     let families: [(&str, &str, &str, Get); 10] = [
-        ("corio_worker_enters_total", "counter", "io_uring_enter calls.", |w| w.driver.enters),
-        ("corio_worker_epoll_waits_total", "counter", "epoll_wait calls.", |w| w.driver.epoll_waits),
-        ("corio_worker_ops_submitted_total", "counter", "Operations started (SQEs, or first attempts on epoll).", |w| w.driver.ops_submitted),
-        ("corio_worker_completions_total", "counter", "CQEs reaped.", |w| w.driver.completions),
-        ("corio_worker_io_syscalls_total", "counter", "I/O syscalls tried by the epoll driver.", |w| w.driver.io_syscalls),
-        ("corio_worker_eagain_total", "counter", "Operations that parked (EAGAIN, or a drained socket).", |w| w.driver.eagain),
-        ("corio_worker_cancellations_total", "counter", "Operations cancelled in flight.", |w| w.driver.cancellations),
-        ("corio_worker_tasks_polled_total", "counter", "Task polls.", |w| w.executor.tasks_polled),
-        ("corio_worker_ticks_total", "counter", "Executor loop turns.", |w| w.executor.ticks),
-        ("corio_worker_in_flight", "gauge", "io_uring operations in flight.", |w| w.driver.in_flight),
+        (
+            "corio_worker_enters_total",
+            "counter",
+            "io_uring_enter calls.",
+            |w| w.driver.enters,
+        ),
+        (
+            "corio_worker_epoll_waits_total",
+            "counter",
+            "epoll_wait calls.",
+            |w| w.driver.epoll_waits,
+        ),
+        (
+            "corio_worker_ops_submitted_total",
+            "counter",
+            "Operations started (SQEs, or first attempts on epoll).",
+            |w| w.driver.ops_submitted,
+        ),
+        (
+            "corio_worker_completions_total",
+            "counter",
+            "CQEs reaped.",
+            |w| w.driver.completions,
+        ),
+        (
+            "corio_worker_io_syscalls_total",
+            "counter",
+            "I/O syscalls tried by the epoll driver.",
+            |w| w.driver.io_syscalls,
+        ),
+        (
+            "corio_worker_eagain_total",
+            "counter",
+            "Operations that parked (EAGAIN, or a drained socket).",
+            |w| w.driver.eagain,
+        ),
+        (
+            "corio_worker_cancellations_total",
+            "counter",
+            "Operations cancelled in flight.",
+            |w| w.driver.cancellations,
+        ),
+        (
+            "corio_worker_tasks_polled_total",
+            "counter",
+            "Task polls.",
+            |w| w.executor.tasks_polled,
+        ),
+        (
+            "corio_worker_ticks_total",
+            "counter",
+            "Executor loop turns.",
+            |w| w.executor.ticks,
+        ),
+        (
+            "corio_worker_in_flight",
+            "gauge",
+            "io_uring operations in flight.",
+            |w| w.driver.in_flight,
+        ),
     ];
     for (name, kind, help, get) in families {
         family(out, name, kind, help);
@@ -184,10 +294,26 @@ fn render_workers(out: &mut String, workers: &[WorkerMetrics]) {
 fn render_pools(out: &mut String, pools: &[PoolStats]) {
     type Get = fn(&PoolStats) -> u64;
     let families: [(&str, &str, Get); 4] = [
-        ("corio_proxy_buffers_in_use", "16 KiB copy buffers held by pairs with bytes in flight.", |p| p.buffers_in_use),
-        ("corio_proxy_buffers_pooled", "Idle copy buffers kept for reuse.", |p| p.buffers_pooled),
-        ("corio_proxy_pipes_in_use", "Splice pipes held by pairs with bytes in flight.", |p| p.pipes_in_use),
-        ("corio_proxy_pipes_pooled", "Idle splice pipes kept for reuse.", |p| p.pipes_pooled),
+        (
+            "corio_proxy_buffers_in_use",
+            "16 KiB copy buffers held by pairs with bytes in flight.",
+            |p| p.buffers_in_use,
+        ),
+        (
+            "corio_proxy_buffers_pooled",
+            "Idle copy buffers kept for reuse.",
+            |p| p.buffers_pooled,
+        ),
+        (
+            "corio_proxy_pipes_in_use",
+            "Splice pipes held by pairs with bytes in flight.",
+            |p| p.pipes_in_use,
+        ),
+        (
+            "corio_proxy_pipes_pooled",
+            "Idle splice pipes kept for reuse.",
+            |p| p.pipes_pooled,
+        ),
     ];
     for (name, help, get) in families {
         family(out, name, "gauge", help);

@@ -78,7 +78,10 @@ pub async fn serve(client: TcpStream, live: Live, worker: usize) {
             reset(&client);
             reset(&upstream);
             let addr = l.metrics.addr;
-            log::error(format_args!("listener {addr}: pair with upstream {}: {e}", up.addr));
+            log::error(format_args!(
+                "listener {addr}: pair with upstream {}: {e}",
+                up.addr
+            ));
         }
     }
 }
@@ -93,12 +96,32 @@ async fn pair(
     let activity = Activity::new(settings.idle_timeout.is_some());
     let (mut up, mut down) = match settings.copy {
         Copy::Buffered => (
-            Dir::new(copy::buffered(client, upstream, &counters.bytes_up, &activity)),
-            Dir::new(copy::buffered(upstream, client, &counters.bytes_down, &activity)),
+            Dir::new(copy::buffered(
+                client,
+                upstream,
+                &counters.bytes_up,
+                &activity,
+            )),
+            Dir::new(copy::buffered(
+                upstream,
+                client,
+                &counters.bytes_down,
+                &activity,
+            )),
         ),
         Copy::Splice => (
-            Dir::new(copy::spliced(client, upstream, &counters.bytes_up, &activity)),
-            Dir::new(copy::spliced(upstream, client, &counters.bytes_down, &activity)),
+            Dir::new(copy::spliced(
+                client,
+                upstream,
+                &counters.bytes_up,
+                &activity,
+            )),
+            Dir::new(copy::spliced(
+                upstream,
+                client,
+                &counters.bytes_down,
+                &activity,
+            )),
         ),
     };
     let mut idle = settings

@@ -150,15 +150,15 @@ impl Upstreams {
     pub async fn connect(&self, listener: SocketAddr) -> Option<(TcpStream, usize)> {
         for i in self.order() {
             let addr = self.list[i].addr;
-            let why = match corio::time::timeout(self.connect_timeout, TcpStream::connect(addr)).await
-            {
-                Ok(Ok(stream)) => {
-                    self.succeeded(i);
-                    return Some((stream, i));
-                }
-                Ok(Err(e)) => Failure::Error(e),
-                Err(_) => Failure::TimedOut,
-            };
+            let why =
+                match corio::time::timeout(self.connect_timeout, TcpStream::connect(addr)).await {
+                    Ok(Ok(stream)) => {
+                        self.succeeded(i);
+                        return Some((stream, i));
+                    }
+                    Ok(Err(e)) => Failure::Error(e),
+                    Err(_) => Failure::TimedOut,
+                };
             self.failed(i, &why, listener);
         }
         None

@@ -73,7 +73,10 @@ pub async fn run(id: usize, shared: Arc<Shared>) {
         let listener = match TcpListener::from_std(socket) {
             Ok(l) => l,
             Err(e) => {
-                log::error(format_args!("worker {id}: listener {}: {e}", l.metrics.addr));
+                log::error(format_args!(
+                    "worker {id}: listener {}: {e}",
+                    l.metrics.addr
+                ));
                 continue;
             }
         };
@@ -83,7 +86,11 @@ pub async fn run(id: usize, shared: Arc<Shared>) {
         }
     }
     if id == 0 {
-        let admin = shared.admin.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let admin = shared
+            .admin
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
         if let Some(admin) = admin {
             match TcpListener::from_std(admin) {
                 Ok(a) => drop(corio::spawn(crate::admin::serve(a, shared.clone()))),
@@ -105,7 +112,11 @@ pub async fn run(id: usize, shared: Arc<Shared>) {
         );
     }
     loop {
-        let live = if id == 0 { shared.live() } else { LOCAL_LIVE.with(Cell::get) };
+        let live = if id == 0 {
+            shared.live()
+        } else {
+            LOCAL_LIVE.with(Cell::get)
+        };
         if live == 0 || Instant::now() >= deadline {
             break;
         }
