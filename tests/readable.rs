@@ -56,6 +56,31 @@ fn readable_with_data_already_there() {
     });
 }
 
+/// An edge recorded before the bytes were read is stale: readable() must not trust it once
+/// the socket is empty (epoll: a Ready slot left by a read that took everything but was not
+/// short). Here the read asks for exactly what was sent, so it is not a short read.
+#[test]
+fn readable_ignores_a_stale_edge() {
+    run_test(async {
+        let (client, server) = tcp_pair().await;
+        let (res, _) = client.write_all(pattern(9, 100)).await;
+        res.unwrap();
+        // Let the driver see the edge (epoll: the read slot becomes Ready, no one waiting).
+        corio::time::sleep(Duration::from_millis(20)).await;
+        let (res, buf) = server.read_exact(Vec::with_capacity(100)).await;
+        res.unwrap();
+        assert_eq!(buf, pattern(9, 100));
+        let r = timeout(Duration::from_millis(50), server.readable()).await;
+        assert!(r.is_err(), "readable() with nothing to read: {r:?}");
+        let (res, _) = client.write_all(&b"more"[..]).await;
+        res.unwrap();
+        timeout(Duration::from_secs(5), server.readable())
+            .await
+            .unwrap()
+            .unwrap();
+    });
+}
+
 /// A ping-pong of readable → read → reply: after each short read (epoll: the slot is
 /// "drained") the next readable() parks and the next message's edge completes it.
 #[test]

@@ -177,3 +177,59 @@ fn half_close_from_the_upstream() {
         drop(proxy);
     }
 }
+
+/// Idle pairs hold no copy buffer and no pipe: after one exchange each, the pool gauges say
+/// none is in use, the proxy holds two sockets per pair (plus pooled pipes), and its RSS grew
+/// by less than 8 KiB per pair.
+#[test]
+fn idle_pairs_hold_no_buffer_or_pipe() {
+    support::raise_nofile();
+    for copy in ["buffered", "splice"] {
+        let echo = Echo::start();
+        let up = echo.addr.to_string();
+        let proxy = Proxy::start(&[
+            "--listen",
+            "127.0.0.1:0",
+            "--upstream",
+            &up,
+            "--workers",
+            "2",
+            "--admin",
+            "127.0.0.1:0",
+            "--copy",
+            copy,
+        ]);
+        let mut warm = connect(proxy.addr());
+        support::ping(&mut warm, b"warm");
+        let (fds, rss) = (proxy.fds(), proxy.rss_kib());
+        const N: usize = 500;
+        let mut conns: Vec<_> = (0..N).map(|_| connect(proxy.addr())).collect();
+        for (i, c) in conns.iter_mut().enumerate() {
+            support::ping(c, &pattern(i as u64, 64));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        let m = proxy.metrics();
+        assert_eq!(
+            support::metric_value(&m, "corio_proxy_buffers_in_use", ""),
+            0,
+            "{copy}"
+        );
+        assert_eq!(
+            support::metric_value(&m, "corio_proxy_pipes_in_use", ""),
+            0,
+            "{copy}"
+        );
+        let pooled = support::metric_value(&m, "corio_proxy_pipes_pooled", "") as usize;
+        let grown = proxy.fds() - fds;
+        assert!(
+            grown <= 2 * N + 2 * pooled,
+            "{copy}: {grown} more fds for {N} idle pairs"
+        );
+        let per_pair = (proxy.rss_kib().saturating_sub(rss)) * 1024 / N as u64;
+        assert!(
+            per_pair < 8 << 10,
+            "{copy}: {per_pair} bytes of RSS per idle pair"
+        );
+        drop(conns);
+    }
+}

@@ -197,7 +197,9 @@ impl<T: OpAble> Op<T> {
         let interest = data.legacy_interest().map(|(fd, dir)| (fd.token(), dir));
         let readiness_only = data.legacy_readiness_only();
         if let (true, true, Some((Some(token), dir))) = (parked_before, readiness_only, interest) {
-            // A readiness wait that parked: only the edge completes it, no syscall needed.
+            // A readiness wait that parked: the edge that woke it completes it, no syscall
+            // needed. (Before it has parked, a Ready slot may be stale — an edge from before
+            // the last read — so the first poll always asks the kernel.)
             return epoll.poll_ready(token, dir, cx).map(|r| (r.map(|()| 0), 0));
         }
         loop {
@@ -219,7 +221,6 @@ impl<T: OpAble> Op<T> {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) if crate::sys::would_block(&e) => match interest {
                     Some((Some(token), dir)) => match epoll.poll_ready(token, dir, cx) {
-                        Poll::Ready(Ok(())) if readiness_only => return Poll::Ready((Ok(0), 0)),
                         Poll::Ready(Ok(())) => continue,
                         Poll::Ready(Err(e)) => return Poll::Ready((Err(e), 0)),
                         Poll::Pending => return Poll::Pending,
