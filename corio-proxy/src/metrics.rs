@@ -73,6 +73,8 @@ impl ListenerMetrics {
 #[derive(Default)]
 pub struct ProcessState {
     pub draining: AtomicBool,
+    /// Set by worker 0 when the drain ends: the other workers stop then.
+    pub drain_over: AtomicBool,
 }
 
 /// One listener as /metrics sees it.

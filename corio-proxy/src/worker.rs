@@ -102,30 +102,32 @@ pub async fn run(id: usize, shared: Arc<Shared>) {
         }
     }
     corio::shutdown_requested().await;
-    let deadline = Instant::now() + shared.drain_timeout;
     if id == 0 {
-        shared.state.draining.store(true, Ordering::Relaxed);
-        eprintln!(
-            "corio-proxy: draining: listeners closed, {} live clients, up to {:?}",
-            shared.live(),
-            shared.drain_timeout
-        );
-    }
-    loop {
-        let live = if id == 0 {
-            shared.live()
-        } else {
-            LOCAL_LIVE.with(Cell::get)
-        };
-        if live == 0 || Instant::now() >= deadline {
-            break;
+        drain(&shared).await;
+    } else {
+        // Worker 0 decides when the drain is over; until then this worker's pairs carry on.
+        while LOCAL_LIVE.with(Cell::get) > 0 && !shared.state.drain_over.load(Ordering::Acquire) {
+            corio::time::sleep(Duration::from_millis(10)).await;
         }
+    }
+}
+
+/// Worker 0's part of the drain: wait until no client is live on any worker, or the drain
+/// timeout; then tell the other workers to stop (their runtimes close what is left).
+async fn drain(shared: &Shared) {
+    let deadline = Instant::now() + shared.drain_timeout;
+    shared.state.draining.store(true, Ordering::Relaxed);
+    eprintln!(
+        "corio-proxy: draining: listeners closed, {} live clients, up to {:?}",
+        shared.live(),
+        shared.drain_timeout
+    );
+    while shared.live() > 0 && Instant::now() < deadline {
         corio::time::sleep(Duration::from_millis(10)).await;
     }
-    if id == 0 {
-        let left = shared.live();
-        eprintln!("corio-proxy: drained ({left} clients closed at the timeout)");
-    }
+    let left = shared.live();
+    shared.state.drain_over.store(true, Ordering::Release);
+    eprintln!("corio-proxy: drained ({left} clients closed at the timeout)");
 }
 
 /// Accepts on this worker's SO_REUSEPORT listener until the drain starts, then closes it.
