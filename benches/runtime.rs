@@ -25,7 +25,7 @@
 //!   result): IORING_OP_MSG_RING between io_uring workers, eventfd writes on epoll or with
 //!   `CORIO_DISABLE_MSG_RING=1` set (run the bench twice to compare the two paths on io_uring).
 
-use corio::{Driver, Runtime};
+use corio::{DriverChoice, Runtime};
 use std::future::{poll_fn, Future};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -141,7 +141,10 @@ fn main() {
     let b = Bench {
         full: std::env::args().any(|a| a == "--bench"),
     };
-    for (label, driver) in [("uring", Driver::IoUring), ("epoll", Driver::Epoll)] {
+    for (label, driver) in [
+        ("uring", DriverChoice::IoUring),
+        ("epoll", DriverChoice::Epoll),
+    ] {
         let rt = match Runtime::builder().driver(driver).build() {
             Ok(rt) => rt,
             Err(e) => {
@@ -174,7 +177,7 @@ fn main() {
             drop(other);
         });
         let nop_name = match driver {
-            Driver::Epoll => format!("nop op (no syscall) [{label}]"),
+            DriverChoice::Epoll => format!("nop op (no syscall) [{label}]"),
             _ => format!("nop op round trip [{label}]"),
         };
         b.run(&nop_name, 100_000, |n| {

@@ -52,11 +52,13 @@ pub mod sync;
 mod sys;
 mod task;
 pub mod time;
+mod workers;
 
-pub use driver::{Driver, DriverInfo, DriverKind, DriverStats};
+pub use driver::{DriverChoice, DriverInfo, DriverKind, DriverStats};
 pub use runtime::{
-    block_on, current_driver_stats, current_stats, metrics, request_shutdown, serve_balanced,
-    shutdown_requested, spawn, spawn_on, worker_count, worker_id, Builder, ExecutorStats,
-    RemoteJoinHandle, RunResults, Runtime, ShutdownHandle, ShutdownRequested, WorkerMetrics,
+    block_on, current_driver_stats, current_stats, metrics, request_shutdown, shutdown_requested,
+    spawn, spawn_on, worker_count, worker_id, Builder, ExecutorStats, RemoteJoinHandle, Runtime,
+    ShutdownHandle, ShutdownRequested, WorkerMetrics,
 };
 pub use task::{JoinError, JoinHandle};
+pub use workers::{serve_balanced, RunResults};

@@ -41,7 +41,7 @@
 
 use crate::fd::SharedFd;
 use crate::net::TcpStream;
-use crate::op::splice::{self, Level};
+use crate::op::splice::{self, invalid, Level};
 use crate::sys::syscall;
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd};
@@ -108,21 +108,14 @@ impl Pipe {
     /// from a dropped read (read them first): otherwise `InvalidInput`, and nothing moves.
     pub async fn splice_from(&self, src: &TcpStream, max: usize) -> io::Result<usize> {
         self.level.settled().await;
-        let fd = src.shared_fd();
-        fd.wait_orphans().await;
         if !self.is_empty() {
             return Err(invalid("splice_from into a pipe that still holds bytes"));
-        }
-        if fd.read_side().has_stash() {
-            return Err(invalid(
-                "bytes from a dropped read are kept on this stream: read them first",
-            ));
         }
         let len = max.min(self.capacity).min(u32::MAX as usize) as u32;
         if len == 0 {
             return Err(invalid("splice_from with max = 0 could not tell EOF apart"));
         }
-        splice::into_pipe(fd, &self.write, &self.level, len).await
+        splice::into_pipe(src.shared_fd(), &self.write, &self.level, len).await
     }
 
     /// Moves up to `max` of the bytes in the pipe to `dst`, waiting for buffer space; returns
@@ -135,10 +128,6 @@ impl Pipe {
         }
         splice::out_of_pipe(&self.read, dst.shared_fd(), &self.level, len).await
     }
-}
-
-fn invalid(msg: &'static str) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidInput, msg)
 }
 
 impl std::fmt::Debug for Pipe {

@@ -175,7 +175,7 @@ fn slice_inside_capacity_is_fine() {
 /// Every readable buffer type goes through `write_all` and arrives byte-exact.
 #[test]
 fn write_all_of_every_buffer_type_round_trips() {
-    run_test(async {
+    run_test(|| async {
         let (a, b) = UnixStream::pair().unwrap();
         let big = pattern(1, 300_000);
         let expected: Vec<u8> = [
@@ -216,7 +216,7 @@ fn write_all_of_every_buffer_type_round_trips() {
 /// part of the range.
 #[test]
 fn write_of_a_slice_sends_only_its_initialized_bytes() {
-    run_test(async {
+    run_test(|| async {
         let (a, b) = UnixStream::pair().unwrap();
         let mut v = Vec::with_capacity(16);
         v.extend_from_slice(b"0123");
@@ -232,7 +232,7 @@ fn write_of_a_slice_sends_only_its_initialized_bytes() {
 /// Reads land in the spare capacity, through a `Slice` too, and full buffers are refused.
 #[test]
 fn reads_fill_spare_capacity_and_refuse_full_buffers() {
-    run_test(async {
+    run_test(|| async {
         let (a, b) = UnixStream::pair().unwrap();
         let (res, _) = a.write_all(&b"abcdefghijklmnop"[..]).await;
         res.unwrap();
@@ -283,7 +283,7 @@ fn reads_fill_spare_capacity_and_refuse_full_buffers() {
 /// `writev` with buffers of different types (boxed so they share one type) keeps their order.
 #[test]
 fn writev_returns_every_buffer() {
-    run_test(async {
+    run_test(|| async {
         let (a, b) = UnixStream::pair().unwrap();
         let bufs: Vec<Slice<Vec<u8>>> = vec![
             b"--one--".to_vec().slice(2..5),
@@ -307,7 +307,7 @@ fn writev_returns_every_buffer() {
 /// Expected: either refused (`InvalidInput`) or the gap zero-filled before it is exposed.
 #[test]
 fn read_into_a_slice_past_the_vec_length_exposes_no_uninitialized_bytes() {
-    run_test(async {
+    run_test(|| async {
         let (a, b) = UnixStream::pair().unwrap();
         let (res, _) = a.write_all(&b"data"[..]).await;
         res.unwrap();

@@ -6,18 +6,18 @@ mod support;
 
 use corio::net::TcpListener;
 use corio::time::timeout;
-use corio::{DriverKind, Runtime};
+use corio::DriverKind;
 use std::io::{Read, Write};
 use std::time::Duration;
 use support::tcp_pair as pair;
-use support::{driver, pattern, run_test};
+use support::{driver, each_driver, pattern, run_test};
 
 /// `timeout` around reads while data streams in: reads are dropped at every stage (before
 /// submission, in flight, after the CQE carried data), and every byte still arrives exactly
 /// once, in order.
 #[test]
 fn dropped_reads_lose_no_bytes() {
-    run_test(async {
+    run_test(|| async {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         const LEN: usize = 400_000;
@@ -66,7 +66,7 @@ fn dropped_reads_lose_no_bytes() {
 /// is returned by the next one, so every client is served.
 #[test]
 fn dropped_accepts_lose_no_connections() {
-    run_test(async {
+    run_test(|| async {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         const CLIENTS: u32 = 300;
@@ -107,7 +107,7 @@ fn dropped_accepts_lose_no_connections() {
 /// the number and receive the old connection's bytes.
 #[test]
 fn dropped_read_never_completes_into_a_reused_fd() {
-    run_test(async {
+    run_test(|| async {
         for round in 0..50u8 {
             let (old, old_peer) = pair().await;
             let _ = timeout(Duration::from_micros(100), old.read(Vec::with_capacity(64))).await;
@@ -127,7 +127,7 @@ fn dropped_read_never_completes_into_a_reused_fd() {
 /// Aborting a task with a read in flight cancels the read; the runtime keeps working.
 #[test]
 fn abort_cancels_in_flight_io() {
-    run_test(async {
+    run_test(|| async {
         let (client, server) = pair().await;
         let task = corio::spawn(async move {
             let (res, _) = client.read(Vec::with_capacity(64)).await;
@@ -155,7 +155,7 @@ fn abort_cancels_in_flight_io() {
 /// never a stale completion.
 #[test]
 fn dropped_ops_never_deliver_to_a_reused_slot() {
-    run_test(async {
+    run_test(|| async {
         let (client, server) = pair().await;
         for round in 0..200u32 {
             // Start reads and drop them at once.
@@ -178,49 +178,51 @@ fn dropped_ops_never_deliver_to_a_reused_slot() {
 /// flushed, the CQ overflows and is flushed, and every operation completes.
 #[test]
 fn tiny_ring_overflows_and_loses_nothing() {
-    let rt = Runtime::builder().ring_entries(8).build().unwrap();
-    let stats = rt.block_on(async {
-        timeout(Duration::from_secs(20), async {
-            let nops: Vec<_> = (0..500).map(|_| corio::spawn(corio::op::nop())).collect();
-            for n in nops {
-                n.await.unwrap().unwrap();
-            }
-            // Sockets too: 64 connections, each with a read in flight, all answered at once.
-            let mut pairs = Vec::new();
-            for _ in 0..64 {
-                let (client, server) = pair().await;
-                pairs.push((std::rc::Rc::new(client), server));
-            }
-            let mut readers = Vec::new();
-            for (i, (client, _)) in pairs.iter().enumerate() {
-                let c = client.clone();
-                readers.push(corio::spawn(async move {
-                    let (res, buf) = c.read_exact(Vec::with_capacity(100)).await;
-                    res.unwrap();
-                    assert_eq!(buf, pattern(i as u64, 100));
-                }));
-            }
-            corio::time::sleep(Duration::from_millis(20)).await;
-            // All 64 answers at once, without yielding to the loop: their completions are all
-            // due in the next turn, four times what the CQ holds.
-            for (i, (_, server)) in pairs.iter().enumerate() {
-                use std::os::fd::AsRawFd;
-                let data = pattern(i as u64, 100);
-                // SAFETY: write(2) reads `data`, valid for the call, on an fd we own.
-                let n = unsafe { libc::write(server.as_raw_fd(), data.as_ptr().cast(), 100) };
-                assert_eq!(n, 100);
-            }
-            for r in readers {
-                r.await.unwrap();
-            }
-        })
-        .await
-        .expect("time limit");
-        corio::current_driver_stats()
+    each_driver(|| {
+        let rt = support::builder().ring_entries(8).build().unwrap();
+        let stats = rt.block_on(async {
+            timeout(Duration::from_secs(20), async {
+                let nops: Vec<_> = (0..500).map(|_| corio::spawn(corio::op::nop())).collect();
+                for n in nops {
+                    n.await.unwrap().unwrap();
+                }
+                // Sockets too: 64 connections, each with a read in flight, all answered at once.
+                let mut pairs = Vec::new();
+                for _ in 0..64 {
+                    let (client, server) = pair().await;
+                    pairs.push((std::rc::Rc::new(client), server));
+                }
+                let mut readers = Vec::new();
+                for (i, (client, _)) in pairs.iter().enumerate() {
+                    let c = client.clone();
+                    readers.push(corio::spawn(async move {
+                        let (res, buf) = c.read_exact(Vec::with_capacity(100)).await;
+                        res.unwrap();
+                        assert_eq!(buf, pattern(i as u64, 100));
+                    }));
+                }
+                corio::time::sleep(Duration::from_millis(20)).await;
+                // All 64 answers at once, without yielding to the loop: their completions are all
+                // due in the next turn, four times what the CQ holds.
+                for (i, (_, server)) in pairs.iter().enumerate() {
+                    use std::os::fd::AsRawFd;
+                    let data = pattern(i as u64, 100);
+                    // SAFETY: write(2) reads `data`, valid for the call, on an fd we own.
+                    let n = unsafe { libc::write(server.as_raw_fd(), data.as_ptr().cast(), 100) };
+                    assert_eq!(n, 100);
+                }
+                for r in readers {
+                    r.await.unwrap();
+                }
+            })
+            .await
+            .expect("time limit");
+            corio::current_driver_stats()
+        });
+        println!("{stats:?}");
+        if rt.driver_info().kind == DriverKind::IoUring {
+            assert!(stats.sq_full > 0, "the SQ never filled: {stats:?}");
+            assert!(stats.cq_overflows > 0, "the CQ never overflowed: {stats:?}");
+        }
     });
-    println!("{stats:?}");
-    if rt.driver_info().kind == DriverKind::IoUring {
-        assert!(stats.sq_full > 0, "the SQ never filled: {stats:?}");
-        assert!(stats.cq_overflows > 0, "the CQ never overflowed: {stats:?}");
-    }
 }

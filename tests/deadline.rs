@@ -12,7 +12,7 @@ use support::{pattern, run_test};
 
 #[test]
 fn read_deadline_expires_then_connection_is_reused() {
-    run_test(async {
+    run_test(|| async {
         let (client, server) = pair().await;
         let start = Instant::now();
         client.set_read_deadline(Some(start + Duration::from_millis(50)));
@@ -55,7 +55,7 @@ fn read_deadline_expires_then_connection_is_reused() {
 
 #[test]
 fn moving_a_deadline_earlier_wakes_a_waiting_read() {
-    run_test(async {
+    run_test(|| async {
         let (client, _server) = pair().await;
         let client = std::rc::Rc::new(client);
         let c = client.clone();
@@ -79,7 +79,7 @@ fn moving_a_deadline_earlier_wakes_a_waiting_read() {
 
 #[test]
 fn moving_a_deadline_later_keeps_the_read_waiting() {
-    run_test(async {
+    run_test(|| async {
         let (client, server) = pair().await;
         let client = std::rc::Rc::new(client);
         client.set_read_deadline(Some(Instant::now() + Duration::from_millis(40)));
@@ -99,7 +99,7 @@ fn moving_a_deadline_later_keeps_the_read_waiting() {
 
 #[test]
 fn write_deadline_on_a_full_socket() {
-    run_test(async {
+    run_test(|| async {
         let (client, server) = pair().await;
         // Nobody reads `server`: the send buffers fill and write_all must wait.
         let big = pattern(2, 32 << 20);
@@ -135,7 +135,7 @@ fn write_deadline_on_a_full_socket() {
 
 #[test]
 fn accept_deadline() {
-    run_test(async {
+    run_test(|| async {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_deadline(Some(Instant::now() + Duration::from_millis(30)));
         let err = listener.accept().await.unwrap_err();
@@ -151,7 +151,7 @@ fn accept_deadline() {
 
 #[test]
 fn udp_recv_deadline() {
-    run_test(async {
+    run_test(|| async {
         let a = UdpSocket::bind("127.0.0.1:0").unwrap();
         let b = UdpSocket::bind("127.0.0.1:0").unwrap();
         a.set_read_deadline(Some(Instant::now() + Duration::from_millis(30)));
@@ -172,7 +172,7 @@ fn udp_recv_deadline() {
 /// cancel is returned instead of the error).
 #[test]
 fn deadline_races_lose_no_bytes() {
-    run_test(async {
+    run_test(|| async {
         let (client, server) = pair().await;
         let data = pattern(3, 200_000);
         let expect = data.clone();

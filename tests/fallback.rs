@@ -1,12 +1,13 @@
 //! Choosing a driver: `Builder::driver`, `CORIO_DRIVER`, and the automatic fallback to epoll
 //! when io_uring is refused. The refusal is forced with the test hooks
 //! `CORIO_FORCE_URING_UNAVAILABLE` and `CORIO_FORCE_MISSING_OPCODE`, in a child process so the
-//! environment of the other tests is untouched.
+//! environment of the other tests is untouched. These tests are about choosing, so they run
+//! once, not once per driver: each child gets the environment it needs, and nothing else.
 
 mod support;
 
 use corio::net::{TcpListener, TcpStream};
-use corio::{Driver, DriverKind, Runtime};
+use corio::{DriverChoice, DriverKind, Runtime};
 use std::io::ErrorKind;
 use std::process::Command;
 
@@ -80,7 +81,7 @@ fn child_echo() {
 #[test]
 #[ignore = "run in a child process by the fallback tests"]
 fn child_explicit_uring() {
-    match Runtime::builder().driver(Driver::IoUring).build() {
+    match Runtime::builder().driver(DriverChoice::IoUring).build() {
         Ok(rt) => println!("DRIVER {}", rt.driver_info()),
         Err(e) => println!("DRIVER error kind={:?} msg={e}", e.kind()),
     }
@@ -176,13 +177,23 @@ fn a_bad_driver_name_is_an_error() {
     assert!(text.contains("expected auto, uring or epoll"), "{text}");
 }
 
+/// Child: asks the builder for epoll, whatever the environment says.
+#[test]
+#[ignore = "run in a child process by the fallback tests"]
+fn child_builder_epoll() {
+    let rt = Runtime::builder()
+        .driver(DriverChoice::Epoll)
+        .build()
+        .unwrap();
+    assert_eq!(rt.driver_info().kind, DriverKind::Epoll);
+    println!("DRIVER {}", rt.driver_info());
+}
+
 #[test]
 fn builder_choice_beats_the_environment_and_bad_sizes_are_errors() {
-    // The builder's explicit choice wins over CORIO_DRIVER (set by ./test.sh for this run).
-    let rt = Runtime::builder().driver(Driver::Epoll).build().unwrap();
-    assert_eq!(rt.driver_info().kind, DriverKind::Epoll);
-    assert_eq!(rt.driver_info().requested, Driver::Epoll);
-    drop(rt);
+    // The builder's explicit choice wins over CORIO_DRIVER.
+    let (stdout, _) = run_child("child_builder_epoll", &[("CORIO_DRIVER", "uring")]);
+    assert!(reported(&stdout).contains("driver=Epoll requested=Epoll"));
     for bad in [0, 1 << 20] {
         let err = Runtime::builder().ring_entries(bad).build().err().unwrap();
         assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
@@ -201,7 +212,7 @@ fn child_no_fds_left() {
     // Nothing can be opened any more in this (child) process.
     // SAFETY: setrlimit reads the struct we pass and touches no Rust-managed memory.
     let _ = unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) };
-    match Runtime::builder().driver(Driver::Auto).build() {
+    match Runtime::builder().driver(DriverChoice::Auto).build() {
         Ok(rt) => println!("DRIVER {}", rt.driver_info()),
         Err(e) => println!(
             "DRIVER error errno={:?} kind={:?}",

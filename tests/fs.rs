@@ -13,7 +13,7 @@ fn temp(name: &str) -> std::path::PathBuf {
 
 #[test]
 fn write_then_read_back_byte_exact() {
-    run_test(async {
+    run_test(|| async {
         let path = temp("rw");
         let file = File::create(&path).unwrap();
         let data = pattern(3, 1 << 20);
@@ -54,7 +54,7 @@ fn write_then_read_back_byte_exact() {
 
 #[test]
 fn open_errors_keep_their_errno() {
-    run_test(async {
+    run_test(|| async {
         let err = File::open(temp("does-not-exist")).err().unwrap();
         assert_eq!(err.kind(), ErrorKind::NotFound);
         let err = File::create("/proc/definitely/not/here").err().unwrap();

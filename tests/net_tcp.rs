@@ -58,7 +58,7 @@ fn ipv6_available() -> bool {
 #[test]
 fn bind_accept_connect_and_addresses() {
     let _g = shared();
-    run_test(async {
+    run_test(|| async {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let laddr = listener.local_addr().unwrap();
         assert_eq!(laddr.ip().to_string(), "127.0.0.1");
@@ -94,7 +94,7 @@ fn ipv6_loopback_round_trip() {
         println!("skipped: IPv6 loopback unavailable");
         return;
     }
-    run_test(async {
+    run_test(|| async {
         let (c, s) = pair_on("::1").await;
         assert!(c.local_addr().unwrap().is_ipv6());
         assert_eq!(s.peer_addr().unwrap(), c.local_addr().unwrap());
@@ -113,7 +113,7 @@ fn ipv6_loopback_round_trip() {
 fn echo_4_mib_with_random_sizes_is_byte_exact() {
     let _g = shared();
     const LEN: usize = 4 << 20;
-    run_test(async {
+    run_test(|| async {
         let (client, server) = pair().await;
         let echo = corio::spawn(async move {
             let mut buf = Vec::with_capacity(64 * 1024);
@@ -173,7 +173,7 @@ fn echo_4_mib_with_random_sizes_is_byte_exact() {
 #[test]
 fn write_all_read_exact_and_writev() {
     let _g = shared();
-    run_test(async {
+    run_test(|| async {
         let (c, s) = pair().await;
         // write_all of 1 MiB, read_exact of it in two parts.
         let data = pattern(1, 1 << 20);
@@ -241,7 +241,7 @@ fn write_all_read_exact_and_writev() {
 #[test]
 fn read_fills_exactly_the_spare_capacity() {
     let _g = shared();
-    run_test(async {
+    run_test(|| async {
         let (c, s) = pair().await;
         let data = pattern(5, 100);
         let (res, _) = c.write_all(data.clone()).await;
@@ -281,7 +281,7 @@ fn read_fills_exactly_the_spare_capacity() {
 #[test]
 fn shutdown_write_gives_the_peer_eof_and_keeps_the_other_direction() {
     let _g = shared();
-    run_test(async {
+    run_test(|| async {
         let (c, s) = pair().await;
         let (res, _) = c.write_all(&b"last words"[..]).await;
         res.unwrap();
@@ -318,7 +318,7 @@ fn shutdown_write_gives_the_peer_eof_and_keeps_the_other_direction() {
 #[test]
 fn peer_close_is_eof() {
     let _g = shared();
-    run_test(async {
+    run_test(|| async {
         let (c, s) = pair().await;
         let s = Rc::new(s);
         let s2 = s.clone();
@@ -337,7 +337,7 @@ fn peer_close_is_eof() {
 #[test]
 fn nodelay_round_trips() {
     let _g = shared();
-    run_test(async {
+    run_test(|| async {
         let (c, s) = pair().await;
         assert!(!c.nodelay().unwrap(), "Nagle is on by default");
         c.set_nodelay(true).unwrap();
@@ -364,7 +364,7 @@ fn two_hundred_concurrent_connections_echo() {
     let _g = shared();
     const CLIENTS: u64 = 200;
     const LEN: usize = 8 * 1024;
-    run_test(async {
+    run_test(|| async {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let server = corio::spawn(async move {
@@ -416,7 +416,7 @@ fn two_hundred_concurrent_connections_echo() {
 #[test]
 fn connect_to_a_closed_port_is_refused() {
     let _g = shared();
-    run_test(async {
+    run_test(|| async {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = l.local_addr().unwrap();
         drop(l);
@@ -438,7 +438,7 @@ fn connect_to_a_closed_port_is_refused() {
 #[test]
 fn binding_a_port_in_use_is_addr_in_use() {
     let _g = shared();
-    run_test(async {
+    run_test(|| async {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = l.local_addr().unwrap();
         let err = TcpListener::bind(addr).unwrap_err();
@@ -457,7 +457,7 @@ fn binding_a_port_in_use_is_addr_in_use() {
 #[test]
 fn unparsable_addresses_are_errors_not_panics() {
     let _g = shared();
-    run_test(async {
+    run_test(|| async {
         for bad in ["not an address", "127.0.0.1", "127.0.0.1:99999", ""] {
             let err = TcpListener::bind(bad).unwrap_err();
             assert_eq!(err.kind(), ErrorKind::InvalidInput, "bind({bad:?}): {err}");
@@ -482,7 +482,7 @@ fn unparsable_addresses_are_errors_not_panics() {
 #[test]
 fn multiple_addresses_are_tried_in_order() {
     let _g = shared();
-    run_test(async {
+    run_test(|| async {
         let taken = TcpListener::bind("127.0.0.1:0").unwrap();
         let free: SocketAddr = "127.0.0.1:0".parse().unwrap();
         let l = TcpListener::bind(&[taken.local_addr().unwrap(), free][..]).unwrap();
@@ -504,7 +504,7 @@ fn multiple_addresses_are_tried_in_order() {
 #[test]
 fn peer_reset_is_an_error_not_a_panic() {
     let _g = shared();
-    run_test(async {
+    run_test(|| async {
         // A read already parked when the RST arrives.
         let (c, s) = pair().await;
         let c = Rc::new(c);
@@ -573,7 +573,7 @@ fn peer_reset_is_an_error_not_a_panic() {
 #[test]
 fn bind_reuseport_shares_a_port_between_listeners() {
     let _g = shared();
-    run_test(async {
+    run_test(|| async {
         let a = Rc::new(TcpListener::bind_reuseport("127.0.0.1:0").unwrap());
         let addr = a.local_addr().unwrap();
         let b = Rc::new(TcpListener::bind_reuseport(addr).unwrap());
@@ -623,7 +623,7 @@ fn bind_reuseport_shares_a_port_between_listeners() {
 #[test]
 fn close_releases_the_fd_and_fails_later_operations() {
     let _g = exclusive();
-    run_test(async {
+    run_test(|| async {
         let baseline = support::open_fds();
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let (c, s) = {
@@ -699,7 +699,7 @@ fn close_releases_the_fd_and_fails_later_operations() {
 #[test]
 fn connection_churn_leaks_no_fds() {
     let _g = exclusive();
-    run_test(async {
+    run_test(|| async {
         let baseline = support::open_fds();
         {
             let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -735,7 +735,7 @@ fn connection_churn_leaks_no_fds() {
 #[test]
 fn from_std_adopts_sockets() {
     let _g = shared();
-    run_test(async {
+    run_test(|| async {
         let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = std_listener.local_addr().unwrap();
         let listener = TcpListener::from_std(std_listener).unwrap();
@@ -754,7 +754,7 @@ fn from_std_adopts_sockets() {
 #[test]
 fn echo_one_connection_sizes_1b_to_4mib() {
     let _g = shared();
-    run_test(async {
+    run_test(|| async {
         let (client, server) = pair().await;
         let echo = corio::spawn(async move {
             let mut buf = Vec::with_capacity(64 << 10);
@@ -796,7 +796,7 @@ fn echo_one_connection_sizes_1b_to_4mib() {
 #[test]
 fn echo_500_concurrent_connections() {
     let _g = shared();
-    run_test(async {
+    run_test(|| async {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let server = corio::spawn(async move {

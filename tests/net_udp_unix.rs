@@ -37,7 +37,7 @@ impl Drop for TempPath {
 
 #[test]
 fn udp_send_to_and_recv_from_are_byte_exact() {
-    run_test(async {
+    run_test(|| async {
         let a = UdpSocket::bind("127.0.0.1:0").unwrap();
         let b = UdpSocket::bind("127.0.0.1:0").unwrap();
         let (aa, ba) = (a.local_addr().unwrap(), b.local_addr().unwrap());
@@ -85,7 +85,7 @@ fn udp_send_to_and_recv_from_are_byte_exact() {
 
 #[test]
 fn udp_connected_send_recv_and_peer_addr() {
-    run_test(async {
+    run_test(|| async {
         let a = UdpSocket::bind("127.0.0.1:0").unwrap();
         let b = UdpSocket::bind("127.0.0.1:0").unwrap();
         let other = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -124,7 +124,7 @@ fn udp_connected_send_recv_and_peer_addr() {
 /// the rest is discarded), identically on both drivers; the next datagram is intact.
 #[test]
 fn udp_receive_into_a_small_buffer_truncates() {
-    run_test(async {
+    run_test(|| async {
         let a = UdpSocket::bind("127.0.0.1:0").unwrap();
         let b = UdpSocket::bind("127.0.0.1:0").unwrap();
         let (aa, ba) = (a.local_addr().unwrap(), b.local_addr().unwrap());
@@ -154,7 +154,7 @@ fn udp_receive_into_a_small_buffer_truncates() {
 /// An empty datagram is a datagram: it is sent and received as length 0 (not EOF).
 #[test]
 fn udp_empty_datagrams() {
-    run_test(async {
+    run_test(|| async {
         let a = UdpSocket::bind("127.0.0.1:0").unwrap();
         let b = UdpSocket::bind("127.0.0.1:0").unwrap();
         let (aa, ba) = (a.local_addr().unwrap(), b.local_addr().unwrap());
@@ -175,7 +175,7 @@ fn udp_empty_datagrams() {
 /// receivers on many sockets each get theirs.
 #[test]
 fn udp_parked_receives_complete() {
-    run_test(async {
+    run_test(|| async {
         let receivers: Vec<UdpSocket> = (0..50)
             .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap())
             .collect();
@@ -208,7 +208,7 @@ fn udp_parked_receives_complete() {
 
 #[test]
 fn udp_errors_and_ipv6() {
-    run_test(async {
+    run_test(|| async {
         let a = UdpSocket::bind("127.0.0.1:0").unwrap();
         let err = UdpSocket::bind(a.local_addr().unwrap()).err().unwrap();
         assert_eq!(err.kind(), ErrorKind::AddrInUse, "{err}");
@@ -238,7 +238,7 @@ fn udp_errors_and_ipv6() {
 
 #[test]
 fn unix_listener_echo_over_a_temp_path() {
-    run_test(async {
+    run_test(|| async {
         let path = TempPath::new("echo");
         let listener = UnixListener::bind(&path.0).unwrap();
         assert_eq!(
@@ -307,7 +307,7 @@ fn unix_listener_echo_over_a_temp_path() {
 
 #[test]
 fn unix_pair_is_connected_both_ways() {
-    run_test(async {
+    run_test(|| async {
         let (a, b) = UnixStream::pair().unwrap();
         assert_eq!(a.local_addr().unwrap().as_pathname(), None);
         assert_eq!(a.peer_addr().unwrap().as_pathname(), None);
@@ -345,7 +345,7 @@ fn unix_pair_is_connected_both_ways() {
 
 #[test]
 fn unix_path_errors() {
-    run_test(async {
+    run_test(|| async {
         // Binding an existing socket path, or any existing file.
         let path = TempPath::new("inuse");
         let _l = UnixListener::bind(&path.0).unwrap();
@@ -379,7 +379,7 @@ fn unix_path_errors() {
 /// Several clients on one Unix listener, served concurrently.
 #[test]
 fn unix_listener_serves_many_clients() {
-    run_test(async {
+    run_test(|| async {
         let path = TempPath::new("many");
         let listener = UnixListener::bind(&path.0).unwrap();
         let server = corio::spawn(async move {

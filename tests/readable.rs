@@ -14,7 +14,7 @@ use support::{driver, pattern, run_test, set_linger_zero, tcp_pair};
 /// readable() waits for data, completes when it arrives, and leaves every byte for the read.
 #[test]
 fn readable_waits_for_data_and_moves_none() {
-    run_test(async {
+    run_test(|| async {
         let (client, server) = tcp_pair().await;
         let server = Rc::new(server);
         let s = server.clone();
@@ -37,7 +37,7 @@ fn readable_waits_for_data_and_moves_none() {
 /// knowledge), and again after a read that left bytes behind.
 #[test]
 fn readable_with_data_already_there() {
-    run_test(async {
+    run_test(|| async {
         let (client, server) = tcp_pair().await;
         let (res, _) = client.write_all(pattern(2, 10_000)).await;
         res.unwrap();
@@ -61,7 +61,7 @@ fn readable_with_data_already_there() {
 /// short). Here the read asks for exactly what was sent, so it is not a short read.
 #[test]
 fn readable_ignores_a_stale_edge() {
-    run_test(async {
+    run_test(|| async {
         let (client, server) = tcp_pair().await;
         let (res, _) = client.write_all(pattern(9, 100)).await;
         res.unwrap();
@@ -85,7 +85,7 @@ fn readable_ignores_a_stale_edge() {
 /// "drained") the next readable() parks and the next message's edge completes it.
 #[test]
 fn readable_after_short_reads_in_ping_pong() {
-    run_test(async {
+    run_test(|| async {
         let (client, server) = tcp_pair().await;
         let echo = corio::spawn(async move {
             loop {
@@ -120,7 +120,7 @@ fn readable_after_short_reads_in_ping_pong() {
 /// EOF and reset both make the socket readable; the read reports them.
 #[test]
 fn readable_on_eof_and_reset() {
-    run_test(async {
+    run_test(|| async {
         let (client, server) = tcp_pair().await;
         client.shutdown(std::net::Shutdown::Write).await.unwrap();
         timeout(Duration::from_secs(5), server.readable())
@@ -151,7 +151,7 @@ fn readable_on_eof_and_reset() {
 /// io_uring the POLL_ADD is cancelled (nothing stays in flight).
 #[test]
 fn dropped_readable_loses_nothing() {
-    run_test(async {
+    run_test(|| async {
         let (client, server) = tcp_pair().await;
         for _ in 0..20 {
             assert!(timeout(Duration::from_millis(2), server.readable())
@@ -178,7 +178,7 @@ fn dropped_readable_loses_nothing() {
 /// TimedOut and the socket stays usable.
 #[test]
 fn readable_close_and_deadline() {
-    run_test(async {
+    run_test(|| async {
         let (_client, server) = tcp_pair().await;
         let server = Rc::new(server);
         let s = server.clone();
@@ -212,7 +212,7 @@ fn readable_close_and_deadline() {
 /// reads.
 #[test]
 fn writable_waits_for_space() {
-    run_test(async {
+    run_test(|| async {
         let (client, server) = tcp_pair().await;
         timeout(Duration::from_secs(5), client.writable())
             .await

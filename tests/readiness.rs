@@ -1,7 +1,7 @@
 //! The readiness driver's hard cases (issue: epoll driver with Go's netpoller semantics), run
-//! under both drivers by ./test.sh so the two stay interchangeable: readiness arriving before
-//! a task parks, close waking parked tasks, accept under connection churn, and short writes
-//! against a slow reader.
+//! under both drivers so the two stay interchangeable: readiness arriving before a task parks,
+//! close waking parked tasks, accept under connection churn, and short writes against a slow
+//! reader.
 
 mod support;
 
@@ -10,7 +10,7 @@ use corio::DriverKind;
 use std::io::{ErrorKind, Read, Write};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
-use support::{driver, pattern, run_test};
+use support::{driver, only_on, pattern, run, run_test, LIMIT};
 
 /// Readiness that arrives between a failed attempt (EAGAIN) and the park must not be lost:
 /// with edge-triggered epoll there is no second edge, so a lost one hangs the exchange. Another
@@ -18,7 +18,7 @@ use support::{driver, pattern, run_test};
 /// bounded, so a lost wake-up fails it instead of hanging.
 #[test]
 fn readiness_before_park_is_never_lost() {
-    run_test(async {
+    run_test(|| async {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         const ROUNDS: u32 = 3000;
@@ -61,7 +61,7 @@ fn readiness_before_park_is_never_lost() {
 /// checked in fd_leaks.rs, where no other test runs concurrently.)
 #[test]
 fn close_wakes_parked_reader_and_writer() {
-    run_test(async {
+    run_test(|| async {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let client = Rc::new(TcpStream::connect(addr).await.unwrap());
@@ -106,7 +106,7 @@ fn close_wakes_parked_reader_and_writer() {
 /// real client is served.
 #[test]
 fn accept_survives_connection_churn() {
-    run_test(async {
+    run_test(|| async {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         const REAL: usize = 200;
@@ -170,7 +170,7 @@ fn accept_survives_connection_churn() {
 /// in order.
 #[test]
 fn short_writes_to_a_slow_reader_deliver_every_byte() {
-    run_test(async {
+    run_test(|| async {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         const LEN: usize = 24 << 20;
@@ -215,7 +215,7 @@ fn short_writes_to_a_slow_reader_deliver_every_byte() {
 /// poll-descriptor slot).
 #[test]
 fn concurrent_accepts_on_one_listener() {
-    run_test(async {
+    run_test(|| async {
         let listener = Rc::new(TcpListener::bind("127.0.0.1:0").unwrap());
         let addr = listener.local_addr().unwrap();
         let acceptors: Vec<_> = (0..4)
@@ -257,7 +257,7 @@ fn concurrent_accepts_on_one_listener() {
 /// edge may already have been consumed). Every round ends with all bytes and then EOF.
 #[test]
 fn short_read_then_eof_never_hangs() {
-    run_test(async {
+    run_test(|| async {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         const ROUNDS: usize = 300;
@@ -293,46 +293,44 @@ fn short_read_then_eof_never_hangs() {
 /// after a short read the next recv parks without the attempt that would only say EAGAIN.
 #[test]
 fn ping_pong_costs_two_io_syscalls_per_request_on_epoll() {
-    if driver() != DriverKind::Epoll {
-        println!("skipped: counts the epoll driver's syscalls");
-        return;
-    }
-    run_test(async {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        const ROUNDS: u64 = 2000;
-        let client = std::thread::spawn(move || {
-            let mut s = std::net::TcpStream::connect(addr).unwrap();
-            s.set_nodelay(true).unwrap();
-            let mut b = [0u8; 32];
-            for _ in 0..ROUNDS {
-                s.write_all(&[7; 32]).unwrap();
-                s.read_exact(&mut b).unwrap();
+    only_on(DriverKind::Epoll, "counts epoll's syscalls", || {
+        run(LIMIT, async {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            const ROUNDS: u64 = 2000;
+            let client = std::thread::spawn(move || {
+                let mut s = std::net::TcpStream::connect(addr).unwrap();
+                s.set_nodelay(true).unwrap();
+                let mut b = [0u8; 32];
+                for _ in 0..ROUNDS {
+                    s.write_all(&[7; 32]).unwrap();
+                    s.read_exact(&mut b).unwrap();
+                }
+            });
+            let (conn, _) = listener.accept().await.unwrap();
+            conn.set_nodelay(true).unwrap();
+            let before = corio::current_driver_stats();
+            let mut buf = Vec::with_capacity(4096);
+            loop {
+                buf.clear();
+                let (res, b) = conn.read(buf).await;
+                if res.unwrap() == 0 {
+                    break;
+                }
+                let (res, b) = conn.write_all(b).await;
+                res.unwrap();
+                buf = b;
             }
+            client.join().unwrap();
+            let after = corio::current_driver_stats();
+            let per_request = (after.io_syscalls - before.io_syscalls) as f64 / ROUNDS as f64;
+            // recv + send per request, plus the final EOF read; 2.5 leaves room for reads that
+            // catch half a request.
+            assert!(
+                per_request <= 2.5,
+                "{per_request:.2} I/O syscalls per request: {after:?}"
+            );
+            println!("{per_request:.3} I/O syscalls per request");
         });
-        let (conn, _) = listener.accept().await.unwrap();
-        conn.set_nodelay(true).unwrap();
-        let before = corio::current_driver_stats();
-        let mut buf = Vec::with_capacity(4096);
-        loop {
-            buf.clear();
-            let (res, b) = conn.read(buf).await;
-            if res.unwrap() == 0 {
-                break;
-            }
-            let (res, b) = conn.write_all(b).await;
-            res.unwrap();
-            buf = b;
-        }
-        client.join().unwrap();
-        let after = corio::current_driver_stats();
-        let per_request = (after.io_syscalls - before.io_syscalls) as f64 / ROUNDS as f64;
-        // recv + send per request, plus the final EOF read; 2.5 leaves room for reads that
-        // catch half a request.
-        assert!(
-            per_request <= 2.5,
-            "{per_request:.2} I/O syscalls per request: {after:?}"
-        );
-        println!("{per_request:.3} I/O syscalls per request");
     });
 }

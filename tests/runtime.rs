@@ -5,7 +5,7 @@
 mod support;
 
 use corio::net::{TcpListener, TcpStream, UdpSocket};
-use corio::{Driver, DriverKind, JoinError, Runtime};
+use corio::{DriverChoice, DriverKind, JoinError};
 use std::cell::Cell;
 use std::future::{poll_fn, Future};
 use std::io::ErrorKind;
@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
-use support::{driver, pattern, run_test, tcp_pair};
+use support::{driver, each_driver, expect_panic, panic_message, pattern, run_test, tcp_pair};
 
 /// fd counts are process-wide: the test that counts them runs alone (write lock), every other
 /// test of this binary shares the read lock.
@@ -55,7 +55,7 @@ impl Drop for DropFlag {
 #[test]
 fn join_handles_yield_outputs_of_any_type() {
     let _g = shared();
-    run_test(async {
+    run_test(|| async {
         let alive0 = corio::current_stats().tasks_alive;
         let s = corio::spawn(async { String::from("text") });
         let v = corio::spawn(async {
@@ -96,7 +96,7 @@ fn join_handles_yield_outputs_of_any_type() {
 #[test]
 fn abort_cancels_tasks_in_every_state() {
     let _g = shared();
-    run_test(async {
+    run_test(|| async {
         // Before its first poll: the future never runs, and is dropped.
         let ran = Rc::new(Cell::new(false));
         let dropped = Rc::new(Cell::new(false));
@@ -137,7 +137,7 @@ fn abort_cancels_tasks_in_every_state() {
 #[test]
 fn abort_of_a_task_blocked_in_a_read_keeps_the_stream_usable() {
     let _g = shared();
-    run_test(async {
+    run_test(|| async {
         let (a, b) = tcp_pair().await;
         let b = Rc::new(b);
         let dropped = Rc::new(Cell::new(false));
@@ -162,19 +162,10 @@ fn abort_of_a_task_blocked_in_a_read_keeps_the_stream_usable() {
     });
 }
 
-/// The message of a panic payload (`String` for formatted panics, `&str` for literals).
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
-    payload
-        .downcast_ref::<String>()
-        .map(String::as_str)
-        .or_else(|| payload.downcast_ref::<&str>().copied())
-        .expect("a string payload")
-}
-
 #[test]
 fn a_panicking_task_is_a_join_error_and_the_runtime_survives() {
     let _g = shared();
-    run_test(async {
+    run_test(|| async {
         let (a, b) = tcp_pair().await;
         let ticker = corio::spawn(async {
             let mut n = 0;
@@ -215,28 +206,32 @@ fn a_panicking_task_is_a_join_error_and_the_runtime_survives() {
 }
 
 #[test]
-#[should_panic(expected = "from within a corio runtime")]
 fn block_on_inside_block_on_panics() {
     let _g = shared();
-    corio::block_on(async {
-        corio::block_on(async {});
+    each_driver(|| {
+        let rt = support::rt();
+        expect_panic("from within a corio runtime", || {
+            rt.block_on(async { corio::block_on(async {}) })
+        });
+        // The runtime survives the refused nesting.
+        assert_eq!(rt.block_on(async { 5 }), 5);
     });
 }
 
 #[test]
-#[should_panic(expected = "from within a corio runtime")]
 fn another_runtimes_block_on_inside_a_task_panics() {
     let _g = shared();
-    let outer = support::rt();
-    let inner = support::rt();
-    outer.block_on(async {
-        corio::spawn(async move { inner.block_on(async {}) })
-            .await
-            .map_err(|e| match e {
-                JoinError::Panic(p) => std::panic::resume_unwind(p),
-                JoinError::Cancelled => unreachable!(),
-            })
-            .unwrap();
+    each_driver(|| {
+        let outer = support::rt();
+        let inner = support::rt();
+        let err = outer
+            .block_on(async { corio::spawn(async move { inner.block_on(async {}) }).await })
+            .unwrap_err();
+        let JoinError::Panic(payload) = err else {
+            panic!("the task was cancelled, not refused");
+        };
+        let msg = panic_message(&*payload);
+        assert!(msg.contains("from within a corio runtime"), "{msg}");
     });
 }
 
@@ -251,7 +246,7 @@ fn spawn_outside_a_runtime_panics() {
 #[test]
 fn always_ready_tasks_cannot_starve_timers_or_io() {
     let _g = shared();
-    run_test(async {
+    run_test(|| async {
         let spins = Rc::new(Cell::new(0u64));
         let spinners: Vec<_> = (0..3)
             .map(|_| {
@@ -317,7 +312,7 @@ fn always_ready_tasks_cannot_starve_timers_or_io() {
 #[test]
 fn wakes_from_another_thread_complete_tasks() {
     let _g = shared();
-    run_test(async {
+    run_test(|| async {
         let before = corio::current_stats();
         // A spawned task parked until another thread wakes it 20 ms later.
         let (tx, rx) = std::sync::mpsc::channel::<Waker>();
@@ -375,37 +370,40 @@ fn wakes_from_another_thread_complete_tasks() {
 #[test]
 fn a_wake_sent_just_before_block_on_returns_arrives() {
     let _g = shared();
-    for _ in 0..20 {
-        let (tx, rx) = corio::sync::oneshot::channel::<u32>();
-        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
-        let sender = std::thread::spawn(move || {
-            let rt = support::rt();
-            rt.block_on(async move {
-                // Let the receiver park first.
-                corio::time::sleep(Duration::from_millis(5)).await;
-                tx.send(7).unwrap();
+    each_driver(|| {
+        for _ in 0..20 {
+            let (tx, rx) = corio::sync::oneshot::channel::<u32>();
+            let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+            let builder = support::builder();
+            let sender = std::thread::spawn(move || {
+                let rt = builder.build().unwrap();
+                rt.block_on(async move {
+                    // Let the receiver park first.
+                    corio::time::sleep(Duration::from_millis(5)).await;
+                    tx.send(7).unwrap();
+                });
+                // Keep the runtime (and its ring) alive and idle until the receiver is done.
+                let _ = done_rx.recv_timeout(Duration::from_secs(30));
+                drop(rt);
             });
-            // Keep the runtime (and its ring) alive and idle until the receiver is done.
-            let _ = done_rx.recv_timeout(Duration::from_secs(30));
-            drop(rt);
-        });
-        // The timer is polled first: a value found only because the timer woke us is a lost
-        // wake, not a pass.
-        let got = support::rt().block_on(async {
-            let mut limit = std::pin::pin!(corio::time::sleep(Duration::from_secs(3)));
-            let mut rx = std::pin::pin!(rx);
-            poll_fn(|cx| {
-                if limit.as_mut().poll(cx).is_ready() {
-                    return Poll::Ready(None);
-                }
-                rx.as_mut().poll(cx).map(Some)
-            })
-            .await
-        });
-        done_tx.send(()).unwrap();
-        sender.join().unwrap();
-        assert_eq!(got.expect("the wake never arrived").unwrap(), 7);
-    }
+            // The timer is polled first: a value found only because the timer woke us is a lost
+            // wake, not a pass.
+            let got = support::rt().block_on(async {
+                let mut limit = std::pin::pin!(corio::time::sleep(Duration::from_secs(3)));
+                let mut rx = std::pin::pin!(rx);
+                poll_fn(|cx| {
+                    if limit.as_mut().poll(cx).is_ready() {
+                        return Poll::Ready(None);
+                    }
+                    rx.as_mut().poll(cx).map(Some)
+                })
+                .await
+            });
+            done_tx.send(()).unwrap();
+            sender.join().unwrap();
+            assert_eq!(got.expect("the wake never arrived").unwrap(), 7);
+        }
+    });
 }
 
 /// Many wakes from several threads: every task completes, and eventfd writes are coalesced
@@ -415,7 +413,7 @@ fn cross_thread_wakes_are_coalesced() {
     let _g = shared();
     const THREADS: usize = 4;
     const PER_THREAD: usize = 250;
-    run_test(async {
+    run_test(|| async {
         let before = corio::current_stats();
         let (tx, rx) = std::sync::mpsc::channel::<Waker>();
         let go = Arc::new(AtomicBool::new(false));
@@ -516,7 +514,7 @@ fn cross_thread_wakes_are_coalesced() {
 #[test]
 fn same_thread_wakes_cost_no_syscall() {
     let _g = shared();
-    run_test(async {
+    run_test(|| async {
         let before = corio::current_stats();
         // Self-wakes.
         for _ in 0..1000 {
@@ -567,114 +565,111 @@ fn same_thread_wakes_cost_no_syscall() {
 #[test]
 fn driver_info_reports_the_requested_driver() {
     let _g = shared();
-    let rt = support::rt();
-    let info = rt.driver_info().clone();
-    let shown = info.to_string();
-    match std::env::var("CORIO_DRIVER").as_deref() {
-        Ok("uring") => {
-            assert_eq!(info.kind, DriverKind::IoUring);
-            assert_eq!(info.requested, Driver::IoUring);
-            assert_eq!(info.reason, "requested");
-            assert!(!info.setup_flags.is_empty(), "{shown}");
-            assert!(shown.contains("driver=IoUring"), "{shown}");
+    each_driver(|| {
+        let rt = support::rt();
+        let info = rt.driver_info().clone();
+        let shown = info.to_string();
+        assert_eq!(info.kind, driver(), "{shown}");
+        assert_eq!(info.requested, support::choice(), "{shown}");
+        assert_eq!(info.reason, "requested", "{shown}");
+        match info.kind {
+            DriverKind::IoUring => {
+                assert!(!info.setup_flags.is_empty(), "{shown}");
+                assert!(shown.contains("driver=IoUring"), "{shown}");
+            }
+            DriverKind::Epoll => {
+                assert!(info.setup_flags.is_empty(), "{shown}");
+                assert!(shown.contains("driver=Epoll"), "{shown}");
+            }
         }
-        Ok("epoll") => {
-            assert_eq!(info.kind, DriverKind::Epoll);
-            assert_eq!(info.requested, Driver::Epoll);
-            assert_eq!(info.reason, "requested");
-            assert!(info.setup_flags.is_empty());
-            assert!(shown.contains("driver=Epoll"), "{shown}");
-        }
-        other => println!("CORIO_DRIVER={other:?}: got {shown}"),
-    }
-    assert_eq!(info.kind, driver());
 
-    // The builder's choice wins over the environment.
-    let rt = Runtime::builder().driver(Driver::Epoll).build().unwrap();
-    assert_eq!(rt.driver_info().kind, DriverKind::Epoll);
-    assert_eq!(rt.block_on(async { 3 }), 3);
-
-    // Ring sizes outside 1..=32768 are refused, not clamped.
-    for bad in [0, 32769, u32::MAX] {
-        let err = Runtime::builder().ring_entries(bad).build().unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{bad}: {err}");
-    }
-    let rt = Runtime::builder().ring_entries(8).build().unwrap();
-    // A tiny ring still runs more operations than it has entries.
-    rt.block_on(async {
-        let hs: Vec<_> = (0..100).map(|_| corio::spawn(corio::op::nop())).collect();
-        for h in hs {
-            h.await.unwrap().unwrap();
+        // Ring sizes outside 1..=32768 are refused, not clamped, whichever the driver.
+        for bad in [0, 32769, u32::MAX] {
+            let err = support::builder().ring_entries(bad).build().unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidInput, "{bad}: {err}");
         }
+        let rt = support::builder().ring_entries(8).build().unwrap();
+        // A tiny ring still runs more operations than it has entries.
+        rt.block_on(async {
+            let hs: Vec<_> = (0..100).map(|_| corio::spawn(corio::op::nop())).collect();
+            for h in hs {
+                h.await.unwrap().unwrap();
+            }
+        });
     });
-
-    assert_eq!(Driver::parse("uring"), Some(Driver::IoUring));
-    assert_eq!(Driver::parse(" EPOLL "), Some(Driver::Epoll));
-    assert_eq!(Driver::parse(""), Some(Driver::Auto));
-    assert_eq!(Driver::parse("kqueue"), None);
+    // (The builder's choice over CORIO_DRIVER is checked in fallback.rs, in a child with it
+    // set.)
+    assert_eq!(DriverChoice::parse("uring"), Some(DriverChoice::IoUring));
+    assert_eq!(DriverChoice::parse(" EPOLL "), Some(DriverChoice::Epoll));
+    assert_eq!(DriverChoice::parse(""), Some(DriverChoice::Auto));
+    assert_eq!(DriverChoice::parse("kqueue"), None);
 }
 
 #[test]
 fn driver_counters_grow_with_work() {
     let _g = shared();
-    let rt = support::rt();
-    let s0 = rt.driver_stats();
-    let e0 = rt.stats();
-    rt.block_on(async {
-        let (a, b) = tcp_pair().await;
-        for i in 0..20u8 {
-            let (res, _) = a.write_all(vec![i; 100]).await;
-            res.unwrap();
-            let (res, buf) = b.read_exact(Vec::with_capacity(100)).await;
-            res.unwrap();
-            assert_eq!(buf, [i; 100]);
+    each_driver(|| {
+        let rt = support::rt();
+        let s0 = rt.driver_stats();
+        let e0 = rt.stats();
+        rt.block_on(async {
+            let (a, b) = tcp_pair().await;
+            for i in 0..20u8 {
+                let (res, _) = a.write_all(vec![i; 100]).await;
+                res.unwrap();
+                let (res, buf) = b.read_exact(Vec::with_capacity(100)).await;
+                res.unwrap();
+                assert_eq!(buf, [i; 100]);
+            }
+            corio::op::nop().await.unwrap();
+            corio::time::sleep(Duration::from_millis(2)).await;
+        });
+        let s = rt.driver_stats();
+        let e = rt.stats();
+        assert!(
+            e.ticks > e0.ticks && e.tasks_spawned > e0.tasks_spawned,
+            "{e:?}"
+        );
+        match rt.driver_info().kind {
+            DriverKind::IoUring => {
+                assert!(s.enters > s0.enters, "{s:?}");
+                assert!(s.completions >= s0.completions + 40, "{s:?}");
+                assert!(s.ops_submitted >= s0.ops_submitted + 40, "{s:?}");
+                assert!(s.max_completions_per_enter >= 1);
+                assert_eq!(s.epoll_waits, 0);
+            }
+            DriverKind::Epoll => {
+                assert!(s.epoll_waits > s0.epoll_waits, "{s:?}");
+                assert!(s.io_syscalls >= s0.io_syscalls + 40, "{s:?}");
+                assert_eq!(s.enters, 0);
+            }
         }
-        corio::op::nop().await.unwrap();
-        corio::time::sleep(Duration::from_millis(2)).await;
+        // The free function sees the same counters from inside.
+        let inside = rt.block_on(async { corio::current_driver_stats() });
+        assert!(inside.ops_submitted >= s.ops_submitted);
     });
-    let s = rt.driver_stats();
-    let e = rt.stats();
-    assert!(
-        e.ticks > e0.ticks && e.tasks_spawned > e0.tasks_spawned,
-        "{e:?}"
-    );
-    match rt.driver_info().kind {
-        DriverKind::IoUring => {
-            assert!(s.enters > s0.enters, "{s:?}");
-            assert!(s.completions >= s0.completions + 40, "{s:?}");
-            assert!(s.ops_submitted >= s0.ops_submitted + 40, "{s:?}");
-            assert!(s.max_completions_per_enter >= 1);
-            assert_eq!(s.epoll_waits, 0);
-        }
-        DriverKind::Epoll => {
-            assert!(s.epoll_waits > s0.epoll_waits, "{s:?}");
-            assert!(s.io_syscalls >= s0.io_syscalls + 40, "{s:?}");
-            assert_eq!(s.enters, 0);
-        }
-    }
-    // The free function sees the same counters from inside.
-    let inside = rt.block_on(async { corio::current_driver_stats() });
-    assert!(inside.ops_submitted >= s.ops_submitted);
 }
 
 /// Work survives between `block_on` calls: a task spawned in one runs during the next.
 #[test]
 fn tasks_outlive_the_block_on_that_spawned_them() {
     let _g = shared();
-    let rt = support::rt();
-    let done = Rc::new(Cell::new(0));
-    let d = done.clone();
-    #[allow(clippy::async_yields_async)]
-    let h = rt.block_on(async move {
-        corio::spawn(async move {
-            corio::time::sleep(Duration::from_millis(20)).await;
-            d.set(1);
-            "late"
-        })
+    each_driver(|| {
+        let rt = support::rt();
+        let done = Rc::new(Cell::new(0));
+        let d = done.clone();
+        #[allow(clippy::async_yields_async)]
+        let h = rt.block_on(async move {
+            corio::spawn(async move {
+                corio::time::sleep(Duration::from_millis(20)).await;
+                d.set(1);
+                "late"
+            })
+        });
+        assert_eq!(done.get(), 0);
+        assert_eq!(rt.block_on(h).unwrap(), "late");
+        assert_eq!(done.get(), 1);
     });
-    assert_eq!(done.get(), 0);
-    assert_eq!(rt.block_on(h).unwrap(), "late");
-    assert_eq!(done.get(), 1);
 }
 
 /// Dropping a runtime with tasks parked on reads, accepts, writes to a full socket, timers and
@@ -683,84 +678,86 @@ fn tasks_outlive_the_block_on_that_spawned_them() {
 #[test]
 fn dropping_a_busy_runtime_is_prompt_and_leaks_no_fds() {
     let _g = exclusive();
-    let baseline = support::open_fds();
-    let rt = support::rt();
-    let dropped = Rc::new(Cell::new(0usize));
-    let handles = rt.block_on(async {
-        let mut handles = Vec::new();
-        let listener = Rc::new(TcpListener::bind("127.0.0.1:0").unwrap());
-        let addr = listener.local_addr().unwrap();
-        for _ in 0..20 {
+    each_driver(|| {
+        let baseline = support::open_fds();
+        let rt = support::rt();
+        let dropped = Rc::new(Cell::new(0usize));
+        let handles = rt.block_on(async {
+            let mut handles = Vec::new();
+            let listener = Rc::new(TcpListener::bind("127.0.0.1:0").unwrap());
+            let addr = listener.local_addr().unwrap();
+            for _ in 0..20 {
+                let c = TcpStream::connect(addr).await.unwrap();
+                let (s, _) = listener.accept().await.unwrap();
+                // Both ends read; nobody writes.
+                for stream in [c, s] {
+                    let d = DropCount(dropped.clone());
+                    handles.push(corio::spawn(async move {
+                        let _d = d;
+                        let (res, _) = stream.read(Vec::with_capacity(4096)).await;
+                        res.map(drop).map_err(|e| e.kind())
+                    }));
+                }
+            }
+            // A writer stuck on a peer that never reads (the socket buffers fill up).
             let c = TcpStream::connect(addr).await.unwrap();
-            let (s, _) = listener.accept().await.unwrap();
-            // Both ends read; nobody writes.
-            for stream in [c, s] {
-                let d = DropCount(dropped.clone());
-                handles.push(corio::spawn(async move {
-                    let _d = d;
-                    let (res, _) = stream.read(Vec::with_capacity(4096)).await;
-                    res.map(drop).map_err(|e| e.kind())
-                }));
+            let (peer, _) = listener.accept().await.unwrap();
+            handles.push(corio::spawn(async move {
+                let _peer = peer;
+                let (res, _) = c.write_all(vec![0u8; 32 << 20]).await;
+                res.map_err(|e| e.kind())
+            }));
+            // An accept nobody will satisfy.
+            let l = listener.clone();
+            handles.push(corio::spawn(async move {
+                l.accept().await.map(drop).map_err(|e| e.kind())
+            }));
+            // A UDP receive, a long sleep and a long kernel sleep.
+            let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+            handles.push(corio::spawn(async move {
+                let (res, _) = udp.recv_from(Vec::with_capacity(64)).await;
+                res.map(drop).map_err(|e| e.kind())
+            }));
+            handles.push(corio::spawn(async {
+                corio::time::sleep(Duration::from_secs(3600)).await;
+                Ok(())
+            }));
+            handles.push(corio::spawn(async {
+                corio::op::kernel_sleep(Duration::from_secs(3600))
+                    .await
+                    .map_err(|e| e.kind())
+            }));
+            // Let every task start and park.
+            corio::time::sleep(Duration::from_millis(50)).await;
+            assert!(handles.iter().all(|h| !h.is_finished()));
+            handles
+        });
+        let start = Instant::now();
+        drop(rt);
+        let took = start.elapsed();
+        assert!(
+            took < Duration::from_secs(5),
+            "dropping the runtime took {took:?}"
+        );
+        assert_eq!(dropped.get(), 40, "not every task's future was dropped");
+
+        // The handles report cancellation; polling them needs no runtime.
+        let mut cx = Context::from_waker(Waker::noop());
+        for mut h in handles {
+            assert!(h.is_finished());
+            match Pin::new(&mut h).poll(&mut cx) {
+                Poll::Ready(Err(e)) => assert!(e.is_cancelled(), "{e:?}"),
+                Poll::Ready(Ok(r)) => panic!("a task finished: {r:?}"),
+                Poll::Pending => panic!("a handle of a dropped runtime is pending"),
             }
         }
-        // A writer stuck on a peer that never reads (the socket buffers fill up).
-        let c = TcpStream::connect(addr).await.unwrap();
-        let (peer, _) = listener.accept().await.unwrap();
-        handles.push(corio::spawn(async move {
-            let _peer = peer;
-            let (res, _) = c.write_all(vec![0u8; 32 << 20]).await;
-            res.map_err(|e| e.kind())
-        }));
-        // An accept nobody will satisfy.
-        let l = listener.clone();
-        handles.push(corio::spawn(async move {
-            l.accept().await.map(drop).map_err(|e| e.kind())
-        }));
-        // A UDP receive, a long sleep and a long kernel sleep.
-        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
-        handles.push(corio::spawn(async move {
-            let (res, _) = udp.recv_from(Vec::with_capacity(64)).await;
-            res.map(drop).map_err(|e| e.kind())
-        }));
-        handles.push(corio::spawn(async {
-            corio::time::sleep(Duration::from_secs(3600)).await;
-            Ok(())
-        }));
-        handles.push(corio::spawn(async {
-            corio::op::kernel_sleep(Duration::from_secs(3600))
-                .await
-                .map_err(|e| e.kind())
-        }));
-        // Let every task start and park.
-        corio::time::sleep(Duration::from_millis(50)).await;
-        assert!(handles.iter().all(|h| !h.is_finished()));
-        handles
+        // The last handle (holding the executor's wake eventfd alive for stray wakers) is gone.
+        assert_eq!(
+            support::open_fds(),
+            baseline,
+            "fds leaked by dropping a busy runtime"
+        );
     });
-    let start = Instant::now();
-    drop(rt);
-    let took = start.elapsed();
-    assert!(
-        took < Duration::from_secs(5),
-        "dropping the runtime took {took:?}"
-    );
-    assert_eq!(dropped.get(), 40, "not every task's future was dropped");
-
-    // The handles report cancellation; polling them needs no runtime.
-    let mut cx = Context::from_waker(Waker::noop());
-    for mut h in handles {
-        assert!(h.is_finished());
-        match Pin::new(&mut h).poll(&mut cx) {
-            Poll::Ready(Err(e)) => assert!(e.is_cancelled(), "{e:?}"),
-            Poll::Ready(Ok(r)) => panic!("a task finished: {r:?}"),
-            Poll::Pending => panic!("a handle of a dropped runtime is pending"),
-        }
-    }
-    // The last handle (holding the executor's wake eventfd alive for stray wakers) is gone.
-    assert_eq!(
-        support::open_fds(),
-        baseline,
-        "fds leaked by dropping a busy runtime"
-    );
 }
 
 /// Counts drops: shows that tasks' futures were dropped.
@@ -775,7 +772,7 @@ impl Drop for DropCount {
 #[test]
 fn dropping_a_join_handle_detaches_the_task() {
     let _g = shared();
-    run_test(async {
+    run_test(|| async {
         let (tx, rx) = std::sync::mpsc::channel();
         drop(corio::spawn(async move {
             corio::time::sleep(Duration::from_millis(10)).await;
@@ -791,8 +788,8 @@ fn dropping_a_join_handle_detaches_the_task() {
 #[test]
 fn dropping_a_runtime_inside_another_is_clean() {
     let _g = shared();
-    run_test(async {
-        let inner = Runtime::new().unwrap();
+    run_test(|| async {
+        let inner = support::rt();
         drop(inner);
         corio::time::sleep(Duration::from_millis(1)).await;
         corio::op::nop().await.unwrap();

@@ -5,13 +5,14 @@
 //! A test without libtest's harness (`harness = false`): the child server must call `run` from
 //! the process's main thread before any other thread exists, so that every thread blocks
 //! SIGINT/SIGTERM and only the runtime's signalfd receives them. The same binary is parent
-//! (runs the checks) and child (`CORIO_SIGTERM_CHILD` set: runs the server). It runs under the
-//! driver named by CORIO_DRIVER, like the rest of the suite.
+//! (runs the checks) and child (`CORIO_SIGTERM_CHILD` set: runs the server). The checks run
+//! once per driver, like the rest of the suite: the parent names the pass's driver to the
+//! child in its `CORIO_DRIVER`, and the child reports the driver it got.
 
 mod support;
 
 use corio::net::TcpListener;
-use corio::Runtime;
+use corio::{DriverChoice, Runtime};
 use std::cell::Cell;
 use std::future::Future;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -34,25 +35,30 @@ fn main() {
         println!("sigterm: test");
         return;
     }
-    let (ended, took) = sigterm_with_50_connections(true);
-    assert!(ended.starts_with("drained,drained"), "{ended}");
-    assert!(took < GRACE, "draining took {took:?}");
-    println!("sigterm drains open connections within the grace period ... ok ({took:?})");
+    support::each_driver_as("sigterm", || {
+        let driver = support::choice();
+        let (ended, took) = sigterm_with_50_connections(driver, true);
+        assert!(ended.starts_with("drained,drained"), "{ended}");
+        assert!(took < GRACE, "draining took {took:?}");
+        println!("sigterm drains open connections within the grace period ... ok ({took:?})");
 
-    let (ended, took) = sigterm_with_50_connections(false);
-    assert!(ended.contains("forced"), "{ended}");
-    assert!(took >= GRACE, "stopped before the grace period: {took:?}");
-    assert!(took < GRACE + Duration::from_secs(8), "took {took:?}");
-    println!("sigterm forces stragglers after the grace period ... ok ({took:?})");
+        let (ended, took) = sigterm_with_50_connections(driver, false);
+        assert!(ended.contains("forced"), "{ended}");
+        assert!(took >= GRACE, "stopped before the grace period: {took:?}");
+        assert!(took < GRACE + Duration::from_secs(8), "took {took:?}");
+        println!("sigterm forces stragglers after the grace period ... ok ({took:?})");
+    });
 }
 
 fn child(port: u16) {
+    // The driver comes from CORIO_DRIVER, which the parent sets.
     let rt = Runtime::builder()
         .workers(2)
         .handle_signals(true)
         .grace_period(GRACE)
         .build()
         .unwrap();
+    println!("DRIVER {:?}", rt.driver_info().kind);
     let results = rt
         .run(move |id| async move {
             let listener = TcpListener::bind_reuseport(("127.0.0.1", port)).unwrap();
@@ -95,10 +101,10 @@ fn child(port: u16) {
     println!("ENDED {}", ended.join(","));
 }
 
-/// Starts the child server, opens 50 connections, sends SIGTERM, checks the connections still
-/// work; then closes them (`close_after`) or leaves them open. Returns the child's report and
-/// the time from SIGTERM to its exit.
-fn sigterm_with_50_connections(close_after: bool) -> (String, Duration) {
+/// Starts the child server on `driver`, opens 50 connections, sends SIGTERM, checks the
+/// connections still work; then closes them (`close_after`) or leaves them open. Returns the
+/// child's report and the time from SIGTERM to its exit.
+fn sigterm_with_50_connections(driver: DriverChoice, close_after: bool) -> (String, Duration) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -106,15 +112,22 @@ fn sigterm_with_50_connections(close_after: bool) -> (String, Duration) {
         .port();
     let mut child = Command::new(std::env::current_exe().unwrap())
         .env("CORIO_SIGTERM_CHILD", port.to_string())
+        .env("CORIO_DRIVER", support::name(driver))
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
     let mut out = BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
+    let mut got = None;
     while !line.contains("READY") {
         line.clear();
         assert!(out.read_line(&mut line).unwrap() > 0, "child ended early");
+        if let Some(kind) = line.trim().strip_prefix("DRIVER ") {
+            got = Some(kind.to_string());
+        }
     }
+    let want = format!("{:?}", support::driver());
+    assert_eq!(got.as_deref(), Some(&*want), "the child's driver");
     std::thread::sleep(Duration::from_millis(50));
     let mut conns: Vec<std::net::TcpStream> = (0..50u8)
         .map(|i| {

@@ -42,7 +42,7 @@ async fn read_all(s: &TcpStream) -> Vec<u8> {
 /// 4 MiB from a -> (splice) -> b, with the reader and writer running concurrently.
 #[test]
 fn splice_forwards_byte_exact_until_eof() {
-    run_test(async {
+    run_test(|| async {
         let (a_out, a_in) = tcp_pair().await;
         let (b_in, b_out) = tcp_pair().await;
         const LEN: usize = 4 << 20;
@@ -67,7 +67,7 @@ fn splice_forwards_byte_exact_until_eof() {
 /// A bigger pipe (F_SETPIPE_SZ) moves bigger chunks; `len` tracks what it holds.
 #[test]
 fn pipe_with_capacity_and_len() {
-    run_test(async {
+    run_test(|| async {
         let pipe = Pipe::with_capacity(256 << 10).unwrap();
         assert!(pipe.capacity() >= 256 << 10, "{pipe:?}");
         let (a_out, a_in) = tcp_pair().await;
@@ -90,7 +90,7 @@ fn pipe_with_capacity_and_len() {
 /// bytes, or from a stream that keeps bytes of a dropped read.
 #[test]
 fn splice_refuses_misuse() {
-    run_test(async {
+    run_test(|| async {
         let (a_out, a_in) = tcp_pair().await;
         let (res, _) = a_out.write_all(pattern(7, 100)).await;
         res.unwrap();
@@ -114,7 +114,7 @@ fn splice_refuses_misuse() {
 /// and the bytes that come later are moved by the next splice, in order.
 #[test]
 fn dropped_splice_from_loses_nothing() {
-    run_test(async {
+    run_test(|| async {
         let (a_out, a_in) = tcp_pair().await;
         let pipe = Pipe::new().unwrap();
         for _ in 0..20 {
@@ -137,7 +137,7 @@ fn dropped_splice_from_loses_nothing() {
 /// exactly once, in order.
 #[test]
 fn dropped_splice_to_keeps_the_count_exact() {
-    run_test(async {
+    run_test(|| async {
         let (a_out, a_in) = tcp_pair().await;
         let (b_in, b_out) = tcp_pair().await;
         const SRC: usize = 16 << 20;
@@ -186,22 +186,24 @@ fn dropped_splice_to_keeps_the_count_exact() {
 /// Pipes and their splices release every fd.
 #[test]
 fn pipes_release_their_fds() {
-    support::run(Duration::from_secs(20), async {
-        let (a_out, a_in) = tcp_pair().await;
-        let baseline = open_fds();
-        for i in 0..50u64 {
-            let pipe = Pipe::new().unwrap();
-            let (res, _) = a_out.write_all(pattern(i, 10)).await;
-            res.unwrap();
-            assert!(pipe.splice_from(&a_in, 100).await.unwrap() > 0);
-            if i % 2 == 0 {
-                // A splice dropped while it waits, on an empty pipe.
-                let empty = Pipe::new().unwrap();
-                let r = timeout(Duration::from_millis(1), empty.splice_from(&a_in, 1)).await;
-                assert!(r.is_err());
+    support::each_driver(|| {
+        support::run(Duration::from_secs(20), async {
+            let (a_out, a_in) = tcp_pair().await;
+            let baseline = open_fds();
+            for i in 0..50u64 {
+                let pipe = Pipe::new().unwrap();
+                let (res, _) = a_out.write_all(pattern(i, 10)).await;
+                res.unwrap();
+                assert!(pipe.splice_from(&a_in, 100).await.unwrap() > 0);
+                if i % 2 == 0 {
+                    // A splice dropped while it waits, on an empty pipe.
+                    let empty = Pipe::new().unwrap();
+                    let r = timeout(Duration::from_millis(1), empty.splice_from(&a_in, 1)).await;
+                    assert!(r.is_err());
+                }
+                // `pipe` is dropped with its bytes inside.
             }
-            // `pipe` is dropped with its bytes inside.
-        }
-        assert_eq!(settled_fds(baseline).await, baseline);
+            assert_eq!(settled_fds(baseline).await, baseline);
+        })
     });
 }

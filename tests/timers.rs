@@ -38,7 +38,7 @@ async fn base_timers() -> usize {
 /// Concurrent sleeps of many durations: each one measured from before it was created.
 #[test]
 fn sleeps_of_many_durations_never_fire_early() {
-    run_test(async {
+    run_test(|| async {
         let durations: Vec<Duration> = [0u64, 1, 2, 3, 4, 5, 7, 9, 11, 13, 17, 20, 25, 33, 50, 80]
             .iter()
             .map(|&m| ms(m))
@@ -71,7 +71,7 @@ fn sleeps_of_many_durations_never_fire_early() {
 
 #[test]
 fn sleep_until_never_fires_early_and_past_deadlines_are_ready() {
-    run_test(async {
+    run_test(|| async {
         let base = base_timers().await;
         for m in [1u64, 3, 10, 30] {
             let deadline = Instant::now() + ms(m);
@@ -102,7 +102,7 @@ fn sleep_until_never_fires_early_and_past_deadlines_are_ready() {
 
 #[test]
 fn sleep_reset_moves_the_deadline() {
-    run_test(async {
+    run_test(|| async {
         let base = base_timers().await;
         let start = Instant::now();
         let mut s = time::sleep(Duration::from_secs(3600));
@@ -127,7 +127,7 @@ fn sleep_reset_moves_the_deadline() {
 
 #[test]
 fn timeout_elapses_on_a_pending_future() {
-    run_test(async {
+    run_test(|| async {
         let base = base_timers().await;
         for m in [0u64, 1, 10, 25] {
             let start = std::time::Instant::now();
@@ -151,7 +151,7 @@ fn timeout_elapses_on_a_pending_future() {
 
 #[test]
 fn timeout_passes_through_a_future_that_completes_first() {
-    run_test(async {
+    run_test(|| async {
         let base = base_timers().await;
         // Ready at once, even with a zero duration: the future is polled before the timer.
         assert_eq!(time::timeout(Duration::ZERO, async { 5 }).await, Ok(5));
@@ -188,7 +188,7 @@ fn timeout_passes_through_a_future_that_completes_first() {
 
 #[test]
 fn interval_ticks_on_period_and_never_early() {
-    run_test(async {
+    run_test(|| async {
         let period = ms(10);
         let mut iv = time::interval(period);
         assert_eq!(iv.period(), period);
@@ -236,7 +236,7 @@ fn interval_of_zero_panics() {
 #[test]
 fn ten_thousand_sleeps_cost_few_kernel_waits() {
     const N: u64 = 10_000;
-    run_test(async {
+    run_test(|| async {
         let base = base_timers().await;
         let d0 = corio::current_driver_stats();
         let e0 = corio::current_stats();
@@ -289,7 +289,7 @@ fn ten_thousand_sleeps_cost_few_kernel_waits() {
 /// dropped) leave no timer behind.
 #[test]
 fn pending_timers_return_to_zero() {
-    run_test(async {
+    run_test(|| async {
         let base = base_timers().await;
         assert_eq!(time::pending_timers() - base, 0);
         // Polled once (registered), then dropped.
@@ -348,7 +348,7 @@ fn pending_timers_return_to_zero() {
 /// read gets exactly what the peer sends afterwards.
 #[test]
 fn timeout_around_an_idle_read_leaves_the_socket_usable() {
-    run_test(async {
+    run_test(|| async {
         let (a, b) = tcp_pair().await;
         for m in [1u64, 5, 20] {
             let start = std::time::Instant::now();
@@ -378,7 +378,7 @@ fn timeout_around_an_idle_read_leaves_the_socket_usable() {
 /// duplicate none: cancelled reads are lossless on both drivers.
 #[test]
 fn reads_interrupted_by_timeouts_lose_no_bytes() {
-    run_test(async {
+    run_test(|| async {
         let (a, b) = tcp_pair().await;
         let data = pattern(7, 256 * 1024);
         let expected = data.clone();
@@ -422,7 +422,7 @@ fn reads_interrupted_by_timeouts_lose_no_bytes() {
 
 #[test]
 fn kernel_sleep_never_fires_early_on_either_driver() {
-    run_test(async {
+    run_test(|| async {
         let base = base_timers().await;
         for m in [0u64, 1, 5, 20] {
             let start = std::time::Instant::now();
@@ -462,7 +462,7 @@ fn kernel_sleep_never_fires_early_on_either_driver() {
 #[test]
 fn interval_is_a_stream() {
     use futures_core::Stream;
-    run_test(async {
+    run_test(|| async {
         let mut iv = std::pin::pin!(corio::time::interval(Duration::from_millis(5)));
         let mut last = None;
         for _ in 0..3 {
@@ -480,7 +480,7 @@ fn interval_is_a_stream() {
 /// Sleeps wake in deadline order, whatever order they were created in.
 #[test]
 fn timers_fire_in_deadline_order() {
-    run_test(async {
+    run_test(|| async {
         let order = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
         let delays = [30u64, 5, 20, 1, 25, 10, 15];
         let tasks: Vec<_> = delays

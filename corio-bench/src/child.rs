@@ -2,7 +2,8 @@
 //! core, started on a free port, sampled, and stopped. Every wait here is bounded, and the only
 //! process ever signalled is the child this module spawned (by its pid, before it is reaped).
 
-use crate::servers::ServerKind;
+use crate::servers::ServerSpec;
+use crate::snap::ServerSnap;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::os::fd::OwnedFd;
@@ -20,63 +21,6 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(2);
 const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(2);
 /// The stderr kept for error messages (the tail).
 const STDERR_KEEP: usize = 2048;
-
-/// What the server reported about itself on SIGUSR1, plus its CPU time read from /proc.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct ServerSnap {
-    /// The server's own getrusage (user + system), µs.
-    pub cpu_us: u64,
-    /// utime + stime from /proc/<pid>/stat, µs (clock-tick resolution); None if unreadable.
-    pub proc_cpu_us: Option<u64>,
-    /// Time its threads waited on a run queue (schedstat run_delay, summed over threads), µs.
-    pub run_wait_us: Option<u64>,
-    pub enters: Option<u64>,
-    pub epoll_waits: Option<u64>,
-    pub io_syscalls: Option<u64>,
-    pub ops_submitted: Option<u64>,
-    pub completions: Option<u64>,
-}
-
-impl ServerSnap {
-    /// Parses the server's stats line; None if it is not one.
-    pub fn parse(line: &str) -> Option<ServerSnap> {
-        let field = |name: &str| -> Option<Option<u64>> {
-            let key = format!("\"{name}\":");
-            let rest = &line[line.find(&key)? + key.len()..];
-            let v = rest.split([',', '}']).next()?.trim();
-            Some(if v == "null" {
-                None
-            } else {
-                Some(v.parse().ok()?)
-            })
-        };
-        Some(ServerSnap {
-            cpu_us: field("cpu_us")??,
-            proc_cpu_us: None,
-            run_wait_us: None,
-            enters: field("enters")?,
-            epoll_waits: field("epoll_waits")?,
-            io_syscalls: field("io_syscalls")?,
-            ops_submitted: field("ops_submitted")?,
-            completions: field("completions")?,
-        })
-    }
-
-    /// `self - before`, field by field.
-    pub fn since(&self, before: &ServerSnap) -> ServerSnap {
-        let d = |a: Option<u64>, b: Option<u64>| Some(a?.saturating_sub(b?));
-        ServerSnap {
-            cpu_us: self.cpu_us.saturating_sub(before.cpu_us),
-            proc_cpu_us: d(self.proc_cpu_us, before.proc_cpu_us),
-            run_wait_us: d(self.run_wait_us, before.run_wait_us),
-            enters: d(self.enters, before.enters),
-            epoll_waits: d(self.epoll_waits, before.epoll_waits),
-            io_syscalls: d(self.io_syscalls, before.io_syscalls),
-            ops_submitted: d(self.ops_submitted, before.ops_submitted),
-            completions: d(self.completions, before.completions),
-        }
-    }
-}
 
 /// The CPUs this process may run on, lowest first.
 pub fn allowed_cpus() -> Vec<usize> {
@@ -183,14 +127,14 @@ fn drain(mut pipe: impl Read + Send + 'static) -> JoinHandle<String> {
 impl Server {
     /// Starts `corio-bench serve echo --server NAME` on a free port, pinned to `core`, and waits
     /// (bounded) until it accepts a connection.
-    pub fn start(kind: ServerKind, core: Option<usize>) -> Result<Server, String> {
+    pub fn start(kind: &ServerSpec, core: Option<usize>) -> Result<Server, String> {
         let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
         let mut last = String::new();
         // A port found free can be taken by someone else before the child binds it: retry.
         for _ in 0..5 {
             let port = free_port().map_err(|e| format!("finding a free port: {e}"))?;
             let mut cmd = Command::new(&exe);
-            cmd.args(["serve", "echo", "--server", kind.name(), "--addr"])
+            cmd.args(["serve", "echo", "--server", kind.name, "--addr"])
                 .arg(format!("127.0.0.1:{port}"))
                 .stdin(Stdio::null())
                 .stdout(Stdio::piped())
@@ -375,22 +319,6 @@ pub fn join_within(h: JoinHandle<Option<ServerSnap>>, due: Instant) -> Option<Se
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn stats_line_round_trip() {
-        let a = ServerSnap::parse(
-            r#"{"server":"raw-uring","cpu_us":100,"enters":5,"epoll_waits":null,"io_syscalls":null,"ops_submitted":7,"completions":7,"accepted":1}"#,
-        )
-        .unwrap();
-        let b = ServerSnap::parse(
-            r#"{"server":"raw-uring","cpu_us":250,"enters":9,"epoll_waits":null,"io_syscalls":null,"ops_submitted":17,"completions":16,"accepted":2}"#,
-        )
-        .unwrap();
-        let d = b.since(&a);
-        assert_eq!((d.cpu_us, d.enters, d.epoll_waits), (150, Some(4), None));
-        assert_eq!((d.ops_submitted, d.completions), (Some(10), Some(9)));
-        assert!(ServerSnap::parse("listening on 127.0.0.1:1").is_none());
-    }
 
     #[test]
     fn own_cpu_time_is_readable_and_grows() {

@@ -107,7 +107,39 @@ fn ticks(scale: Scale, min: f64, max: f64) -> (f64, f64, Vec<f64>) {
     }
 }
 
+/// Where the data lands on the canvas: log10 x range, y range and scale.
+struct Frame {
+    xmin: f64,
+    xmax: f64,
+    ylo: f64,
+    yhi: f64,
+    y_scale: Scale,
+}
+
+impl Frame {
+    fn px(&self, x: f64) -> f64 {
+        let pw = W - ML - MR;
+        if self.xmax > self.xmin {
+            ML + (x.log10() - self.xmin) / (self.xmax - self.xmin) * pw
+        } else {
+            ML + pw / 2.0
+        }
+    }
+
+    fn py(&self, y: f64) -> f64 {
+        let f = match self.y_scale {
+            Scale::Linear => (y - self.ylo) / (self.yhi - self.ylo),
+            Scale::Log => (y.log10() - self.ylo.log10()) / (self.yhi.log10() - self.ylo.log10()),
+        };
+        H - MB - f * (H - MT - MB)
+    }
+}
+
 impl Chart {
+    fn keep(&self, &(x, y): &(f64, f64)) -> bool {
+        x > 0.0 && x.is_finite() && y.is_finite() && (y > 0.0 || self.y_scale == Scale::Linear)
+    }
+
     pub fn render(&self) -> String {
         let mut svg = format!(
             "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{W}\" height=\"{H}\" \
@@ -117,13 +149,10 @@ impl Chart {
             (W - MR + ML) / 2.0,
             esc(&self.title)
         );
-        let keep = |&(x, y): &(f64, f64)| {
-            x > 0.0 && x.is_finite() && y.is_finite() && (y > 0.0 || self.y_scale == Scale::Linear)
-        };
         let all: Vec<(f64, f64)> = self
             .series
             .iter()
-            .flat_map(|s| s.points.iter().copied().filter(keep))
+            .flat_map(|s| s.points.iter().copied().filter(|p| self.keep(p)))
             .collect();
         if all.is_empty() {
             svg.push_str("<text x=\"40\" y=\"80\">no data</text>\n</svg>\n");
@@ -137,24 +166,31 @@ impl Chart {
         let (xmin, xmax) = fold(|p| p.0.log10());
         let (ymin, ymax) = fold(|p| p.1);
         let (ylo, yhi, yticks) = ticks(self.y_scale, ymin, ymax);
-        let (pw, ph) = (W - ML - MR, H - MT - MB);
-        let px = |x: f64| {
-            if xmax > xmin {
-                ML + (x.log10() - xmin) / (xmax - xmin) * pw
-            } else {
-                ML + pw / 2.0
+        let frame = Frame {
+            xmin,
+            xmax,
+            ylo,
+            yhi,
+            y_scale: self.y_scale,
+        };
+        let mut xs: Vec<f64> = all.iter().map(|p| p.0).collect();
+        xs.sort_by(f64::total_cmp);
+        xs.dedup();
+        self.grid(&mut svg, &frame, &yticks, &xs);
+        let mut legend_row = 0.0;
+        for s in &self.series {
+            if self.line(&mut svg, &frame, s, legend_row) {
+                legend_row += 1.0;
             }
-        };
-        let py = |y: f64| {
-            let f = match self.y_scale {
-                Scale::Linear => (y - ylo) / (yhi - ylo),
-                Scale::Log => (y.log10() - ylo.log10()) / (yhi.log10() - ylo.log10()),
-            };
-            H - MB - f * ph
-        };
-        // Grid and y ticks, then the axes over them.
-        for &v in &yticks {
-            let y = py(v);
+        }
+        svg.push_str("</svg>\n");
+        svg
+    }
+
+    /// Grid and ticks, then the axes and their labels over them.
+    fn grid(&self, svg: &mut String, f: &Frame, yticks: &[f64], xs: &[f64]) {
+        for &v in yticks {
+            let y = f.py(v);
             let _ = writeln!(
                 svg,
                 "<line x1=\"{ML}\" y1=\"{y:.1}\" x2=\"{:.1}\" y2=\"{y:.1}\" stroke=\"#e4e4e4\"/>\
@@ -165,15 +201,12 @@ impl Chart {
                 short(v)
             );
         }
-        let mut xs: Vec<f64> = all.iter().map(|p| p.0).collect();
-        xs.sort_by(f64::total_cmp);
-        xs.dedup();
-        for &x in &xs {
+        for &x in xs {
             let _ = writeln!(
                 svg,
                 "<line x1=\"{0:.1}\" y1=\"{1}\" x2=\"{0:.1}\" y2=\"{2}\" stroke=\"#e4e4e4\"/>\
                  <text x=\"{0:.1}\" y=\"{3}\" text-anchor=\"middle\">{4}</text>",
-                px(x),
+                f.px(x),
                 MT,
                 H - MB,
                 H - MB + 18.0,
@@ -191,56 +224,56 @@ impl Chart {
             (W - MR + ML) / 2.0,
             H - 10.0,
             esc(&self.x_label),
-            MT + ph / 2.0,
+            MT + (H - MT - MB) / 2.0,
             esc(&self.y_label)
         );
-        let mut legend_row = 0.0;
-        for s in &self.series {
-            let mut pts: Vec<(f64, f64)> = s.points.iter().copied().filter(keep).collect();
-            if pts.is_empty() {
-                continue;
-            }
-            pts.sort_by(|a, b| a.0.total_cmp(&b.0));
-            let dash = if s.dashed {
-                " stroke-dasharray=\"6 4\""
-            } else {
-                ""
-            };
-            let line: Vec<String> = pts
-                .iter()
-                .map(|&(x, y)| format!("{:.1},{:.1}", px(x), py(y)))
-                .collect();
+    }
+
+    /// One series: its line, its points and its legend entry in row `legend_row`. False (and
+    /// nothing drawn) when it has no point to show.
+    fn line(&self, svg: &mut String, f: &Frame, s: &Series, legend_row: f64) -> bool {
+        let mut pts: Vec<(f64, f64)> = s.points.iter().copied().filter(|p| self.keep(p)).collect();
+        if pts.is_empty() {
+            return false;
+        }
+        pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let dash = if s.dashed {
+            " stroke-dasharray=\"6 4\""
+        } else {
+            ""
+        };
+        let line: Vec<String> = pts
+            .iter()
+            .map(|&(x, y)| format!("{:.1},{:.1}", f.px(x), f.py(y)))
+            .collect();
+        let _ = writeln!(
+            svg,
+            "<polyline fill=\"none\" stroke=\"{}\" stroke-width=\"2\"{dash} points=\"{}\"/>",
+            s.color,
+            line.join(" ")
+        );
+        for &(x, y) in &pts {
             let _ = writeln!(
                 svg,
-                "<polyline fill=\"none\" stroke=\"{}\" stroke-width=\"2\"{dash} points=\"{}\"/>",
-                s.color,
-                line.join(" ")
-            );
-            for &(x, y) in &pts {
-                let _ = writeln!(
-                    svg,
-                    "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"3\" fill=\"{}\"/>",
-                    px(x),
-                    py(y),
-                    s.color
-                );
-            }
-            let ly = MT + 10.0 + legend_row * 20.0;
-            legend_row += 1.0;
-            let _ = writeln!(
-                svg,
-                "<line x1=\"{:.1}\" y1=\"{ly}\" x2=\"{:.1}\" y2=\"{ly}\" stroke=\"{}\" \
-                 stroke-width=\"2\"{dash}/><text x=\"{:.1}\" y=\"{:.1}\">{}</text>",
-                W - MR + 10.0,
-                W - MR + 34.0,
-                s.color,
-                W - MR + 40.0,
-                ly + 4.0,
-                esc(&s.name)
+                "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"3\" fill=\"{}\"/>",
+                f.px(x),
+                f.py(y),
+                s.color
             );
         }
-        svg.push_str("</svg>\n");
-        svg
+        let ly = MT + 10.0 + legend_row * 20.0;
+        let _ = writeln!(
+            svg,
+            "<line x1=\"{:.1}\" y1=\"{ly}\" x2=\"{:.1}\" y2=\"{ly}\" stroke=\"{}\" \
+             stroke-width=\"2\"{dash}/><text x=\"{:.1}\" y=\"{:.1}\">{}</text>",
+            W - MR + 10.0,
+            W - MR + 34.0,
+            s.color,
+            W - MR + 40.0,
+            ly + 4.0,
+            esc(&s.name)
+        );
+        true
     }
 }
 

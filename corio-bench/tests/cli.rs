@@ -1,43 +1,13 @@
-//! The harness's plug-in contract: argument errors, unreachable addresses, byte checking
-//! against a corrupting server, a server that closes early, and `load` against `serve echo` on
-//! both corio drivers with zero errors. Every child is bounded in time and killed by pid.
+//! The harness's plug-in contract: argument errors and `--help` anywhere, unreachable and
+//! host-name addresses, byte checking against a corrupting server, a server that closes early,
+//! and `load` against `serve echo` on both corio drivers with zero errors.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_corio-bench");
-
-/// Runs the binary with `args`, killing it if it outlives `limit`.
-fn run(args: &[&str], limit: Duration) -> Output {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + limit;
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            return child.wait_with_output().unwrap();
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("corio-bench {args:?} did not finish within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-fn json_field(json: &str, name: &str) -> f64 {
-    let key = format!("\"{name}\":");
-    let rest = &json[json
-        .find(&key)
-        .unwrap_or_else(|| panic!("{name} in {json}"))
-        + key.len()..];
-    rest.split([',', '}']).next().unwrap().parse().unwrap()
-}
+mod support;
+use support::*;
 
 #[test]
 fn argument_errors_exit_2_with_a_message() {
@@ -182,57 +152,16 @@ fn a_server_that_closes_early_counts_errors_without_hanging() {
     drop(server);
 }
 
-/// A server child that is stopped (SIGTERM, then SIGKILL) and reaped when dropped, so a failing
-/// test leaves nothing running.
-struct Server(Child);
-
-fn sigterm(child: &Child) {
-    // SAFETY: kill(2) on the pid of our own child, which has not been reaped yet.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Ok(Some(_)) = self.0.try_wait() {
-            return;
-        }
-        sigterm(&self.0);
-        let deadline = Instant::now() + Duration::from_secs(3);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.0.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn serve(driver: &str) -> (Server, String) {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr = format!("127.0.0.1:{port}");
-    let mut child = Command::new(BIN)
-        .args(["serve", "echo", "--driver", driver, "--addr", &addr])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    err.read_line(&mut line).unwrap();
-    assert!(line.starts_with("listening on"), "{line}");
-    (Server(child), addr)
+    let addr = format!("127.0.0.1:{}", free_port());
+    let (server, _) = serve_with(&["--driver", driver], &addr, &[]);
+    (server, addr)
 }
 
 #[test]
 fn load_against_serve_reports_zero_errors_on_both_drivers() {
     for driver in ["uring", "epoll"] {
-        let (mut server, addr) = serve(driver);
+        let (server, addr) = serve(driver);
         for mode in [
             &["--depth", "4"][..],
             &["--mode", "churn", "--conns", "2"][..],
@@ -257,81 +186,37 @@ fn load_against_serve_reports_zero_errors_on_both_drivers() {
             }
         }
         // SIGTERM: exit 0 with one JSON stats line that counts the work.
-        sigterm(&server.0);
-        let mut stdout = String::new();
-        server
-            .0
-            .stdout
-            .take()
-            .unwrap()
-            .read_to_string(&mut stdout)
-            .unwrap();
-        let status = server.0.wait().unwrap();
-        assert_eq!(status.code(), Some(0), "{driver}");
-        let line = stdout.lines().last().unwrap_or_default();
-        assert!(json_field(line, "accepted") >= 20.0, "{line}");
-        assert!(json_field(line, "ops_submitted") > 0.0, "{line}");
-        drop(server); // already reaped: nothing more to stop
+        let line = stop_for_stats(server);
+        assert!(json_field(&line, "accepted") >= 20.0, "{line}");
+        assert!(json_field(&line, "ops_submitted") > 0.0, "{line}");
     }
 }
 
 #[test]
-fn serve_reports_a_port_in_use() {
-    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = taken.local_addr().unwrap().to_string();
-    let out = run(
-        &["serve", "echo", "--server", "raw-epoll", "--addr", &addr],
-        Duration::from_secs(10),
-    );
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("in use"),
-        "{out:?}"
-    );
+fn help_works_after_any_subcommand() {
+    for (args, word) in [
+        (&["load", "--conns", "5", "--help"][..], "--conns"),
+        (&["serve", "--help"][..], "echo"),
+        (&["serve", "echo", "--help"][..], "SIGUSR1"),
+        (&["suite", "--help"][..], "--servers"),
+    ] {
+        let out = run(args, Duration::from_secs(10));
+        assert!(out.status.success(), "{args:?}: {out:?}");
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert!(help.contains(word), "{args:?}: {help}");
+    }
 }
 
 #[test]
-fn quick_suite_writes_a_complete_report() {
-    let out_dir = std::env::temp_dir().join(format!("corio-bench-test-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&out_dir);
-    let dir = out_dir.to_str().unwrap();
+fn addr_takes_host_names_on_serve_and_load() {
+    let addr = format!("localhost:{}", free_port());
+    let (server, _) = serve_with(&["--server", "raw-epoll"], &addr, &[]);
+    clean_load(&addr, "localhost");
+    stop_for_stats(server);
     let out = run(
-        &[
-            "suite",
-            "--quick",
-            "--servers",
-            "raw-epoll,corio-uring",
-            "--cases",
-            "pingpong c=1,pingpong c=50,churn",
-            "--out",
-            dir,
-        ],
-        Duration::from_secs(60),
+        &["load", "--addr", "no-such-host.invalid:1"],
+        Duration::from_secs(30),
     );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stdout}\n{stderr}");
-    assert!(
-        stderr.contains("[case 6/6] churn c=8 · corio-uring · ~"),
-        "{stderr}"
-    );
-    assert!(
-        stdout.contains("### pingpong c=50") && stdout.contains(dir),
-        "{stdout}"
-    );
-    let file = |name: &str| std::fs::read_to_string(out_dir.join(name)).unwrap();
-    let results = file("results.json");
-    assert_eq!(results.matches("\"case\":").count(), 6, "{results}");
-    assert_eq!(results.matches("\"error\":null").count(), 6, "{results}");
-    assert!(!results.contains("\"requests\":0,"), "{results}");
-    let report = file("report.md");
-    assert!(report.contains("server pinned to core") || report.contains("no pinning"));
-    assert!(report.contains("| raw-epoll |") && report.contains("--out"));
-    for svg in ["throughput.svg", "p99.svg"] {
-        let svg = file(svg);
-        assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
-        // Axes plus one line per server.
-        assert_eq!(svg.matches("<polyline").count(), 3, "{svg}");
-    }
-    std::fs::remove_dir_all(&out_dir).unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--addr"));
 }

@@ -22,7 +22,7 @@ mod worker;
 
 use clap::Parser;
 use config::{DriverChoice, Settings};
-use corio::{Driver, DriverKind, Runtime};
+use corio::{DriverChoice as Choice, DriverKind, Runtime};
 use metrics::{ListenerMetrics, ProcessState};
 use pair::Listener;
 use std::sync::{Arc, Mutex};
@@ -94,9 +94,9 @@ fn runtime(s: &Settings, workers: usize) -> Result<Runtime, i32> {
         .grace_period(s.drain_timeout + Duration::from_secs(2));
     b.workers(workers);
     match s.driver {
-        Some(DriverChoice::Auto) => drop(b.driver(Driver::Auto)),
-        Some(DriverChoice::Uring) => drop(b.driver(Driver::IoUring)),
-        Some(DriverChoice::Epoll) => drop(b.driver(Driver::Epoll)),
+        Some(DriverChoice::Auto) => drop(b.driver(Choice::Auto)),
+        Some(DriverChoice::Uring) => drop(b.driver(Choice::IoUring)),
+        Some(DriverChoice::Epoll) => drop(b.driver(Choice::Epoll)),
         None => {}
     }
     let rt = match b.build() {

@@ -156,3 +156,15 @@ pub(crate) unsafe fn advance_init<B: IoBufMut>(buf: &mut B, n: usize) {
     // SAFETY: forwarded from this function's contract.
     unsafe { buf.set_init(init + n) };
 }
+
+/// A read into a full buffer could only return 0, which means EOF: refuse it instead.
+pub(crate) fn check_room<B: IoBufMut>(buf: &B) -> std::io::Result<()> {
+    if buf.bytes_init() < buf.bytes_total() {
+        return Ok(());
+    }
+    Err(std::io::Error::new(
+        std::io::ErrorKind::InvalidInput,
+        "read buffer has no spare capacity (reads fill bytes_init..bytes_total: pass an empty \
+         Vec with capacity, or clear it)",
+    ))
+}

@@ -19,7 +19,7 @@
 
 use crate::buf::{BufResult, IoBuf, IoBufMut};
 use crate::fd::SharedFd;
-use crate::op::{close, read, write_at};
+use crate::op::{close, fsync, read, write_at};
 use std::io;
 use std::os::fd::OwnedFd;
 use std::path::Path;
@@ -61,8 +61,8 @@ impl File {
 
     /// Reads at `pos` until `buf` is full; end of file first is `UnexpectedEof`.
     pub async fn read_exact_at<B: IoBufMut>(&self, mut buf: B, mut pos: u64) -> BufResult<(), B> {
-        if buf.bytes_init() == buf.bytes_total() {
-            return (Err(crate::op::recv::no_room()), buf);
+        if let Err(e) = crate::buf::check_room(&buf) {
+            return (Err(e), buf);
         }
         while buf.bytes_init() < buf.bytes_total() {
             let (res, b) = read::read(&self.fd, buf, Some(pos)).await;
@@ -102,7 +102,7 @@ impl File {
 
     /// Flushes data and metadata to the device (fsync).
     pub async fn sync_all(&self) -> io::Result<()> {
-        write_at::fsync(&self.fd).await
+        fsync::fsync(&self.fd).await
     }
 
     /// Closes the file and reports close(2)'s result.
@@ -111,14 +111,4 @@ impl File {
     }
 }
 
-impl std::os::fd::AsRawFd for File {
-    fn as_raw_fd(&self) -> std::os::fd::RawFd {
-        self.fd.raw()
-    }
-}
-
-impl std::fmt::Debug for File {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("File").field("fd", &self.fd.raw()).finish()
-    }
-}
+crate::net::fd_traits!(File);

@@ -1,6 +1,5 @@
 //! Socket setup with plain syscalls.
 
-use crate::driver::Backend;
 use crate::runtime::context;
 use crate::sys::syscall;
 use std::io;
@@ -37,7 +36,7 @@ pub(crate) fn adopt(fd: OwnedFd) -> io::Result<crate::fd::SharedFd> {
 
 /// True when the current driver needs non-blocking sockets (epoll).
 pub(crate) fn nonblocking_sockets() -> bool {
-    context::with_core(|core| matches!(&*core.driver.borrow(), Backend::Epoll(_)))
+    context::with_driver(|_, d| d.needs_nonblocking_fds())
 }
 
 pub(crate) fn domain_of(addr: &SocketAddr) -> i32 {

@@ -1,13 +1,15 @@
 //! UDP: [`UdpSocket`].
 
-use super::addr::{sock_name, RawAddr};
 use super::socket::{domain_of, each_addr, socket};
 use crate::buf::{BufResult, IoBuf, IoBufMut};
+use crate::driver::Direction;
 use crate::fd::SharedFd;
 use crate::op::{close, recv, recv_from, send, send_to};
+use crate::sys::addr::{sock_name, RawAddr};
 use crate::sys::syscall;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::time::Instant;
 
 /// A UDP socket.
 ///
@@ -37,7 +39,32 @@ impl UdpSocket {
         })
     }
 
-    crate::net::stream::deadline_methods!();
+    /// Sets the read deadline for `recv` and `recv_from`; see
+    /// [`TcpStream::set_read_deadline`](crate::net::TcpStream::set_read_deadline).
+    pub fn set_read_deadline(&self, deadline: Option<Instant>) {
+        self.fd.set_deadline(Direction::Read, deadline);
+    }
+
+    /// Sets the write deadline for `send` and `send_to`.
+    pub fn set_write_deadline(&self, deadline: Option<Instant>) {
+        self.fd.set_deadline(Direction::Write, deadline);
+    }
+
+    /// Sets both the read and the write deadline.
+    pub fn set_deadline(&self, deadline: Option<Instant>) {
+        self.set_read_deadline(deadline);
+        self.set_write_deadline(deadline);
+    }
+
+    /// The read deadline, if set.
+    pub fn read_deadline(&self) -> Option<Instant> {
+        self.fd.deadline(Direction::Read)
+    }
+
+    /// The write deadline, if set.
+    pub fn write_deadline(&self) -> Option<Instant> {
+        self.fd.deadline(Direction::Write)
+    }
 
     /// Binds a UDP socket. Must be called within a runtime.
     pub fn bind(addr: impl ToSocketAddrs) -> io::Result<UdpSocket> {
@@ -78,7 +105,7 @@ impl UdpSocket {
 
     /// Receives one datagram from the connected peer.
     pub async fn recv<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
-        recv::recv(&self.fd, buf, true).await
+        recv::recv(&self.fd, buf, recv::ReadKind::Datagram).await
     }
 
     /// The bound address.
@@ -98,16 +125,4 @@ impl UdpSocket {
     }
 }
 
-impl std::os::fd::AsRawFd for UdpSocket {
-    fn as_raw_fd(&self) -> std::os::fd::RawFd {
-        self.fd.raw()
-    }
-}
-
-impl std::fmt::Debug for UdpSocket {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UdpSocket")
-            .field("fd", &self.fd.raw())
-            .finish()
-    }
-}
+crate::net::fd_traits!(UdpSocket);

@@ -3,11 +3,10 @@
 //! Lossless cancellation: a connection accepted by a dropped accept is kept on the listener
 //! for the next accept, or closed with the listener.
 
-use super::deadline::with_deadline;
 use super::{Op, OpAble};
-use crate::driver::epoll::Direction;
+use crate::driver::Direction;
 use crate::fd::SharedFd;
-use crate::net::addr::{sock_name, RawAddr};
+use crate::sys::addr::{sock_name, RawAddr};
 use crate::sys::syscall;
 use io_uring::{opcode, squeue, types};
 use std::cell::Cell;
@@ -18,9 +17,14 @@ use std::time::Duration;
 pub(crate) struct Accept {
     fd: SharedFd,
     addr: Box<RawAddr>,
+    /// A connection kept from a dropped accept, taken in `take_stashed`.
+    kept: Option<OwnedFd>,
 }
 
 impl OpAble for Accept {
+    fn fd(&self) -> Option<&SharedFd> {
+        Some(&self.fd)
+    }
     fn uring_op(&mut self) -> squeue::Entry {
         opcode::Accept::new(
             types::Fd(self.fd.raw()),
@@ -30,10 +34,22 @@ impl OpAble for Accept {
         .flags(libc::SOCK_CLOEXEC)
         .build()
     }
-    fn legacy_interest(&self) -> Option<(&SharedFd, Direction)> {
-        Some((&self.fd, Direction::Read))
+    fn readiness_interest(&self) -> Option<Direction> {
+        Some(Direction::Read)
     }
-    fn legacy_call(&mut self) -> io::Result<u32> {
+    fn deadline(&self) -> Option<Direction> {
+        Some(Direction::Read)
+    }
+    const ORDERED: Option<Direction> = Some(Direction::Read);
+    fn take_stashed(&mut self) -> Option<io::Result<u32>> {
+        let conn = self.fd.read_side().take_accepted()?;
+        use std::os::fd::AsRawFd;
+        *self.addr = sock_name(conn.as_raw_fd(), true).unwrap_or_else(|_| RawAddr::empty());
+        let raw = conn.as_raw_fd() as u32;
+        self.kept = Some(conn);
+        Some(Ok(raw))
+    }
+    fn readiness_call(&mut self) -> io::Result<u32> {
         let flags = libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK;
         syscall!(accept4(
             self.fd.raw(),
@@ -43,16 +59,12 @@ impl OpAble for Accept {
         ))
         .map(|fd| fd as u32)
     }
-    fn on_orphaned(&mut self) {
-        self.fd.read_side().orphan_started();
-    }
     fn orphan_complete(self, result: io::Result<u32>, _flags: u32) {
         if let Ok(fd) = result {
             // SAFETY: the kernel just created this fd for us and nothing else owns it.
             let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
-            self.fd.read_side().accepted.borrow_mut().push_back(fd);
+            self.fd.keep_accepted(fd);
         }
-        self.fd.read_side().orphan_finished();
     }
 }
 
@@ -67,28 +79,20 @@ pub(crate) async fn accept(
     backoff: &Cell<Duration>,
 ) -> io::Result<(OwnedFd, RawAddr)> {
     loop {
-        fd.wait_orphans().await;
-        fd.check_open()?;
-        let kept = fd.read_side().accepted.borrow_mut().pop_front();
-        if let Some(conn) = kept {
-            use std::os::fd::AsRawFd;
-            let addr = sock_name(conn.as_raw_fd(), true).unwrap_or_else(|_| RawAddr::empty());
-            return Ok((conn, addr));
-        }
-        let done = with_deadline(
-            fd,
-            Direction::Read,
-            Op::new(Accept {
-                fd: fd.clone(),
-                addr: Box::new(RawAddr::empty()),
-            }),
-        )
+        let done = Op::new(Accept {
+            fd: fd.clone(),
+            addr: Box::new(RawAddr::empty()),
+            kept: None,
+        })
         .await;
         match done.result {
             Ok(conn) => {
                 backoff.set(Duration::ZERO);
-                // SAFETY: the kernel just created this fd for us and nothing else owns it.
-                let conn = unsafe { OwnedFd::from_raw_fd(conn as i32) };
+                let conn = match done.data.kept {
+                    Some(kept) => kept,
+                    // SAFETY: the kernel just created this fd for us and nothing else owns it.
+                    None => unsafe { OwnedFd::from_raw_fd(conn as i32) },
+                };
                 return Ok((conn, *done.data.addr));
             }
             Err(e) if e.raw_os_error() == Some(libc::ECONNABORTED) => continue,
@@ -97,7 +101,7 @@ pub(crate) async fn accept(
                 backoff.set(delay);
                 crate::time::sleep(delay).await;
             }
-            Err(e) => return Err(fd.check_open().err().unwrap_or(e)),
+            Err(e) => return Err(e),
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Close: release an fd once no other operation can use it.
 
 use super::{Op, OpAble};
-use crate::driver::epoll::Direction;
+use crate::driver::Direction;
 use crate::fd::SharedFd;
 use io_uring::{opcode, squeue, types};
 use std::io;
@@ -15,10 +15,13 @@ impl OpAble for Close {
     fn uring_op(&mut self) -> squeue::Entry {
         opcode::Close::new(types::Fd(self.fd)).build()
     }
-    fn legacy_interest(&self) -> Option<(&SharedFd, Direction)> {
+    fn fd(&self) -> Option<&SharedFd> {
         None
     }
-    fn legacy_call(&mut self) -> io::Result<u32> {
+    fn readiness_interest(&self) -> Option<Direction> {
+        None
+    }
+    fn readiness_call(&mut self) -> io::Result<u32> {
         crate::sys::close(self.fd).map(|_| 0)
     }
 }

@@ -1,9 +1,9 @@
 //! Connect: a socket to a peer address.
 
 use super::{Op, OpAble};
-use crate::driver::epoll::Direction;
+use crate::driver::Direction;
 use crate::fd::SharedFd;
-use crate::net::addr::{sock_name, RawAddr};
+use crate::sys::addr::{sock_name, RawAddr};
 use crate::sys::syscall;
 use io_uring::{opcode, squeue, types};
 use std::io;
@@ -22,13 +22,19 @@ impl OpAble for Connect {
     fn uring_op(&mut self) -> squeue::Entry {
         opcode::Connect::new(types::Fd(self.fd.raw()), self.addr.as_ptr(), self.addr.len).build()
     }
-    fn legacy_interest(&self) -> Option<(&SharedFd, Direction)> {
-        Some((&self.fd, Direction::Write))
+    fn fd(&self) -> Option<&SharedFd> {
+        Some(&self.fd)
+    }
+    fn readiness_interest(&self) -> Option<Direction> {
+        Some(Direction::Write)
+    }
+    fn restartable(&self) -> bool {
+        false
     }
     /// Go's connect: the first call starts it (EINPROGRESS: wait for write readiness); later
     /// calls read SO_ERROR, and since the poller can wake spuriously, a zero SO_ERROR is
     /// confirmed with getpeername before reporting success.
-    fn legacy_call(&mut self) -> io::Result<u32> {
+    fn readiness_call(&mut self) -> io::Result<u32> {
         if !self.started {
             self.started = true;
             return match syscall!(connect(self.fd.raw(), self.addr.as_ptr(), self.addr.len)) {

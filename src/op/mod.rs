@@ -1,19 +1,23 @@
-//! Operations: one type per operation, each stating both of its forms side by side.
+//! Operations: one type per operation, each stating both of its forms side by side, and
+//! [`Op<T>`], the future that runs one on the current executor's driver.
 //!
 //! - the completion form, `uring_op`: the SQE that performs it on io_uring;
-//! - the readiness form, `legacy_interest` + `legacy_call`: the fd and direction to wait on,
+//! - the readiness form, `readiness_interest` + `readiness_call`: the direction to wait on,
 //!   and the syscall to retry after readiness (Go's try / EAGAIN / park loop).
 //!
-//! [`Op<T>`] is the future that runs either form on the current executor's driver. On
-//! io_uring, the op's data (buffer, fd, addresses) is owned by the future while the future
-//! lives; if the future is dropped in flight, the data moves into the driver's slot, the op is
-//! cancelled, and the data is released only after the CQE (see docs/architecture.md). The
-//! `on_orphaned` / `orphan_complete` hooks let an op keep what a late completion carried.
+//! `Op<T>` does once, for every op, what surrounds the driver call: a closed fd fails fast; a
+//! read waits for dropped reads still in flight on its fd and takes what they kept first
+//! (lossless cancellation); the fd's deadline bounds the wait; an error on an fd that is
+//! closing reads "use of closed network connection". On io_uring the op's data is owned by
+//! the future while the future lives; if the future is dropped in flight, the data moves into
+//! the driver's slot, the op is cancelled, and the data is released only after the CQE (see
+//! docs/architecture.md, "Ownership").
 
 pub(crate) mod accept;
 pub(crate) mod close;
 pub(crate) mod connect;
-pub(crate) mod deadline;
+mod deadline;
+pub(crate) mod fsync;
 pub(crate) mod nop;
 pub(crate) mod poll;
 pub(crate) mod read;
@@ -30,53 +34,105 @@ pub(crate) mod writev;
 pub use nop::nop;
 pub use timeout::kernel_sleep;
 
-use crate::driver::epoll::Direction;
-use crate::driver::uring::slots::Orphan;
-use crate::driver::Backend;
+use crate::driver::{Direction, Interest, OpState, Operation, Orphan};
 use crate::fd::SharedFd;
 use crate::runtime::context;
+use deadline::DeadlineWait;
 use io_uring::squeue;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-/// One operation, in both forms.
+/// One operation, in both forms, and what it is to its fd.
 pub(crate) trait OpAble: Sized + 'static {
+    /// The fd the op works on (`None`: a nop, a kernel timeout, the close of a bare number).
+    fn fd(&self) -> Option<&SharedFd>;
+
     /// Completion form: the SQE (user_data is set by the driver). Every pointer in it must
     /// point into memory that `self` owns and that does not move when `self` does (heap).
     fn uring_op(&mut self) -> squeue::Entry;
 
-    /// Readiness form: the descriptor and direction to wait on after EAGAIN; `None` for an
-    /// operation that never blocks.
-    fn legacy_interest(&self) -> Option<(&SharedFd, Direction)>;
+    /// Readiness form: the direction to wait on after EAGAIN; `None` for an op that never
+    /// waits (or whose fd cannot be polled).
+    fn readiness_interest(&self) -> Option<Direction>;
 
     /// Readiness form: the syscall to try (again).
-    fn legacy_call(&mut self) -> io::Result<u32>;
+    fn readiness_call(&mut self) -> io::Result<u32>;
 
-    /// Readiness form: true if `result` proves the fd has nothing more for now (a stream read
+    /// Readiness form: true if `result` proves the fd has nothing more for now (a TCP read
     /// shorter than asked), so the next attempt can park without a syscall.
-    fn legacy_drained(&self, _result: u32) -> bool {
+    fn readiness_drained(&self, _result: u32) -> bool {
         false
     }
 
     /// Readiness form: the op only waits for readiness (a poll, no data moves), so once it
-    /// has parked, the edge that wakes it completes it without another `legacy_call`.
-    fn legacy_readiness_only(&self) -> bool {
+    /// has parked, the edge that wakes it completes it without another `readiness_call`.
+    fn readiness_only(&self) -> bool {
         false
     }
 
-    /// io_uring only: the future was dropped with the op in flight; its result will arrive
-    /// later, at `orphan_complete`.
-    fn on_orphaned(&mut self) {}
+    /// The deadline that bounds this op (Go's read and write deadlines), if any.
+    fn deadline(&self) -> Option<Direction> {
+        None
+    }
 
-    /// io_uring only: the result of a dropped op arrived; keep what it carried.
+    /// The direction in which this op keeps order with dropped ops: before it starts, the ops
+    /// of that direction dropped in flight on its fd must have finished (their bytes come
+    /// first); and when it is dropped in flight itself, later ones wait for it. A read or an
+    /// accept also takes what dropped ones kept (`take_stashed`) before it asks the kernel
+    /// (lossless cancellation).
+    const ORDERED: Option<Direction> = None;
+
+    /// A read-side op's result from what dropped reads kept, written as the kernel would (a
+    /// read fills the spare capacity); `None` if nothing is kept.
+    fn take_stashed(&mut self) -> Option<io::Result<u32>> {
+        None
+    }
+
+    /// io_uring only: whether the op may simply be submitted again when the close of another
+    /// fd over the same open file cancelled it (`close()` cancels by file, which dup'd fds
+    /// share). False: report -ECANCELED (connect: it may have started the handshake).
+    fn restartable(&self) -> bool {
+        true
+    }
+
+    /// io_uring only: the future was dropped with the op in flight and its result arrived;
+    /// keep what it carried.
     fn orphan_complete(self, _result: io::Result<u32>, _flags: u32) {}
+}
+
+impl<T: OpAble> Operation for T {
+    fn sqe(&mut self) -> squeue::Entry {
+        self.uring_op()
+    }
+    fn interest(&self) -> Option<Interest> {
+        let (fd, dir) = (self.fd()?, self.readiness_interest()?);
+        Some(Interest {
+            fd: fd.raw(),
+            token: fd.token(),
+            dir,
+        })
+    }
+    fn attempt(&mut self) -> io::Result<u32> {
+        self.readiness_call()
+    }
+    fn drains(&self, result: u32) -> bool {
+        self.readiness_drained(result)
+    }
+    fn readiness_only(&self) -> bool {
+        OpAble::readiness_only(self)
+    }
 }
 
 impl<T: OpAble> Orphan for T {
     fn complete(self: Box<Self>, result: io::Result<u32>, flags: u32) {
-        (*self).orphan_complete(result, flags)
+        let fd = T::ORDERED.and(self.fd().cloned());
+        (*self).orphan_complete(result, flags);
+        if let (Some(dir), Some(fd)) = (T::ORDERED, fd) {
+            // After what it kept is in place: the ops waiting for it find it.
+            fd.orphans(dir).finished();
+        }
     }
 }
 
@@ -88,23 +144,14 @@ pub(crate) struct Completion<T> {
     pub(crate) data: T,
 }
 
-/// Where an op is.
-#[derive(Debug, Clone, Copy)]
-enum State {
-    /// Not yet polled.
-    Unstarted,
-    /// Its SQE is pushed; the slot `user_data` in executor `core` holds its result.
-    InRing { core: u64, user_data: u64 },
-    /// Tried at least once on the readiness driver (nothing is in the kernel between polls).
-    Trying,
-    /// The result was returned.
-    Done,
-}
-
 /// The future of one operation on the current executor's driver.
 pub(crate) struct Op<T: OpAble> {
     data: Option<T>,
-    state: State,
+    state: OpState,
+    /// The executor it started on (its driver holds the op's slot).
+    owner: u64,
+    /// The deadline's timer and watch, while one applies.
+    deadline: DeadlineWait,
 }
 
 // Op never pins its data: the data is moved in and out by value.
@@ -114,8 +161,99 @@ impl<T: OpAble> Op<T> {
     pub(crate) fn new(data: T) -> Op<T> {
         Op {
             data: Some(data),
-            state: State::Unstarted,
+            state: OpState::Unstarted,
+            owner: 0,
+            deadline: DeadlineWait::default(),
         }
+    }
+
+    fn data(&mut self) -> &mut T {
+        self.data
+            .as_mut()
+            .expect("op data present until completion")
+    }
+
+    /// Ends the op with `result`, handing its data back.
+    fn finish(&mut self, result: io::Result<u32>, flags: u32) -> Completion<T> {
+        self.state = OpState::Done;
+        let data = self.data.take().expect("op data present until completion");
+        if let Some(fd) = data.fd() {
+            self.deadline.unwatch(fd);
+        }
+        Completion {
+            result,
+            flags,
+            data,
+        }
+    }
+
+    /// Before each attempt with nothing in the kernel (Go's fdMutex: a closed fd fails fast),
+    /// and before the op starts: a read waits for dropped reads still in flight and takes what
+    /// they kept. `Ready(None)`: go on to the driver.
+    fn prologue(&mut self, cx: &Context<'_>) -> Poll<Option<io::Result<u32>>> {
+        let unstarted = self.state == OpState::Unstarted;
+        let data = self.data();
+        let Some(fd) = data.fd() else {
+            return Poll::Ready(None);
+        };
+        if let Err(e) = fd.check_open() {
+            return Poll::Ready(Some(Err(e)));
+        }
+        if let (Some(dir), true) = (T::ORDERED, unstarted) {
+            if fd.orphans(dir).poll_done(cx).is_pending() {
+                return Poll::Pending;
+            }
+            if let Some(res) = data.take_stashed() {
+                return Poll::Ready(Some(res));
+            }
+        }
+        Poll::Ready(None)
+    }
+
+    /// One call into the driver (the executor check first, on the op's first poll).
+    fn poll_driver(&mut self, cx: &Context<'_>) -> Poll<(io::Result<u32>, u32)> {
+        let Op {
+            data, state, owner, ..
+        } = self;
+        let data = data.as_mut().expect("op data present until completion");
+        context::with_driver(|id, driver| {
+            if *state == OpState::Unstarted {
+                *owner = id;
+                if let (true, Some(fd)) = (driver.needs_nonblocking_fds(), data.fd()) {
+                    if let Err(e) = fd.check_executor(id) {
+                        return Poll::Ready((Err(e), 0));
+                    }
+                }
+            } else {
+                assert_eq!(
+                    *owner, id,
+                    "corio op polled on a runtime other than the one it started on"
+                );
+            }
+            driver.poll_op(state, data, cx)
+        })
+    }
+
+    /// After the driver answered: an -ECANCELED the op did not ask for (a dup's close) is
+    /// retried; an error on a closing fd is "closed"; a cancel for a passed deadline is
+    /// `TimedOut`. `None`: submit again.
+    fn epilogue(&mut self, res: io::Result<u32>) -> Option<io::Result<u32>> {
+        let Err(e) = res else { return Some(res) };
+        let expired = self.deadline.expired();
+        let data = self.data();
+        let cancelled = e.raw_os_error() == Some(libc::ECANCELED);
+        let open = data.fd().map(SharedFd::check_open);
+        if cancelled && !expired && data.restartable() && matches!(open, Some(Ok(()))) {
+            self.state = OpState::Unstarted;
+            return None;
+        }
+        if let Some(Err(closed)) = open {
+            return Some(Err(closed));
+        }
+        if expired && e.raw_os_error() == Some(libc::ECANCELED) {
+            return Some(Err(deadline::timed_out()));
+        }
+        Some(Err(e))
     }
 }
 
@@ -124,185 +262,104 @@ impl<T: OpAble> Future for Op<T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Completion<T>> {
         let this = self.get_mut();
-        context::with_core(|core| {
-            let mut driver = core.driver.borrow_mut();
-            let poll = match &mut *driver {
-                Backend::Uring(ring) => this.poll_uring(core.id(), ring, cx),
-                Backend::Epoll(epoll) => this.poll_epoll(epoll, cx),
-            };
-            poll.map(|(result, flags)| {
-                this.state = State::Done;
-                let data = this.data.take().expect("op data present until completion");
-                Completion {
-                    result,
-                    flags,
-                    data,
-                }
-            })
-        })
-    }
-}
-
-impl<T: OpAble> Op<T> {
-    fn poll_uring(
-        &mut self,
-        core: u64,
-        ring: &mut crate::driver::uring::Uring,
-        cx: &Context<'_>,
-    ) -> Poll<(io::Result<u32>, u32)> {
-        match self.state {
-            State::Unstarted => {
-                let data = self
-                    .data
-                    .as_mut()
-                    .expect("op data present until completion");
-                let sqe = data.uring_op();
-                // SAFETY: the SQE points into `data`'s heap memory (OpAble contract); `data`
-                // stays in this future until `poll_op` returns Ready, or moves to the slot in
-                // `Drop` (orphan), so it outlives the kernel's use.
-                let user_data = unsafe { ring.submit(sqe, cx) };
-                self.state = State::InRing { core, user_data };
-                Poll::Pending
-            }
-            State::InRing {
-                core: owner,
-                user_data,
-            } => {
-                assert_eq!(
-                    owner, core,
-                    "corio op polled on a runtime other than the one it started on"
-                );
-                ring.poll_op(user_data, cx)
-                    .map(|(res, flags)| (crate::sys::cqe_result(res), flags))
-            }
-            state @ (State::Trying | State::Done) => unreachable!("io_uring op in state {state:?}"),
-        }
-    }
-
-    /// Go's loop: try the syscall; on EAGAIN consume readiness and retry, or park.
-    fn poll_epoll(
-        &mut self,
-        epoll: &mut crate::driver::epoll::Epoll,
-        cx: &Context<'_>,
-    ) -> Poll<(io::Result<u32>, u32)> {
-        let data = self
-            .data
-            .as_mut()
-            .expect("op data present until completion");
-        let parked_before = matches!(self.state, State::Trying);
-        if let State::Unstarted = self.state {
-            self.state = State::Trying;
-            epoll.stats.ops_submitted += 1;
-        }
-        let interest = data.legacy_interest().map(|(fd, dir)| (fd.token(), dir));
-        let readiness_only = data.legacy_readiness_only();
-        if let (true, true, Some((Some(token), dir))) = (parked_before, readiness_only, interest) {
-            // A readiness wait that parked: the edge that woke it completes it, no syscall
-            // needed. (Before it has parked, a Ready slot may be stale — an edge from before
-            // the last read — so the first poll always asks the kernel.)
-            return epoll.poll_ready(token, dir, cx).map(|r| (r.map(|()| 0), 0));
-        }
         loop {
-            if let Some((Some(token), dir)) = interest {
-                if epoll.is_drained(token, dir) {
-                    // A short read emptied the socket and no edge has come since: park
-                    // without the syscall that would only say EAGAIN.
-                    match epoll.poll_ready(token, dir, cx) {
-                        Poll::Ready(Ok(())) => {}
-                        Poll::Ready(Err(e)) => return Poll::Ready((Err(e), 0)),
-                        Poll::Pending => return Poll::Pending,
-                    }
-                }
-                if let Err(e) = epoll.check_open(token) {
-                    return Poll::Ready((Err(e), 0));
+            if !this.state.in_kernel() {
+                match this.prologue(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Some(res)) => return Poll::Ready(this.finish(res, 0)),
+                    Poll::Ready(None) => {}
                 }
             }
-            match data.legacy_call() {
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) if crate::sys::would_block(&e) => match interest {
-                    Some((Some(token), dir)) => match epoll.poll_ready(token, dir, cx) {
-                        Poll::Ready(Ok(())) => continue,
-                        Poll::Ready(Err(e)) => return Poll::Ready((Err(e), 0)),
-                        Poll::Pending => return Poll::Pending,
-                    },
-                    // Not registered with epoll: nothing would ever wake us, so report it.
-                    _ => return Poll::Ready((Err(e), 0)),
-                },
-                Ok(n) => {
-                    if let Some((Some(token), dir)) = interest {
-                        if data.legacy_drained(n) {
-                            epoll.mark_drained(token, dir);
-                        }
-                    }
-                    return Poll::Ready((Ok(n), 0));
+            if let Some(dir) = this.data().deadline() {
+                if this.deadline_passed(dir, cx) {
+                    return Poll::Ready(this.finish(Err(deadline::timed_out()), 0));
                 }
-                res => return Poll::Ready((res, 0)),
+            }
+            match this.poll_driver(cx) {
+                Poll::Pending => {
+                    this.watch_deadline(cx);
+                    return Poll::Pending;
+                }
+                Poll::Ready((res, flags)) => match this.epilogue(res) {
+                    Some(res) => return Poll::Ready(this.finish(res, flags)),
+                    None => continue,
+                },
             }
         }
     }
 }
 
 impl<T: OpAble> Op<T> {
-    /// The op's deadline passed. Nothing in the kernel (not started, or parked on the
-    /// readiness driver): finish now with `TimedOut` and give the data back. In the ring: ask
-    /// the kernel to cancel it and return `None`; the op completes when its CQE arrives
-    /// (-ECANCELED, or the data if the cancel lost the race).
-    pub(crate) fn expire(&mut self) -> Option<Completion<T>> {
-        match self.state {
-            State::Unstarted | State::Trying => {
-                self.state = State::Done;
-                let data = self.data.take()?;
-                Some(Completion {
-                    result: Err(deadline::timed_out()),
-                    flags: 0,
-                    data,
-                })
+    /// The op waits: a deadline that moves must wake it.
+    fn watch_deadline(&mut self, cx: &Context<'_>) {
+        let Op { data, deadline, .. } = self;
+        if let Some(d) = data.as_ref().filter(|d| d.deadline().is_some()) {
+            if let Some(fd) = d.fd() {
+                deadline.watch(fd, cx.waker());
             }
-            State::InRing {
-                core: owner,
-                user_data,
-            } => {
-                context::try_with_core(|core| {
-                    if core.id() != owner {
-                        return;
-                    }
-                    if let Backend::Uring(ring) = &mut *core.driver.borrow_mut() {
-                        ring.cancel(user_data);
-                    }
-                });
-                None
-            }
-            State::Done => None,
         }
+    }
+
+    /// Checks the fd's deadline for `dir` and arms its timer. True if the op must end now with
+    /// `TimedOut`: it passed and nothing is in the kernel (not started, or parked on the
+    /// readiness driver). An op in the ring is cancelled instead, and ends with its CQE.
+    fn deadline_passed(&mut self, dir: Direction, cx: &mut Context<'_>) -> bool {
+        let Op {
+            data,
+            state,
+            owner,
+            deadline,
+        } = self;
+        let Some(fd) = data.as_ref().and_then(|d| d.fd()) else {
+            return false;
+        };
+        if deadline.expired() || !deadline.passed(fd.deadline(dir), cx) {
+            return false;
+        }
+        if !state.in_kernel() {
+            return true;
+        }
+        deadline.set_expired();
+        let (state, owner) = (*state, *owner);
+        context::try_with_driver(|id, driver| {
+            if id == owner {
+                driver.cancel_op(state);
+            }
+        });
+        false
     }
 }
 
 impl<T: OpAble> Drop for Op<T> {
     fn drop(&mut self) {
-        let State::InRing {
-            core: owner,
-            user_data,
-        } = self.state
-        else {
-            // Never started, finished, or on the readiness driver: nothing is in the kernel.
+        let Some(data) = self.data.take() else {
             return;
         };
-        let mut data = self.data.take();
-        context::try_with_core(|core| {
-            if core.id() != owner {
-                return;
-            }
-            let Ok(mut driver) = core.driver.try_borrow_mut() else {
+        if let Some(fd) = data.fd() {
+            self.deadline.unwatch(fd);
+        }
+        if !self.state.in_kernel() {
+            // Never started, finished, or on the readiness driver: nothing is in the kernel.
+            return;
+        }
+        let (state, owner) = (self.state, self.owner);
+        let mut data = Some(data);
+        context::try_with_driver(|id, driver| {
+            let Some(d) = data.take_if(|_| id == owner) else {
                 return;
             };
-            if let (Backend::Uring(ring), Some(mut d)) = (&mut *driver, data.take()) {
-                d.on_orphaned();
-                ring.orphan(user_data, Box::new(d));
+            if let (Some(dir), Some(fd)) = (T::ORDERED, d.fd()) {
+                fd.orphans(dir).started();
+            }
+            if let Err(back) = driver.orphan_op(state, Box::new(d)) {
+                // An op in the kernel always has its slot with its owner; should that fail,
+                // keeping the memory is the safe side.
+                std::mem::forget(back);
             }
         });
         if let Some(d) = data {
             // The kernel may still write into this op's memory and no driver can take it (the
-            // runtime is gone): leak it rather than free it.
+            // runtime is gone, or another is current): leak it rather than free it.
             std::mem::forget(d);
         }
     }

@@ -1,7 +1,7 @@
 //! Nop: a round trip through the driver and nothing else (for benchmarks and tests).
 
 use super::{Op, OpAble};
-use crate::driver::epoll::Direction;
+use crate::driver::Direction;
 use crate::fd::SharedFd;
 use io_uring::{opcode, squeue};
 use std::io;
@@ -12,10 +12,13 @@ impl OpAble for Nop {
     fn uring_op(&mut self) -> squeue::Entry {
         opcode::Nop::new().build()
     }
-    fn legacy_interest(&self) -> Option<(&SharedFd, Direction)> {
+    fn fd(&self) -> Option<&SharedFd> {
         None
     }
-    fn legacy_call(&mut self) -> io::Result<u32> {
+    fn readiness_interest(&self) -> Option<Direction> {
+        None
+    }
+    fn readiness_call(&mut self) -> io::Result<u32> {
         Ok(0)
     }
 }

@@ -11,50 +11,89 @@
 //! Readable means "a read would not wait": data, EOF, or an error is pending. An error is left
 //! for the read to report. Nothing is kept when the future is dropped: no data moved.
 
-use super::deadline::with_deadline;
 use super::{Op, OpAble};
-use crate::driver::epoll::Direction;
+use crate::driver::Direction;
 use crate::fd::SharedFd;
 use crate::sys::syscall;
 use io_uring::{opcode, squeue, types};
 use std::io;
 
-pub(crate) struct PollReady {
+/// A wait for readability.
+pub(crate) struct PollIn {
     fd: SharedFd,
-    dir: Direction,
 }
 
-impl PollReady {
-    fn events(&self) -> libc::c_short {
-        match self.dir {
-            Direction::Read => libc::POLLIN | libc::POLLRDHUP,
-            Direction::Write => libc::POLLOUT,
-        }
+/// A wait for writability.
+pub(crate) struct PollOut {
+    fd: SharedFd,
+}
+
+const IN: libc::c_short = libc::POLLIN | libc::POLLRDHUP;
+const OUT: libc::c_short = libc::POLLOUT;
+
+fn poll_add(fd: &SharedFd, events: libc::c_short) -> squeue::Entry {
+    opcode::PollAdd::new(types::Fd(fd.raw()), events as u16 as u32).build()
+}
+
+/// The probe for a slot with no knowledge: poll(2) with a zero timeout; "nothing yet" is
+/// EAGAIN, so the op parks on the slot.
+fn probe(fd: &SharedFd, events: libc::c_short) -> io::Result<u32> {
+    let mut pfd = libc::pollfd {
+        fd: fd.raw(),
+        events,
+        revents: 0,
+    };
+    match syscall!(poll(&mut pfd, 1, 0))? {
+        0 => Err(io::Error::from_raw_os_error(libc::EAGAIN)),
+        _ => Ok(pfd.revents as u16 as u32),
     }
 }
 
-impl OpAble for PollReady {
+impl OpAble for PollIn {
+    fn fd(&self) -> Option<&SharedFd> {
+        Some(&self.fd)
+    }
     fn uring_op(&mut self) -> squeue::Entry {
-        opcode::PollAdd::new(types::Fd(self.fd.raw()), self.events() as u16 as u32).build()
+        poll_add(&self.fd, IN)
     }
-    fn legacy_interest(&self) -> Option<(&SharedFd, Direction)> {
-        Some((&self.fd, self.dir))
+    fn readiness_interest(&self) -> Option<Direction> {
+        Some(Direction::Read)
     }
-    /// The probe for a slot with no knowledge: poll(2) with a zero timeout; "nothing yet" is
-    /// EAGAIN, so the op parks on the slot.
-    fn legacy_call(&mut self) -> io::Result<u32> {
-        let mut pfd = libc::pollfd {
-            fd: self.fd.raw(),
-            events: self.events(),
-            revents: 0,
-        };
-        match syscall!(poll(&mut pfd, 1, 0))? {
-            0 => Err(io::Error::from_raw_os_error(libc::EAGAIN)),
-            _ => Ok(pfd.revents as u16 as u32),
-        }
+    fn readiness_call(&mut self) -> io::Result<u32> {
+        probe(&self.fd, IN)
     }
-    fn legacy_readiness_only(&self) -> bool {
+    fn readiness_only(&self) -> bool {
         true
+    }
+    fn deadline(&self) -> Option<Direction> {
+        Some(Direction::Read)
+    }
+    /// It keeps order with dropped reads: one still in flight may bring bytes (kept for the
+    /// next read), and bytes already kept make the socket readable at once.
+    const ORDERED: Option<Direction> = Some(Direction::Read);
+    fn take_stashed(&mut self) -> Option<io::Result<u32>> {
+        self.fd.read_side().has_stash().then_some(Ok(0))
+    }
+}
+
+impl OpAble for PollOut {
+    fn fd(&self) -> Option<&SharedFd> {
+        Some(&self.fd)
+    }
+    fn uring_op(&mut self) -> squeue::Entry {
+        poll_add(&self.fd, OUT)
+    }
+    fn readiness_interest(&self) -> Option<Direction> {
+        Some(Direction::Write)
+    }
+    fn readiness_call(&mut self) -> io::Result<u32> {
+        probe(&self.fd, OUT)
+    }
+    fn readiness_only(&self) -> bool {
+        true
+    }
+    fn deadline(&self) -> Option<Direction> {
+        Some(Direction::Write)
     }
 }
 
@@ -71,32 +110,16 @@ fn unsupported(e: io::Error) -> io::Error {
     }
 }
 
-/// Waits until a read on `fd` would not wait: stashed bytes from a dropped read, data, EOF or
+/// Waits until a read on `fd` would not wait: bytes kept from a dropped read, data, EOF or
 /// an error. Observes the read deadline.
 pub(crate) async fn readable(fd: &SharedFd) -> io::Result<()> {
-    fd.wait_orphans().await;
-    fd.check_open()?;
-    if fd.read_side().has_stash() {
-        return Ok(());
-    }
-    ready(fd, Direction::Read).await
+    let op = Op::new(PollIn { fd: fd.clone() });
+    op.await.result.map(drop).map_err(unsupported)
 }
 
 /// Waits until a write on `fd` would not wait (buffer space, or an error). Observes the write
 /// deadline.
 pub(crate) async fn writable(fd: &SharedFd) -> io::Result<()> {
-    fd.check_open()?;
-    ready(fd, Direction::Write).await
-}
-
-async fn ready(fd: &SharedFd, dir: Direction) -> io::Result<()> {
-    let op = Op::new(PollReady {
-        fd: fd.clone(),
-        dir,
-    });
-    let done = with_deadline(fd, dir, op).await;
-    match done.result {
-        Ok(_) => Ok(()),
-        Err(e) => Err(fd.check_open().err().unwrap_or_else(|| unsupported(e))),
-    }
+    let op = Op::new(PollOut { fd: fd.clone() });
+    op.await.result.map(drop).map_err(unsupported)
 }

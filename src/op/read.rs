@@ -10,7 +10,7 @@
 
 use super::{Op, OpAble};
 use crate::buf::{BufResult, IoBufMut};
-use crate::driver::epoll::Direction;
+use crate::driver::Direction;
 use crate::fd::SharedFd;
 use crate::sys::syscall;
 use io_uring::{opcode, squeue, types};
@@ -30,11 +30,14 @@ impl<B: IoBufMut> OpAble for Read<B> {
             .offset(self.offset.unwrap_or(u64::MAX))
             .build()
     }
-    fn legacy_interest(&self) -> Option<(&SharedFd, Direction)> {
-        // Only fds registered with epoll can wait; a file's pread never says EAGAIN.
-        self.fd.token().map(|_| (&self.fd, Direction::Read))
+    fn fd(&self) -> Option<&SharedFd> {
+        Some(&self.fd)
     }
-    fn legacy_call(&mut self) -> io::Result<u32> {
+    fn readiness_interest(&self) -> Option<Direction> {
+        // Only fds registered with epoll can wait; a file's pread never says EAGAIN.
+        self.fd.is_polled().then_some(Direction::Read)
+    }
+    fn readiness_call(&mut self) -> io::Result<u32> {
         let fd = self.fd.raw();
         let (ptr, len) = crate::buf::spare_mut(&mut self.buf);
         match self.offset {
@@ -52,10 +55,7 @@ pub(crate) async fn read<B: IoBufMut>(
     buf: B,
     offset: Option<u64>,
 ) -> BufResult<usize, B> {
-    if buf.bytes_init() == buf.bytes_total() {
-        return (Err(super::recv::no_room()), buf);
-    }
-    if let Err(e) = fd.check_open() {
+    if let Err(e) = crate::buf::check_room(&buf) {
         return (Err(e), buf);
     }
     let done = Op::new(Read {

@@ -1,11 +1,10 @@
 //! RecvFrom: one datagram and its sender (recvmsg), into an owned buffer.
 
-use super::deadline::with_deadline;
 use super::{Op, OpAble};
 use crate::buf::{BufResult, IoBufMut};
-use crate::driver::epoll::Direction;
+use crate::driver::Direction;
 use crate::fd::{Chunk, SharedFd};
-use crate::net::addr::RawAddr;
+use crate::sys::addr::RawAddr;
 use crate::sys::syscall;
 use io_uring::{opcode, squeue, types};
 use std::io;
@@ -22,6 +21,8 @@ pub(crate) struct RecvFrom<B> {
     fd: SharedFd,
     buf: B,
     parts: Box<MsgParts>,
+    /// The sender of a datagram taken from the stash (dropped receives keep their datagrams).
+    stashed_from: Option<Option<SocketAddr>>,
 }
 
 impl<B: IoBufMut> RecvFrom<B> {
@@ -44,27 +45,46 @@ impl<B: IoBufMut> RecvFrom<B> {
         parts.msg.msg_iovlen = 1;
         parts.msg.msg_name = parts.addr.as_mut_ptr().cast();
         parts.msg.msg_namelen = parts.addr.len;
-        RecvFrom { fd, buf, parts }
+        RecvFrom {
+            fd,
+            buf,
+            parts,
+            stashed_from: None,
+        }
     }
 
     fn sender(&mut self) -> io::Result<SocketAddr> {
+        if let Some(from) = self.stashed_from {
+            return from.ok_or_else(|| io::Error::other("sender unknown"));
+        }
         self.parts.addr.len = self.parts.msg.msg_namelen;
         self.parts.addr.to_socket_addr()
     }
 }
 
 impl<B: IoBufMut> OpAble for RecvFrom<B> {
+    fn fd(&self) -> Option<&SharedFd> {
+        Some(&self.fd)
+    }
     fn uring_op(&mut self) -> squeue::Entry {
         opcode::RecvMsg::new(types::Fd(self.fd.raw()), &mut self.parts.msg).build()
     }
-    fn legacy_interest(&self) -> Option<(&SharedFd, Direction)> {
-        Some((&self.fd, Direction::Read))
+    fn readiness_interest(&self) -> Option<Direction> {
+        Some(Direction::Read)
     }
-    fn legacy_call(&mut self) -> io::Result<u32> {
+    fn readiness_call(&mut self) -> io::Result<u32> {
         syscall!(recvmsg(self.fd.raw(), &mut self.parts.msg, 0)).map(|n| n as u32)
     }
-    fn on_orphaned(&mut self) {
-        self.fd.read_side().orphan_started();
+    fn deadline(&self) -> Option<Direction> {
+        Some(Direction::Read)
+    }
+    const ORDERED: Option<Direction> = Some(Direction::Read);
+    fn take_stashed(&mut self) -> Option<io::Result<u32>> {
+        let kept = self.fd.read_side().take_datagram(&mut self.buf)?;
+        Some(kept.map(|(n, from)| {
+            self.stashed_from = Some(from);
+            n
+        }))
     }
     fn orphan_complete(mut self, result: io::Result<u32>, _flags: u32) {
         let from = self.sender().ok();
@@ -76,46 +96,23 @@ impl<B: IoBufMut> OpAble for RecvFrom<B> {
             .to_vec();
             Some(Chunk { data, pos: 0, from })
         });
-        self.fd.read_side().keep(outcome);
-        self.fd.read_side().orphan_finished();
+        self.fd.keep_read(outcome);
     }
 }
 
 /// Receives one datagram; a datagram kept from a dropped receive comes first.
 pub(crate) async fn recv_from<B: IoBufMut>(
     fd: &SharedFd,
-    mut buf: B,
+    buf: B,
 ) -> BufResult<(usize, SocketAddr), B> {
-    if buf.bytes_init() == buf.bytes_total() {
-        return (Err(super::recv::no_room()), buf);
-    }
-    fd.wait_orphans().await;
-    if let Err(e) = fd.check_open() {
+    if let Err(e) = crate::buf::check_room(&buf) {
         return (Err(e), buf);
     }
-    let kept = fd.read_side().chunks.borrow_mut().pop_front();
-    if let Some(chunk) = kept {
-        let init = buf.bytes_init();
-        let n = (chunk.data.len() - chunk.pos).min(buf.bytes_total() - init);
-        // SAFETY: `init + n <= bytes_total()`; the source is a separate Vec.
-        unsafe {
-            std::ptr::copy_nonoverlapping(
-                chunk.data[chunk.pos..].as_ptr(),
-                buf.stable_mut_ptr().add(init),
-                n,
-            )
-        };
-        // SAFETY: the bytes up to `init + n` were just written.
-        unsafe { buf.set_init(init + n) };
-        let from = chunk.from.ok_or_else(|| io::Error::other("sender unknown"));
-        return (from.map(|a| (n, a)), buf);
-    }
-    let mut done =
-        with_deadline(fd, Direction::Read, Op::new(RecvFrom::new(fd.clone(), buf))).await;
+    let mut done = Op::new(RecvFrom::new(fd.clone(), buf)).await;
     let from = done.data.sender();
     let mut buf = done.data.buf;
     let res = done.result.and_then(|n| {
-        // SAFETY: the kernel wrote `n` bytes into the spare capacity.
+        // SAFETY: the kernel (or the stash) wrote `n` bytes into the spare capacity.
         unsafe { crate::buf::advance_init(&mut buf, n as usize) };
         from.map(|a| (n as usize, a))
     });

@@ -1,9 +1,8 @@
 //! Send (write): the initialized bytes of an owned buffer.
 
-use super::deadline::with_deadline;
 use super::{Op, OpAble};
 use crate::buf::{BufResult, IoBuf};
-use crate::driver::epoll::Direction;
+use crate::driver::Direction;
 use crate::fd::SharedFd;
 use crate::sys::syscall;
 use io_uring::{opcode, squeue, types};
@@ -21,10 +20,17 @@ impl<B: IoBuf> OpAble for Send<B> {
             .flags(libc::MSG_NOSIGNAL)
             .build()
     }
-    fn legacy_interest(&self) -> Option<(&SharedFd, Direction)> {
-        Some((&self.fd, Direction::Write))
+    fn fd(&self) -> Option<&SharedFd> {
+        Some(&self.fd)
     }
-    fn legacy_call(&mut self) -> io::Result<u32> {
+    fn readiness_interest(&self) -> Option<Direction> {
+        Some(Direction::Write)
+    }
+    fn deadline(&self) -> Option<Direction> {
+        Some(Direction::Write)
+    }
+    const ORDERED: Option<Direction> = Some(Direction::Write);
+    fn readiness_call(&mut self) -> io::Result<u32> {
         let (ptr, len) = (self.buf.stable_ptr(), self.buf.bytes_init());
         syscall!(send(self.fd.raw(), ptr.cast(), len, libc::MSG_NOSIGNAL)).map(|n| n as u32)
     }
@@ -32,21 +38,10 @@ impl<B: IoBuf> OpAble for Send<B> {
 
 /// Sends once; returns how many bytes went out.
 pub(crate) async fn send<B: IoBuf>(fd: &SharedFd, buf: B) -> BufResult<usize, B> {
-    if let Err(e) = fd.check_open() {
-        return (Err(e), buf);
-    }
-    let done = with_deadline(
-        fd,
-        Direction::Write,
-        Op::new(Send {
-            fd: fd.clone(),
-            buf,
-        }),
-    )
+    let done = Op::new(Send {
+        fd: fd.clone(),
+        buf,
+    })
     .await;
-    let res = done
-        .result
-        .map(|n| n as usize)
-        .map_err(|e| fd.check_open().err().unwrap_or(e));
-    (res, done.data.buf)
+    (done.result.map(|n| n as usize), done.data.buf)
 }

@@ -1,11 +1,10 @@
 //! SendTo: one datagram to an address (sendmsg), from an owned buffer.
 
-use super::deadline::with_deadline;
 use super::{Op, OpAble};
 use crate::buf::{BufResult, IoBuf};
-use crate::driver::epoll::Direction;
+use crate::driver::Direction;
 use crate::fd::SharedFd;
-use crate::net::addr::RawAddr;
+use crate::sys::addr::RawAddr;
 use crate::sys::syscall;
 use io_uring::{opcode, squeue, types};
 use std::io;
@@ -29,18 +28,22 @@ impl<B: IoBuf> OpAble for SendTo<B> {
             .flags(libc::MSG_NOSIGNAL as u32)
             .build()
     }
-    fn legacy_interest(&self) -> Option<(&SharedFd, Direction)> {
-        Some((&self.fd, Direction::Write))
+    fn fd(&self) -> Option<&SharedFd> {
+        Some(&self.fd)
     }
-    fn legacy_call(&mut self) -> io::Result<u32> {
+    fn readiness_interest(&self) -> Option<Direction> {
+        Some(Direction::Write)
+    }
+    fn deadline(&self) -> Option<Direction> {
+        Some(Direction::Write)
+    }
+    const ORDERED: Option<Direction> = Some(Direction::Write);
+    fn readiness_call(&mut self) -> io::Result<u32> {
         syscall!(sendmsg(self.fd.raw(), &self.parts.msg, libc::MSG_NOSIGNAL)).map(|n| n as u32)
     }
 }
 
 pub(crate) async fn send_to<B: IoBuf>(fd: &SharedFd, buf: B, addr: RawAddr) -> BufResult<usize, B> {
-    if let Err(e) = fd.check_open() {
-        return (Err(e), buf);
-    }
     let iov = libc::iovec {
         iov_base: buf.stable_ptr() as *mut _,
         iov_len: buf.bytes_init(),
@@ -52,15 +55,11 @@ pub(crate) async fn send_to<B: IoBuf>(fd: &SharedFd, buf: B, addr: RawAddr) -> B
     parts.msg.msg_iovlen = 1;
     parts.msg.msg_name = parts.addr.as_mut_ptr().cast();
     parts.msg.msg_namelen = parts.addr.len;
-    let done = with_deadline(
-        fd,
-        Direction::Write,
-        Op::new(SendTo {
-            fd: fd.clone(),
-            buf,
-            parts,
-        }),
-    )
+    let done = Op::new(SendTo {
+        fd: fd.clone(),
+        buf,
+        parts,
+    })
     .await;
     (done.result.map(|n| n as usize), done.data.buf)
 }

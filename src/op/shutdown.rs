@@ -1,7 +1,7 @@
 //! Shutdown: close one or both directions of a connection.
 
 use super::{Op, OpAble};
-use crate::driver::epoll::Direction;
+use crate::driver::Direction;
 use crate::fd::SharedFd;
 use crate::sys::syscall;
 use io_uring::{opcode, squeue, types};
@@ -17,16 +17,18 @@ impl OpAble for Shutdown {
     fn uring_op(&mut self) -> squeue::Entry {
         opcode::Shutdown::new(types::Fd(self.fd.raw()), self.how).build()
     }
-    fn legacy_interest(&self) -> Option<(&SharedFd, Direction)> {
+    fn fd(&self) -> Option<&SharedFd> {
+        Some(&self.fd)
+    }
+    fn readiness_interest(&self) -> Option<Direction> {
         None
     }
-    fn legacy_call(&mut self) -> io::Result<u32> {
+    fn readiness_call(&mut self) -> io::Result<u32> {
         syscall!(shutdown(self.fd.raw(), self.how)).map(|_| 0)
     }
 }
 
 pub(crate) async fn shutdown(fd: &SharedFd, how: How) -> io::Result<()> {
-    fd.check_open()?;
     let how = match how {
         How::Read => libc::SHUT_RD,
         How::Write => libc::SHUT_WR,

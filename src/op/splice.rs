@@ -14,10 +14,12 @@
 //! and a splice out of it only asks for bytes the pipe holds. The pipe's fill level is tracked
 //! in `Level`, and kept exact across cancellation: a dropped splice's late completion (io_uring)
 //! still adds or subtracts the bytes it moved, and new splices wait until it has arrived.
+//!
+//! To the socket, a splice is a read (into the pipe) or a write (out of it), ordered with the
+//! socket's other reads or writes like any (`OpAble::ORDERED`).
 
-use super::deadline::with_deadline;
 use super::{Op, OpAble};
-use crate::driver::epoll::Direction;
+use crate::driver::Direction;
 use crate::fd::SharedFd;
 use crate::sys::syscall;
 use io_uring::{opcode, squeue, types};
@@ -27,11 +29,12 @@ use std::io;
 use std::rc::Rc;
 use std::task::{Poll, Waker};
 
-/// How many bytes sit in a pipe, and the splices on it whose futures were dropped in flight.
+/// How many bytes sit in a pipe, and how many splices on it are still unfinished (a dropped
+/// one may still move bytes in the kernel).
 #[derive(Default)]
 pub(crate) struct Level {
     bytes: Cell<usize>,
-    orphans: Cell<u32>,
+    in_flight: Cell<u32>,
     waiters: RefCell<Vec<Waker>>,
 }
 
@@ -49,10 +52,10 @@ impl Level {
         });
     }
 
-    /// Waits until no dropped splice is still in flight, so `bytes` is exact.
+    /// Waits until no splice is unfinished, so `bytes` is exact.
     pub(crate) async fn settled(&self) {
         poll_fn(|cx| {
-            if self.orphans.get() == 0 {
+            if self.in_flight.get() == 0 {
                 Poll::Ready(())
             } else {
                 self.waiters.borrow_mut().push(cx.waker().clone());
@@ -63,58 +66,120 @@ impl Level {
     }
 }
 
-pub(crate) struct Splice {
-    fd_in: SharedFd,
-    fd_out: SharedFd,
-    len: u32,
-    /// Socket to pipe (true) or pipe to socket (false).
-    into_pipe: bool,
-    level: Rc<Level>,
+/// One unfinished splice on a pipe: counted from its start until its op's data is dropped —
+/// when the future takes its result, when it is dropped with nothing in the kernel, or (io_uring)
+/// after a dropped splice's completion has updated the level.
+struct Flight(Rc<Level>);
+
+impl Flight {
+    fn new(level: &Rc<Level>) -> Flight {
+        level.in_flight.set(level.in_flight.get() + 1);
+        Flight(level.clone())
+    }
 }
 
-const FLAGS: u32 = libc::SPLICE_F_NONBLOCK | libc::SPLICE_F_MOVE;
-
-impl OpAble for Splice {
-    fn uring_op(&mut self) -> squeue::Entry {
-        let (fd_in, fd_out) = (types::Fd(self.fd_in.raw()), types::Fd(self.fd_out.raw()));
-        opcode::Splice::new(fd_in, -1, fd_out, -1, self.len)
-            .flags(FLAGS)
-            .build()
-    }
-    fn legacy_interest(&self) -> Option<(&SharedFd, Direction)> {
-        if self.into_pipe {
-            Some((&self.fd_in, Direction::Read))
-        } else {
-            Some((&self.fd_out, Direction::Write))
-        }
-    }
-    fn legacy_call(&mut self) -> io::Result<u32> {
-        let (fd_in, fd_out) = (self.fd_in.raw(), self.fd_out.raw());
-        let null = std::ptr::null_mut();
-        let len = self.len as usize;
-        syscall!(splice(fd_in, null, fd_out, null, len, FLAGS)).map(|n| n as u32)
-    }
-    fn on_orphaned(&mut self) {
-        self.level.orphans.set(self.level.orphans.get() + 1);
-    }
-    fn orphan_complete(self, result: io::Result<u32>, _flags: u32) {
-        if let Ok(n) = result {
-            self.level.moved(self.into_pipe, n as usize);
-        }
-        let left = self.level.orphans.get().saturating_sub(1);
-        self.level.orphans.set(left);
+impl Drop for Flight {
+    fn drop(&mut self) {
+        let left = self.0.in_flight.get().saturating_sub(1);
+        self.0.in_flight.set(left);
         if left == 0 {
-            std::mem::take(&mut *self.level.waiters.borrow_mut())
+            std::mem::take(&mut *self.0.waiters.borrow_mut())
                 .into_iter()
                 .for_each(Waker::wake);
         }
     }
 }
 
-fn on_uring() -> bool {
-    crate::runtime::context::with_core(|core| {
-        matches!(&*core.driver.borrow(), crate::driver::Backend::Uring(_))
-    })
+const FLAGS: u32 = libc::SPLICE_F_NONBLOCK | libc::SPLICE_F_MOVE;
+
+/// The fds and length of one splice.
+struct Ends {
+    fd_in: SharedFd,
+    fd_out: SharedFd,
+    len: u32,
+    flight: Flight,
+}
+
+impl Ends {
+    fn sqe(&self) -> squeue::Entry {
+        let (fd_in, fd_out) = (types::Fd(self.fd_in.raw()), types::Fd(self.fd_out.raw()));
+        opcode::Splice::new(fd_in, -1, fd_out, -1, self.len)
+            .flags(FLAGS)
+            .build()
+    }
+
+    fn call(&self) -> io::Result<u32> {
+        let (fd_in, fd_out) = (self.fd_in.raw(), self.fd_out.raw());
+        let null = std::ptr::null_mut();
+        let len = self.len as usize;
+        syscall!(splice(fd_in, null, fd_out, null, len, FLAGS)).map(|n| n as u32)
+    }
+}
+
+/// Socket to pipe: a read on the socket.
+pub(crate) struct SpliceIn(Ends);
+
+/// Pipe to socket: a write on the socket.
+pub(crate) struct SpliceOut(Ends);
+
+impl OpAble for SpliceIn {
+    fn fd(&self) -> Option<&SharedFd> {
+        Some(&self.0.fd_in)
+    }
+    fn uring_op(&mut self) -> squeue::Entry {
+        self.0.sqe()
+    }
+    fn readiness_interest(&self) -> Option<Direction> {
+        Some(Direction::Read)
+    }
+    fn readiness_call(&mut self) -> io::Result<u32> {
+        self.0.call()
+    }
+    fn deadline(&self) -> Option<Direction> {
+        Some(Direction::Read)
+    }
+    const ORDERED: Option<Direction> = Some(Direction::Read);
+    /// Bytes a dropped read kept would be passed over by a splice: refused.
+    fn take_stashed(&mut self) -> Option<io::Result<u32>> {
+        self.0.fd_in.read_side().has_stash().then(|| {
+            Err(invalid(
+                "bytes from a dropped read are kept on this stream: read them first",
+            ))
+        })
+    }
+    fn orphan_complete(self, result: io::Result<u32>, _flags: u32) {
+        if let Ok(n) = result {
+            self.0.flight.0.moved(true, n as usize);
+        }
+    }
+}
+
+impl OpAble for SpliceOut {
+    fn fd(&self) -> Option<&SharedFd> {
+        Some(&self.0.fd_out)
+    }
+    fn uring_op(&mut self) -> squeue::Entry {
+        self.0.sqe()
+    }
+    fn readiness_interest(&self) -> Option<Direction> {
+        Some(Direction::Write)
+    }
+    fn readiness_call(&mut self) -> io::Result<u32> {
+        self.0.call()
+    }
+    fn deadline(&self) -> Option<Direction> {
+        Some(Direction::Write)
+    }
+    const ORDERED: Option<Direction> = Some(Direction::Write);
+    fn orphan_complete(self, result: io::Result<u32>, _flags: u32) {
+        if let Ok(n) = result {
+            self.0.flight.0.moved(false, n as usize);
+        }
+    }
+}
+
+pub(crate) fn invalid(msg: &'static str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, msg)
 }
 
 /// A kernel without IORING_OP_SPLICE, or a file that cannot splice, answers EINVAL (the
@@ -130,6 +195,10 @@ fn unsupported(e: io::Error) -> io::Error {
     }
 }
 
+fn on_uring() -> bool {
+    crate::runtime::context::with_driver(|_, d| !d.needs_nonblocking_fds())
+}
+
 /// Moves up to `len` bytes from the socket `src` into the pipe's write end `pipe_w`, which the
 /// caller has made sure is empty. 0 means EOF on `src`.
 pub(crate) async fn into_pipe(
@@ -143,15 +212,13 @@ pub(crate) async fn into_pipe(
             // io_uring: splice runs on a worker thread and would block there until data came.
             super::poll::readable(src).await?;
         }
-        src.check_open()?;
-        let op = Op::new(Splice {
+        let done = Op::new(SpliceIn(Ends {
             fd_in: src.clone(),
             fd_out: pipe_w.clone(),
             len,
-            into_pipe: true,
-            level: level.clone(),
-        });
-        let done = with_deadline(src, Direction::Read, op).await;
+            flight: Flight::new(level),
+        }))
+        .await;
         match done.result {
             Ok(n) => {
                 level.moved(true, n as usize);
@@ -159,7 +226,7 @@ pub(crate) async fn into_pipe(
             }
             // io_uring: readiness was spurious (or the bytes went to another reader).
             Err(e) if crate::sys::would_block(&e) => continue,
-            Err(e) => return Err(src.check_open().err().unwrap_or_else(|| unsupported(e))),
+            Err(e) => return Err(unsupported(e)),
         }
     }
 }
@@ -173,22 +240,20 @@ pub(crate) async fn out_of_pipe(
     len: u32,
 ) -> io::Result<usize> {
     loop {
-        dst.check_open()?;
-        let op = Op::new(Splice {
+        let done = Op::new(SpliceOut(Ends {
             fd_in: pipe_r.clone(),
             fd_out: dst.clone(),
             len,
-            into_pipe: false,
-            level: level.clone(),
-        });
-        let done = with_deadline(dst, Direction::Write, op).await;
+            flight: Flight::new(level),
+        }))
+        .await;
         match done.result {
             Ok(n) => {
                 level.moved(false, n as usize);
                 return Ok(n as usize);
             }
             Err(e) if crate::sys::would_block(&e) => super::poll::writable(dst).await?,
-            Err(e) => return Err(dst.check_open().err().unwrap_or_else(|| unsupported(e))),
+            Err(e) => return Err(unsupported(e)),
         }
     }
 }

@@ -6,8 +6,7 @@
 //! models and for code that wants the kernel to time an operation.
 
 use super::{Op, OpAble};
-use crate::driver::epoll::Direction;
-use crate::driver::Backend;
+use crate::driver::Direction;
 use crate::fd::SharedFd;
 use crate::runtime::context;
 use crate::sys::syscall;
@@ -27,10 +26,13 @@ impl OpAble for Timeout {
     fn uring_op(&mut self) -> squeue::Entry {
         opcode::Timeout::new(&*self.ts).build()
     }
-    fn legacy_interest(&self) -> Option<(&SharedFd, Direction)> {
-        self.timerfd.as_ref().map(|fd| (fd, Direction::Read))
+    fn fd(&self) -> Option<&SharedFd> {
+        self.timerfd.as_ref()
     }
-    fn legacy_call(&mut self) -> io::Result<u32> {
+    fn readiness_interest(&self) -> Option<Direction> {
+        self.timerfd.as_ref().map(|_| Direction::Read)
+    }
+    fn readiness_call(&mut self) -> io::Result<u32> {
         let Some(fd) = &self.timerfd else {
             return Ok(0);
         };
@@ -64,7 +66,7 @@ fn timerfd(d: Duration) -> io::Result<SharedFd> {
 
 /// Sleeps for `d` with the kernel timing it (see the module docs).
 pub async fn kernel_sleep(d: Duration) -> io::Result<()> {
-    let epoll = context::with_core(|core| matches!(&*core.driver.borrow(), Backend::Epoll(_)));
+    let epoll = context::with_driver(|_, d| d.needs_nonblocking_fds());
     let timerfd = if epoll { Some(timerfd(d)?) } else { None };
     let done = Op::new(Timeout {
         ts: Box::new(types::Timespec::from(d)),

@@ -4,7 +4,7 @@
 
 use super::{Op, OpAble};
 use crate::buf::{BufResult, IoBuf};
-use crate::driver::epoll::Direction;
+use crate::driver::Direction;
 use crate::fd::SharedFd;
 use crate::sys::syscall;
 use io_uring::{opcode, squeue, types};
@@ -23,10 +23,13 @@ impl<B: IoBuf> OpAble for WriteAt<B> {
             .offset(self.offset)
             .build()
     }
-    fn legacy_interest(&self) -> Option<(&SharedFd, Direction)> {
+    fn fd(&self) -> Option<&SharedFd> {
+        Some(&self.fd)
+    }
+    fn readiness_interest(&self) -> Option<Direction> {
         None
     }
-    fn legacy_call(&mut self) -> io::Result<u32> {
+    fn readiness_call(&mut self) -> io::Result<u32> {
         let (ptr, len) = (self.buf.stable_ptr(), self.buf.bytes_init());
         syscall!(pwrite(
             self.fd.raw(),
@@ -40,9 +43,6 @@ impl<B: IoBuf> OpAble for WriteAt<B> {
 
 /// Writes once at `offset`; returns how many bytes were written.
 pub(crate) async fn write_at<B: IoBuf>(fd: &SharedFd, buf: B, offset: u64) -> BufResult<usize, B> {
-    if let Err(e) = fd.check_open() {
-        return (Err(e), buf);
-    }
     let done = Op::new(WriteAt {
         fd: fd.clone(),
         buf,
@@ -50,26 +50,4 @@ pub(crate) async fn write_at<B: IoBuf>(fd: &SharedFd, buf: B, offset: u64) -> Bu
     })
     .await;
     (done.result.map(|n| n as usize), done.data.buf)
-}
-
-pub(crate) struct Fsync {
-    fd: SharedFd,
-}
-
-impl OpAble for Fsync {
-    fn uring_op(&mut self) -> squeue::Entry {
-        opcode::Fsync::new(types::Fd(self.fd.raw())).build()
-    }
-    fn legacy_interest(&self) -> Option<(&SharedFd, Direction)> {
-        None
-    }
-    fn legacy_call(&mut self) -> io::Result<u32> {
-        syscall!(fsync(self.fd.raw())).map(|_| 0)
-    }
-}
-
-/// fsync(2): data and metadata reach the device.
-pub(crate) async fn fsync(fd: &SharedFd) -> io::Result<()> {
-    fd.check_open()?;
-    Op::new(Fsync { fd: fd.clone() }).await.result.map(drop)
 }

@@ -1,9 +1,8 @@
 //! Writev: several owned buffers in one sendmsg (no SIGPIPE on a reset peer).
 
-use super::deadline::with_deadline;
 use super::{Op, OpAble};
 use crate::buf::{BufResult, IoBuf};
-use crate::driver::epoll::Direction;
+use crate::driver::Direction;
 use crate::fd::SharedFd;
 use crate::sys::syscall;
 use io_uring::{opcode, squeue, types};
@@ -46,23 +45,23 @@ impl<B: IoBuf> OpAble for Writev<B> {
             .flags(libc::MSG_NOSIGNAL as u32)
             .build()
     }
-    fn legacy_interest(&self) -> Option<(&SharedFd, Direction)> {
-        Some((&self.fd, Direction::Write))
+    fn fd(&self) -> Option<&SharedFd> {
+        Some(&self.fd)
     }
-    fn legacy_call(&mut self) -> io::Result<u32> {
+    fn readiness_interest(&self) -> Option<Direction> {
+        Some(Direction::Write)
+    }
+    fn deadline(&self) -> Option<Direction> {
+        Some(Direction::Write)
+    }
+    const ORDERED: Option<Direction> = Some(Direction::Write);
+    fn readiness_call(&mut self) -> io::Result<u32> {
         syscall!(sendmsg(self.fd.raw(), &*self.msg, libc::MSG_NOSIGNAL)).map(|n| n as u32)
     }
 }
 
 /// Writes the initialized bytes of `bufs`, in order, with one sendmsg; returns the count sent.
 pub(crate) async fn writev<B: IoBuf>(fd: &SharedFd, bufs: Vec<B>) -> BufResult<usize, Vec<B>> {
-    if let Err(e) = fd.check_open() {
-        return (Err(e), bufs);
-    }
-    let done = with_deadline(fd, Direction::Write, Op::new(Writev::new(fd.clone(), bufs))).await;
-    let res = done
-        .result
-        .map(|n| n as usize)
-        .map_err(|e| fd.check_open().err().unwrap_or(e));
-    (res, done.data.bufs)
+    let done = Op::new(Writev::new(fd.clone(), bufs)).await;
+    (done.result.map(|n| n as usize), done.data.bufs)
 }

@@ -3,7 +3,8 @@
 //! Invariant: `CURRENT` is non-null only while an [`Enter`] guard lives, and the guard holds an
 //! `Rc<Core>`, so the pointer is valid whenever it is non-null.
 
-use super::core::Core;
+use super::executor::Core;
+use crate::driver::Driver;
 use std::cell::Cell;
 use std::ptr;
 use std::rc::Rc;
@@ -68,4 +69,21 @@ pub(crate) fn try_with_core<R>(f: impl FnOnce(&Core) -> R) -> Option<R> {
 /// (calling `spawn` or doing I/O with no runtime), not an I/O outcome.
 pub(crate) fn with_core<R>(f: impl FnOnce(&Core) -> R) -> R {
     try_with_core(f).expect("this operation must be called from within a corio runtime")
+}
+
+/// Runs `f` with this thread's executor's id and driver. Panics outside a runtime (an API
+/// misuse, as for `with_core`), and if the driver is already in use further up this thread's
+/// stack (a bug in corio: nothing calls back into the driver while it runs).
+pub(crate) fn with_driver<R>(f: impl FnOnce(u64, &mut Driver) -> R) -> R {
+    with_core(|core| f(core.id(), &mut core.driver.borrow_mut()))
+}
+
+/// Runs `f` with this thread's executor's id and driver, if there is a runtime here and its
+/// driver is free (it is not while the driver delivers a completion that drops an fd, say).
+pub(crate) fn try_with_driver<R>(f: impl FnOnce(u64, &mut Driver) -> R) -> Option<R> {
+    try_with_core(|core| {
+        let mut driver = core.driver.try_borrow_mut().ok()?;
+        Some(f(core.id(), &mut driver))
+    })
+    .flatten()
 }

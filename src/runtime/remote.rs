@@ -1,6 +1,7 @@
-//! The executor's face to other threads: a locked queue of woken tasks and an eventfd that
-//! interrupts the driver's wait (or, from another io_uring executor, an IORING_OP_MSG_RING to
-//! this executor's ring: see `notify` and docs/architecture.md).
+//! The executor's face to other threads: a locked queue of woken tasks and one of jobs, and the
+//! driver's notifier that interrupts the executor's wait (an eventfd write, or from another
+//! io_uring executor an IORING_OP_MSG_RING to this executor's ring: see `notify` and
+//! docs/architecture.md).
 //!
 //! Wakes are coalesced: `notified` is set by the first waker after the loop last drained the
 //! queue, and only that waker interrupts the wait (Go's netpollBreak does the same with
@@ -8,8 +9,8 @@
 //! drain always finds the flag clear and interrupts again.
 
 use super::context;
+use crate::driver::Notifier;
 use crate::task::Task;
-use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -24,36 +25,25 @@ pub(crate) struct Remote {
     pub(crate) jobs_received: AtomicU64,
     notified: AtomicBool,
     closed: AtomicBool,
-    eventfd: OwnedFd,
-    /// eventfd writes performed (what coalescing saves shows here).
-    pub(crate) wake_writes: AtomicU64,
-    /// A duplicate of the owner's ring fd, where other io_uring executors post wake-ups with
-    /// IORING_OP_MSG_RING instead of writing the eventfd; `None` on epoll or without MSG_RING.
-    /// Owned here so the number stays valid (and names this ring) while any sender holds the
-    /// Remote: a sender keeps it until its message's CQE.
-    ring_fd: Option<OwnedFd>,
-    /// Wake-ups other rings posted here with IORING_OP_MSG_RING (counted by the sender when
-    /// its CQE says the message was posted).
-    pub(crate) msg_ring_wakes: AtomicU64,
+    /// The driver's wake target: its eventfd, and its ring fd where MSG_RING is on.
+    notifier: Arc<Notifier>,
 }
 
 impl Remote {
-    pub(crate) fn new(eventfd: OwnedFd) -> Remote {
+    pub(crate) fn new(notifier: Arc<Notifier>) -> Remote {
         Remote {
             queue: Mutex::new(Vec::new()),
             jobs: Mutex::new(Vec::new()),
             jobs_received: AtomicU64::new(0),
             notified: AtomicBool::new(false),
             closed: AtomicBool::new(false),
-            eventfd,
-            wake_writes: AtomicU64::new(0),
-            ring_fd: None,
-            msg_ring_wakes: AtomicU64::new(0),
+            notifier,
         }
     }
 
-    pub(crate) fn eventfd(&self) -> i32 {
-        self.eventfd.as_raw_fd()
+    /// The driver's wake target (its counters feed `ExecutorStats`).
+    pub(crate) fn notifier(&self) -> &Arc<Notifier> {
+        &self.notifier
     }
 
     /// Queues a woken task: on the owner thread straight onto the run queue (no syscall), from
@@ -80,17 +70,6 @@ impl Remote {
         remote.notify();
     }
 
-    /// Lets other io_uring executors wake this one through its ring (a duplicate of `ring`).
-    pub(crate) fn set_ring_fd(&mut self, ring: std::os::fd::BorrowedFd<'_>) -> std::io::Result<()> {
-        self.ring_fd = Some(ring.try_clone_to_owned()?);
-        Ok(())
-    }
-
-    /// The ring fd MSG_RING wake-ups are sent to, if this executor takes them.
-    pub(crate) fn ring_fd(&self) -> Option<std::os::fd::RawFd> {
-        self.ring_fd.as_ref().map(|fd| fd.as_raw_fd())
-    }
-
     /// Interrupts the owner's wait, unless a notification is already pending. From a thread
     /// running an io_uring executor, and to an io_uring owner, the wake-up is an
     /// IORING_OP_MSG_RING that leaves with the sender's next submission (batched with its other
@@ -99,35 +78,36 @@ impl Remote {
         if self.notified.swap(true, Ordering::AcqRel) {
             return;
         }
-        if self.ring_fd.is_some() && !self.closed.load(Ordering::Acquire) {
-            let sent = context::try_with_core(|core| core.msg_ring(self)).unwrap_or(false);
+        if self.notifier.ring_fd().is_some() && !self.closed.load(Ordering::Acquire) {
+            let sent =
+                context::try_with_core(|core| core.msg_ring(&self.notifier)).unwrap_or(false);
             if sent {
                 return;
             }
         }
-        self.write_eventfd();
+        self.notifier.write_eventfd();
     }
 
-    /// Interrupts the owner's wait with one eventfd write (also the fallback when a MSG_RING
-    /// wake-up could not be posted).
+    /// Interrupts the owner's wait with one eventfd write, whatever is pending (the forced
+    /// stop: see `ShutdownState::force`).
     pub(crate) fn write_eventfd(&self) {
-        self.wake_writes.fetch_add(1, Ordering::Relaxed);
-        let one: u64 = 1;
-        // EAGAIN means the counter is saturated: the owner is woken anyway, nothing is lost.
-        // SAFETY: writes 8 bytes from a live local u64 to our own eventfd.
-        unsafe { libc::write(self.eventfd(), (&one as *const u64).cast(), 8) };
+        self.notifier.write_eventfd();
     }
 
     /// Queues a job for the owner thread and interrupts its wait (coalesced like wakes).
     /// Returns the job if the executor is gone.
     pub(crate) fn push_job(self: &Arc<Self>, job: Job) -> Result<(), Job> {
-        if self.closed.load(Ordering::Acquire) {
-            return Err(job);
+        #[cfg(test)]
+        before_jobs_lock();
+        {
+            // `closed` is checked under the jobs lock, which `close` takes after setting it:
+            // a job pushed here is either run by the executor or dropped by `close`.
+            let mut jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
+            if self.closed.load(Ordering::Acquire) {
+                return Err(job);
+            }
+            jobs.push(job);
         }
-        self.jobs
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(job);
         self.jobs_received.fetch_add(1, Ordering::Relaxed);
         self.notify();
         Ok(())
@@ -145,7 +125,9 @@ impl Remote {
         if !self.notified.load(Ordering::Acquire) {
             return false;
         }
-        self.notified.store(false, Ordering::Release);
+        // A swap, so that what a coalesced notifier published before its `notify` (a stop
+        // flag, a job) is visible after this drain.
+        self.notified.swap(false, Ordering::AcqRel);
         into.extend(self.lock().drain(..));
         true
     }
@@ -190,5 +172,57 @@ impl std::task::Wake for MainWaker {
         if local != Some(true) {
             self.remote.notify();
         }
+    }
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Test hook: runs in `push_job` just before it takes the jobs lock.
+    static BEFORE_JOBS_LOCK: std::cell::RefCell<Option<Box<dyn Fn()>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+#[cfg(test)]
+fn before_jobs_lock() {
+    BEFORE_JOBS_LOCK.with(|h| {
+        if let Some(f) = &*h.borrow() {
+            f()
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn remote() -> Arc<Remote> {
+        Arc::new(Remote::new(Arc::new(Notifier::new(true).unwrap())))
+    }
+
+    /// Defect 8 of issue 9: a job pushed while `close` runs is either refused or dropped by
+    /// `close` — never left in the queue of a closed executor, where nothing would run or drop
+    /// it (and a `RemoteJoinHandle` waiting on it would hang). The hook makes `close` run
+    /// entirely while the push is on its way to the lock.
+    #[test]
+    fn a_job_racing_close_is_refused_or_dropped() {
+        let r = remote();
+        let closer = r.clone();
+        let pusher = std::thread::spawn(move || {
+            let target = closer.clone();
+            BEFORE_JOBS_LOCK.with(|h| {
+                *h.borrow_mut() = Some(Box::new(move || {
+                    let c = closer.clone();
+                    std::thread::spawn(move || c.close()).join().unwrap();
+                }))
+            });
+            target.push_job(Box::new(|| {})).is_ok()
+        });
+        let pushed = pusher.join().unwrap();
+        assert!(r.closed.load(Ordering::Acquire));
+        assert_eq!(r.take_jobs().len(), 0, "a job stranded in a closed remote");
+        assert!(
+            !pushed,
+            "a push that lost the race to close must be refused"
+        );
     }
 }

@@ -30,8 +30,12 @@ struct State<T> {
     /// `None`: unbounded.
     cap: Option<usize>,
     rx_waker: Option<Waker>,
-    /// Senders waiting for room (bounded only).
-    tx_wakers: VecDeque<Waker>,
+    /// Senders waiting for room (bounded only), in arrival order, by ticket. A waiting send
+    /// has exactly one entry: a re-poll replaces its waker, a dropped send removes it, and a
+    /// send woken here (entry taken) that is dropped before it used the room passes the wake
+    /// on to the next one, so no wake-up is spent on a send that is gone.
+    tx_waiters: VecDeque<(u64, Waker)>,
+    next_ticket: u64,
     senders: usize,
     receiver_gone: bool,
 }
@@ -70,7 +74,8 @@ fn new<T>(cap: Option<usize>) -> Chan<T> {
         queue: VecDeque::new(),
         cap,
         rx_waker: None,
-        tx_wakers: VecDeque::new(),
+        tx_waiters: VecDeque::new(),
+        next_ticket: 0,
         senders: 1,
         receiver_gone: false,
     }))
@@ -132,28 +137,15 @@ pub struct Sender<T> {
 
 impl<T> Sender<T> {
     /// Sends, waiting while the channel is full. Fails only if the receiver is gone.
+    /// Cancel-safe: dropping the future drops the value unsent and gives its turn to the next
+    /// waiting sender.
     pub async fn send(&self, value: T) -> Result<(), SendError<T>> {
+        let mut waiter = SendWaiter {
+            chan: &self.chan,
+            ticket: None,
+        };
         let mut value = Some(value);
-        poll_fn(|cx| {
-            let v = value.take().expect("polled after completion");
-            match try_push(&self.chan, v) {
-                Ok(()) => Poll::Ready(Ok(())),
-                Err(TrySendError::Closed(v)) => Poll::Ready(Err(SendError(v))),
-                Err(TrySendError::Full(v)) => {
-                    value = Some(v);
-                    let mut s = lock(&self.chan);
-                    // Re-check under the lock: the receiver may have made room meanwhile.
-                    if s.cap.is_some_and(|cap| s.queue.len() < cap) || s.receiver_gone {
-                        drop(s);
-                        cx.waker().wake_by_ref();
-                    } else {
-                        s.tx_wakers.push_back(cx.waker().clone());
-                    }
-                    Poll::Pending
-                }
-            }
-        })
-        .await
+        poll_fn(|cx| waiter.poll_send(&mut value, cx)).await
     }
 
     /// Sends without waiting.
@@ -174,6 +166,79 @@ impl<T> Clone for Sender<T> {
 impl<T> Drop for Sender<T> {
     fn drop(&mut self) {
         drop_sender(&self.chan);
+    }
+}
+
+/// A `send` waiting for room: its place among the waiting senders (see `State::tx_waiters`).
+struct SendWaiter<'a, T> {
+    chan: &'a Chan<T>,
+    ticket: Option<u64>,
+}
+
+impl<T> SendWaiter<'_, T> {
+    fn poll_send(
+        &mut self,
+        value: &mut Option<T>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<(), SendError<T>>> {
+        let v = value.take().expect("send polled after completion");
+        let mut s = lock(self.chan);
+        if s.receiver_gone {
+            return Poll::Ready(Err(SendError(v)));
+        }
+        if s.cap.is_none_or(|cap| s.queue.len() < cap) {
+            s.queue.push_back(v);
+            if let Some(t) = self.ticket.take() {
+                s.tx_waiters.retain(|(w, _)| *w != t);
+            }
+            let rx = s.rx_waker.take();
+            drop(s);
+            if let Some(w) = rx {
+                w.wake();
+            }
+            return Poll::Ready(Ok(()));
+        }
+        *value = Some(v);
+        let waiting = self
+            .ticket
+            .and_then(|t| s.tx_waiters.iter_mut().find(|(w, _)| *w == t));
+        match waiting {
+            Some((_, w)) if w.will_wake(cx.waker()) => {}
+            Some((_, w)) => *w = cx.waker().clone(),
+            // Woken, then beaten to the room (by `try_send`): first in line again.
+            None if self.ticket.is_some() => {
+                let t = self.ticket.unwrap_or_default();
+                s.tx_waiters.push_front((t, cx.waker().clone()));
+            }
+            None => {
+                let t = s.next_ticket;
+                s.next_ticket += 1;
+                self.ticket = Some(t);
+                s.tx_waiters.push_back((t, cx.waker().clone()));
+            }
+        }
+        Poll::Pending
+    }
+}
+
+impl<T> Drop for SendWaiter<'_, T> {
+    fn drop(&mut self) {
+        let Some(t) = self.ticket else { return };
+        let next = {
+            let mut s = lock(self.chan);
+            match s.tx_waiters.iter().position(|(w, _)| *w == t) {
+                Some(i) => {
+                    s.tx_waiters.remove(i);
+                    None
+                }
+                // Woken for room it will not use: the next sender gets it.
+                None if s.cap.is_some_and(|cap| s.queue.len() < cap) => s.tx_waiters.pop_front(),
+                None => None,
+            }
+        };
+        if let Some((_, w)) = next {
+            w.wake();
+        }
     }
 }
 
@@ -222,7 +287,7 @@ impl<T> Receiver<T> {
         let (out, waker) = {
             let mut s = lock(&self.chan);
             match s.queue.pop_front() {
-                Some(v) => (Poll::Ready(Some(v)), s.tx_wakers.pop_front()),
+                Some(v) => (Poll::Ready(Some(v)), s.tx_waiters.pop_front()),
                 None if s.senders == 0 => (Poll::Ready(None), None),
                 None => {
                     match &mut s.rx_waker {
@@ -233,7 +298,7 @@ impl<T> Receiver<T> {
                 }
             }
         };
-        if let Some(w) = waker {
+        if let Some((_, w)) = waker {
             w.wake();
         }
         out
@@ -245,13 +310,13 @@ impl<T> Receiver<T> {
             let mut s = lock(&self.chan);
             let v = s.queue.pop_front();
             let w = if v.is_some() {
-                s.tx_wakers.pop_front()
+                s.tx_waiters.pop_front()
             } else {
                 None
             };
             (v, w)
         };
-        if let Some(w) = waker {
+        if let Some((_, w)) = waker {
             w.wake();
         }
         v
@@ -273,10 +338,10 @@ impl<T> Drop for Receiver<T> {
             s.receiver_gone = true;
             (
                 std::mem::take(&mut s.queue),
-                std::mem::take(&mut s.tx_wakers),
+                std::mem::take(&mut s.tx_waiters),
             )
         };
         drop(items);
-        wakers.into_iter().for_each(Waker::wake);
+        wakers.into_iter().for_each(|(_, w)| w.wake());
     }
 }

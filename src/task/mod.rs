@@ -49,8 +49,11 @@ unsafe impl Sync for Task {}
 pub(crate) enum RunOutcome {
     /// The task is not finished.
     Pending,
-    /// The future finished or was dropped (aborted): the task leaves the registry.
+    /// The future finished or was dropped (aborted) in this run: the task leaves the registry.
     Done,
+    /// The future was already gone: a stale wake of a finished task. The task left the
+    /// registry when it finished, and its key may now belong to another task: remove nothing.
+    Stale,
 }
 
 impl Task {
@@ -75,7 +78,7 @@ impl Task {
         // task (a task cannot poll itself), so this is the only reference to the future.
         let slot = unsafe { &mut *self.future.get() };
         let Some(fut) = slot.as_mut() else {
-            return RunOutcome::Done;
+            return RunOutcome::Stale;
         };
         if self.aborted.load(Ordering::Acquire) {
             *slot = None;

@@ -4,9 +4,8 @@
 //! future re-checks the clock), and any number of pending timers cost one timeout on the
 //! driver's single wait per loop turn — never one SQE each.
 
-pub(crate) mod timers;
-
 use crate::runtime::context;
+use crate::runtime::timers::TimerKey;
 use std::fmt;
 use std::future::Future;
 use std::io;
@@ -14,7 +13,6 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 pub use std::time::Instant;
-use timers::TimerKey;
 
 /// Waits until `duration` has elapsed.
 ///
@@ -27,7 +25,18 @@ use timers::TimerKey;
 /// });
 /// ```
 pub fn sleep(duration: Duration) -> Sleep {
-    sleep_until(Instant::now() + duration)
+    sleep_until(after(Instant::now(), duration))
+}
+
+/// About 30 years: what "never" becomes, an instant no program waits for, far from the end
+/// of `Instant`'s range (tokio uses the same bound).
+const FAR_FUTURE: Duration = Duration::from_secs(86_400 * 365 * 30);
+
+/// `at + d`, or "never" (30 years on) if that overflows `Instant` or lies beyond: a
+/// `Duration::MAX` timeout means no timeout, never a panic.
+pub(crate) fn after(at: Instant, d: Duration) -> Instant {
+    at.checked_add(d.min(FAR_FUTURE))
+        .unwrap_or_else(|| at.checked_add(FAR_FUTURE).unwrap_or(at))
 }
 
 /// Waits until `deadline`.
@@ -191,10 +200,11 @@ impl Interval {
             return Poll::Pending;
         }
         let now = Instant::now();
-        self.next = at + self.period;
+        self.next = after(at, self.period);
         if self.next <= now {
             let behind = now.duration_since(at).as_nanos() / self.period.as_nanos();
-            self.next = at + self.period * (behind as u32 + 1);
+            let ticks = u32::try_from(behind + 1).unwrap_or(u32::MAX);
+            self.next = after(at, self.period.saturating_mul(ticks));
         }
         Poll::Ready(at)
     }

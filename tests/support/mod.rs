@@ -1,18 +1,26 @@
-//! Helpers shared by the integration tests. Every test binary runs twice from ./test.sh, once
-//! with `CORIO_DRIVER=uring` and once with `CORIO_DRIVER=epoll`; `rt()` honours that.
+//! Helpers shared by the integration tests. A test body runs once per driver (io_uring, then
+//! epoll) inside one `#[test]`: `run_test` for an async body on a fresh runtime, `each_driver`
+//! for a body that builds its runtimes itself (with `rt()` or `builder()`); see drivers.rs.
 #![allow(dead_code)]
 
+mod drivers;
+
+// Each test binary uses some of these.
+#[allow(unused_imports)]
+pub use drivers::{
+    builder, choice, driver, each_driver, each_driver_as, expect_panic, name, only_on,
+    panic_message, passes, rt, skip, uring_refused, ALL,
+};
+
 use corio::net::{TcpListener, TcpStream};
-use corio::{DriverKind, Runtime};
 use std::future::Future;
 use std::time::Duration;
 
-/// A runtime on the driver named by `CORIO_DRIVER` (auto when unset).
-pub fn rt() -> Runtime {
-    Runtime::new().expect("runtime")
-}
+/// The time limit of `run_test`'s bodies, per pass.
+pub const LIMIT: Duration = Duration::from_secs(20);
 
-/// Runs `f` on a fresh runtime, failing the test if it takes longer than `limit`.
+/// Runs `f` on a fresh runtime of the current pass's driver, failing the test if it takes
+/// longer than `limit`. One pass: call it inside `each_driver`.
 pub fn run<F: Future>(limit: Duration, f: F) -> F::Output {
     let rt = rt();
     rt.block_on(async move {
@@ -22,20 +30,9 @@ pub fn run<F: Future>(limit: Duration, f: F) -> F::Output {
     })
 }
 
-/// Runs `f` with a 20 s limit.
-pub fn run_test<F: Future>(f: F) -> F::Output {
-    run(Duration::from_secs(20), f)
-}
-
-/// Which driver this test binary runs on (callable inside a runtime).
-pub fn driver() -> DriverKind {
-    match std::env::var("CORIO_DRIVER").as_deref() {
-        Ok("epoll") => DriverKind::Epoll,
-        Ok("uring") => DriverKind::IoUring,
-        _ => std::thread::spawn(|| rt().driver_info().kind)
-            .join()
-            .unwrap(),
-    }
+/// Runs the future `f` makes on a fresh runtime under each driver, with a 20 s limit each.
+pub fn run_test<F: Future<Output = ()>>(f: impl Fn() -> F) {
+    each_driver(|| run(LIMIT, f()));
 }
 
 /// Number of open file descriptors of this process.

@@ -1,34 +1,83 @@
-//! corio's echo server, on either driver.
+//! corio's echo server, on either driver or on whichever `DriverChoice::Auto` picks.
 
-use super::{Counters, BUF_SIZE};
+use super::{Counters, Model, ServerSpec, Syscalls, Worker, BUF_SIZE};
 use corio::net::{TcpListener, TcpStream};
-use corio::{Driver, Runtime};
+use corio::{DriverChoice, DriverKind, Runtime};
 use std::io;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub fn run(
-    driver: Driver,
-    listener: std::net::TcpListener,
-    counters: Arc<Counters>,
-) -> io::Result<()> {
-    let rt = Runtime::builder().driver(driver).build()?;
-    rt.block_on(async {
+pub static URING: ServerSpec = ServerSpec {
+    name: "corio-uring",
+    model: Model::Completion,
+    about: "corio, io_uring driver",
+    needs_uring: true,
+    floor: false,
+    syscalls: Syscalls::Enters,
+    echo: Some(|w| run(DriverChoice::IoUring, w)),
+};
+
+pub static EPOLL: ServerSpec = ServerSpec {
+    name: "corio-epoll",
+    model: Model::Readiness,
+    about: "corio, epoll driver",
+    needs_uring: false,
+    floor: false,
+    syscalls: Syscalls::EpollWaitsAndIo,
+    echo: Some(|w| run(DriverChoice::Epoll, w)),
+};
+
+/// `serve echo --driver auto`: not in the registry (the suite names the driver it measures);
+/// its stats line names the driver it got (corio-uring or corio-epoll).
+pub static AUTO: ServerSpec = ServerSpec {
+    name: "corio",
+    model: Model::Completion,
+    about: "corio, io_uring where it works, else epoll",
+    needs_uring: false,
+    floor: false,
+    syscalls: Syscalls::Enters,
+    echo: Some(|w| run(DriverChoice::Auto, w)),
+};
+
+/// The registered name of corio on `kind`.
+pub fn name_for(kind: DriverKind) -> &'static str {
+    match kind {
+        DriverKind::IoUring => URING.name,
+        DriverKind::Epoll => EPOLL.name,
+    }
+}
+
+pub fn kind_name(kind: DriverKind) -> &'static str {
+    match kind {
+        DriverKind::IoUring => "io_uring",
+        DriverKind::Epoll => "epoll",
+    }
+}
+
+pub fn driver_name(driver: DriverChoice) -> &'static str {
+    match driver {
+        DriverChoice::Auto => "auto",
+        DriverChoice::IoUring => "io_uring",
+        DriverChoice::Epoll => "epoll",
+    }
+}
+
+fn run(driver: DriverChoice, w: Worker) -> io::Result<()> {
+    let Worker {
+        listener,
+        counters,
+        mut ready,
+    } = w;
+    let rt = Runtime::builder()
+        .driver(driver)
+        .build()
+        .map_err(with_errno_name)?;
+    let info = rt.driver_info().clone();
+    rt.block_on(async move {
         let listener = TcpListener::from_std(listener)?;
-        // Publish the driver's counters for the stats line, 100 times a second.
-        let c = counters.clone();
-        corio::spawn(async move {
-            loop {
-                let s = corio::current_driver_stats();
-                c.enters.store(s.enters, Ordering::Relaxed);
-                c.epoll_waits.store(s.epoll_waits, Ordering::Relaxed);
-                c.io_syscalls.store(s.io_syscalls, Ordering::Relaxed);
-                c.ops_submitted.store(s.ops_submitted, Ordering::Relaxed);
-                c.completions.store(s.completions, Ordering::Relaxed);
-                corio::time::sleep(Duration::from_millis(10)).await;
-            }
-        });
+        corio::spawn(publish(counters.clone()));
+        ready.up(Some(info));
         loop {
             // EMFILE/ENFILE back off and ECONNABORTED is retried inside accept; any other error
             // ends the worker.
@@ -37,6 +86,19 @@ pub fn run(
             corio::spawn(echo(stream));
         }
     })
+}
+
+/// Publishes the driver's counters for the stats line, 100 times a second.
+async fn publish(c: Arc<Counters>) {
+    loop {
+        let s = corio::current_driver_stats();
+        c.enters.store(s.enters, Ordering::Relaxed);
+        c.epoll_waits.store(s.epoll_waits, Ordering::Relaxed);
+        c.io_syscalls.store(s.io_syscalls, Ordering::Relaxed);
+        c.ops_submitted.store(s.ops_submitted, Ordering::Relaxed);
+        c.completions.store(s.completions, Ordering::Relaxed);
+        corio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 async fn echo(stream: TcpStream) {
@@ -54,5 +116,47 @@ async fn echo(stream: TcpStream) {
             return;
         }
         buf = b;
+    }
+}
+
+/// The errno names a refused io_uring reports, for the message (corio's says "(os error 1)").
+const ERRNO_NAMES: [(i32, &str); 5] = [
+    (libc::EPERM, "EPERM"),
+    (libc::EACCES, "EACCES"),
+    (libc::ENOSYS, "ENOSYS"),
+    (libc::ENOMEM, "ENOMEM"),
+    (libc::EINVAL, "EINVAL"),
+];
+
+/// Adds the errno's name to a runtime build error that quotes an "(os error N)".
+fn with_errno_name(e: io::Error) -> io::Error {
+    let msg = e.to_string();
+    let code = msg
+        .split("(os error ")
+        .nth(1)
+        .and_then(|rest| rest.split(')').next())
+        .and_then(|n| n.parse::<i32>().ok())
+        .or(e.raw_os_error());
+    match ERRNO_NAMES.iter().find(|(n, _)| Some(*n) == code) {
+        Some((_, name)) => io::Error::new(e.kind(), format!("{msg} [{name}]")),
+        None => e,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refusal_gets_its_errno_name() {
+        let e = io::Error::other("io_uring_setup: Operation not permitted (os error 1), x=0");
+        assert!(with_errno_name(e).to_string().ends_with("x=0 [EPERM]"));
+        let e = io::Error::from_raw_os_error(libc::ENOSYS);
+        assert!(with_errno_name(e).to_string().ends_with("[ENOSYS]"));
+        let e = io::Error::other("forced by CORIO_FORCE_URING_UNAVAILABLE=why");
+        assert_eq!(
+            with_errno_name(e).to_string(),
+            "forced by CORIO_FORCE_URING_UNAVAILABLE=why"
+        );
     }
 }

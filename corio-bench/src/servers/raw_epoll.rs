@@ -12,12 +12,11 @@
 //! core (four `corio-bench load --conns 50` on other cores, 16-core VM, kernel 6.18): 7.7 µs of
 //! server CPU per echo reading until EAGAIN, 6.1-6.8 with the short-read rule (tokio: 6.4-7.2).
 
-use super::{Counters, BUF_SIZE};
+use super::{Counters, Model, ServerSpec, Syscalls, Worker, BUF_SIZE};
 use slab::Slab;
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 
 const LISTENER: u64 = u64::MAX;
 
@@ -29,7 +28,23 @@ struct Conn {
     end: usize,
 }
 
-pub fn run(listener: std::net::TcpListener, counters: Arc<Counters>) -> io::Result<()> {
+pub static SPEC: ServerSpec = ServerSpec {
+    name: "raw-epoll",
+    model: Model::Readiness,
+    about: "a bare libc loop: edge-triggered epoll; read until a short read, write back, \
+            EPOLLOUT for short writes",
+    needs_uring: false,
+    floor: true,
+    syscalls: Syscalls::EpollWaitsAndIo,
+    echo: Some(run),
+};
+
+fn run(w: Worker) -> io::Result<()> {
+    let Worker {
+        listener,
+        counters,
+        mut ready,
+    } = w;
     listener.set_nonblocking(true)?;
     let lfd = listener.as_raw_fd();
     // SAFETY: plain epoll_create1; the fd is closed when this function returns (process exit).
@@ -41,6 +56,7 @@ pub fn run(listener: std::net::TcpListener, counters: Arc<Counters>) -> io::Resu
     let mut conns: Slab<Conn> = Slab::new();
     let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; 1024];
     let (mut waits, mut syscalls) = (0u64, 0u64);
+    ready.up(None);
     loop {
         // SAFETY: the kernel writes at most `events.len()` entries into the Vec.
         let n = unsafe { libc::epoll_wait(ep, events.as_mut_ptr(), events.len() as i32, -1) };
@@ -55,39 +71,7 @@ pub fn run(listener: std::net::TcpListener, counters: Arc<Counters>) -> io::Resu
         for ev in &events[..n as usize] {
             let token = ev.u64;
             if token == LISTENER {
-                loop {
-                    // SAFETY: accept4 with null address pointers.
-                    let fd = unsafe {
-                        libc::accept4(
-                            lfd,
-                            std::ptr::null_mut(),
-                            std::ptr::null_mut(),
-                            libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-                        )
-                    };
-                    syscalls += 1;
-                    if fd < 0 {
-                        match io::Error::last_os_error().raw_os_error() {
-                            // The peer gave up before we accepted it; the next one may be there.
-                            Some(libc::ECONNABORTED | libc::EINTR) => continue,
-                            // EAGAIN: drained. EMFILE/ENFILE and the like: the next edge (a new
-                            // connection) retries.
-                            _ => break,
-                        }
-                    }
-                    counters.accepted.fetch_add(1, Ordering::Relaxed);
-                    // TCP_NODELAY is inherited from the listener (Linux copies it on accept).
-                    let key = conns.insert(Conn {
-                        fd,
-                        buf: vec![0u8; BUF_SIZE].into_boxed_slice(),
-                        start: 0,
-                        end: 0,
-                    });
-                    let flags = libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET;
-                    if ctl_add(ep, fd, flags as u32, key as u64).is_err() {
-                        close(conns.remove(key).fd);
-                    }
-                }
+                accept_all(ep, lfd, &mut conns, &counters, &mut syscalls);
                 continue;
             }
             let key = token as usize;
@@ -102,6 +86,49 @@ pub fn run(listener: std::net::TcpListener, counters: Arc<Counters>) -> io::Resu
         }
         counters.epoll_waits.store(waits, Ordering::Relaxed);
         counters.io_syscalls.store(syscalls, Ordering::Relaxed);
+    }
+}
+
+/// Accepts until the listener is drained, registering each connection once.
+fn accept_all(
+    ep: RawFd,
+    lfd: RawFd,
+    conns: &mut Slab<Conn>,
+    counters: &Counters,
+    syscalls: &mut u64,
+) {
+    loop {
+        // SAFETY: accept4 with null address pointers.
+        let fd = unsafe {
+            libc::accept4(
+                lfd,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            )
+        };
+        *syscalls += 1;
+        if fd < 0 {
+            match io::Error::last_os_error().raw_os_error() {
+                // The peer gave up before we accepted it; the next one may be there.
+                Some(libc::ECONNABORTED | libc::EINTR) => continue,
+                // EAGAIN: drained. EMFILE/ENFILE and the like: the next edge (a new
+                // connection) retries.
+                _ => return,
+            }
+        }
+        counters.accepted.fetch_add(1, Ordering::Relaxed);
+        // TCP_NODELAY is inherited from the listener (Linux copies it on accept).
+        let key = conns.insert(Conn {
+            fd,
+            buf: vec![0u8; BUF_SIZE].into_boxed_slice(),
+            start: 0,
+            end: 0,
+        });
+        let flags = libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET;
+        if ctl_add(ep, fd, flags as u32, key as u64).is_err() {
+            close(conns.remove(key).fd);
+        }
     }
 }
 

@@ -32,7 +32,7 @@
 //! (an error or EOF result), so the kernel never writes into or reads from freed memory and a
 //! late CQE never meets a reused key.
 
-use super::{Counters, BUF_SIZE};
+use super::{Counters, Model, ServerSpec, Syscalls, Worker, BUF_SIZE};
 use io_uring::{cqueue, opcode, squeue, types, IoUring, SubmissionQueue, Submitter};
 use slab::Slab;
 use std::io;
@@ -133,23 +133,45 @@ fn send_sqe(conn: &Conn, key: usize) -> squeue::Entry {
         .user_data(token(key, SEND))
 }
 
-pub fn run(listener: std::net::TcpListener, counters: Arc<Counters>) -> io::Result<()> {
+pub static SPEC: ServerSpec = ServerSpec {
+    name: "raw-uring",
+    model: Model::Completion,
+    about: "a bare loop on the io-uring crate: multishot accept; one RECV or SEND in flight \
+            per connection; every SQE of a turn in one `submit_and_wait`; \
+            SINGLE_ISSUER/COOP_TASKRUN/DEFER_TASKRUN",
+    needs_uring: true,
+    floor: true,
+    syscalls: Syscalls::Enters,
+    echo: Some(run),
+};
+
+fn run(w: Worker) -> io::Result<()> {
+    let Worker {
+        listener,
+        counters,
+        mut ready,
+    } = w;
     let lfd = listener.as_raw_fd();
     let mut ring = build_ring()?;
     let (submitter, sq, mut cq) = ring.split();
-    let mut sq = Sq {
-        submitter,
-        sq,
-        enters: 0,
-        ops: 0,
+    let mut l = Loop {
+        sq: Sq {
+            submitter,
+            sq,
+            enters: 0,
+            ops: 0,
+        },
+        conns: Slab::new(),
+        lfd,
+        counters,
     };
-    let mut conns: Slab<Conn> = Slab::new();
     let mut completions = 0u64;
     // SAFETY: a multishot ACCEPT points to no memory of ours.
-    unsafe { sq.push(&accept_sqe(lfd)) }?;
+    unsafe { l.sq.push(&accept_sqe(lfd)) }?;
+    ready.up(None);
     loop {
-        sq.sq.sync();
-        match sq.submitter.submit_and_wait(1) {
+        l.sq.sq.sync();
+        match l.sq.submitter.submit_and_wait(1) {
             Ok(_) => {}
             // EINTR: a signal; EBUSY/EAGAIN: completions are backed up, reap them first.
             Err(e)
@@ -159,79 +181,94 @@ pub fn run(listener: std::net::TcpListener, counters: Arc<Counters>) -> io::Resu
                 ) => {}
             Err(e) => return Err(e),
         }
-        sq.enters += 1;
+        l.sq.enters += 1;
         cq.sync();
         for cqe in &mut cq {
             completions += 1;
-            let ud = cqe.user_data();
-            let (key, op, res) = ((ud >> 2) as usize, ud & 3, cqe.result());
-            match op {
-                ACCEPT => {
-                    if !cqueue::more(cqe.flags()) {
-                        let sqe = if res == -libc::EMFILE || res == -libc::ENFILE {
-                            opcode::Timeout::new(&BACKOFF_TS)
-                                .build()
-                                .user_data(token(0, BACKOFF))
-                        } else {
-                            accept_sqe(lfd)
-                        };
-                        // SAFETY: ACCEPT points to no memory; BACKOFF_TS is a static.
-                        unsafe { sq.push(&sqe) }?;
-                    }
-                    if res < 0 {
-                        continue;
-                    }
-                    counters.accepted.fetch_add(1, Ordering::Relaxed);
-                    // TCP_NODELAY is inherited from the listener (Linux copies it on accept).
-                    let entry = conns.vacant_entry();
-                    let key = entry.key();
-                    let conn = entry.insert(Conn {
-                        fd: res,
-                        buf: vec![0u8; BUF_SIZE].into_boxed_slice(),
-                        sent: 0,
-                        len: 0,
-                    });
-                    // SAFETY: the buffer lives in the slab entry until this RECV's CQE.
-                    unsafe { sq.push(&recv_sqe(conn, key)) }?;
-                }
-                BACKOFF => {
-                    // SAFETY: a multishot ACCEPT points to no memory of ours.
-                    unsafe { sq.push(&accept_sqe(lfd)) }?;
-                }
-                RECV | SEND => {
-                    let Some(conn) = conns.get_mut(key) else {
-                        unreachable!("CQE {op} for free slot {key}: its entry left too early");
-                    };
-                    // RECV: 0 is EOF; either: a negative result is an error for this
-                    // connection only.
-                    if res < 0 || (op == RECV && res == 0) {
-                        close(conns.remove(key).fd);
-                        continue;
-                    }
-                    let sqe = if op == RECV {
-                        conn.sent = 0;
-                        conn.len = res as usize;
-                        send_sqe(conn, key)
-                    } else {
-                        conn.sent += res as usize;
-                        if conn.sent < conn.len {
-                            send_sqe(conn, key) // a short send: the rest
-                        } else {
-                            recv_sqe(conn, key)
-                        }
-                    };
-                    // SAFETY: the buffer lives in the slab entry until this operation's CQE.
-                    unsafe { sq.push(&sqe) }?;
-                }
-                _ => unreachable!("user_data {ud:#x}: op is two bits"),
-            }
+            l.on_cqe(&cqe)?;
         }
         // Publish the consumed CQ head now: the kernel's wait in the next enter counts the
         // CQEs it still sees, and a stale head would make it return at once (an extra enter).
         cq.sync();
-        counters.enters.store(sq.enters, Ordering::Relaxed);
-        counters.ops_submitted.store(sq.ops, Ordering::Relaxed);
-        counters.completions.store(completions, Ordering::Relaxed);
+        l.counters.enters.store(l.sq.enters, Ordering::Relaxed);
+        l.counters.ops_submitted.store(l.sq.ops, Ordering::Relaxed);
+        l.counters.completions.store(completions, Ordering::Relaxed);
+    }
+}
+
+/// The loop's state between CQEs.
+struct Loop<'a> {
+    sq: Sq<'a>,
+    conns: Slab<Conn>,
+    lfd: RawFd,
+    counters: Arc<Counters>,
+}
+
+impl Loop<'_> {
+    fn on_cqe(&mut self, cqe: &cqueue::Entry) -> io::Result<()> {
+        let ud = cqe.user_data();
+        let (key, op, res) = ((ud >> 2) as usize, ud & 3, cqe.result());
+        match op {
+            ACCEPT => self.on_accept(res, cqe.flags()),
+            // SAFETY: a multishot ACCEPT points to no memory of ours.
+            BACKOFF => unsafe { self.sq.push(&accept_sqe(self.lfd)) },
+            RECV | SEND => self.on_io(key, op, res),
+            _ => unreachable!("user_data {ud:#x}: op is two bits"),
+        }
+    }
+
+    fn on_accept(&mut self, res: i32, flags: u32) -> io::Result<()> {
+        if !cqueue::more(flags) {
+            let sqe = if res == -libc::EMFILE || res == -libc::ENFILE {
+                opcode::Timeout::new(&BACKOFF_TS)
+                    .build()
+                    .user_data(token(0, BACKOFF))
+            } else {
+                accept_sqe(self.lfd)
+            };
+            // SAFETY: ACCEPT points to no memory; BACKOFF_TS is a static.
+            unsafe { self.sq.push(&sqe) }?;
+        }
+        if res < 0 {
+            return Ok(());
+        }
+        self.counters.accepted.fetch_add(1, Ordering::Relaxed);
+        // TCP_NODELAY is inherited from the listener (Linux copies it on accept).
+        let entry = self.conns.vacant_entry();
+        let key = entry.key();
+        let conn = entry.insert(Conn {
+            fd: res,
+            buf: vec![0u8; BUF_SIZE].into_boxed_slice(),
+            sent: 0,
+            len: 0,
+        });
+        // SAFETY: the buffer lives in the slab entry until this RECV's CQE.
+        unsafe { self.sq.push(&recv_sqe(conn, key)) }
+    }
+
+    fn on_io(&mut self, key: usize, op: u64, res: i32) -> io::Result<()> {
+        let Some(conn) = self.conns.get_mut(key) else {
+            unreachable!("CQE {op} for free slot {key}: its entry left too early");
+        };
+        // RECV: 0 is EOF; either: a negative result is an error for this connection only.
+        if res < 0 || (op == RECV && res == 0) {
+            close(self.conns.remove(key).fd);
+            return Ok(());
+        }
+        let sqe = if op == RECV {
+            conn.sent = 0;
+            conn.len = res as usize;
+            send_sqe(conn, key)
+        } else {
+            conn.sent += res as usize;
+            if conn.sent < conn.len {
+                send_sqe(conn, key) // a short send: the rest
+            } else {
+                recv_sqe(conn, key)
+            }
+        };
+        // SAFETY: the buffer lives in the slab entry until this operation's CQE.
+        unsafe { self.sq.push(&sqe) }
     }
 }
 

@@ -1,12 +1,26 @@
 //! tokio's current_thread runtime (readiness model), one per worker.
 
-use super::{Counters, BUF_SIZE};
+use super::{Model, ServerSpec, Syscalls, Worker, BUF_SIZE};
 use std::io;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-pub fn run(listener: std::net::TcpListener, counters: Arc<Counters>) -> io::Result<()> {
+pub static SPEC: ServerSpec = ServerSpec {
+    name: "tokio",
+    model: Model::Readiness,
+    about: "tokio's current_thread runtime",
+    needs_uring: false,
+    floor: false,
+    syscalls: Syscalls::Uncounted,
+    echo: Some(run),
+};
+
+fn run(w: Worker) -> io::Result<()> {
+    let Worker {
+        listener,
+        counters,
+        mut ready,
+    } = w;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .build()?;
@@ -14,6 +28,7 @@ pub fn run(listener: std::net::TcpListener, counters: Arc<Counters>) -> io::Resu
     local.block_on(&rt, async move {
         listener.set_nonblocking(true)?;
         let listener = tokio::net::TcpListener::from_std(listener)?;
+        ready.up(None);
         loop {
             let (mut stream, _) = listener.accept().await?;
             counters.accepted.fetch_add(1, Ordering::Relaxed);

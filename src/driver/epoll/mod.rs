@@ -1,23 +1,23 @@
 //! The epoll driver: the readiness model, done the way Go's netpoller does it.
 //!
-//! Every socket is registered once, when it is opened or accepted, edge-triggered for both
-//! directions (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET), with its poll descriptor's key and
-//! generation in the event data (Go's pollDesc pointer). Operations try the syscall first; on
-//! EAGAIN the task parks on the descriptor's slot for that direction (netpollblock → gopark).
-//! `park` calls epoll_wait with the nearest timer as its timeout and turns each event into
-//! readiness, waking exactly the tasks parked there (netpollready). See `pd.rs` for the slot
-//! state machine.
+//! Every pollable fd is registered once, when it is opened, accepted or adopted,
+//! edge-triggered for both directions (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLPRI | EPOLLET),
+//! with its poll descriptor's token in the event data (Go's pollDesc pointer). Operations try
+//! the syscall first; on EAGAIN the task parks on the descriptor for that direction
+//! (netpollblock → gopark). `park` calls epoll_wait with the nearest timer as its timeout and
+//! turns each event into readiness, waking exactly the tasks parked there (netpollready). See
+//! `pd.rs` for the state machine and the loop.
 
 mod pd;
 
-pub(crate) use pd::Direction;
-use pd::PollDesc;
-
-use crate::driver::DriverStats;
+use crate::driver::op::{OpState, Operation};
+use crate::driver::token::{next_generation, Token};
+use crate::driver::{DriverStats, OpResult};
 use crate::sys::syscall;
+use pd::PollDesc;
 use slab::Slab;
 use std::io;
-use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -31,15 +31,7 @@ pub(crate) struct Epoll {
     pds: Slab<PollDesc>,
     generation: u32,
     events: Vec<libc::epoll_event>,
-    pub(crate) stats: DriverStats,
-}
-
-fn token(key: usize, generation: u32) -> u64 {
-    (u64::from(generation) << 32) | key as u64
-}
-
-fn split(token: u64) -> (usize, u32) {
-    ((token & 0xffff_ffff) as usize, (token >> 32) as u32)
+    stats: DriverStats,
 }
 
 impl Epoll {
@@ -62,100 +54,113 @@ impl Epoll {
         })
     }
 
-    fn epfd(&self) -> RawFd {
-        use std::os::fd::AsRawFd;
-        self.epfd.as_raw_fd()
+    pub(crate) fn stats(&self) -> DriverStats {
+        DriverStats {
+            registered_fds: self.pds.len() as u64,
+            ..self.stats
+        }
     }
 
     /// Registers `fd` once, edge-triggered for both directions; returns its descriptor token.
-    pub(crate) fn register(&mut self, fd: RawFd) -> io::Result<u64> {
-        self.generation = self.generation.wrapping_add(1);
-        let epfd = self.epfd();
+    pub(crate) fn register(&mut self, fd: RawFd) -> io::Result<Token> {
+        self.generation = next_generation(self.generation);
         let entry = self.pds.vacant_entry();
-        let token = token(entry.key(), self.generation);
-        let events = libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET;
+        let token = Token::new(entry.key(), self.generation);
+        // EPOLLPRI: TCP urgent data, which cuts reads short (see `PollDesc::urgent`).
+        let events =
+            libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLPRI | libc::EPOLLET;
         let mut ev = libc::epoll_event {
             events: events as u32,
-            u64: token,
+            u64: token.raw(),
         };
-        syscall!(epoll_ctl(epfd, libc::EPOLL_CTL_ADD, fd, &mut ev))?;
+        syscall!(epoll_ctl(
+            self.epfd.as_raw_fd(),
+            libc::EPOLL_CTL_ADD,
+            fd,
+            &mut ev
+        ))?;
         entry.insert(PollDesc::new(self.generation));
         Ok(token)
     }
 
-    /// Forgets a descriptor: the fd is about to be closed (which also removes it from epoll).
-    /// Any parked task is woken and will see the descriptor gone.
-    pub(crate) fn deregister(&mut self, token: u64, fd: RawFd) {
-        let (key, generation) = split(token);
-        if self
-            .pds
-            .get(key)
-            .is_some_and(|pd| pd.generation == generation)
-        {
-            let mut pd = self.pds.remove(key);
-            pd.evict();
-            // The fd is closed right after; if it was dup'ed elsewhere, DEL keeps stale events
-            // from reaching a reused key (and they would be refused by generation anyway).
-            let _ = syscall!(epoll_ctl(
-                self.epfd(),
-                libc::EPOLL_CTL_DEL,
-                fd,
-                std::ptr::null_mut()
-            ));
+    /// Forgets a descriptor: the fd is about to be closed (or handed elsewhere). Parked tasks
+    /// are woken and find the descriptor gone.
+    pub(crate) fn deregister(&mut self, token: Token, fd: RawFd) {
+        if self.pd(token).is_none() {
+            return;
         }
+        let mut pd = self.pds.remove(token.key());
+        pd.wake_all();
+        // The fd is closed right after; if it was dup'ed elsewhere, DEL keeps stale events
+        // from reaching a reused key (they would be refused by generation anyway).
+        let _ = syscall!(epoll_ctl(
+            self.epfd.as_raw_fd(),
+            libc::EPOLL_CTL_DEL,
+            fd,
+            std::ptr::null_mut()
+        ));
     }
 
-    /// Marks the descriptor closing (Go's evict): parked tasks wake and every later attempt
-    /// fails with "use of closed network connection". The fd itself stays open until its last
-    /// user is gone, so its number cannot be reused under a waiter.
-    pub(crate) fn evict(&mut self, token: u64) {
+    /// Wakes every task parked on the descriptor (an explicit close: Go's evict; or a
+    /// deadline that moved). They poll again and see why.
+    pub(crate) fn wake_all(&mut self, token: Token) {
         if let Some(pd) = self.pd(token) {
-            pd.evict();
+            pd.wake_all();
         }
     }
 
-    fn pd(&mut self, token: u64) -> Option<&mut PollDesc> {
-        let (key, generation) = split(token);
+    /// The descriptor `token` names, if it is still registered (the generation matches).
+    fn pd(&mut self, token: Token) -> Option<&mut PollDesc> {
         self.pds
-            .get_mut(key)
-            .filter(|pd| pd.generation == generation)
+            .get_mut(token.key())
+            .filter(|pd| pd.generation == token.generation())
     }
 
-    /// After a syscall said EAGAIN: `Ready(Ok)` if readiness arrived meanwhile (try again),
-    /// `Pending` once the task is parked, `Ready(Err)` if the descriptor is closing.
-    pub(crate) fn poll_ready(
+    /// Tries `op` (Go's loop, in `PollDesc::attempt`), with one descriptor lookup per poll.
+    pub(crate) fn poll_op<O: Operation>(
         &mut self,
-        token: u64,
-        dir: Direction,
+        state: &mut OpState,
+        op: &mut O,
         cx: &Context<'_>,
-    ) -> Poll<io::Result<()>> {
-        self.stats.eagain += 1;
-        match self.pd(token) {
-            Some(pd) => pd.poll_ready(dir, cx),
-            None => Poll::Ready(Err(pd::closed_error())),
+    ) -> Poll<OpResult> {
+        let parked_before = *state == OpState::Trying;
+        if *state == OpState::Unstarted {
+            self.stats.ops_submitted += 1;
+            *state = OpState::Trying;
+        }
+        let Some(interest) = op.interest() else {
+            return Poll::Ready((self.attempt_once(op), 0));
+        };
+        let Some(token) = interest.token else {
+            // Not registered here: nothing would ever wake a parked attempt, so an EAGAIN is
+            // reported as it is.
+            return Poll::Ready((self.attempt_once(op), 0));
+        };
+        let Epoll { pds, stats, .. } = self;
+        match pds
+            .get_mut(token.key())
+            .filter(|pd| pd.generation == token.generation())
+        {
+            // A readiness wait that parked: the edge that woke it completes it, no syscall.
+            // (Before it has parked, a `Ready` may be stale — an edge from before the last
+            // read — so its first poll tries the probe.)
+            Some(pd) if parked_before && op.readiness_only() => {
+                pd.await_edge(interest.dir, cx).map(|()| (Ok(0), 0))
+            }
+            Some(pd) => pd.attempt(interest.dir, op, cx, stats).map(|r| (r, 0)),
+            // Deregistered: the fd was closed or handed away.
+            None => Poll::Ready((Err(crate::sys::closed_error()), 0)),
         }
     }
 
-    /// True if the next attempt in `dir` should park without a syscall (a short read left
-    /// the socket empty and no edge has come since).
-    pub(crate) fn is_drained(&mut self, token: u64, dir: Direction) -> bool {
-        self.pd(token).is_some_and(|pd| pd.is_drained(dir))
-    }
-
-    /// Records that a read came back short (see `is_drained`).
-    pub(crate) fn mark_drained(&mut self, token: u64, dir: Direction) {
-        if let Some(pd) = self.pd(token) {
-            pd.mark_drained(dir);
-        }
-    }
-
-    /// Fails fast if the descriptor is closing (checked before every attempt, like Go's
-    /// fdMutex rwlock).
-    pub(crate) fn check_open(&mut self, token: u64) -> io::Result<()> {
-        self.stats.io_syscalls += 1;
-        match self.pd(token) {
-            Some(pd) if !pd.is_closing() => Ok(()),
-            _ => Err(pd::closed_error()),
+    /// One attempt of an op that never waits (EINTR retried).
+    fn attempt_once<O: Operation>(&mut self, op: &mut O) -> io::Result<u32> {
+        loop {
+            self.stats.io_syscalls += 1;
+            match op.attempt() {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                res => return res,
+            }
         }
     }
 
@@ -168,8 +173,9 @@ impl Epoll {
         self.stats.epoll_waits += 1;
         self.events.clear();
         let cap = self.events.capacity() as i32;
+        let epfd = self.epfd.as_raw_fd();
         // SAFETY: the kernel writes at most `cap` events into the Vec's spare capacity.
-        let n = match syscall!(epoll_wait(self.epfd(), self.events.as_mut_ptr(), cap, ms)) {
+        let n = match syscall!(epoll_wait(epfd, self.events.as_mut_ptr(), cap, ms)) {
             Ok(n) => n as usize,
             Err(e) if e.raw_os_error() == Some(libc::EINTR) => 0,
             Err(e) => return Err(e),
@@ -183,12 +189,7 @@ impl Epoll {
                 self.drain_wake_fd();
                 continue;
             }
-            let (key, generation) = split(ev.u64);
-            match self
-                .pds
-                .get_mut(key)
-                .filter(|pd| pd.generation == generation)
-            {
+            match self.pd(Token::from_raw(ev.u64)) {
                 Some(pd) => pd.on_event(ev.events),
                 None => self.stats.stale_events += 1,
             }
@@ -203,14 +204,10 @@ impl Epoll {
         unsafe { libc::read(self.wake_fd, (&mut buf as *mut u64).cast(), 8) };
     }
 
+    /// Nothing is in the kernel between polls; parked tasks were dropped by the executor.
     pub(crate) fn shutdown(&mut self) {
         for (_, pd) in self.pds.iter_mut() {
-            pd.evict();
+            pd.wake_all();
         }
-    }
-
-    /// Registered descriptors (for tests: back to baseline after a storm).
-    pub(crate) fn registered(&self) -> usize {
-        self.pds.len()
     }
 }

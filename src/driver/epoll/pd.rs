@@ -1,27 +1,23 @@
-//! Poll descriptors (Go's pollDesc): the per-socket readiness state.
+//! Poll descriptors (Go's pollDesc): the per-fd readiness state, and Go's try/park loop over it.
 //!
-//! Each direction has a slot in one of three states, as in Go's netpoll.go (nil / pdReady /
-//! pdWait+G):
+//! Each direction has a [`Readiness`] in one of four states, as in Go's netpoll.go (nil /
+//! pdReady / pdWait+G), plus tokio's "drained":
 //! - empty: nothing known;
 //! - ready: an edge arrived and no attempt has consumed it yet;
+//! - drained: the last read came back short, so the queue is known empty;
 //! - waiting: a task tried, got EAGAIN, and parked with its waker.
 //!
-//! An event makes the slot ready and wakes the waiter; an attempt that gets EAGAIN consumes a
-//! ready slot and tries again, or parks. Readiness that arrives before a task parks is kept,
-//! never lost: with edge-triggered epoll there would be no second edge.
+//! An event makes the direction ready and wakes the waiters; an attempt that gets EAGAIN
+//! consumes a ready state and tries again, or parks. Readiness that arrives before a task
+//! parks is kept, never lost: with edge-triggered epoll there would be no second edge.
 
+use crate::driver::op::{Direction, Operation};
+use crate::driver::DriverStats;
 use std::io;
 use std::task::{Context, Poll, Waker};
 
-/// Which half of a socket an operation waits on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Direction {
-    Read = 0,
-    Write = 1,
-}
-
 #[derive(Debug, Default)]
-enum Slot {
+enum Readiness {
     /// Nothing known.
     #[default]
     Empty,
@@ -29,69 +25,92 @@ enum Slot {
     Ready,
     /// The last read came back short: the socket's receive queue was empty right after it,
     /// so the next read parks without trying (tokio's readiness clearing). Any later data makes
-    /// a new edge. Never set once the peer has hung up (see `PollDesc::hup`).
+    /// a new edge. Never set once the peer has hung up or urgent data was seen.
     Drained,
-    /// Tasks are parked here: usually one; more when several tasks wait on the same socket
-    /// in the same direction (e.g. accept loops sharing a listener), which Go's fdMutex
-    /// forbids but corio allows. All are woken and retry; the losers park again.
+    /// Tasks are parked here: usually one; more when several tasks wait on the same fd in the
+    /// same direction (e.g. accept loops sharing a listener), which Go's fdMutex forbids but
+    /// corio allows. All are woken and retry; the losers park again.
     Waiting(Vec<Waker>),
 }
 
-impl Slot {
-    /// An event arrived: remember it and wake the parked task, if any.
+impl Readiness {
+    /// An event arrived: remember it and wake the parked tasks, if any.
     fn set_ready(&mut self) {
-        if let Slot::Waiting(wakers) = std::mem::replace(self, Slot::Ready) {
+        if let Readiness::Waiting(wakers) = std::mem::replace(self, Readiness::Ready) {
             wakers.into_iter().for_each(Waker::wake);
+        }
+    }
+
+    /// Wakes the parked tasks without readiness: they poll again and decide (the fd closing,
+    /// a deadline moved).
+    fn wake(&mut self) {
+        if let Readiness::Waiting(wakers) = std::mem::take(self) {
+            wakers.into_iter().for_each(Waker::wake);
+        }
+    }
+
+    /// netpollblock after EAGAIN: consume readiness (`Ready`: try again) or park (`Pending`).
+    fn park(&mut self, cx: &Context<'_>) -> Poll<()> {
+        match self {
+            Readiness::Ready => {
+                *self = Readiness::Empty;
+                Poll::Ready(())
+            }
+            Readiness::Waiting(wakers) => {
+                if !wakers.iter().any(|w| w.will_wake(cx.waker())) {
+                    wakers.push(cx.waker().clone());
+                }
+                Poll::Pending
+            }
+            Readiness::Empty | Readiness::Drained => {
+                *self = Readiness::Waiting(vec![cx.waker().clone()]);
+                Poll::Pending
+            }
         }
     }
 }
 
 pub(crate) struct PollDesc {
     pub(crate) generation: u32,
-    read: Slot,
-    write: Slot,
-    closing: bool,
+    read: Readiness,
+    write: Readiness,
     /// EPOLLRDHUP, EPOLLHUP or EPOLLERR was seen: no further edge may come, so reads must
     /// always try the syscall (which returns the rest of the data, then EOF or the error).
     hup: bool,
-}
-
-pub(crate) fn closed_error() -> io::Error {
-    io::Error::new(
-        io::ErrorKind::NotConnected,
-        "use of closed network connection",
-    )
+    /// EPOLLPRI was seen (TCP urgent data): a read stops short at the urgent mark with data
+    /// queued behind it, so from now on a short read proves nothing (sticky: urgent data is
+    /// rare, and a wrong `Drained` would park a read forever).
+    urgent: bool,
 }
 
 impl PollDesc {
     pub(crate) fn new(generation: u32) -> PollDesc {
         PollDesc {
             generation,
-            read: Slot::Empty,
-            write: Slot::Empty,
-            closing: false,
+            read: Readiness::Empty,
+            write: Readiness::Empty,
             hup: false,
+            urgent: false,
         }
     }
 
-    fn slot(&mut self, dir: Direction) -> &mut Slot {
+    fn half(&mut self, dir: Direction) -> &mut Readiness {
         match dir {
             Direction::Read => &mut self.read,
             Direction::Write => &mut self.write,
         }
     }
 
-    pub(crate) fn is_closing(&self) -> bool {
-        self.closing
-    }
-
-    /// netpollready: EPOLLIN/EPOLLRDHUP → read; EPOLLOUT → write; HUP/ERR → both, so parked
-    /// tasks see EOF or the error.
+    /// netpollready: EPOLLIN/EPOLLRDHUP/EPOLLPRI → read; EPOLLOUT → write; HUP/ERR → both, so
+    /// parked tasks see EOF or the error.
     pub(crate) fn on_event(&mut self, events: u32) {
         let events = events as i32;
         let err = events & (libc::EPOLLHUP | libc::EPOLLERR) != 0;
         if err || events & libc::EPOLLRDHUP != 0 {
             self.hup = true;
+        }
+        if events & libc::EPOLLPRI != 0 {
+            self.urgent = true;
         }
         if err || events & (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLPRI) != 0 {
             self.read.set_ready();
@@ -101,57 +120,69 @@ impl PollDesc {
         }
     }
 
-    /// netpollblock after EAGAIN: consume readiness (try again) or park.
-    pub(crate) fn poll_ready(&mut self, dir: Direction, cx: &Context<'_>) -> Poll<io::Result<()>> {
-        if self.closing {
-            return Poll::Ready(Err(closed_error()));
-        }
-        let slot = self.slot(dir);
-        match slot {
-            Slot::Ready => {
-                *slot = Slot::Empty;
-                Poll::Ready(Ok(()))
-            }
-            Slot::Waiting(wakers) => {
-                if !wakers.iter().any(|w| w.will_wake(cx.waker())) {
-                    wakers.push(cx.waker().clone());
+    /// Go's loop for one attempt of `op` in direction `dir`: try the syscall; on EAGAIN
+    /// consume readiness and try again, or park. A read known drained parks without trying.
+    /// Each counter is bumped where its event happens.
+    pub(crate) fn attempt<O: Operation>(
+        &mut self,
+        dir: Direction,
+        op: &mut O,
+        cx: &Context<'_>,
+        stats: &mut DriverStats,
+    ) -> Poll<io::Result<u32>> {
+        loop {
+            if matches!(self.half(dir), Readiness::Drained) {
+                // A short read emptied the socket and no edge has come since: park without the
+                // syscall that would only say EAGAIN.
+                if self.half(dir).park(cx).is_pending() {
+                    stats.eagain += 1;
+                    return Poll::Pending;
                 }
-                Poll::Pending
             }
-            Slot::Empty | Slot::Drained => {
-                *slot = Slot::Waiting(vec![cx.waker().clone()]);
-                Poll::Pending
+            stats.io_syscalls += 1;
+            match op.attempt() {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if crate::sys::would_block(&e) => {
+                    if self.half(dir).park(cx).is_pending() {
+                        stats.eagain += 1;
+                        return Poll::Pending;
+                    }
+                }
+                Ok(n) => {
+                    if op.drains(n) {
+                        self.mark_drained(dir);
+                    }
+                    return Poll::Ready(Ok(n));
+                }
+                Err(e) => return Poll::Ready(Err(e)),
             }
         }
     }
 
-    /// True if the next attempt in `dir` is known to find nothing (see `Slot::Drained`).
-    pub(crate) fn is_drained(&self, dir: Direction) -> bool {
-        let slot = match dir {
-            Direction::Read => &self.read,
-            Direction::Write => &self.write,
-        };
-        matches!(slot, Slot::Drained)
+    /// A readiness wait that has parked before: done if an edge came since (consumed), else
+    /// parked again. A wake without readiness (a deadline moved) leaves nothing consumed.
+    pub(crate) fn await_edge(&mut self, dir: Direction, cx: &Context<'_>) -> Poll<()> {
+        self.half(dir).park(cx)
     }
 
-    /// A read came back short: park the next one without trying, unless the peer hung up.
-    /// A `Ready` left in the slot is stale: events are only handled in the driver's park, on
-    /// this thread, so the edge it records came before the read that just emptied the
-    /// socket; data arriving later makes a new edge. Parked tasks stay parked.
-    pub(crate) fn mark_drained(&mut self, dir: Direction) {
-        if self.hup || self.closing {
+    /// A read came back short: park the next one without trying, unless the peer hung up or
+    /// urgent data was seen. A `Ready` left in the slot is stale: events are only handled in
+    /// the driver's park, on this thread, so the edge it records came before the read that just
+    /// emptied the socket; data arriving later makes a new edge. Parked tasks stay parked.
+    fn mark_drained(&mut self, dir: Direction) {
+        if self.hup || self.urgent {
             return;
         }
-        let slot = self.slot(dir);
-        if matches!(slot, Slot::Empty | Slot::Ready) {
-            *slot = Slot::Drained;
+        let half = self.half(dir);
+        if matches!(half, Readiness::Empty | Readiness::Ready) {
+            *half = Readiness::Drained;
         }
     }
 
-    /// Go's evict on close: mark closing and wake both directions.
-    pub(crate) fn evict(&mut self) {
-        self.closing = true;
-        self.read.set_ready();
-        self.write.set_ready();
+    /// Wakes every parked task, both directions, without readiness (Go's evict on close; a
+    /// deadline moved). They poll again and find out why.
+    pub(crate) fn wake_all(&mut self) {
+        self.read.wake();
+        self.write.wake();
     }
 }

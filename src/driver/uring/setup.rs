@@ -1,15 +1,22 @@
 //! Ring setup: flags tried from most to least capable, one at a time, and the opcode probe.
 
-use crate::driver::Unavailable;
 use io_uring::{opcode, types, IoUring, Probe};
 use std::io;
+
+/// Why io_uring could not be used.
+pub(crate) enum Unavailable {
+    /// The kernel refuses io_uring or lacks something corio needs: `Auto` falls back.
+    Refused(String),
+    /// A resource failure: reported as an error even under `Auto`.
+    Error(io::Error),
+}
 
 /// The setup flags corio asks for, in the order they are given up when the kernel refuses
 /// (EINVAL): DEFER_TASKRUN first (it needs SINGLE_ISSUER), then COOP_TASKRUN, SINGLE_ISSUER.
 const FLAGS: [&str; 3] = ["SINGLE_ISSUER", "COOP_TASKRUN", "DEFER_TASKRUN"];
 
 /// Every opcode the driver or an op submits; all must be supported, or io_uring is
-/// "unavailable" and `Driver::Auto` falls back to epoll.
+/// "unavailable" and `DriverChoice::Auto` falls back to epoll.
 const OPCODES: [(u8, &str); 15] = [
     (opcode::Nop::CODE, "NOP"),
     (opcode::Accept::CODE, "ACCEPT"),
@@ -135,6 +142,31 @@ pub(crate) fn check_cancel_fd(ring: &mut IoUring) -> Result<(), Unavailable> {
     }
 }
 
+/// Before Linux 6.3, a message from another task into a DEFER_TASKRUN ring posted its CQE
+/// from the sender's context, bypassing the single-issuer rules that ring relies on (fixed in
+/// 6.3 by handing it to the target's task). The self-message in `check_msg_ring` cannot show
+/// the difference, so such rings keep the eventfd for cross-executor wakes.
+pub(crate) fn msg_ring_into_this_ring_is_safe(setup_flags: &[&str]) -> bool {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    msg_ring_safe(&release, setup_flags.contains(&"DEFER_TASKRUN"))
+}
+
+/// The decision of `msg_ring_into_this_ring_is_safe` for a kernel release string.
+fn msg_ring_safe(release: &str, defer_taskrun: bool) -> bool {
+    if !defer_taskrun {
+        return true;
+    }
+    let mut parts = release
+        .trim()
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|p| p.parse::<u32>().ok());
+    match (parts.next().flatten(), parts.next().flatten()) {
+        (Some(major), Some(minor)) => (major, minor) >= (6, 3),
+        // An unreadable release: take the safe path.
+        _ => false,
+    }
+}
+
 /// Whether this ring can post wake-ups to other rings with `IORING_OP_MSG_RING` (Linux 5.18),
 /// tried once on the ring itself: a message to our own ring must come back as a CQE (a kernel
 /// without the opcode answers the send with -EINVAL, so no separate probe is needed). Optional:
@@ -178,5 +210,23 @@ pub(crate) fn check_msg_ring(ring: &mut IoUring, token: u64) -> bool {
             Err(e) if matches!(e.raw_os_error(), Some(libc::ETIME | libc::EINTR)) => {}
             Err(_) => return false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::msg_ring_safe;
+
+    #[test]
+    fn msg_ring_into_defer_taskrun_rings_needs_linux_6_3() {
+        assert!(!msg_ring_safe("6.2.16-300.fc38.x86_64", true));
+        assert!(!msg_ring_safe("5.19.0", true));
+        assert!(msg_ring_safe("6.3.0", true));
+        assert!(msg_ring_safe("6.18.44-fc-v1045\n", true));
+        assert!(msg_ring_safe("10.0", true));
+        // Without DEFER_TASKRUN the kernel's own check (the self-message) decides.
+        assert!(msg_ring_safe("5.18.0", false));
+        assert!(!msg_ring_safe("", true));
+        assert!(!msg_ring_safe("garbage", true));
     }
 }

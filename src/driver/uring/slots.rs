@@ -1,25 +1,25 @@
-//! The in-flight table: one slab slot per submitted operation, keyed by the SQE's user_data.
+//! The in-flight table: one slot per submitted operation, named by the SQE's user_data.
 //!
-//! Invariants (docs/architecture.md, "Slots"):
-//! - A slot is created when its SQE is pushed and removed only after its CQE has been reaped,
-//!   so a CQE always finds the slot it was meant for, never a reused one.
-//! - user_data = generation << 32 | slab key. A CQE whose generation does not match is stale:
-//!   counted and ignored, never delivered.
+//! Invariants (docs/architecture.md, "Slots" and "Ownership"):
+//! - A slot is created when its SQE is pushed and removed only after its CQE has been reaped
+//!   (or when the SQE never reached the SQ), so a CQE always finds the slot it was meant for,
+//!   never a reused one.
+//! - user_data is a [`Token`]: the slab key and a generation bumped by every insert. A CQE whose
+//!   generation does not match is stale: reported, never delivered.
 //! - While the op's future lives, the future owns the op's resources (buffer, fd, addresses);
 //!   if the future is dropped first, the resources move into the slot (`Orphaned`) and are
 //!   released by the CQE. Either way they outlive the kernel's use of them.
+//!
+//! Every transition returns what the caller must do next (`#[must_use]`).
 
-use std::io;
-use std::task::Waker;
-
-/// What a dropped operation leaves with the driver: its resources, and what to do with the
-/// result when it arrives (keep bytes read, close a connection accepted, ...).
-pub(crate) trait Orphan {
-    fn complete(self: Box<Self>, result: io::Result<u32>, flags: u32);
-}
+use crate::driver::op::Orphan;
+use crate::driver::token::{next_generation, Token};
+use slab::Slab;
+use std::os::fd::RawFd;
+use std::task::{Context, Poll, Waker};
 
 /// The life of one in-flight operation.
-pub(crate) enum Lifecycle {
+enum Lifecycle {
     /// Submitted; wake this task when the CQE arrives.
     Waiting(Waker),
     /// The CQE arrived; the result waits for the op's future to collect it.
@@ -38,15 +38,195 @@ impl std::fmt::Debug for Lifecycle {
     }
 }
 
-pub(crate) struct Slot {
-    pub(crate) generation: u32,
-    pub(crate) lifecycle: Lifecycle,
+struct Slot {
+    generation: u32,
+    /// The fd the op works on (-1 for none), so the ops waiting on one fd can be found.
+    fd: RawFd,
+    lifecycle: Lifecycle,
 }
 
-pub(crate) fn user_data(key: usize, generation: u32) -> u64 {
-    (u64::from(generation) << 32) | key as u64
+/// What a CQE means for its slot.
+#[must_use]
+pub(crate) enum Delivery {
+    /// Wake this task: its op's result waits in the slot.
+    Wake(Waker),
+    /// The op's future is gone: hand the result to what it left (the slot is removed).
+    Orphan(Box<dyn Orphan>, i32, u32),
+    /// No slot has this user_data (a reused key, a second CQE): nothing to deliver.
+    Stale,
 }
 
-pub(crate) fn split(user_data: u64) -> (usize, u32) {
-    ((user_data & 0xffff_ffff) as usize, (user_data >> 32) as u32)
+/// What dropping an op's future means for its slot.
+#[must_use]
+pub(crate) enum Orphaned {
+    /// Still in the kernel: the slot keeps the resources until the CQE; cancel the op.
+    InFlight,
+    /// Already completed: hand the result to what the op left (the slot is removed).
+    Done(Box<dyn Orphan>, i32, u32),
+}
+
+pub(crate) struct Slots {
+    slab: Slab<Slot>,
+    generation: u32,
+}
+
+impl Slots {
+    pub(crate) fn with_capacity(n: usize) -> Slots {
+        Slots {
+            slab: Slab::with_capacity(n),
+            generation: 0,
+        }
+    }
+
+    /// A new slot for an op on `fd` whose task is `waker`; returns its user_data.
+    pub(crate) fn insert(&mut self, fd: RawFd, waker: Waker) -> u64 {
+        self.generation = next_generation(self.generation);
+        let entry = self.slab.vacant_entry();
+        let token = Token::new(entry.key(), self.generation);
+        entry.insert(Slot {
+            generation: self.generation,
+            fd,
+            lifecycle: Lifecycle::Waiting(waker),
+        });
+        token.raw()
+    }
+
+    /// Removes a slot whose SQE never reached the SQ (nothing of it is in the kernel).
+    pub(crate) fn forget(&mut self, user_data: u64) {
+        let key = Token::from_raw(user_data).key();
+        self.slab.remove(key);
+    }
+
+    fn owned(&mut self, user_data: u64) -> &mut Slot {
+        let token = Token::from_raw(user_data);
+        match self.slab.get_mut(token.key()) {
+            Some(slot) if slot.generation == token.generation() => slot,
+            // The op owns its slot until it collects the result; anything else is a bug here.
+            _ => unreachable!("op used a slot it does not own: {user_data:#x}"),
+        }
+    }
+
+    /// The op's future asks for its result: `Ready` (the slot is removed) or `Pending` with
+    /// the task's waker recorded.
+    pub(crate) fn poll(&mut self, user_data: u64, cx: &Context<'_>) -> Poll<(i32, u32)> {
+        let slot = self.owned(user_data);
+        match &mut slot.lifecycle {
+            Lifecycle::Completed { res, flags } => {
+                let out = (*res, *flags);
+                self.slab.remove(Token::from_raw(user_data).key());
+                Poll::Ready(out)
+            }
+            Lifecycle::Waiting(waker) => {
+                if !waker.will_wake(cx.waker()) {
+                    *waker = cx.waker().clone();
+                }
+                Poll::Pending
+            }
+            state @ Lifecycle::Orphaned(_) => unreachable!("polled an orphaned op: {state:?}"),
+        }
+    }
+
+    /// The op's future is gone: the slot takes its resources.
+    pub(crate) fn orphan(&mut self, user_data: u64, data: Box<dyn Orphan>) -> Orphaned {
+        let slot = self.owned(user_data);
+        match std::mem::replace(&mut slot.lifecycle, Lifecycle::Orphaned(data)) {
+            Lifecycle::Waiting(_) => Orphaned::InFlight,
+            Lifecycle::Completed { res, flags } => {
+                let key = Token::from_raw(user_data).key();
+                let Lifecycle::Orphaned(data) = self.slab.remove(key).lifecycle else {
+                    unreachable!("the slot was just orphaned")
+                };
+                Orphaned::Done(data, res, flags)
+            }
+            state @ Lifecycle::Orphaned(_) => unreachable!("op orphaned twice: {state:?}"),
+        }
+    }
+
+    /// A CQE arrived for `user_data`.
+    pub(crate) fn complete(&mut self, user_data: u64, res: i32, flags: u32) -> Delivery {
+        let token = Token::from_raw(user_data);
+        let Some(slot) = self
+            .slab
+            .get_mut(token.key())
+            .filter(|s| s.generation == token.generation())
+        else {
+            return Delivery::Stale;
+        };
+        match &slot.lifecycle {
+            // Single-shot ops get one CQE; a second one is stale. The first result (and its
+            // flags) stays.
+            Lifecycle::Completed { .. } => return Delivery::Stale,
+            Lifecycle::Waiting(_) | Lifecycle::Orphaned(_) => {}
+        }
+        match std::mem::replace(&mut slot.lifecycle, Lifecycle::Completed { res, flags }) {
+            Lifecycle::Waiting(waker) => Delivery::Wake(waker),
+            Lifecycle::Orphaned(data) => {
+                self.slab.remove(token.key());
+                Delivery::Orphan(data, res, flags)
+            }
+            Lifecycle::Completed { .. } => unreachable!("checked above"),
+        }
+    }
+
+    /// Wakes the tasks of the ops waiting on `fd`, leaving the ops in flight (they poll again
+    /// and see, say, a deadline that moved).
+    pub(crate) fn wake_fd(&self, fd: RawFd) {
+        for (_, slot) in self.slab.iter() {
+            if let (true, Lifecycle::Waiting(waker)) = (slot.fd == fd, &slot.lifecycle) {
+                waker.wake_by_ref();
+            }
+        }
+    }
+
+    /// user_data of every op the kernel has not answered yet.
+    pub(crate) fn in_flight(&self) -> Vec<u64> {
+        self.slab
+            .iter()
+            .filter(|(_, s)| !matches!(s.lifecycle, Lifecycle::Completed { .. }))
+            .map(|(k, s)| Token::new(k, s.generation).raw())
+            .collect()
+    }
+
+    /// True if the op tagged `user_data` has not been answered by the kernel yet.
+    pub(crate) fn is_in_flight(&self, user_data: u64) -> bool {
+        let token = Token::from_raw(user_data);
+        self.slab.get(token.key()).is_some_and(|s| {
+            s.generation == token.generation()
+                && !matches!(s.lifecycle, Lifecycle::Completed { .. })
+        })
+    }
+
+    /// True if an op on `fd` has not been answered by the kernel yet.
+    pub(crate) fn any_in_flight_on(&self, fd: RawFd) -> bool {
+        self.slab
+            .iter()
+            .any(|(_, s)| s.fd == fd && !matches!(s.lifecycle, Lifecycle::Completed { .. }))
+    }
+
+    pub(crate) fn any_in_flight(&self) -> bool {
+        self.slab
+            .iter()
+            .any(|(_, s)| !matches!(s.lifecycle, Lifecycle::Completed { .. }))
+    }
+
+    /// Shutdown gave up waiting: what dropped ops left in the kernel's hands is leaked, never
+    /// freed, so a late write by the kernel lands in memory nobody reuses.
+    pub(crate) fn leak_orphans(&mut self) {
+        for (_, slot) in self.slab.iter_mut() {
+            if let Lifecycle::Orphaned(_) = slot.lifecycle {
+                let Lifecycle::Orphaned(data) = std::mem::replace(
+                    &mut slot.lifecycle,
+                    Lifecycle::Completed { res: 0, flags: 0 },
+                ) else {
+                    unreachable!("matched Orphaned above")
+                };
+                std::mem::forget(data);
+            }
+        }
+    }
+
+    /// Slots in use: in flight, or completed and not yet collected.
+    pub(crate) fn len(&self) -> usize {
+        self.slab.len()
+    }
 }

@@ -1,0 +1,86 @@
+//! Choosing and opening a driver: the request (`DriverConfig`, or `CORIO_DRIVER`), io_uring
+//! where it works, epoll where the kernel refuses io_uring and the request allows it.
+
+use super::notify::Notifier;
+use super::uring::{self, Unavailable};
+use super::{epoll, Driver, DriverChoice, DriverInfo, DriverKind};
+use std::io;
+use std::sync::Arc;
+
+/// What the runtime's builder tells the driver layer.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DriverConfig {
+    /// The request; `None`: `CORIO_DRIVER`, else `Auto`.
+    pub(crate) choice: Option<DriverChoice>,
+    /// io_uring submission queue entries.
+    pub(crate) ring_entries: u32,
+}
+
+fn requested(config: &DriverConfig) -> io::Result<DriverChoice> {
+    if let Some(d) = config.choice {
+        return Ok(d);
+    }
+    match std::env::var("CORIO_DRIVER") {
+        Ok(v) => DriverChoice::parse(&v).ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("CORIO_DRIVER={v:?}: expected auto, uring or epoll"),
+            )
+        }),
+        Err(_) => Ok(DriverChoice::Auto),
+    }
+}
+
+/// Opens the driver the config (or `CORIO_DRIVER`) asks for, with the notifier other threads
+/// use to wake it, and what was chosen and why.
+pub(crate) fn open(config: &DriverConfig) -> io::Result<(Driver, Arc<Notifier>, DriverInfo)> {
+    let requested = requested(config)?;
+    if requested == DriverChoice::Epoll {
+        return open_epoll(requested, "requested".into());
+    }
+    match uring::Uring::new(config.ring_entries, Notifier::new(false)?) {
+        Ok((ring, notifier)) => {
+            let reason = if requested == DriverChoice::Auto {
+                "io_uring available"
+            } else {
+                "requested"
+            };
+            let info = DriverInfo {
+                kind: DriverKind::IoUring,
+                requested,
+                reason: reason.into(),
+                setup_flags: ring.setup_flags().to_vec(),
+                msg_ring: ring.msg_ring_enabled(),
+            };
+            Ok((Driver::Uring(ring), notifier, info))
+        }
+        Err(Unavailable::Error(e)) => Err(e),
+        Err(Unavailable::Refused(why)) if requested == DriverChoice::IoUring => {
+            Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                format!("io_uring was requested but is unavailable: {why}"),
+            ))
+        }
+        Err(Unavailable::Refused(why)) => {
+            let out = open_epoll(requested, format!("io_uring unavailable: {why}"))?;
+            eprintln!("corio: {}", out.2);
+            Ok(out)
+        }
+    }
+}
+
+fn open_epoll(
+    requested: DriverChoice,
+    reason: String,
+) -> io::Result<(Driver, Arc<Notifier>, DriverInfo)> {
+    let notifier = Arc::new(Notifier::new(true)?);
+    let driver = Driver::Epoll(epoll::Epoll::new(notifier.eventfd())?);
+    let info = DriverInfo {
+        kind: DriverKind::Epoll,
+        requested,
+        reason,
+        setup_flags: vec![],
+        msg_ring: false,
+    };
+    Ok((driver, notifier, info))
+}

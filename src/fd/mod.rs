@@ -1,0 +1,267 @@
+//! `SharedFd`: a file descriptor shared by a socket or file and its operations, closed when the
+//! last of them lets go (Go's fdMutex reference rule).
+//!
+//! Invariants (docs/architecture.md, "Closing"):
+//! - Every op holds a clone, so the fd number stays open, and cannot be reused by a new socket,
+//!   while any operation on it may still complete — including an op whose future was dropped
+//!   and whose resources now wait in the driver's slot.
+//! - `close()` is Go's evict: it marks the fd closing (the one closing state: new operations
+//!   fail, see `check_open`), and has the driver cancel (io_uring) or wake (epoll) the ops on
+//!   it; the number is released by the last drop.
+//! - What dropped reads and accepts delivered late is kept on the read side (`stash.rs`); the
+//!   deadlines live in `deadline.rs`.
+
+mod deadline;
+mod stash;
+
+pub(crate) use deadline::Moved;
+pub(crate) use stash::{Chunk, Orphans, ReadSide};
+
+use crate::driver::{Direction, Token};
+use crate::runtime::context;
+use deadline::Deadlines;
+use std::cell::Cell;
+use std::io;
+use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::rc::Rc;
+use std::task::Waker;
+use std::time::Instant;
+
+pub(crate) struct FdInner {
+    /// -1 once an explicit close took the number.
+    fd: Cell<RawFd>,
+    /// The executor whose driver knows this fd.
+    core: u64,
+    /// Made with `new` (a socket, pipe, signalfd...: registered for readiness), not
+    /// `new_unpolled` (a regular file).
+    polled: bool,
+    /// The registration with the epoll driver; `None` on io_uring.
+    token: Cell<Option<Token>>,
+    closing: Cell<bool>,
+    /// The socket or file that made this fd still exists (see `SharedFd::owner`).
+    owner_alive: Cell<bool>,
+    read: ReadSide,
+    /// Dropped writes still in flight: a new write waits for them, so bytes keep their order.
+    write_orphans: Orphans,
+    deadlines: Deadlines,
+}
+
+/// A reference-counted fd; see the module docs.
+pub(crate) struct SharedFd {
+    inner: Rc<FdInner>,
+    /// The handle of the socket or file itself (made by `new`); clones are the operations'.
+    /// After `close()`, the last operation to let go releases the number even while the
+    /// socket value lives on (Go's decref after Close), so a peer sees the close promptly.
+    owner: bool,
+}
+
+impl Clone for SharedFd {
+    fn clone(&self) -> SharedFd {
+        SharedFd {
+            inner: self.inner.clone(),
+            owner: false,
+        }
+    }
+}
+
+impl Drop for SharedFd {
+    fn drop(&mut self) {
+        let inner = &self.inner;
+        if self.owner {
+            inner.owner_alive.set(false);
+        } else if inner.closing.get() && inner.owner_alive.get() && Rc::strong_count(inner) == 2 {
+            // The last operation lets go of a closed fd; only the socket value is left.
+            inner.release();
+        }
+    }
+}
+
+impl SharedFd {
+    /// Takes ownership of `fd` and registers it with the current driver (epoll: once,
+    /// edge-triggered, both directions).
+    pub(crate) fn new(fd: OwnedFd) -> io::Result<SharedFd> {
+        let (core, token) =
+            context::with_driver(|id, d| d.register(fd.as_raw_fd()).map(|t| (id, t)))?;
+        Ok(SharedFd::wrap(fd, core, true, token))
+    }
+
+    /// Takes ownership of an fd that epoll cannot poll (a regular file): never registered; on
+    /// the readiness driver its operations are plain blocking syscalls.
+    pub(crate) fn new_unpolled(fd: OwnedFd) -> io::Result<SharedFd> {
+        let core = context::with_core(|core| core.id());
+        Ok(SharedFd::wrap(fd, core, false, None))
+    }
+
+    fn wrap(fd: OwnedFd, core: u64, polled: bool, token: Option<Token>) -> SharedFd {
+        let inner = Rc::new(FdInner {
+            fd: Cell::new(fd.into_raw_fd()),
+            core,
+            polled,
+            token: Cell::new(token),
+            closing: Cell::new(false),
+            owner_alive: Cell::new(true),
+            read: ReadSide::default(),
+            write_orphans: Orphans::default(),
+            deadlines: Deadlines::default(),
+        });
+        SharedFd { inner, owner: true }
+    }
+
+    pub(crate) fn raw(&self) -> RawFd {
+        self.inner.fd.get()
+    }
+
+    pub(crate) fn token(&self) -> Option<Token> {
+        self.inner.token.get()
+    }
+
+    pub(crate) fn read_side(&self) -> &ReadSide {
+        &self.inner.read
+    }
+
+    /// The dropped operations of direction `dir` still in flight on this fd.
+    pub(crate) fn orphans(&self, dir: Direction) -> &Orphans {
+        match dir {
+            Direction::Read => self.inner.read.orphans(),
+            Direction::Write => &self.inner.write_orphans,
+        }
+    }
+
+    /// True for fds made with `new` (registered for readiness on the epoll driver).
+    pub(crate) fn is_polled(&self) -> bool {
+        self.inner.polled
+    }
+
+    /// On the readiness driver, a polled fd can only wait on the executor it was registered
+    /// with: its poll descriptor lives in that executor's table (a token looked up elsewhere
+    /// would name another socket's descriptor), and a socket made under io_uring is blocking.
+    pub(crate) fn check_executor(&self, core: u64) -> io::Result<()> {
+        if !self.inner.polled || self.inner.core == core {
+            return Ok(());
+        }
+        Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "this socket belongs to another corio executor (its epoll registration lives \
+             there); move sockets between executors with into_std and from_std",
+        ))
+    }
+
+    /// Fails if `close` was called (Go's fdMutex: a closed fd fails new operations fast).
+    pub(crate) fn check_open(&self) -> io::Result<()> {
+        if self.inner.closing.get() {
+            Err(crate::sys::closed_error())
+        } else {
+            Ok(())
+        }
+    }
+
+    /// The deadline for operations in direction `dir`, if any.
+    pub(crate) fn deadline(&self, dir: Direction) -> Option<Instant> {
+        self.inner.deadlines.get(dir)
+    }
+
+    /// Go's SetReadDeadline / SetWriteDeadline: applies to operations already waiting as well
+    /// as to later ones; `None` removes it. Waiting operations are woken to re-read it.
+    pub(crate) fn set_deadline(&self, dir: Direction, deadline: Option<Instant>) {
+        if let Moved::WakeAll = self.inner.deadlines.set(dir, deadline) {
+            let (fd, token) = (self.raw(), self.token());
+            self.with_own_driver(|d| d.wake_fd(fd, token));
+        }
+    }
+
+    /// Registers waiting op `id` to be woken when a deadline moves, once any deadline has
+    /// been set on this fd (see `deadline.rs`); true if it registered.
+    pub(crate) fn watch_deadline(&self, id: &mut Option<u64>, waker: &Waker) -> bool {
+        if !self.inner.deadlines.watched() {
+            return false;
+        }
+        self.inner.deadlines.watch(id, waker);
+        true
+    }
+
+    pub(crate) fn unwatch_deadline(&self, id: u64) {
+        self.inner.deadlines.unwatch(id);
+    }
+
+    /// Keeps the outcome of a dropped read for the next read (lossless cancellation) — unless
+    /// `close` was called: nothing will read it, so it is dropped now.
+    pub(crate) fn keep_read(&self, outcome: io::Result<Option<Chunk>>) {
+        if !self.inner.closing.get() {
+            self.inner.read.keep(outcome);
+        }
+    }
+
+    /// Keeps a connection a dropped accept received, for the next accept — unless `close` was
+    /// called: it is closed now rather than held until the listener is dropped.
+    pub(crate) fn keep_accepted(&self, conn: OwnedFd) {
+        if !self.inner.closing.get() {
+            self.inner.read.keep_accepted(conn);
+        }
+    }
+
+    /// Go's fd.Close: mark closing, make parked or in-flight operations end, release the fd
+    /// number when the last operation lets go. Idempotent.
+    pub(crate) fn close(&self) {
+        if self.inner.closing.replace(true) {
+            return;
+        }
+        let (fd, token) = (self.raw(), self.token());
+        self.with_own_driver(|d| d.close_fd(fd, token));
+        // Connections a dropped accept left behind, and bytes a dropped read left, go now.
+        self.inner.read.clear();
+        self.inner.read.wake_all();
+        self.inner.write_orphans.wake_all();
+    }
+
+    /// If no operation holds the fd any more, takes the number out (deregistered, not closed)
+    /// so the caller can close it and see the result, or hand it away. Otherwise `None`: the
+    /// last operation to let go releases it (Go's fdMutex rule).
+    pub(crate) fn take_if_last(&self) -> Option<RawFd> {
+        if Rc::strong_count(&self.inner) != 1 {
+            return None;
+        }
+        self.inner.deregister();
+        Some(self.inner.fd.replace(-1)).filter(|&fd| fd >= 0)
+    }
+
+    /// Runs `f` on the driver that knows this fd, if it is this thread's and free.
+    fn with_own_driver(&self, f: impl FnOnce(&mut crate::driver::Driver)) {
+        let core = self.inner.core;
+        context::try_with_driver(|id, d| {
+            if id == core {
+                f(d)
+            }
+        });
+    }
+}
+
+impl FdInner {
+    /// Gives the number back now: deregistered and closed; later operations fail as closed.
+    fn release(&self) {
+        self.deregister();
+        let fd = self.fd.replace(-1);
+        if fd >= 0 {
+            // No error to report from a drop; see `Drop for FdInner`.
+            let _ = crate::sys::close(fd);
+        }
+    }
+
+    fn deregister(&self) {
+        if let Some(token) = self.token.take() {
+            let (fd, core) = (self.fd.get(), self.core);
+            context::try_with_driver(|id, d| {
+                if id == core {
+                    d.deregister(token, fd);
+                }
+            });
+        }
+    }
+}
+
+impl Drop for FdInner {
+    /// Nothing can report an error from a drop; the fd is released even when close(2) fails.
+    /// Call `close()` on the socket for an explicit, awaited close.
+    fn drop(&mut self) {
+        self.release();
+    }
+}

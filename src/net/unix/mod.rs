@@ -1,0 +1,29 @@
+//! Unix-domain stream sockets: [`UnixListener`] and [`UnixStream`].
+
+mod listener;
+mod stream;
+
+pub use listener::UnixListener;
+pub use stream::UnixStream;
+
+use crate::sys::addr::RawAddr;
+use std::path::{Path, PathBuf};
+
+/// The address of a Unix socket: its path, or none for an unnamed socket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SocketAddr {
+    path: Option<PathBuf>,
+}
+
+impl SocketAddr {
+    pub(crate) fn from_raw(raw: &RawAddr) -> SocketAddr {
+        SocketAddr {
+            path: raw.to_path(),
+        }
+    }
+
+    /// The path, if the socket is bound to one.
+    pub fn as_pathname(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+}

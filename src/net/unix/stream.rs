@@ -1,0 +1,143 @@
+//! [`UnixStream`]: a Unix-domain stream connection, with the same owned-buffer I/O as TCP.
+
+use super::SocketAddr;
+use crate::buf::{BufResult, IoBuf, IoBufMut};
+use crate::driver::Direction;
+use crate::fd::SharedFd;
+use crate::net::socket::{nonblocking_sockets, socket};
+use crate::net::stream;
+use crate::op::recv::{self, ReadKind};
+use crate::op::{close, connect, send, shutdown, writev};
+use crate::sys::addr::{sock_name, RawAddr};
+use crate::sys::syscall;
+use std::io;
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::path::Path;
+use std::time::Instant;
+
+/// A Unix-domain stream connection.
+pub struct UnixStream {
+    fd: SharedFd,
+}
+
+impl UnixStream {
+    pub(crate) fn from_fd(fd: SharedFd) -> UnixStream {
+        UnixStream { fd }
+    }
+
+    /// Adopts a connected Unix stream made with std (or inherited), on the current runtime. Must be
+    /// called inside a runtime.
+    pub fn from_std(socket: std::os::unix::net::UnixStream) -> io::Result<UnixStream> {
+        Ok(UnixStream {
+            fd: crate::net::socket::adopt(socket.into())?,
+        })
+    }
+
+    /// Connects to the socket at `path`.
+    pub async fn connect(path: impl AsRef<Path>) -> io::Result<UnixStream> {
+        let sa = RawAddr::from_path(path.as_ref())?;
+        let fd = SharedFd::new(socket(libc::AF_UNIX, libc::SOCK_STREAM)?)?;
+        connect::connect(&fd, sa).await?;
+        Ok(UnixStream { fd })
+    }
+
+    /// A connected pair of unnamed sockets.
+    pub fn pair() -> io::Result<(UnixStream, UnixStream)> {
+        let flags = if nonblocking_sockets() {
+            libc::SOCK_NONBLOCK
+        } else {
+            0
+        };
+        let mut fds = [0; 2];
+        syscall!(socketpair(
+            libc::AF_UNIX,
+            libc::SOCK_STREAM | libc::SOCK_CLOEXEC | flags,
+            0,
+            fds.as_mut_ptr()
+        ))?;
+        // SAFETY: socketpair just returned these two fds and nothing else owns them.
+        let (x, y) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        Ok((
+            UnixStream {
+                fd: SharedFd::new(x)?,
+            },
+            UnixStream {
+                fd: SharedFd::new(y)?,
+            },
+        ))
+    }
+
+    /// Sets the read deadline; see [`TcpStream::set_read_deadline`](crate::net::TcpStream::set_read_deadline).
+    pub fn set_read_deadline(&self, deadline: Option<Instant>) {
+        self.fd.set_deadline(Direction::Read, deadline);
+    }
+
+    /// Sets the write deadline; see [`TcpStream::set_write_deadline`](crate::net::TcpStream::set_write_deadline).
+    pub fn set_write_deadline(&self, deadline: Option<Instant>) {
+        self.fd.set_deadline(Direction::Write, deadline);
+    }
+
+    /// Sets both the read and the write deadline.
+    pub fn set_deadline(&self, deadline: Option<Instant>) {
+        self.set_read_deadline(deadline);
+        self.set_write_deadline(deadline);
+    }
+
+    /// The read deadline, if set.
+    pub fn read_deadline(&self) -> Option<Instant> {
+        self.fd.deadline(Direction::Read)
+    }
+
+    /// The write deadline, if set.
+    pub fn write_deadline(&self) -> Option<Instant> {
+        self.fd.deadline(Direction::Write)
+    }
+
+    /// Reads what is available into `buf`'s spare capacity; see
+    /// [`TcpStream::read`](crate::net::TcpStream::read). Cancel-safe.
+    pub async fn read<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
+        recv::recv(&self.fd, buf, ReadKind::UnixStream).await
+    }
+
+    /// Reads until `buf` is full; EOF before that is `UnexpectedEof`.
+    pub async fn read_exact<B: IoBufMut>(&self, buf: B) -> BufResult<(), B> {
+        stream::read_exact(&self.fd, buf, ReadKind::UnixStream).await
+    }
+
+    /// Writes some of `buf`'s initialized bytes; returns how many.
+    pub async fn write<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
+        send::send(&self.fd, buf).await
+    }
+
+    /// Writes all of `buf`'s initialized bytes, looping over short writes.
+    pub async fn write_all<B: IoBuf>(&self, buf: B) -> BufResult<(), B> {
+        stream::write_all(&self.fd, buf).await
+    }
+
+    /// Writes the buffers in order with one sendmsg (or SQE); returns how many bytes went.
+    pub async fn writev<B: IoBuf>(&self, bufs: Vec<B>) -> BufResult<usize, Vec<B>> {
+        writev::writev(&self.fd, bufs).await
+    }
+
+    /// Shuts down the read, write, or both halves.
+    pub async fn shutdown(&self, how: std::net::Shutdown) -> io::Result<()> {
+        shutdown::shutdown(&self.fd, how).await
+    }
+
+    /// Closes the stream (Go's Close); see [`TcpStream::close`](crate::net::TcpStream::close).
+    pub async fn close(&self) -> io::Result<()> {
+        close::close(&self.fd).await
+    }
+
+    /// The local address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        Ok(SocketAddr::from_raw(&sock_name(self.fd.raw(), false)?))
+    }
+
+    /// The peer's address.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        Ok(SocketAddr::from_raw(&sock_name(self.fd.raw(), true)?))
+    }
+}
+
+crate::net::fd_traits!(UnixStream);

@@ -1,0 +1,121 @@
+//! [`Builder`]: the driver, the ring's size, the workers of `run`, signals and the grace
+//! period.
+
+use super::executor::Core;
+use super::remote::Remote;
+use super::shutdown::ShutdownState;
+use super::Runtime;
+use crate::driver::{self, DriverChoice, DriverConfig};
+use std::io;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Configures and builds a [`Runtime`].
+///
+/// ```
+/// use corio::{DriverChoice, Runtime};
+/// let rt = Runtime::builder().driver(DriverChoice::Auto).ring_entries(256).build().unwrap();
+/// println!("running on {:?}", rt.driver_info().kind);
+/// ```
+#[derive(Debug, Clone)]
+pub struct Builder {
+    pub(crate) driver: Option<DriverChoice>,
+    pub(crate) ring_entries: u32,
+    pub(crate) workers: usize,
+    pub(crate) pin_cores: bool,
+    pub(crate) handle_signals: bool,
+    pub(crate) grace: Duration,
+}
+
+/// The kernel's IORING_MAX_ENTRIES.
+const MAX_RING_ENTRIES: u32 = 32768;
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder {
+            driver: None,
+            ring_entries: 1024,
+            workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            pin_cores: true,
+            handle_signals: false,
+            grace: Duration::from_secs(5),
+        }
+    }
+}
+
+impl Builder {
+    /// Chooses the driver. Without this call, `CORIO_DRIVER=auto|uring|epoll` decides, and
+    /// `auto` when it is unset.
+    pub fn driver(&mut self, driver: DriverChoice) -> &mut Self {
+        self.driver = Some(driver);
+        self
+    }
+
+    /// Submission queue size of the io_uring (the completion queue is twice as big), from 1
+    /// to 32768 (the kernel's limit; it rounds up to a power of two). `build` rejects other
+    /// values with `InvalidInput`. Default 1024.
+    pub fn ring_entries(&mut self, entries: u32) -> &mut Self {
+        self.ring_entries = entries;
+        self
+    }
+
+    /// Number of workers [`Runtime::run`] starts, each a thread with its own executor and
+    /// driver (this thread is worker 0). Default: the number of CPUs this process may use.
+    /// `block_on` always runs on this thread alone.
+    pub fn workers(&mut self, n: usize) -> &mut Self {
+        self.workers = n.max(1);
+        self
+    }
+
+    /// Pin worker `i` to the `i`-th CPU this process may use (cycling if there are more
+    /// workers than CPUs) during [`Runtime::run`]. Default: true.
+    pub fn pin_cores(&mut self, pin: bool) -> &mut Self {
+        self.pin_cores = pin;
+        self
+    }
+
+    /// Deliver SIGINT and SIGTERM to the runtime during [`Runtime::run`]: they are blocked in
+    /// the workers and read from a signalfd through worker 0's driver (no signal handler), and
+    /// start the graceful shutdown (see [`shutdown_requested`](crate::shutdown_requested)).
+    /// Default: off (the process keeps its own signal dispositions).
+    pub fn handle_signals(&mut self, on: bool) -> &mut Self {
+        self.handle_signals = on;
+        self
+    }
+
+    /// How long workers may keep running after the shutdown starts before they are stopped
+    /// and their remaining tasks dropped. Default: 5 s.
+    pub fn grace_period(&mut self, grace: Duration) -> &mut Self {
+        self.grace = grace;
+        self
+    }
+
+    /// Builds the runtime. Fails if the requested driver cannot be set up; see [`DriverChoice`] for
+    /// when `Auto` falls back to epoll and when it reports an error instead.
+    pub fn build(&self) -> io::Result<Runtime> {
+        if !(1..=MAX_RING_ENTRIES).contains(&self.ring_entries) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "ring_entries({}): expected 1..={MAX_RING_ENTRIES}",
+                    self.ring_entries
+                ),
+            ));
+        }
+        let config = DriverConfig {
+            choice: self.driver,
+            ring_entries: self.ring_entries,
+        };
+        let (driver, notifier, info) = driver::open(&config)?;
+        let remote = Arc::new(Remote::new(notifier));
+        let shutdown = ShutdownState::new(self.grace);
+        Ok(Runtime {
+            core: Rc::new(Core::new(driver, remote, shutdown.clone())),
+            info,
+            config: self.clone(),
+            shutdown,
+            last_run: std::sync::Mutex::new(Vec::new()),
+        })
+    }
+}

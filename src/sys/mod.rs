@@ -1,0 +1,51 @@
+//! The syscall boundary: one macro that turns a libc return value into `io::Result`, the few
+//! raw helpers both drivers share, and socket addresses in the kernel's layout (`addr`).
+
+pub(crate) mod addr;
+
+use std::io;
+use std::os::fd::RawFd;
+
+/// Calls a libc function and maps `-1` to `io::Error::last_os_error()`, keeping errno.
+macro_rules! syscall {
+    ($fn:ident ( $($arg:expr),* $(,)? )) => {{
+        #[allow(unused_unsafe)]
+        // SAFETY: each call site passes arguments that are valid for the named syscall; the
+        // pointers it passes are checked at that site.
+        let res = unsafe { libc::$fn($($arg),*) };
+        if res == -1 {
+            Err(std::io::Error::last_os_error())
+        } else {
+            Ok(res)
+        }
+    }};
+}
+pub(crate) use syscall;
+
+/// Turns a kernel result in the io_uring convention (`-errno` on failure) into `io::Result`.
+pub(crate) fn cqe_result(res: i32) -> io::Result<u32> {
+    if res < 0 {
+        Err(io::Error::from_raw_os_error(-res))
+    } else {
+        Ok(res as u32)
+    }
+}
+
+/// Closes `fd`. No EINTR retry: Linux releases the fd even when close(2) reports EINTR.
+pub(crate) fn close(fd: RawFd) -> io::Result<()> {
+    syscall!(close(fd)).map(drop)
+}
+
+/// True for the errno values that mean "try again when ready".
+pub(crate) fn would_block(err: &io::Error) -> bool {
+    matches!(err.raw_os_error(), Some(libc::EAGAIN))
+}
+
+/// The error of an operation on an fd that `close()` has closed (Go's ErrNetClosing):
+/// `NotConnected`, "use of closed network connection".
+pub(crate) fn closed_error() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::NotConnected,
+        "use of closed network connection",
+    )
+}
