@@ -46,6 +46,7 @@ mod fd;
 pub mod fs;
 pub mod net;
 pub mod op;
+pub mod pipe;
 mod runtime;
 pub mod sync;
 mod sys;

@@ -46,6 +46,12 @@ pub(crate) trait Operation {
     /// Readiness form: true if `result` proves the fd has nothing more for now (a TCP read
     /// shorter than asked), so the next attempt may park without a syscall.
     fn drains(&self, result: u32) -> bool;
+
+    /// Readiness form: the operation only waits for readiness (a poll; no data moves), so once
+    /// it has parked, the edge that wakes it completes it without another attempt.
+    fn readiness_only(&self) -> bool {
+        false
+    }
 }
 
 /// What a dropped operation leaves with the io_uring driver: its resources, and what to do

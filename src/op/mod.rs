@@ -19,12 +19,14 @@ pub(crate) mod connect;
 mod deadline;
 pub(crate) mod fsync;
 pub(crate) mod nop;
+pub(crate) mod poll;
 pub(crate) mod read;
 pub(crate) mod recv;
 pub(crate) mod recv_from;
 pub(crate) mod send;
 pub(crate) mod send_to;
 pub(crate) mod shutdown;
+pub(crate) mod splice;
 pub(crate) mod timeout;
 pub(crate) mod write_at;
 pub(crate) mod writev;
@@ -61,6 +63,12 @@ pub(crate) trait OpAble: Sized + 'static {
     /// Readiness form: true if `result` proves the fd has nothing more for now (a TCP read
     /// shorter than asked), so the next attempt can park without a syscall.
     fn readiness_drained(&self, _result: u32) -> bool {
+        false
+    }
+
+    /// Readiness form: the op only waits for readiness (a poll, no data moves), so once it
+    /// has parked, the edge that wakes it completes it without another `readiness_call`.
+    fn readiness_only(&self) -> bool {
         false
     }
 
@@ -111,6 +119,9 @@ impl<T: OpAble> Operation for T {
     }
     fn drains(&self, result: u32) -> bool {
         self.readiness_drained(result)
+    }
+    fn readiness_only(&self) -> bool {
+        OpAble::readiness_only(self)
     }
 }
 

@@ -123,6 +123,7 @@ impl Epoll {
         op: &mut O,
         cx: &Context<'_>,
     ) -> Poll<OpResult> {
+        let parked_before = *state == OpState::Trying;
         if *state == OpState::Unstarted {
             self.stats.ops_submitted += 1;
             *state = OpState::Trying;
@@ -140,6 +141,12 @@ impl Epoll {
             .get_mut(token.key())
             .filter(|pd| pd.generation == token.generation())
         {
+            // A readiness wait that parked: the edge that woke it completes it, no syscall.
+            // (Before it has parked, a `Ready` may be stale — an edge from before the last
+            // read — so its first poll tries the probe.)
+            Some(pd) if parked_before && op.readiness_only() => {
+                pd.await_edge(interest.dir, cx).map(|()| (Ok(0), 0))
+            }
             Some(pd) => pd.attempt(interest.dir, op, cx, stats).map(|r| (r, 0)),
             // Deregistered: the fd was closed or handed away.
             None => Poll::Ready((Err(crate::sys::closed_error()), 0)),

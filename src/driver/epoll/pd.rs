@@ -159,6 +159,12 @@ impl PollDesc {
         }
     }
 
+    /// A readiness wait that has parked before: done if an edge came since (consumed), else
+    /// parked again. A wake without readiness (a deadline moved) leaves nothing consumed.
+    pub(crate) fn await_edge(&mut self, dir: Direction, cx: &Context<'_>) -> Poll<()> {
+        self.half(dir).park(cx)
+    }
+
     /// A read came back short: park the next one without trying, unless the peer hung up or
     /// urgent data was seen. A `Ready` left in the slot is stale: events are only handled in
     /// the driver's park, on this thread, so the edge it records came before the read that just

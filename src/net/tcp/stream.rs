@@ -163,6 +163,25 @@ impl TcpStream {
         writev::writev(&self.fd, bufs).await
     }
 
+    /// Waits until a read would not wait — data, EOF or an error is pending — without taking a
+    /// buffer: an idle connection then holds none (take one, then `read`). io_uring: one
+    /// `IORING_OP_POLL_ADD`; epoll: the read slot of the socket's poll descriptor (no syscall
+    /// after a short read, none when the edge wakes it). Observes the read deadline. With
+    /// several readers on one socket, another may take the bytes first: `read` then waits.
+    pub async fn readable(&self) -> io::Result<()> {
+        crate::op::poll::readable(&self.fd).await
+    }
+
+    /// Waits until a write would not wait (buffer space, or an error). Observes the write
+    /// deadline.
+    pub async fn writable(&self) -> io::Result<()> {
+        crate::op::poll::writable(&self.fd).await
+    }
+
+    pub(crate) fn shared_fd(&self) -> &SharedFd {
+        &self.fd
+    }
+
     /// Shuts down the read, write, or both halves.
     pub async fn shutdown(&self, how: std::net::Shutdown) -> io::Result<()> {
         shutdown::shutdown(&self.fd, how).await

@@ -1,0 +1,194 @@
+//! The command line: one listener from flags, or everything from `--config FILE`.
+
+use crate::config::{
+    self, Accept, BadInput, Balance, Copy, DriverChoice, ListenerSettings, Names, Settings,
+};
+use clap::Parser;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// An L4 TCP proxy on corio: one executor per core, each with its own listener.
+#[derive(Debug, Parser)]
+#[command(name = "corio-proxy", version, about)]
+pub struct Args {
+    /// Address to accept clients on (IP:PORT; port 0 picks one, printed on stderr).
+    #[arg(long, value_name = "ADDR", required_unless_present = "config")]
+    listen: Option<SocketAddr>,
+    /// An upstream (IP:PORT); repeat for several.
+    #[arg(
+        long = "upstream",
+        value_name = "ADDR",
+        required_unless_present = "config"
+    )]
+    upstreams: Vec<SocketAddr>,
+    /// Executors (threads, one core each); default: one per CPU.
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
+    workers: Option<usize>,
+    /// I/O driver; default auto (or CORIO_DRIVER when set).
+    #[arg(long, value_enum)]
+    driver: Option<DriverChoice>,
+    /// How an upstream is chosen for each client.
+    #[arg(long, value_enum, default_value = "round-robin")]
+    balance: Balance,
+    /// Upstream connect timeout.
+    #[arg(long, value_name = "DUR", allow_hyphen_values = true, value_parser = config::parse_duration, default_value = "5s")]
+    connect_timeout: Duration,
+    /// Close a pair when no byte moved either way for DUR (off unless set).
+    #[arg(long, value_name = "DUR", allow_hyphen_values = true, value_parser = config::parse_duration)]
+    idle_timeout: Option<Duration>,
+    /// Live clients allowed on the listener, across all workers (unlimited unless set).
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
+    max_conns: Option<usize>,
+    /// On SIGTERM/SIGINT, how long live pairs may finish before they are closed.
+    #[arg(long, value_name = "DUR", allow_hyphen_values = true, value_parser = config::parse_duration, default_value = "30s")]
+    drain_timeout: Duration,
+    /// How bytes move: through pooled buffers, or kernel to kernel with splice.
+    #[arg(long, value_enum, default_value = "buffered")]
+    copy: Copy,
+    /// Serve Prometheus text at http://ADDR/metrics.
+    #[arg(long, value_name = "ADDR")]
+    admin: Option<SocketAddr>,
+    /// Connect failures in a row after which an upstream is skipped.
+    #[arg(long, value_name = "N", default_value_t = config::DEFAULT_MAX_FAILS)]
+    max_fails: u32,
+    /// How long a failing upstream is skipped.
+    #[arg(long, value_name = "DUR", allow_hyphen_values = true, value_parser = config::parse_duration, default_value = "10s")]
+    fail_timeout: Duration,
+    /// How connections reach the workers.
+    #[arg(long, value_enum, default_value = "reuseport")]
+    accept: Accept,
+    /// Read every setting from a TOML file instead of flags.
+    #[arg(long, value_name = "FILE", conflicts_with_all = [
+        "listen", "upstreams", "workers", "driver", "balance", "connect_timeout",
+        "idle_timeout", "max_conns", "drain_timeout", "copy", "admin", "max_fails",
+        "fail_timeout", "accept",
+    ])]
+    config: Option<PathBuf>,
+}
+
+impl Args {
+    /// The settings these flags (or the file they name) describe.
+    pub fn settings(self) -> Result<Settings, BadInput> {
+        if let Some(path) = &self.config {
+            return config::load(path);
+        }
+        let listen = self
+            .listen
+            .ok_or_else(|| BadInput("--listen is required".into()))?;
+        let settings = Settings {
+            workers: self.workers,
+            driver: self.driver,
+            admin: self.admin,
+            drain_timeout: self.drain_timeout,
+            accept: self.accept,
+            listeners: vec![ListenerSettings {
+                listen,
+                upstreams: self.upstreams,
+                balance: self.balance,
+                connect_timeout: self.connect_timeout,
+                idle_timeout: self.idle_timeout,
+                max_conns: self.max_conns,
+                copy: self.copy,
+                max_fails: self.max_fails,
+                fail_timeout: self.fail_timeout,
+            }],
+        };
+        config::validate(&settings, Names::Flags)?;
+        Ok(settings)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(args: &[&str]) -> Result<Settings, String> {
+        let args = Args::try_parse_from(std::iter::once("corio-proxy").chain(args.iter().copied()))
+            .map_err(|e| e.to_string())?;
+        args.settings().map_err(|e| e.0)
+    }
+
+    #[test]
+    fn flags_make_one_listener() {
+        let s = settings(&[
+            "--listen",
+            "127.0.0.1:8000",
+            "--upstream",
+            "127.0.0.1:9000",
+            "--upstream",
+            "127.0.0.1:9001",
+            "--balance",
+            "least-conn",
+            "--idle-timeout",
+            "2m",
+            "--max-conns",
+            "10",
+            "--copy",
+            "splice",
+            "--workers",
+            "3",
+            "--driver",
+            "epoll",
+        ])
+        .unwrap();
+        assert_eq!(s.workers, Some(3));
+        assert_eq!(s.driver, Some(DriverChoice::Epoll));
+        let l = &s.listeners[0];
+        assert_eq!(l.upstreams.len(), 2);
+        assert_eq!(l.idle_timeout, Some(Duration::from_secs(120)));
+        assert_eq!((l.balance, l.copy), (Balance::LeastConn, Copy::Splice));
+    }
+
+    #[test]
+    fn bad_flags_name_the_flag() {
+        let cases: [(&[&str], &str); 6] = [
+            (
+                &["--listen", "nowhere", "--upstream", "127.0.0.1:1"],
+                "--listen",
+            ),
+            (&["--listen", "127.0.0.1:1"], "--upstream"),
+            (
+                &[
+                    "--listen",
+                    "127.0.0.1:1",
+                    "--upstream",
+                    "127.0.0.1:2",
+                    "--connect-timeout",
+                    "x",
+                ],
+                "--connect-timeout",
+            ),
+            (
+                &[
+                    "--listen",
+                    "127.0.0.1:1",
+                    "--upstream",
+                    "127.0.0.1:2",
+                    "--workers",
+                    "0",
+                ],
+                "--workers",
+            ),
+            (
+                &[
+                    "--listen",
+                    "127.0.0.1:1",
+                    "--upstream",
+                    "127.0.0.1:2",
+                    "--max-conns",
+                    "0",
+                ],
+                "--max-conns",
+            ),
+            (
+                &["--config", "x.toml", "--listen", "127.0.0.1:1"],
+                "--config",
+            ),
+        ];
+        for (args, flag) in cases {
+            let err = settings(args).unwrap_err();
+            assert!(err.contains(flag), "{args:?}: {err}");
+        }
+    }
+}

@@ -1,0 +1,355 @@
+//! The validated settings a run uses, and the TOML file form of them (`--config FILE`).
+//!
+//! The file has the process-wide keys at the top and one `[[listener]]` table per listener,
+//! each key named as its flag is. Unknown keys and values of the wrong type are errors that
+//! name the key (`listener[0].max-conns: ...`).
+
+use serde::Deserialize;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+pub const DEFAULT_MAX_FAILS: u32 = 3;
+pub const DEFAULT_FAIL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How a listener picks an upstream for a new client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Balance {
+    /// Each upstream in turn.
+    RoundRobin,
+    /// The upstream with the fewest live pairs, counted across all workers.
+    LeastConn,
+}
+
+/// How bytes move from one socket to the other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Copy {
+    /// Through a pooled 16 KiB user-space buffer, taken only while bytes are in flight.
+    Buffered,
+    /// Kernel to kernel through a pooled pipe (splice).
+    Splice,
+}
+
+/// How connections reach the workers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Accept {
+    /// One SO_REUSEPORT listener per worker; the kernel spreads connections.
+    Reuseport,
+    /// One listener on worker 0, each connection handed to the least-loaded worker.
+    Balanced,
+}
+
+/// The driver to ask corio for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum DriverChoice {
+    Auto,
+    Uring,
+    Epoll,
+}
+
+/// One listener and its upstreams.
+#[derive(Debug, Clone)]
+pub struct ListenerSettings {
+    pub listen: SocketAddr,
+    pub upstreams: Vec<SocketAddr>,
+    pub balance: Balance,
+    pub connect_timeout: Duration,
+    pub idle_timeout: Option<Duration>,
+    pub max_conns: Option<usize>,
+    pub copy: Copy,
+    pub max_fails: u32,
+    pub fail_timeout: Duration,
+}
+
+/// Everything a run needs, validated.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `None`: one per CPU.
+    pub workers: Option<usize>,
+    /// `None`: `CORIO_DRIVER`, else auto.
+    pub driver: Option<DriverChoice>,
+    pub admin: Option<SocketAddr>,
+    pub drain_timeout: Duration,
+    pub accept: Accept,
+    pub listeners: Vec<ListenerSettings>,
+}
+
+/// A bad flag or key: the message names it; the process exits with status 2.
+#[derive(Debug)]
+pub struct BadInput(pub String);
+
+impl fmt::Display for BadInput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The TOML file's top level.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct File {
+    workers: Option<usize>,
+    driver: Option<DriverChoice>,
+    admin: Option<SocketAddr>,
+    #[serde(default, with = "dur")]
+    drain_timeout: Option<Duration>,
+    accept: Option<Accept>,
+    #[serde(default)]
+    listener: Vec<FileListener>,
+}
+
+/// One `[[listener]]` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct FileListener {
+    listen: SocketAddr,
+    upstreams: Vec<SocketAddr>,
+    balance: Option<Balance>,
+    #[serde(default, with = "dur")]
+    connect_timeout: Option<Duration>,
+    #[serde(default, with = "dur")]
+    idle_timeout: Option<Duration>,
+    max_conns: Option<usize>,
+    copy: Option<Copy>,
+    max_fails: Option<u32>,
+    #[serde(default, with = "dur")]
+    fail_timeout: Option<Duration>,
+}
+
+/// Durations as humantime strings ("250ms", "5s", "1m30s").
+mod dur {
+    use serde::{Deserialize, Deserializer};
+    use std::time::Duration;
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        let s = String::deserialize(d)?;
+        super::parse_duration(&s)
+            .map(Some)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// A humantime duration ("250ms", "5s", "1m30s"); zero is refused.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s.trim())
+        .map_err(|e| format!("{s:?} is not a duration ({e}); write e.g. 250ms, 5s, 1m30s"))?;
+    if d.is_zero() {
+        return Err(format!("{s:?}: the duration must be above zero"));
+    }
+    Ok(d)
+}
+
+/// Reads and validates a config file.
+pub fn load(path: &Path) -> Result<Settings, BadInput> {
+    let shown = path.display();
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| BadInput(format!("--config {shown}: cannot read the file: {e}")))?;
+    let de = toml::Deserializer::parse(&text)
+        .map_err(|e| BadInput(format!("--config {shown}: {}", e.to_string().trim_end())))?;
+    let file: File = serde_path_to_error::deserialize(de).map_err(|e| {
+        let key = e.path().to_string();
+        let inner = e.into_inner();
+        let msg = inner.message().to_string();
+        match key.as_str() {
+            "." | "" => BadInput(format!("--config {shown}: {msg}")),
+            _ => BadInput(format!("--config {shown}: key `{key}`: {msg}")),
+        }
+    })?;
+    from_file(file).map_err(|e| BadInput(format!("--config {shown}: {e}")))
+}
+
+fn from_file(file: File) -> Result<Settings, BadInput> {
+    if file.listener.is_empty() {
+        return Err(BadInput(
+            "no [[listener]] table: at least one listener is needed".into(),
+        ));
+    }
+    let listeners = file
+        .listener
+        .into_iter()
+        .map(|l| ListenerSettings {
+            listen: l.listen,
+            upstreams: l.upstreams,
+            balance: l.balance.unwrap_or(Balance::RoundRobin),
+            connect_timeout: l.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT),
+            idle_timeout: l.idle_timeout,
+            max_conns: l.max_conns,
+            copy: l.copy.unwrap_or(Copy::Buffered),
+            max_fails: l.max_fails.unwrap_or(DEFAULT_MAX_FAILS),
+            fail_timeout: l.fail_timeout.unwrap_or(DEFAULT_FAIL_TIMEOUT),
+        })
+        .collect();
+    let settings = Settings {
+        workers: file.workers,
+        driver: file.driver,
+        admin: file.admin,
+        drain_timeout: file.drain_timeout.unwrap_or(DEFAULT_DRAIN_TIMEOUT),
+        accept: file.accept.unwrap_or(Accept::Reuseport),
+        listeners,
+    };
+    validate(&settings, Names::File)?;
+    Ok(settings)
+}
+
+/// How to name a setting in an error: as a flag or as a config key.
+#[derive(Clone, Copy)]
+pub enum Names {
+    Flags,
+    File,
+}
+
+impl Names {
+    fn top(self, key: &str) -> String {
+        match self {
+            Names::Flags => format!("--{key}"),
+            Names::File => format!("key `{key}`"),
+        }
+    }
+    fn listener(self, i: usize, key: &str) -> String {
+        match self {
+            Names::Flags => format!("--{key}"),
+            Names::File => format!("key `listener[{i}].{key}`"),
+        }
+    }
+}
+
+/// Checks what types alone cannot: counts above zero, a non-empty upstream list.
+pub fn validate(s: &Settings, names: Names) -> Result<(), BadInput> {
+    if s.workers == Some(0) {
+        return Err(BadInput(format!(
+            "{}: must be at least 1",
+            names.top("workers")
+        )));
+    }
+    if s.drain_timeout.is_zero() {
+        let key = names.top("drain-timeout");
+        return Err(BadInput(format!("{key}: must be above zero")));
+    }
+    for (i, l) in s.listeners.iter().enumerate() {
+        if l.upstreams.is_empty() {
+            let key = names.listener(i, "upstreams");
+            return Err(BadInput(format!("{key}: the upstream list is empty")));
+        }
+        if l.max_conns == Some(0) {
+            let key = names.listener(i, "max-conns");
+            return Err(BadInput(format!("{key}: must be at least 1")));
+        }
+        if l.max_fails == 0 {
+            let key = names.listener(i, "max-fails");
+            return Err(BadInput(format!("{key}: must be at least 1")));
+        }
+        for (key, d) in [
+            ("connect-timeout", Some(l.connect_timeout)),
+            ("idle-timeout", l.idle_timeout),
+            ("fail-timeout", Some(l.fail_timeout)),
+        ] {
+            if d.is_some_and(|d| d.is_zero()) {
+                let key = names.listener(i, key);
+                return Err(BadInput(format!("{key}: must be above zero")));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Settings, String> {
+        let de = toml::Deserializer::parse(text).map_err(|e| e.to_string())?;
+        let file: File = serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            format!("{path}: {}", e.into_inner().message())
+        })?;
+        from_file(file).map_err(|e| e.0)
+    }
+
+    const GOOD: &str = r#"
+workers = 2
+driver = "epoll"
+admin = "127.0.0.1:9100"
+drain-timeout = "1m30s"
+accept = "balanced"
+
+[[listener]]
+listen = "127.0.0.1:8000"
+upstreams = ["127.0.0.1:9000", "[::1]:9001"]
+balance = "least-conn"
+connect-timeout = "250ms"
+idle-timeout = "5s"
+max-conns = 100
+copy = "splice"
+max-fails = 5
+fail-timeout = "2s"
+"#;
+
+    #[test]
+    fn every_key_parses() {
+        let s = parse(GOOD).unwrap();
+        assert_eq!(s.workers, Some(2));
+        assert_eq!(s.driver, Some(DriverChoice::Epoll));
+        assert_eq!(s.drain_timeout, Duration::from_secs(90));
+        assert_eq!(s.accept, Accept::Balanced);
+        let l = &s.listeners[0];
+        assert_eq!(l.upstreams.len(), 2);
+        assert_eq!(l.balance, Balance::LeastConn);
+        assert_eq!(l.connect_timeout, Duration::from_millis(250));
+        assert_eq!(l.idle_timeout, Some(Duration::from_secs(5)));
+        assert_eq!(l.max_conns, Some(100));
+        assert_eq!(l.copy, Copy::Splice);
+        assert_eq!((l.max_fails, l.fail_timeout), (5, Duration::from_secs(2)));
+    }
+
+    #[test]
+    fn defaults_apply() {
+        let s = parse("[[listener]]\nlisten = \"127.0.0.1:1\"\nupstreams = [\"127.0.0.1:2\"]\n")
+            .unwrap();
+        assert_eq!(s.drain_timeout, DEFAULT_DRAIN_TIMEOUT);
+        let l = &s.listeners[0];
+        assert_eq!(l.connect_timeout, DEFAULT_CONNECT_TIMEOUT);
+        assert_eq!((l.idle_timeout, l.max_conns), (None, None));
+        assert_eq!((l.balance, l.copy), (Balance::RoundRobin, Copy::Buffered));
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let cases = [
+            ("workers = \"two\"\n", "workers"),
+            ("bogus = 1\n", "bogus"),
+            ("drain-timeout = \"soon\"\n", "drain-timeout"),
+            ("[[listener]]\nlisten = \"nowhere\"\n", "listener[0].listen"),
+            (
+                "[[listener]]\nlisten = \"127.0.0.1:1\"\nupstreams = []\n",
+                "listener[0].upstreams",
+            ),
+            (
+                "[[listener]]\nlisten = \"127.0.0.1:1\"\nupstreams = [\"127.0.0.1:2\"]\nmax-conns = -1\n",
+                "listener[0].max-conns",
+            ),
+            (
+                "[[listener]]\nlisten = \"127.0.0.1:1\"\nupstreams = [\"127.0.0.1:2\"]\nspeed = 1\n",
+                "speed",
+            ),
+        ];
+        for (text, key) in cases {
+            let err = parse(text).unwrap_err();
+            assert!(err.contains(key), "{text:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(parse_duration("1m30s").unwrap(), Duration::from_secs(90));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("5 parsecs").is_err());
+    }
+}

@@ -1,0 +1,133 @@
+//! One direction of a pair: wait until the source is readable, take a buffer (or a pipe) from
+//! the worker's pool, move what is there to the destination, give the buffer back. A
+//! direction holds at most one buffer, so a destination that does not read stalls only this
+//! direction's reads (backpressure), never grows memory.
+//!
+//! EOF from the source becomes shutdown(Write) on the destination; the direction is then done.
+//! An error (a reset on either side) ends it with the error, and the pair is torn down.
+
+use crate::metrics::Counter;
+use crate::pool;
+use corio::buf::IoBuf;
+use corio::net::TcpStream;
+use std::cell::Cell;
+use std::io;
+use std::net::Shutdown;
+use std::time::Instant;
+
+/// When bytes last moved either way, for the idle timeout (only read when one is set).
+pub struct Activity {
+    last: Cell<Instant>,
+    enabled: bool,
+}
+
+impl Activity {
+    pub fn new(enabled: bool) -> Activity {
+        Activity {
+            last: Cell::new(Instant::now()),
+            enabled,
+        }
+    }
+
+    fn touch(&self) {
+        if self.enabled {
+            self.last.set(Instant::now());
+        }
+    }
+
+    pub fn last(&self) -> Instant {
+        self.last.get()
+    }
+}
+
+/// Copies `from` to `to` through pooled buffers until EOF (then shuts `to` for writing).
+pub async fn buffered(
+    from: &TcpStream,
+    to: &TcpStream,
+    moved: &Counter,
+    activity: &Activity,
+) -> io::Result<()> {
+    loop {
+        // No buffer is held while the source is idle.
+        from.readable().await?;
+        let (buf, lease) = pool::take_buf();
+        let (res, buf) = from.read(buf).await;
+        let n = match res {
+            Ok(n) => n,
+            Err(e) => {
+                pool::put_buf(buf, lease);
+                return Err(e);
+            }
+        };
+        if n == 0 {
+            pool::put_buf(buf, lease);
+            return to.shutdown(Shutdown::Write).await;
+        }
+        activity.touch();
+        moved.add(n as u64);
+        let (res, buf) = write_all(to, buf, activity).await;
+        pool::put_buf(buf, lease);
+        res?;
+    }
+}
+
+/// Writes every byte of `buf`, counting each partial write as activity (a slow reader that
+/// keeps taking bytes is not idle).
+async fn write_all(
+    to: &TcpStream,
+    mut buf: Vec<u8>,
+    activity: &Activity,
+) -> (io::Result<()>, Vec<u8>) {
+    let total = buf.len();
+    let mut written = 0;
+    while written < total {
+        let (res, slice) = to.write(buf.slice(written..total)).await;
+        buf = slice.into_inner();
+        match res {
+            Ok(0) => return (Err(io::ErrorKind::WriteZero.into()), buf),
+            Ok(n) => {
+                written += n;
+                activity.touch();
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return (Err(e), buf),
+        }
+    }
+    (Ok(()), buf)
+}
+
+/// Copies `from` to `to` kernel to kernel through a pooled pipe until EOF.
+pub async fn spliced(
+    from: &TcpStream,
+    to: &TcpStream,
+    moved: &Counter,
+    activity: &Activity,
+) -> io::Result<()> {
+    loop {
+        // No pipe is held while the source is idle.
+        from.readable().await?;
+        let (pipe, lease) = pool::take_pipe()?;
+        let n = match pipe.splice_from(from, pipe.capacity()).await {
+            Ok(n) => n,
+            Err(e) => {
+                pool::put_pipe(pipe, lease);
+                return Err(e);
+            }
+        };
+        if n == 0 {
+            pool::put_pipe(pipe, lease);
+            return to.shutdown(Shutdown::Write).await;
+        }
+        activity.touch();
+        moved.add(n as u64);
+        while !pipe.is_empty() {
+            if let Err(e) = pipe.splice_to(to, pipe.len()).await {
+                // The pipe still holds bytes for a destination that failed: closed with them.
+                pool::put_pipe(pipe, lease);
+                return Err(e);
+            }
+            activity.touch();
+        }
+        pool::put_pipe(pipe, lease);
+    }
+}

@@ -1,0 +1,326 @@
+//! The proxy's counters, and their Prometheus text form for `/metrics`.
+//!
+//! Hot counters (bytes, connections) are per worker: each worker writes only its own, padded
+//! to a cache line, with a plain load and store (no locked instruction, no sharing); /metrics
+//! sums them. What must be shared to work — live clients per listener (max-conns) and live
+//! pairs per upstream (least-conn) — is one atomic updated once per connection.
+
+use crate::pool::PoolStats;
+use crate::upstream::Upstreams;
+use corio::WorkerMetrics;
+use std::fmt::Write;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+
+/// A counter written by one thread only.
+#[derive(Default)]
+pub struct Counter(AtomicU64);
+
+impl Counter {
+    pub fn add(&self, n: u64) {
+        // Single writer: a load and a store are enough, and cost no bus lock.
+        self.0
+            .store(self.0.load(Ordering::Relaxed) + n, Ordering::Relaxed);
+    }
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// One worker's counters for one listener.
+#[derive(Default)]
+#[repr(align(128))]
+pub struct WorkerCounters {
+    /// Clients accepted.
+    pub accepted: Counter,
+    /// Clients closed at once because the listener was at max-conns.
+    pub rejected: Counter,
+    /// Bytes copied client → upstream.
+    pub bytes_up: Counter,
+    /// Bytes copied upstream → client.
+    pub bytes_down: Counter,
+    /// Clients closed because no upstream could be connected.
+    pub no_upstream: Counter,
+    /// Pairs closed by the idle timeout.
+    pub idle_timeouts: Counter,
+    /// Pairs ended by an error or reset on either side.
+    pub pair_errors: Counter,
+}
+
+/// A listener's shared state and counters.
+pub struct ListenerMetrics {
+    pub addr: SocketAddr,
+    /// Live clients, across workers.
+    pub active: AtomicUsize,
+    pub workers: Vec<WorkerCounters>,
+}
+
+impl ListenerMetrics {
+    pub fn new(addr: SocketAddr, workers: usize) -> ListenerMetrics {
+        ListenerMetrics {
+            addr,
+            active: AtomicUsize::new(0),
+            workers: (0..workers).map(|_| WorkerCounters::default()).collect(),
+        }
+    }
+
+    fn sum(&self, f: impl Fn(&WorkerCounters) -> &Counter) -> u64 {
+        self.workers.iter().map(|w| f(w).get()).sum()
+    }
+}
+
+/// What /metrics shows beyond the listeners: the drain flag.
+#[derive(Default)]
+pub struct ProcessState {
+    pub draining: AtomicBool,
+    /// Set by worker 0 when the drain ends: the other workers stop then.
+    pub drain_over: AtomicBool,
+}
+
+/// One listener as /metrics sees it.
+pub struct ListenerView<'a> {
+    pub metrics: &'a ListenerMetrics,
+    pub upstreams: &'a Upstreams,
+}
+
+/// Writes one metric family's header.
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+/// The Prometheus text (format 0.0.4) for everything.
+pub fn render(
+    listeners: &[ListenerView<'_>],
+    state: &ProcessState,
+    workers: &[WorkerMetrics],
+    pools: &[PoolStats],
+) -> String {
+    let mut out = String::with_capacity(8 << 10);
+    render_listeners(&mut out, listeners);
+    render_upstreams(&mut out, listeners);
+    family(
+        &mut out,
+        "corio_proxy_draining",
+        "gauge",
+        "1 while draining after SIGTERM/SIGINT.",
+    );
+    let draining = state.draining.load(Ordering::Relaxed) as u8;
+    let _ = writeln!(out, "corio_proxy_draining {draining}");
+    render_workers(&mut out, workers);
+    render_pools(&mut out, pools);
+    out
+}
+
+fn render_listeners(out: &mut String, ls: &[ListenerView<'_>]) {
+    type Get = fn(&WorkerCounters) -> &Counter;
+    let counters: [(&str, &str, Get); 5] = [
+        (
+            "corio_proxy_client_connections_total",
+            "Clients accepted.",
+            |w| &w.accepted,
+        ),
+        (
+            "corio_proxy_client_rejected_total",
+            "Clients closed at once at max-conns.",
+            |w| &w.rejected,
+        ),
+        (
+            "corio_proxy_no_upstream_total",
+            "Clients closed because every upstream failed.",
+            |w| &w.no_upstream,
+        ),
+        (
+            "corio_proxy_idle_timeouts_total",
+            "Pairs closed by the idle timeout.",
+            |w| &w.idle_timeouts,
+        ),
+        (
+            "corio_proxy_pair_errors_total",
+            "Pairs ended by an error or reset on either side.",
+            |w| &w.pair_errors,
+        ),
+    ];
+    family(
+        out,
+        "corio_proxy_client_connections_active",
+        "gauge",
+        "Live clients.",
+    );
+    for l in ls {
+        let (addr, n) = (l.metrics.addr, l.metrics.active.load(Ordering::Relaxed));
+        let _ = writeln!(
+            out,
+            "corio_proxy_client_connections_active{{listener=\"{addr}\"}} {n}"
+        );
+    }
+    for (name, help, get) in counters {
+        family(out, name, "counter", help);
+        for l in ls {
+            let _ = writeln!(
+                out,
+                "{name}{{listener=\"{}\"}} {}",
+                l.metrics.addr,
+                l.metrics.sum(get)
+            );
+        }
+    }
+    let name = "corio_proxy_bytes_total";
+    family(out, name, "counter", "Bytes copied, by direction.");
+    for l in ls {
+        let addr = l.metrics.addr;
+        let up = l.metrics.sum(|w| &w.bytes_up);
+        let down = l.metrics.sum(|w| &w.bytes_down);
+        let _ = writeln!(
+            out,
+            "{name}{{listener=\"{addr}\",direction=\"client_to_upstream\"}} {up}"
+        );
+        let _ = writeln!(
+            out,
+            "{name}{{listener=\"{addr}\",direction=\"upstream_to_client\"}} {down}"
+        );
+    }
+}
+
+fn render_upstreams(out: &mut String, ls: &[ListenerView<'_>]) {
+    let families = [
+        (
+            "corio_proxy_upstream_connections_active",
+            "gauge",
+            "Live pairs per upstream, across workers.",
+        ),
+        (
+            "corio_proxy_upstream_healthy",
+            "gauge",
+            "0 while the upstream is skipped after failed connects.",
+        ),
+        (
+            "corio_proxy_upstream_connect_errors_total",
+            "counter",
+            "Failed connects (refused or other errors), timeouts excluded.",
+        ),
+        (
+            "corio_proxy_upstream_connect_timeouts_total",
+            "counter",
+            "Connects that timed out.",
+        ),
+    ];
+    for (i, (name, kind, help)) in families.into_iter().enumerate() {
+        family(out, name, kind, help);
+        for l in ls {
+            for u in l.upstreams.iter() {
+                let v = match i {
+                    0 => u.active.load(Ordering::Relaxed) as u64,
+                    1 => l.upstreams.is_healthy(u) as u64,
+                    2 => u.connect_errors.load(Ordering::Relaxed),
+                    _ => u.connect_timeouts.load(Ordering::Relaxed),
+                };
+                let (la, ua) = (l.metrics.addr, u.addr);
+                let _ = writeln!(out, "{name}{{listener=\"{la}\",upstream=\"{ua}\"}} {v}");
+            }
+        }
+    }
+}
+
+fn render_workers(out: &mut String, workers: &[WorkerMetrics]) {
+    type Get = fn(&WorkerMetrics) -> u64;
+    let families: [(&str, &str, &str, Get); 10] = [
+        (
+            "corio_worker_enters_total",
+            "counter",
+            "io_uring_enter calls.",
+            |w| w.driver.enters,
+        ),
+        (
+            "corio_worker_epoll_waits_total",
+            "counter",
+            "epoll_wait calls.",
+            |w| w.driver.epoll_waits,
+        ),
+        (
+            "corio_worker_ops_submitted_total",
+            "counter",
+            "Operations started (SQEs, or first attempts on epoll).",
+            |w| w.driver.ops_submitted,
+        ),
+        (
+            "corio_worker_completions_total",
+            "counter",
+            "CQEs reaped.",
+            |w| w.driver.completions,
+        ),
+        (
+            "corio_worker_io_syscalls_total",
+            "counter",
+            "I/O syscalls tried by the epoll driver.",
+            |w| w.driver.io_syscalls,
+        ),
+        (
+            "corio_worker_eagain_total",
+            "counter",
+            "Operations that parked (EAGAIN, or a drained socket).",
+            |w| w.driver.eagain,
+        ),
+        (
+            "corio_worker_cancellations_total",
+            "counter",
+            "Operations cancelled in flight.",
+            |w| w.driver.cancellations,
+        ),
+        (
+            "corio_worker_tasks_polled_total",
+            "counter",
+            "Task polls.",
+            |w| w.executor.tasks_polled,
+        ),
+        (
+            "corio_worker_ticks_total",
+            "counter",
+            "Executor loop turns.",
+            |w| w.executor.ticks,
+        ),
+        (
+            "corio_worker_in_flight",
+            "gauge",
+            "io_uring operations in flight.",
+            |w| w.driver.in_flight,
+        ),
+    ];
+    for (name, kind, help, get) in families {
+        family(out, name, kind, help);
+        for w in workers {
+            let _ = writeln!(out, "{name}{{worker=\"{}\"}} {}", w.worker, get(w));
+        }
+    }
+}
+
+fn render_pools(out: &mut String, pools: &[PoolStats]) {
+    type Get = fn(&PoolStats) -> u64;
+    let families: [(&str, &str, Get); 4] = [
+        (
+            "corio_proxy_buffers_in_use",
+            "16 KiB copy buffers held by pairs with bytes in flight.",
+            |p| p.buffers_in_use,
+        ),
+        (
+            "corio_proxy_buffers_pooled",
+            "Idle copy buffers kept for reuse.",
+            |p| p.buffers_pooled,
+        ),
+        (
+            "corio_proxy_pipes_in_use",
+            "Splice pipes held by pairs with bytes in flight.",
+            |p| p.pipes_in_use,
+        ),
+        (
+            "corio_proxy_pipes_pooled",
+            "Idle splice pipes kept for reuse.",
+            |p| p.pipes_pooled,
+        ),
+    ];
+    for (name, help, get) in families {
+        family(out, name, "gauge", help);
+        for (w, p) in pools.iter().enumerate() {
+            let _ = writeln!(out, "{name}{{worker=\"{w}\"}} {}", get(p));
+        }
+    }
+}

@@ -1,0 +1,259 @@
+//! Splice: move bytes between a socket and a pipe inside the kernel (splice(2)), never through
+//! a user-space buffer.
+//!
+//! - io_uring: `IORING_OP_SPLICE`. The kernel always runs it on an io-wq worker thread (the
+//!   inline attempt answers EAGAIN), where it may block: so a socket-to-pipe splice first waits
+//!   for the socket to be readable (`IORING_OP_POLL_ADD`), and never blocks there; a
+//!   pipe-to-socket splice may wait in the worker for socket buffer space, and is cancelled
+//!   like any op when its future is dropped or the socket is closed.
+//! - epoll: Go's loop with splice(2), `SPLICE_F_NONBLOCK` on a non-blocking pipe: try, and on
+//!   EAGAIN park on the socket's read slot (into the pipe) or write slot (out of the pipe).
+//!
+//! Both directions need the pipe side to be able to make progress, or an EAGAIN would park on
+//! the socket for the wrong reason: a splice into the pipe starts only when the pipe is empty,
+//! and a splice out of it only asks for bytes the pipe holds. The pipe's fill level is tracked
+//! in `Level`, and kept exact across cancellation: a dropped splice's late completion (io_uring)
+//! still adds or subtracts the bytes it moved, and new splices wait until it has arrived.
+//!
+//! To the socket, a splice is a read (into the pipe) or a write (out of it), ordered with the
+//! socket's other reads or writes like any (`OpAble::ORDERED`).
+
+use super::{Op, OpAble};
+use crate::driver::Direction;
+use crate::fd::SharedFd;
+use crate::sys::syscall;
+use io_uring::{opcode, squeue, types};
+use std::cell::{Cell, RefCell};
+use std::future::poll_fn;
+use std::io;
+use std::rc::Rc;
+use std::task::{Poll, Waker};
+
+/// How many bytes sit in a pipe, and how many splices on it are still unfinished (a dropped
+/// one may still move bytes in the kernel).
+#[derive(Default)]
+pub(crate) struct Level {
+    bytes: Cell<usize>,
+    in_flight: Cell<u32>,
+    waiters: RefCell<Vec<Waker>>,
+}
+
+impl Level {
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes.get()
+    }
+
+    fn moved(&self, into_pipe: bool, n: usize) {
+        let b = self.bytes.get();
+        self.bytes.set(if into_pipe {
+            b + n
+        } else {
+            b.saturating_sub(n)
+        });
+    }
+
+    /// Waits until no splice is unfinished, so `bytes` is exact.
+    pub(crate) async fn settled(&self) {
+        poll_fn(|cx| {
+            if self.in_flight.get() == 0 {
+                Poll::Ready(())
+            } else {
+                self.waiters.borrow_mut().push(cx.waker().clone());
+                Poll::Pending
+            }
+        })
+        .await
+    }
+}
+
+/// One unfinished splice on a pipe: counted from its start until its op's data is dropped —
+/// when the future takes its result, when it is dropped with nothing in the kernel, or (io_uring)
+/// after a dropped splice's completion has updated the level.
+struct Flight(Rc<Level>);
+
+impl Flight {
+    fn new(level: &Rc<Level>) -> Flight {
+        level.in_flight.set(level.in_flight.get() + 1);
+        Flight(level.clone())
+    }
+}
+
+impl Drop for Flight {
+    fn drop(&mut self) {
+        let left = self.0.in_flight.get().saturating_sub(1);
+        self.0.in_flight.set(left);
+        if left == 0 {
+            std::mem::take(&mut *self.0.waiters.borrow_mut())
+                .into_iter()
+                .for_each(Waker::wake);
+        }
+    }
+}
+
+const FLAGS: u32 = libc::SPLICE_F_NONBLOCK | libc::SPLICE_F_MOVE;
+
+/// The fds and length of one splice.
+struct Ends {
+    fd_in: SharedFd,
+    fd_out: SharedFd,
+    len: u32,
+    flight: Flight,
+}
+
+impl Ends {
+    fn sqe(&self) -> squeue::Entry {
+        let (fd_in, fd_out) = (types::Fd(self.fd_in.raw()), types::Fd(self.fd_out.raw()));
+        opcode::Splice::new(fd_in, -1, fd_out, -1, self.len)
+            .flags(FLAGS)
+            .build()
+    }
+
+    fn call(&self) -> io::Result<u32> {
+        let (fd_in, fd_out) = (self.fd_in.raw(), self.fd_out.raw());
+        let null = std::ptr::null_mut();
+        let len = self.len as usize;
+        syscall!(splice(fd_in, null, fd_out, null, len, FLAGS)).map(|n| n as u32)
+    }
+}
+
+/// Socket to pipe: a read on the socket.
+pub(crate) struct SpliceIn(Ends);
+
+/// Pipe to socket: a write on the socket.
+pub(crate) struct SpliceOut(Ends);
+
+impl OpAble for SpliceIn {
+    fn fd(&self) -> Option<&SharedFd> {
+        Some(&self.0.fd_in)
+    }
+    fn uring_op(&mut self) -> squeue::Entry {
+        self.0.sqe()
+    }
+    fn readiness_interest(&self) -> Option<Direction> {
+        Some(Direction::Read)
+    }
+    fn readiness_call(&mut self) -> io::Result<u32> {
+        self.0.call()
+    }
+    fn deadline(&self) -> Option<Direction> {
+        Some(Direction::Read)
+    }
+    const ORDERED: Option<Direction> = Some(Direction::Read);
+    /// Bytes a dropped read kept would be passed over by a splice: refused.
+    fn take_stashed(&mut self) -> Option<io::Result<u32>> {
+        self.0.fd_in.read_side().has_stash().then(|| {
+            Err(invalid(
+                "bytes from a dropped read are kept on this stream: read them first",
+            ))
+        })
+    }
+    fn orphan_complete(self, result: io::Result<u32>, _flags: u32) {
+        if let Ok(n) = result {
+            self.0.flight.0.moved(true, n as usize);
+        }
+    }
+}
+
+impl OpAble for SpliceOut {
+    fn fd(&self) -> Option<&SharedFd> {
+        Some(&self.0.fd_out)
+    }
+    fn uring_op(&mut self) -> squeue::Entry {
+        self.0.sqe()
+    }
+    fn readiness_interest(&self) -> Option<Direction> {
+        Some(Direction::Write)
+    }
+    fn readiness_call(&mut self) -> io::Result<u32> {
+        self.0.call()
+    }
+    fn deadline(&self) -> Option<Direction> {
+        Some(Direction::Write)
+    }
+    const ORDERED: Option<Direction> = Some(Direction::Write);
+    fn orphan_complete(self, result: io::Result<u32>, _flags: u32) {
+        if let Ok(n) = result {
+            self.0.flight.0.moved(false, n as usize);
+        }
+    }
+}
+
+pub(crate) fn invalid(msg: &'static str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, msg)
+}
+
+/// A kernel without IORING_OP_SPLICE, or a file that cannot splice, answers EINVAL (the
+/// arguments here are otherwise always valid).
+fn unsupported(e: io::Error) -> io::Error {
+    if e.raw_os_error() == Some(libc::EINVAL) {
+        io::Error::new(
+            io::ErrorKind::Unsupported,
+            "splice refused (EINVAL): the kernel lacks IORING_OP_SPLICE or cannot splice this fd",
+        )
+    } else {
+        e
+    }
+}
+
+fn on_uring() -> bool {
+    crate::runtime::context::with_driver(|_, d| !d.needs_nonblocking_fds())
+}
+
+/// Moves up to `len` bytes from the socket `src` into the pipe's write end `pipe_w`, which the
+/// caller has made sure is empty. 0 means EOF on `src`.
+pub(crate) async fn into_pipe(
+    src: &SharedFd,
+    pipe_w: &SharedFd,
+    level: &Rc<Level>,
+    len: u32,
+) -> io::Result<usize> {
+    loop {
+        if on_uring() {
+            // io_uring: splice runs on a worker thread and would block there until data came.
+            super::poll::readable(src).await?;
+        }
+        let done = Op::new(SpliceIn(Ends {
+            fd_in: src.clone(),
+            fd_out: pipe_w.clone(),
+            len,
+            flight: Flight::new(level),
+        }))
+        .await;
+        match done.result {
+            Ok(n) => {
+                level.moved(true, n as usize);
+                return Ok(n as usize);
+            }
+            // io_uring: readiness was spurious (or the bytes went to another reader).
+            Err(e) if crate::sys::would_block(&e) => continue,
+            Err(e) => return Err(unsupported(e)),
+        }
+    }
+}
+
+/// Moves up to `len` bytes (at most what the pipe holds) from the pipe's read end `pipe_r` into
+/// the socket `dst`.
+pub(crate) async fn out_of_pipe(
+    pipe_r: &SharedFd,
+    dst: &SharedFd,
+    level: &Rc<Level>,
+    len: u32,
+) -> io::Result<usize> {
+    loop {
+        let done = Op::new(SpliceOut(Ends {
+            fd_in: pipe_r.clone(),
+            fd_out: dst.clone(),
+            len,
+            flight: Flight::new(level),
+        }))
+        .await;
+        match done.result {
+            Ok(n) => {
+                level.moved(false, n as usize);
+                return Ok(n as usize);
+            }
+            Err(e) if crate::sys::would_block(&e) => super::poll::writable(dst).await?,
+            Err(e) => return Err(unsupported(e)),
+        }
+    }
+}
