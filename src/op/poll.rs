@@ -72,7 +72,7 @@ impl OpAble for PollIn {
     /// next read), and bytes already kept make the socket readable at once.
     const ORDERED: Option<Direction> = Some(Direction::Read);
     fn take_stashed(&mut self) -> Option<io::Result<u32>> {
-        self.fd.read_side().has_stash().then_some(Ok(0))
+        self.fd.has_stash().then_some(Ok(0))
     }
 }
 

@@ -141,7 +141,7 @@ impl OpAble for SpliceIn {
     const ORDERED: Option<Direction> = Some(Direction::Read);
     /// Bytes a dropped read kept would be passed over by a splice: refused.
     fn take_stashed(&mut self) -> Option<io::Result<u32>> {
-        self.0.fd_in.read_side().has_stash().then(|| {
+        self.0.fd_in.has_stash().then(|| {
             Err(invalid(
                 "bytes from a dropped read are kept on this stream: read them first",
             ))
