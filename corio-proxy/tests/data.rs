@@ -220,9 +220,11 @@ fn idle_pairs_hold_no_buffer_or_pipe() {
             "{copy}"
         );
         let pooled = support::metric_value(&m, "corio_proxy_pipes_pooled", "") as usize;
+        // +1: the admin connection `metrics()` just used may not be closed on the proxy's
+        // side yet.
         let grown = proxy.fds() - fds;
         assert!(
-            grown <= 2 * N + 2 * pooled,
+            grown <= 2 * N + 2 * pooled + 1,
             "{copy}: {grown} more fds for {N} idle pairs"
         );
         let per_pair = (proxy.rss_kib().saturating_sub(rss)) * 1024 / N as u64;
