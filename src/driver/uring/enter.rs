@@ -20,11 +20,12 @@ impl Uring {
     /// The pointers in `sqe` must stay valid until its CQE is reaped.
     pub(super) unsafe fn push(&mut self, sqe: &squeue::Entry) -> io::Result<()> {
         loop {
-            self.check_broken()?;
             // SAFETY: forwarded from this function's contract.
             if unsafe { self.ring.submission().push(sqe) }.is_ok() {
+                // A broken ring never submits it: `park` reports the error.
                 return Ok(());
             }
+            self.check_broken()?;
             self.stats.sq_full += 1;
             // Transient errors (EBUSY/EAGAIN: the reap below makes room; EINTR) are retried;
             // any other marks the ring broken and ends the loop at `check_broken`.
