@@ -27,25 +27,28 @@ enum Readiness {
     /// so the next read parks without trying (tokio's readiness clearing). Any later data makes
     /// a new edge. Never set once the peer has hung up or urgent data was seen.
     Drained,
-    /// Tasks are parked here: usually one; more when several tasks wait on the same fd in the
-    /// same direction (e.g. accept loops sharing a listener), which Go's fdMutex forbids but
-    /// corio allows. All are woken and retry; the losers park again.
-    Waiting(Vec<Waker>),
+    /// Tasks are parked here: usually one (no allocation); more when several tasks wait on
+    /// the same fd in the same direction (e.g. accept loops sharing a listener), which Go's
+    /// fdMutex forbids but corio allows — the others in the `Vec`. All are woken and retry; the
+    /// losers park again.
+    Waiting(Waker, Vec<Waker>),
 }
 
 impl Readiness {
     /// An event arrived: remember it and wake the parked tasks, if any.
     fn set_ready(&mut self) {
-        if let Readiness::Waiting(wakers) = std::mem::replace(self, Readiness::Ready) {
-            wakers.into_iter().for_each(Waker::wake);
+        if let Readiness::Waiting(first, more) = std::mem::replace(self, Readiness::Ready) {
+            first.wake();
+            more.into_iter().for_each(Waker::wake);
         }
     }
 
     /// Wakes the parked tasks without readiness: they poll again and decide (the fd closing,
     /// a deadline moved).
     fn wake(&mut self) {
-        if let Readiness::Waiting(wakers) = std::mem::take(self) {
-            wakers.into_iter().for_each(Waker::wake);
+        if let Readiness::Waiting(first, more) = std::mem::take(self) {
+            first.wake();
+            more.into_iter().for_each(Waker::wake);
         }
     }
 
@@ -56,14 +59,15 @@ impl Readiness {
                 *self = Readiness::Empty;
                 Poll::Ready(())
             }
-            Readiness::Waiting(wakers) => {
-                if !wakers.iter().any(|w| w.will_wake(cx.waker())) {
-                    wakers.push(cx.waker().clone());
+            Readiness::Waiting(first, more) => {
+                let w = cx.waker();
+                if !first.will_wake(w) && !more.iter().any(|m| m.will_wake(w)) {
+                    more.push(w.clone());
                 }
                 Poll::Pending
             }
             Readiness::Empty | Readiness::Drained => {
-                *self = Readiness::Waiting(vec![cx.waker().clone()]);
+                *self = Readiness::Waiting(cx.waker().clone(), Vec::new());
                 Poll::Pending
             }
         }
