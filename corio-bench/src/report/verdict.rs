@@ -1,8 +1,9 @@
-//! The report's last section: per case, which model cost less server CPU per request, by what
-//! ratio, and one line on why from the syscall counters. The ratios pair each completion
+//! The report's last section: per case, which model cost less server CPU per unit of work, by
+//! what ratio, and one line on why from the syscall counters. The ratios pair each completion
 //! server with the readiness server that differs from it only in the model: corio on its two
 //! drivers, and the two bare loops. Where neither pair ran, the cheapest server of each model
-//! stands in.
+//! stands in. Then the ratios the workload also asks for (`Workload::also`, e.g. corio-uring
+//! over tokio) and its one line from the model (`Workload::model_note`).
 
 use super::table::{cases, find};
 use crate::row::Row;
@@ -25,7 +26,10 @@ fn disturbed(r: &Row) -> bool {
         return false;
     };
     let window_us = l.secs.max(1e-9) * 1e6;
-    let waits = [l.load_wait_us, r.server_window.and_then(|s| s.run_wait_us)];
+    // A server whose own threads share its core (a blocking pool) waits for itself.
+    let server = r.server_window.and_then(|s| s.run_wait_us);
+    let server = server.filter(|_| !r.case.workload.threads_share_core);
+    let waits = [l.load_wait_us, server];
     waits
         .iter()
         .flatten()
@@ -66,7 +70,7 @@ struct Pair<'a> {
 }
 
 fn pair<'a>(completion: &'a Row, readiness: &'a Row) -> Option<Pair<'a>> {
-    let ratio = completion.cpu_us_per_req()? / readiness.cpu_us_per_req()?;
+    let ratio = completion.cpu_us_per_unit()? / readiness.cpu_us_per_unit()?;
     ratio.is_finite().then_some(Pair {
         completion,
         readiness,
@@ -77,8 +81,12 @@ fn pair<'a>(completion: &'a Row, readiness: &'a Row) -> Option<Pair<'a>> {
 fn cheapest<'a>(rows: &'a [Row], case: &str, model: Model) -> Option<&'a Row> {
     rows.iter()
         .filter(|r| r.case.name == case && r.server.model == model)
-        .filter(|r| r.cpu_us_per_req().is_some())
-        .min_by(|a, b| a.cpu_us_per_req().partial_cmp(&b.cpu_us_per_req()).unwrap())
+        .filter(|r| r.cpu_us_per_unit().is_some())
+        .min_by(|a, b| {
+            a.cpu_us_per_unit()
+                .partial_cmp(&b.cpu_us_per_unit())
+                .unwrap()
+        })
 }
 
 pub fn verdict(rows: &[Row]) -> String {
@@ -88,7 +96,46 @@ pub fn verdict(rows: &[Row]) -> String {
          `--cases NAME --secs 5`).\n\n",
     );
     for case in cases(rows) {
-        let _ = writeln!(out, "- **{case}**: {}", case_verdict(rows, case));
+        let _ = writeln!(
+            out,
+            "- **{case}**: {}{}",
+            case_verdict(rows, case),
+            extras(rows, case)
+        );
+    }
+    out
+}
+
+/// The workload's further ratios and its line from the model, for `case`.
+fn extras(rows: &[Row], case: &str) -> String {
+    let Some(w) = rows
+        .iter()
+        .find(|r| r.case.name == case)
+        .map(|r| r.case.workload)
+    else {
+        return String::new();
+    };
+    let also: Vec<String> = w
+        .also
+        .iter()
+        .filter_map(|&(a, b)| {
+            let ratio =
+                find(rows, case, a)?.cpu_us_per_unit()? / find(rows, case, b)?.cpu_us_per_unit()?;
+            ratio.is_finite().then(|| {
+                let more = 1.0 / ratio;
+                format!(
+                    "{a}/{b} {ratio:.2}× ({more:.2}× the {} per CPU-second)",
+                    w.unit.plural()
+                )
+            })
+        })
+        .collect();
+    let mut out = String::new();
+    if !also.is_empty() {
+        let _ = write!(out, " Also: {}.", also.join(", "));
+    }
+    if let Some(note) = w.model_note {
+        let _ = write!(out, " {note}");
     }
     out
 }
@@ -149,12 +196,12 @@ fn case_verdict(rows: &[Row], case: &str) -> String {
 /// One line from the syscall counters of the first pair.
 fn reason(p: &Pair, winner: Winner) -> String {
     let (Some(c), Some(r)) = (
-        p.completion.syscalls_per_req(),
-        p.readiness.syscalls_per_req(),
+        p.completion.syscalls_per_unit(),
+        p.readiness.syscalls_per_unit(),
     ) else {
         return "No syscall counts for these servers.".into();
     };
-    let unit = p.completion.case.workload.unit;
+    let unit = p.completion.case.workload.unit.name();
     let counts = format!(
         "{} made {c:.3} io_uring_enter per {unit}, {} {r:.3} epoll_wait + I/O syscalls",
         p.completion.server.name, p.readiness.server.name
