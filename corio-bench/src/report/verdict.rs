@@ -291,6 +291,46 @@ mod tests {
         );
     }
 
+    /// `row`, in the case named `name`, with `wait_us` of server run-queue wait.
+    fn row_in(name: &str, server: &str, cpu_us: u64, wait_us: u64) -> Row {
+        let case = all_cases().into_iter().position(|c| c.name == name).unwrap();
+        let mut r = row(case, server, cpu_us, 10);
+        r.server_window.as_mut().unwrap().run_wait_us = Some(wait_us);
+        r
+    }
+
+    #[test]
+    fn workloads_add_their_ratios_and_model_line() {
+        let rows = vec![
+            row_in("file-read qd=64", "corio-uring", 1500, 0),
+            row_in("file-read qd=64", "corio-epoll", 1400, 0),
+            row_in("file-read qd=64", "raw-uring", 1200, 0),
+            // A blocking pool waits for its own core: not a disturbance here.
+            row_in("file-read qd=64", "tokio", 15000, 900_000),
+            row_in("pingpong c=50", "corio-uring", 5000, 0),
+            row_in("pingpong c=50", "corio-uring-compat", 5250, 0),
+            row_in("pingpong c=50", "corio-epoll", 5000, 0),
+        ];
+        let v = verdict(&rows);
+        let file = v.lines().find(|l| l.contains("file-read qd=64")).unwrap();
+        assert!(
+            file.contains("Also: corio-uring/tokio 0.10× (10.00× the ops per CPU-second)"),
+            "{file}"
+        );
+        assert!(file.contains("corio-uring/raw-uring 1.25× (0.80× the ops"), "{file}");
+        assert!(file.contains("Model: a readiness runtime cannot wait"), "{file}");
+        assert!(!file.contains("Disturbed"), "{file}");
+        let echo = v.lines().find(|l| l.contains("pingpong c=50")).unwrap();
+        assert!(echo.contains("Also: corio-uring-compat/corio-uring 1.05×"), "{echo}");
+        assert!(!echo.contains("Model:"), "{echo}");
+        // The same wait on an echo server is a disturbance.
+        let rows = vec![
+            row_in("pingpong c=50", "corio-uring", 5000, 900_000),
+            row_in("pingpong c=50", "corio-epoll", 5000, 0),
+        ];
+        assert!(verdict(&rows).contains("Disturbed"));
+    }
+
     #[test]
     fn without_pairs_the_cheapest_of_each_model_stand_in() {
         let rows = vec![
