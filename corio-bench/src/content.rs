@@ -76,7 +76,13 @@ pub fn write_file(path: &Path, len: u64) -> io::Result<()> {
     }
     f.sync_all()?;
     drop(f);
+    read_through(path)
+}
+
+/// Reads the whole file once, so that it sits in the page cache.
+pub fn read_through(path: &Path) -> io::Result<()> {
     let mut f = std::fs::File::open(path)?;
+    let mut buf = vec![0u8; 1 << 20];
     while f.read(&mut buf)? > 0 {}
     Ok(())
 }

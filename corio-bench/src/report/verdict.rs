@@ -293,7 +293,10 @@ mod tests {
 
     /// `row`, in the case named `name`, with `wait_us` of server run-queue wait.
     fn row_in(name: &str, server: &str, cpu_us: u64, wait_us: u64) -> Row {
-        let case = all_cases().into_iter().position(|c| c.name == name).unwrap();
+        let case = all_cases()
+            .into_iter()
+            .position(|c| c.name == name)
+            .unwrap();
         let mut r = row(case, server, cpu_us, 10);
         r.server_window.as_mut().unwrap().run_wait_us = Some(wait_us);
         r
@@ -317,11 +320,20 @@ mod tests {
             file.contains("Also: corio-uring/tokio 0.10× (10.00× the ops per CPU-second)"),
             "{file}"
         );
-        assert!(file.contains("corio-uring/raw-uring 1.25× (0.80× the ops"), "{file}");
-        assert!(file.contains("Model: a readiness runtime cannot wait"), "{file}");
+        assert!(
+            file.contains("corio-uring/raw-uring 1.25× (0.80× the ops"),
+            "{file}"
+        );
+        assert!(
+            file.contains("Model: a readiness runtime cannot wait"),
+            "{file}"
+        );
         assert!(!file.contains("Disturbed"), "{file}");
         let echo = v.lines().find(|l| l.contains("pingpong c=50")).unwrap();
-        assert!(echo.contains("Also: corio-uring-compat/corio-uring 1.05×"), "{echo}");
+        assert!(
+            echo.contains("Also: corio-uring-compat/corio-uring 1.05×"),
+            "{echo}"
+        );
         assert!(!echo.contains("Model:"), "{echo}");
         // The same wait on an echo server is a disturbance.
         let rows = vec![

@@ -139,6 +139,9 @@ pub struct ReadReport {
     pub proc_cpu_us: Option<u64>,
     /// Run-queue wait of all the process's threads (schedstat), µs.
     pub run_wait_us: Option<u64>,
+    /// Bytes the process made the kernel fetch from storage (/proc/self/io `read_bytes`):
+    /// more than none means the file was not all in the page cache.
+    pub disk_read_bytes: Option<u64>,
     pub enters: Option<u64>,
     pub epoll_waits: Option<u64>,
     pub io_syscalls: Option<u64>,
@@ -155,7 +158,15 @@ struct Snap {
     cpu_us: u64,
     proc_cpu_us: Option<u64>,
     run_wait_us: Option<u64>,
+    disk_read_bytes: Option<u64>,
     counters: [u64; 5],
+}
+
+/// /proc/self/io's `read_bytes`: bytes read from storage on this process's behalf.
+fn disk_read_bytes() -> Option<u64> {
+    let io = std::fs::read_to_string("/proc/self/io").ok()?;
+    let line = io.lines().find_map(|l| l.strip_prefix("read_bytes:"))?;
+    line.trim().parse().ok()
 }
 
 fn snap(meter: &Meter) -> Snap {
@@ -170,6 +181,7 @@ fn snap(meter: &Meter) -> Snap {
         cpu_us: super::stats::process_cpu_us(),
         proc_cpu_us: crate::child::proc_cpu_us(pid),
         run_wait_us: crate::child::proc_run_wait_us(pid),
+        disk_read_bytes: disk_read_bytes(),
         counters: [
             load(&c.enters),
             load(&c.epoll_waits),
@@ -196,6 +208,7 @@ fn report(spec: &ServerSpec, depth: usize, a: &Snap, b: &Snap) -> ReadReport {
         cpu_us: b.cpu_us.saturating_sub(a.cpu_us),
         proc_cpu_us: d(a.proc_cpu_us, b.proc_cpu_us),
         run_wait_us: d(a.run_wait_us, b.run_wait_us),
+        disk_read_bytes: d(a.disk_read_bytes, b.disk_read_bytes),
         enters: c(0),
         epoll_waits: c(1),
         io_syscalls: c(2),

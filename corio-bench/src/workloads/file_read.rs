@@ -97,8 +97,24 @@ fn run(case: &Case, server: &'static ServerSpec, env: &RunEnv) -> Row {
     row
 }
 
+/// More than this read from storage in a window: the file was not held in the page cache,
+/// and the row measured the disk (a reclaimer evicted pages between the read-through and the
+/// run).
+const DISK_TOLERANCE: u64 = 1 << 20;
+
+fn disk_problem(r: &ReadReport) -> Option<String> {
+    let n = r.disk_read_bytes?;
+    (n > DISK_TOLERANCE).then(|| {
+        format!(
+            "the file was not in the page cache: {} MiB were read from storage in the window",
+            n >> 20
+        )
+    })
+}
+
 /// The row's figures from the child's report: its ops are the row's requests.
 fn fill(row: &mut Row, r: &ReadReport) {
+    row.error = disk_problem(r);
     row.load = Some(LoadResult {
         requests: r.ops,
         bytes: r.bytes,

@@ -1,7 +1,9 @@
 //! The files the file workloads read: written once per suite run, on first use, into a
 //! directory of this process's own under the system's temp dir, with the content of
-//! `crate::content`, read back once so that they sit in the page cache; removed when the
-//! suite ends (`remove`, the workloads' `finish`).
+//! `crate::content`, and read through before every run so that they sit in the page cache
+//! (a page reclaimer, such as DAMON's on this VM, may evict a file left alone for a few
+//! minutes; a read of a cached file costs some 50 ms per 256 MiB); removed when the suite
+//! ends (`remove`, the workloads' `finish`).
 
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -14,7 +16,7 @@ pub const SMALL: (&str, u64) = ("serve-1MiB.bin", 1 << 20);
 /// The directory, once made.
 static DIR: Mutex<Option<PathBuf>> = Mutex::new(None);
 
-/// The path of `file` (name, length), written and cached first if it is not there yet.
+/// The path of `file` (name, length), written first if it is not there yet, and read through.
 pub fn file((name, len): (&str, u64)) -> Result<PathBuf, String> {
     let mut dir = DIR.lock().unwrap_or_else(|e| e.into_inner());
     let d = match &*dir {
@@ -31,6 +33,9 @@ pub fn file((name, len): (&str, u64)) -> Result<PathBuf, String> {
     if !there {
         crate::content::write_file(&path, len)
             .map_err(|e| format!("writing {}: {e}", path.display()))?;
+    } else {
+        crate::content::read_through(&path)
+            .map_err(|e| format!("reading {}: {e}", path.display()))?;
     }
     Ok(path)
 }
