@@ -1,6 +1,7 @@
-//! The server side of a suite run: a `corio-bench serve echo` child process, pinned to its
-//! core, started on a free port, sampled, and stopped. Every wait here is bounded, and the only
-//! process ever signalled is the child this module spawned (by its pid, before it is reaped).
+//! The server side of a suite run: a `corio-bench serve SERVICE` child process, pinned to its
+//! core, started on a free port, sampled, and stopped; or a `corio-bench file-read` child run
+//! to its end ([`run_pinned`]). Every wait here is bounded, and the only process ever
+//! signalled is a child this module spawned (by its pid, before it is reaped).
 
 use crate::servers::ServerSpec;
 use crate::snap::ServerSnap;
@@ -79,7 +80,68 @@ pub fn proc_run_wait_us(pid: u32) -> Option<u64> {
     Some(ns / 1000)
 }
 
-/// A running `serve echo` child.
+/// A `corio-bench ARGS` child pinned to `core` (if any) that dies with this process.
+fn pinned_command(args: &[&str], core: Option<usize>) -> Result<Command, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
+    let mut cmd = Command::new(exe);
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    // SAFETY: the closure runs between fork and exec and only makes async-signal-safe
+    // syscalls (prctl, sched_setaffinity) on stack data.
+    unsafe {
+        cmd.pre_exec(move || {
+            // If this process dies (killed, crashed), the child goes with it.
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+            match core {
+                Some(core) => pin_current_thread(core),
+                None => Ok(()),
+            }
+        });
+    }
+    Ok(cmd)
+}
+
+/// Runs `corio-bench ARGS` pinned to `core` and returns its stdout once it exits 0; killed
+/// (and an error) if it outlives `limit`; Err with the tail of its stderr if it fails.
+pub fn run_pinned(args: &[&str], core: Option<usize>, limit: Duration) -> Result<String, String> {
+    let mut child = pinned_command(args, core)?
+        .spawn()
+        .map_err(|e| format!("spawning {}: {e}", args[0]))?;
+    let stdout = child.stdout.take().map(|mut out| {
+        std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = out.read_to_string(&mut s);
+            s
+        })
+    });
+    let stderr = child.stderr.take().map(drain);
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if Instant::now() > deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!(
+                    "{} did not finish within {limit:?}; killed",
+                    args[0]
+                ));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+            Err(e) => return Err(format!("waiting for {}: {e}", args[0])),
+        }
+    };
+    let out = stdout.and_then(|h| h.join().ok()).unwrap_or_default();
+    if status.success() {
+        return Ok(out);
+    }
+    let err = stderr.and_then(|h| h.join().ok()).unwrap_or_default();
+    Err(format!("{} exited with {status}: {err}", args[0]))
+}
+
+/// A running `serve` child.
 pub struct Server {
     child: Child,
     /// True until the child is reaped; held locked while signalling or reaping it, so a
@@ -125,33 +187,23 @@ fn drain(mut pipe: impl Read + Send + 'static) -> JoinHandle<String> {
 }
 
 impl Server {
-    /// Starts `corio-bench serve echo --server NAME` on a free port, pinned to `core`, and waits
-    /// (bounded) until it accepts a connection.
-    pub fn start(kind: &ServerSpec, core: Option<usize>) -> Result<Server, String> {
-        let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
+    /// Starts `corio-bench serve SERVICE.. --server NAME` (`service`: the words after `serve`,
+    /// e.g. `["file", "--file", PATH]`) on a free port, pinned to `core`, and waits (bounded)
+    /// until it accepts a connection.
+    pub fn start(
+        kind: &ServerSpec,
+        service: &[&str],
+        core: Option<usize>,
+    ) -> Result<Server, String> {
         let mut last = String::new();
         // A port found free can be taken by someone else before the child binds it: retry.
         for _ in 0..5 {
             let port = free_port().map_err(|e| format!("finding a free port: {e}"))?;
-            let mut cmd = Command::new(&exe);
-            cmd.args(["serve", "echo", "--server", kind.name, "--addr"])
-                .arg(format!("127.0.0.1:{port}"))
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped());
-            // SAFETY: the closure runs between fork and exec and only makes async-signal-safe
-            // syscalls (prctl, sched_setaffinity) on stack data.
-            unsafe {
-                cmd.pre_exec(move || {
-                    // If this process dies (killed, crashed), the server goes with it.
-                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
-                    match core {
-                        Some(core) => pin_current_thread(core),
-                        None => Ok(()),
-                    }
-                });
-            }
-            let mut child = cmd
+            let addr = format!("127.0.0.1:{port}");
+            let mut args = vec!["serve"];
+            args.extend_from_slice(service);
+            args.extend_from_slice(&["--server", kind.name, "--addr", &addr]);
+            let mut child = pinned_command(&args, core)?
                 .spawn()
                 .map_err(|e| format!("spawning the server: {e}"))?;
             let stdout = child.stdout.take().map(OwnedFd::from);

@@ -2,11 +2,12 @@
 //!
 //! With no arguments it runs the default suite: every workload (`workloads/`) against every
 //! server (`servers/`) it can drive, server and load generator pinned to separate cores, and
-//! writes a report folder. `serve` and `load` are the pieces, usable on their own (the
-//! plug-in contract in `--help`).
+//! writes a report folder. `serve`, `load` and `file-read` are the pieces, usable on their
+//! own (the plug-in contract in `--help`).
 
 mod child;
 mod cli;
+mod content;
 mod load;
 mod report;
 mod row;
@@ -17,17 +18,16 @@ mod svg;
 mod workloads;
 
 use clap::Parser;
-use cli::{Cli, Cmd, Service};
+use cli::{Cli, Cmd};
 
 fn main() {
     let cli = Cli::parse();
     let code = match cli.cmd {
         None => suite::suite_cmd(cli::suite_options(cli.suite, cli::command_line())),
         Some(Cmd::Suite(a)) => suite::suite_cmd(cli::suite_options(a, cli::command_line())),
-        Some(Cmd::Serve(s)) => match s.service {
-            Service::Echo(e) => servers::serve_cmd(cli::serve_config(e)),
-        },
+        Some(Cmd::Serve(s)) => servers::serve_cmd(cli::serve_config(s.service)),
         Some(Cmd::Load(l)) => load_cmd(&l),
+        Some(Cmd::FileRead(a)) => servers::file_read_cmd(cli::file_read_config(a)),
     };
     std::process::exit(code);
 }

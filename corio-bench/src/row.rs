@@ -1,4 +1,5 @@
-//! One (case, server) measurement, and the per-request figures the report derives from it.
+//! One (case, server) measurement, and the per-unit figures the report derives from it (per
+//! request, per file read or per megabyte, as the case's workload counts its work).
 
 use crate::load::LoadResult;
 use crate::servers::{ServerSpec, Syscalls};
@@ -26,31 +27,31 @@ impl Row {
         }
     }
 
-    fn per_req(&self, n: Option<u64>) -> Option<f64> {
-        let l = self.load.as_ref()?;
-        (l.requests > 0).then(|| n.map(|n| n as f64 / l.requests as f64))?
+    fn per_unit(&self, n: Option<u64>) -> Option<f64> {
+        let units = self.case.workload.unit.count(self.load.as_ref()?);
+        (units > 0.0).then(|| n.map(|n| n as f64 / units))?
     }
 
-    /// Server CPU (its own getrusage) per request, µs.
-    pub fn cpu_us_per_req(&self) -> Option<f64> {
-        self.per_req(self.server_window.map(|s| s.cpu_us))
+    /// Server CPU (its own getrusage) per unit of work, µs.
+    pub fn cpu_us_per_unit(&self) -> Option<f64> {
+        self.per_unit(self.server_window.map(|s| s.cpu_us))
     }
 
     /// The same from /proc/<pid>/stat (clock ticks): a cross-check that needs no help from the
     /// server.
-    pub fn proc_cpu_us_per_req(&self) -> Option<f64> {
-        self.per_req(self.server_window.and_then(|s| s.proc_cpu_us))
+    pub fn proc_cpu_us_per_unit(&self) -> Option<f64> {
+        self.per_unit(self.server_window.and_then(|s| s.proc_cpu_us))
     }
 
-    /// Driver syscalls per request: io_uring_enter calls on completion servers; epoll_wait plus
+    /// Driver syscalls per unit: io_uring_enter calls on completion servers; epoll_wait plus
     /// I/O syscalls on readiness servers. None where the server cannot count them.
-    pub fn syscalls_per_req(&self) -> Option<f64> {
+    pub fn syscalls_per_unit(&self) -> Option<f64> {
         let s = self.server_window?;
         let n = match self.server.syscalls {
             Syscalls::Enters => s.enters,
             Syscalls::EpollWaitsAndIo => Some(s.epoll_waits? + s.io_syscalls?),
             Syscalls::Uncounted => None,
         };
-        self.per_req(n)
+        self.per_unit(n)
     }
 }

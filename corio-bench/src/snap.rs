@@ -17,6 +17,8 @@ pub struct ServerSnap {
     pub io_syscalls: Option<u64>,
     pub ops_submitted: Option<u64>,
     pub completions: Option<u64>,
+    /// Requests served, where the server counts them (its `requests_hint`: http).
+    pub requests: Option<u64>,
 }
 
 impl ServerSnap {
@@ -32,6 +34,7 @@ impl ServerSnap {
             io_syscalls: s.io_syscalls,
             ops_submitted: s.ops_submitted,
             completions: s.completions,
+            requests: s.requests_hint,
         })
     }
 
@@ -47,6 +50,7 @@ impl ServerSnap {
             io_syscalls: d(self.io_syscalls, before.io_syscalls),
             ops_submitted: d(self.ops_submitted, before.ops_submitted),
             completions: d(self.completions, before.completions),
+            requests: d(self.requests, before.requests),
         }
     }
 }
@@ -68,6 +72,16 @@ mod tests {
         let d = b.since(&a);
         assert_eq!((d.cpu_us, d.enters, d.epoll_waits), (150, Some(4), None));
         assert_eq!((d.ops_submitted, d.completions), (Some(10), Some(9)));
+        assert_eq!(d.requests, None);
+        let http = |n| {
+            format!(
+                r#"{{"server":"tokio","requests_hint":{n},"cpu_us":1,"enters":null,"epoll_waits":null,"io_syscalls":null,"ops_submitted":null,"completions":null,"accepted":1}}"#
+            )
+        };
+        let d = ServerSnap::parse(&http(30))
+            .unwrap()
+            .since(&ServerSnap::parse(&http(12)).unwrap());
+        assert_eq!(d.requests, Some(18));
         assert!(ServerSnap::parse("listening on 127.0.0.1:1").is_none());
         assert!(ServerSnap::parse(r#"{"server":"x","cpu_us":"many"}"#).is_none());
     }

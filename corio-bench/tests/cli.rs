@@ -36,6 +36,37 @@ fn argument_errors_exit_2_with_a_message() {
         ],
         vec!["--servers", "apache"],
         vec!["--frobnicate"],
+        // A server without the service, a file service without its file, a runner that is
+        // not one.
+        vec![
+            "serve",
+            "file",
+            "--server",
+            "raw-epoll",
+            "--file",
+            "/dev/null",
+            "--addr",
+            "127.0.0.1:0",
+        ],
+        vec![
+            "serve",
+            "file",
+            "--server",
+            "tokio",
+            "--addr",
+            "127.0.0.1:0",
+        ],
+        vec![
+            "serve",
+            "http",
+            "--server",
+            "monoio",
+            "--addr",
+            "127.0.0.1:0",
+        ],
+        vec!["file-read", "--server", "raw-epoll", "--file", "/dev/null"],
+        vec!["file-read", "--server", "tokio"],
+        vec!["--cases", "files"],
     ] {
         let out = run(&args, Duration::from_secs(10));
         assert_eq!(out.status.code(), Some(2), "{args:?}");
@@ -199,12 +230,39 @@ fn help_works_after_any_subcommand() {
         (&["serve", "--help"][..], "echo"),
         (&["serve", "echo", "--help"][..], "SIGUSR1"),
         (&["suite", "--help"][..], "--servers"),
+        (&["serve", "file", "--help"][..], "64 KiB"),
+        (&["serve", "http", "--help"][..], "hyper"),
+        (&["file-read", "--help"][..], "--check-every"),
     ] {
         let out = run(args, Duration::from_secs(10));
         assert!(out.status.success(), "{args:?}: {out:?}");
         let help = String::from_utf8_lossy(&out.stdout);
         assert!(help.contains(word), "{args:?}: {help}");
     }
+}
+
+#[test]
+fn serve_file_without_the_file_exits_1_saying_so() {
+    let addr = format!("127.0.0.1:{}", free_port());
+    let out = run(
+        &[
+            "serve",
+            "file",
+            "--server",
+            "corio-epoll",
+            "--file",
+            "/nonexistent/corio-bench",
+            "--addr",
+            &addr,
+        ],
+        Duration::from_secs(20),
+    );
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("No such file") && !err.contains("panicked"),
+        "{err}"
+    );
 }
 
 #[test]

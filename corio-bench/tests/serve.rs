@@ -9,12 +9,21 @@ use std::time::Duration;
 mod support;
 use support::*;
 
-/// Byte-exact on requests of falling sizes, ping-pong and bulk streams, every server, its stats line naming it.
+/// Byte-exact on requests of falling sizes, ping-pong and bulk streams, every server (corio's
+/// own are in cli.rs), its stats line naming it.
 #[test]
 fn every_server_echoes_byte_exact() {
     let uring = uring_works();
-    for server in ["raw-uring", "raw-epoll", "tokio", "monoio", "compio"] {
-        if !uring && ["raw-uring", "monoio", "compio"].contains(&server) {
+    let needs_uring = ["raw-uring", "monoio", "compio", "corio-uring-compat"];
+    for server in [
+        "raw-uring",
+        "raw-epoll",
+        "tokio",
+        "monoio",
+        "compio",
+        "corio-uring-compat",
+    ] {
+        if !uring && needs_uring.contains(&server) {
             println!("skipping {server}: io_uring is refused on this machine");
             continue;
         }

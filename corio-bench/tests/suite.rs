@@ -43,7 +43,8 @@ fn quick_suite_writes_a_complete_report() {
     for row in rows {
         assert!(row["error"].is_null(), "{row}");
         assert!(row["load"]["requests"].as_u64().unwrap() > 0, "{row}");
-        assert!(row["cpu_us_per_req"].as_f64().unwrap() > 0.0, "{row}");
+        assert!(row["cpu_us_per_unit"].as_f64().unwrap() > 0.0, "{row}");
+        assert_eq!(row["unit"], "request", "{row}");
     }
     assert_eq!(rows[0]["server"], "raw-epoll");
     assert!(rows[1]["enters"].as_u64().unwrap() > 0, "{}", rows[1]);
@@ -93,7 +94,7 @@ fn suite_without_io_uring_runs_the_epoll_servers() {
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("io_uring is refused here"), "{stderr}");
     assert!(
-        stderr.contains("skipped: corio-uring, raw-uring, monoio, compio"),
+        stderr.contains("skipped: corio-uring, corio-uring-compat, raw-uring, monoio, compio"),
         "{stderr}"
     );
     let text = std::fs::read_to_string(out_dir.join("results.json")).unwrap();

@@ -1,29 +1,32 @@
-//! The command line, as clap derive types: the suite (no subcommand, or `suite`), `serve echo`
-//! and `load`, in one parser, so `--help` works after any of them and every refusal is clap's
+//! The command line, as clap derive types: the suite (no subcommand, or `suite`), `serve
+//! echo|file|http`, `load` and `file-read`, in one parser, so `--help` works after any of them and every refusal is clap's
 //! (a message naming the argument, exit 2). Value parsers check ranges and resolve `--addr`;
-//! the conversions below turn the parsed arguments into what each command runs on.
+//! the conversions below turn the parsed arguments into what each command runs on. The
+//! servers' and the file-read runner's arguments are in `serve.rs`.
 
 use crate::load::{LoadConfig, Mode};
-use crate::servers::{self, ServeConfig, ServerSpec};
+use crate::servers::{self, ServerSpec};
 use crate::suite::Options;
 use crate::workloads;
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 
-const ABOUT: &str = "completion (io_uring) vs readiness (epoll) on identical echo work";
+const ABOUT: &str =
+    "completion (io_uring) vs readiness (epoll) on identical work: echo, files, http";
 
 const LONG_ABOUT: &str = "\
-completion (io_uring) vs readiness (epoll) on identical echo work.
+completion (io_uring) vs readiness (epoll) on identical work: echo, files, http.
 
-With no subcommand (or `suite`) it runs the default suite, about a minute on 2 cores: every \
-server under every workload, the server pinned to one core and the load generator to another. \
+With no subcommand (or `suite`) it runs the default suite, about two minutes on 2 cores: every \
+server under every workload it offers (echo, file-read, file-serve, http), the server pinned to one core and the load generator to another. \
 Progress goes to stderr (a bar with the time left on a terminal, else one line per run); the \
 table, a verdict per case, then `report: DIR`, to stdout. DIR (default \
 ./corio-bench-report-<unix time>) gets report.md, results.json and SVG charts. A server that \
-fails to start becomes a row with its error; the suite goes on. Where io_uring is refused, \
-only the servers that do not need it run (corio-epoll, raw-epoll, tokio), and the report says \
-so.";
+fails to start becomes a row with its error; the suite goes on. A workload that needs a \
+program this machine lacks (http: wrk) is skipped with the reason on stderr and in the report. \
+Where io_uring is refused, only the servers that do not need it run (corio-epoll, raw-epoll, \
+tokio), and the report says so.";
 
 const CONTRACT: &str = "\
 The pieces the suite is built from (the plug-in contract; each has its own --help):
@@ -34,11 +37,25 @@ The pieces the suite is built from (the plug-in contract; each has its own --hel
       JSON line of server figures on stdout, exit 0. SIGUSR1 prints the same line and keeps
       running. \"listening on ADDR\" goes to stderr once it accepts connections.
 
+  corio-bench serve file --server NAME --file PATH --addr HOST:PORT [--workers N]
+      A static file server: each byte a connection sends asks for the whole file, read in
+      64 KiB chunks and sent. Stats lines as for echo.
+
+  corio-bench serve http --server NAME --addr HOST:PORT [--workers N]
+      hyper, HTTP/1.1 keep-alive: GET / answers 64 bytes. Stats lines as for echo, with
+      \"requests_hint\" the requests served.
+
+  corio-bench file-read --server NAME --file PATH [--depth D] [--secs S] [--warmup S]
+                        [--check-every N]
+      Random 4 KiB reads of a file (written by the suite's content) at queue depth D; one
+      JSON line of figures (ops, CPU, driver syscalls) over the window on stdout.
+
   corio-bench load --addr HOST:PORT [--conns N] [--size B] [--depth D] [--secs S]
-                   [--warmup S] [--mode pingpong|churn|bulk|rate] [--rate R]
+                   [--warmup S] [--mode pingpong|churn|bulk|rate|fetch] [--rate R]
                    [--driver uring|epoll] [--json]
-      Drives any echo server from one thread and checks every echoed byte; prints a summary,
-      or with --json one JSON object. Exit 1 if no connection could be made.
+      Drives any echo server (fetch: a file server) from one thread and checks every byte;
+      prints a summary, or with --json one JSON object. Exit 1 if no connection could be
+      made.
 
 Bad arguments exit 2 with a message naming the argument.";
 
@@ -65,9 +82,12 @@ pub enum Cmd {
     Suite(SuiteArgs),
     /// Runs a server until SIGINT/SIGTERM
     Serve(ServeArgs),
-    /// Drives any echo server from one thread and checks every echoed byte
+    /// Drives any echo (or file) server from one thread and checks every byte
     #[command(long_about = LOAD_ABOUT, args_override_self = true)]
     Load(LoadArgs),
+    /// Runs one server's file-read runner for a window; prints one JSON line
+    #[command(name = "file-read", long_about = serve::FILE_READ_ABOUT, args_override_self = true)]
+    FileRead(FileReadArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -79,40 +99,18 @@ pub struct SuiteArgs {
     #[arg(long, value_name = "S", allow_negative_numbers = true)]
     #[arg(value_parser = suite_secs)]
     pub secs: Option<f64>,
-    /// Servers, comma-separated [default: all of them: corio-uring, corio-epoll, raw-uring,
-    /// raw-epoll, tokio, monoio, compio]
+    /// Servers, comma-separated [default: all of them: corio-uring, corio-epoll,
+    /// corio-uring-compat, raw-uring, raw-epoll, tokio, monoio, compio]
     #[arg(long, value_name = "a,b,..", value_delimiter = ',', value_parser = server)]
     pub servers: Vec<&'static ServerSpec>,
     /// Cases, comma-separated: a name ("pingpong c=50"), the start of names (pingpong,
-    /// pipelined, churn, rate, bulk) or a workload (echo) [default: all]
+    /// pipelined, churn, rate, bulk, file) or a workload (echo, file-read, file-serve, http)
+    /// [default: all]
     #[arg(long, value_name = "c,..", value_delimiter = ',', value_parser = case_word)]
     pub cases: Vec<String>,
     /// The report folder [default: ./corio-bench-report-<unix time>]
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
-}
-
-#[derive(Args, Debug)]
-pub struct ServeArgs {
-    #[command(subcommand)]
-    pub service: Service,
-}
-
-const ECHO_ABOUT: &str = "\
-Runs an echo server (accept, TCP_NODELAY, read up to 16 KiB, write it all back) until SIGINT \
-or SIGTERM, then prints one JSON line of server figures on stdout and exits 0: {\"server\", \
-\"requests_hint\" (null), \"cpu_us\" (process CPU, user+system), \"enters\", \"epoll_waits\", \
-\"io_syscalls\", \"ops_submitted\", \"completions\" (null where the server cannot count them), \
-\"accepted\"}. SIGUSR1 prints the same line and keeps running. On stderr: for corio, the \
-driver it got and why (with --driver auto, the reason io_uring was refused), then \"listening \
-on ADDR\" once the server accepts connections. Exit 1 if it cannot start (the address is in \
-use; --driver uring where io_uring is refused: the message names io_uring and the errno).";
-
-#[derive(Subcommand, Debug)]
-pub enum Service {
-    /// An echo server: corio on a driver, or any server by name
-    #[command(long_about = ECHO_ABOUT, args_override_self = true)]
-    Echo(EchoArgs),
 }
 
 /// corio's driver, as `--driver` names it.
@@ -128,7 +126,7 @@ pub enum DriverArg {
 }
 
 impl DriverArg {
-    fn driver(self) -> corio::DriverChoice {
+    pub(crate) fn driver(self) -> corio::DriverChoice {
         match self {
             DriverArg::Auto => corio::DriverChoice::Auto,
             DriverArg::Uring => corio::DriverChoice::IoUring,
@@ -137,35 +135,14 @@ impl DriverArg {
     }
 }
 
-#[derive(Args, Debug)]
-pub struct EchoArgs {
-    /// corio on this driver
-    #[arg(long, value_enum, default_value_t = DriverArg::Auto, conflicts_with = "server")]
-    pub driver: DriverArg,
-    /// This server instead: corio-uring, corio-epoll, raw-uring, raw-epoll, tokio, monoio,
-    /// compio
-    #[arg(long, value_name = "NAME", value_parser = server)]
-    pub server: Option<&'static ServerSpec>,
-    /// Where to listen; a host name is resolved, and the first address that binds is used
-    #[arg(long, value_name = "HOST:PORT", value_parser = addrs)]
-    pub addr: Addrs,
-    /// Worker threads, each with its own runtime and listener (SO_REUSEPORT)
-    #[arg(
-        long,
-        value_name = "N",
-        allow_negative_numbers = true,
-        default_value_t = 1
-    )]
-    #[arg(value_parser = clap::value_parser!(u64).range(1..=1024))]
-    pub workers: u64,
-}
-
 const LOAD_ABOUT: &str = "\
 Drives any echo server from one thread (corio, io_uring driver by default) and checks every \
 echoed byte; each request's payload is distinct (connection, sequence number). pingpong: D \
 requests of B bytes in flight per connection. churn: N loops of connect, one echo, close. \
 bulk: N connections streaming B-byte chunks full duplex. rate: open loop at R requests/s in \
-total, latency from each request's scheduled send time. Connections open first, then \
+total, latency from each request's scheduled send time. fetch (for `serve file`): each \
+connection sends one byte and reads the B-byte answer, D requests in flight, every byte \
+checked against the suite's file content from offset 0. Connections open first, then \
 warm-up, then the measured window; a stalled read or write fails its connection after 3 s, and \
 the run always ends. Prints a summary, or with --json one object: {\"requests\", \"bytes\", \
 \"secs\", \"rps\", \"mbps\", \"p50_us\", \"p99_us\", \"p999_us\", \"errors\", \"corrupt\", \
@@ -181,6 +158,7 @@ pub enum ModeArg {
     Churn,
     Bulk,
     Rate,
+    Fetch,
 }
 
 #[derive(Args, Debug)]
@@ -197,7 +175,7 @@ pub struct LoadArgs {
     )]
     #[arg(value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub conns: u64,
-    /// Bytes per request (bulk: per chunk)
+    /// Bytes per request (bulk: per chunk; fetch: the answer, the file's length)
     #[arg(
         long,
         value_name = "B",
@@ -253,7 +231,7 @@ pub struct Addrs {
     pub list: Vec<SocketAddr>,
 }
 
-fn addrs(s: &str) -> Result<Addrs, String> {
+pub(crate) fn addrs(s: &str) -> Result<Addrs, String> {
     let list: Vec<SocketAddr> = s
         .to_socket_addrs()
         .map_err(|e| format!("expected HOST:PORT ({e})"))?
@@ -264,7 +242,7 @@ fn addrs(s: &str) -> Result<Addrs, String> {
     Ok(Addrs { list })
 }
 
-fn server(s: &str) -> Result<&'static ServerSpec, String> {
+pub(crate) fn server(s: &str) -> Result<&'static ServerSpec, String> {
     servers::find(s).ok_or_else(|| format!("unknown server (known: {})", servers::names()))
 }
 
@@ -289,11 +267,11 @@ fn suite_secs(s: &str) -> Result<f64, String> {
     float_in(s, 0.0, false, 600.0, "seconds in (0, 600]")
 }
 
-fn load_secs(s: &str) -> Result<f64, String> {
+pub(crate) fn load_secs(s: &str) -> Result<f64, String> {
     float_in(s, 0.0, false, 3600.0, "seconds in (0, 3600]")
 }
 
-fn warmup_secs(s: &str) -> Result<f64, String> {
+pub(crate) fn warmup_secs(s: &str) -> Result<f64, String> {
     float_in(s, 0.0, true, 60.0, "seconds in [0, 60]")
 }
 
@@ -350,6 +328,8 @@ pub fn suite_options(a: SuiteArgs, command: String) -> Options {
         command,
         load_driver: corio::DriverChoice::IoUring,
         uring_refused: None,
+        quick: a.quick,
+        skipped: Vec::new(),
     }
 }
 
@@ -361,6 +341,7 @@ pub fn load_config(a: &LoadArgs, addr: SocketAddr) -> Result<LoadConfig, String>
         (ModeArg::Churn, None) => Mode::Churn,
         (ModeArg::Bulk, None) => Mode::Bulk,
         (ModeArg::Rate, Some(r)) => Mode::Rate(r),
+        (ModeArg::Fetch, None) => Mode::Fetch,
         (ModeArg::Rate, None) => return Err("--mode rate needs --rate R".into()),
         (_, Some(_)) => return Err("--rate only applies to --mode rate".into()),
     };
@@ -376,18 +357,9 @@ pub fn load_config(a: &LoadArgs, addr: SocketAddr) -> Result<LoadConfig, String>
     })
 }
 
-pub fn serve_config(a: EchoArgs) -> ServeConfig {
-    let spec = a.server.unwrap_or(match a.driver {
-        DriverArg::Auto => &servers::CORIO_AUTO,
-        DriverArg::Uring => servers::find("corio-uring").expect("registered"),
-        DriverArg::Epoll => servers::find("corio-epoll").expect("registered"),
-    });
-    ServeConfig {
-        spec,
-        addrs: a.addr.list,
-        workers: a.workers as usize,
-    }
-}
+mod serve;
+
+pub use serve::{file_read_config, serve_config, FileReadArgs, ServeArgs};
 
 #[cfg(test)]
 mod tests;

@@ -113,9 +113,7 @@ fn help_anywhere_is_not_an_error() {
 #[test]
 fn serve_picks_corio_auto_unless_told() {
     let echo = |line: &str| match parse(&format!("serve echo {line}")).unwrap().cmd {
-        Some(Cmd::Serve(ServeArgs {
-            service: Service::Echo(e),
-        })) => serve_config(e),
+        Some(Cmd::Serve(ServeArgs { service })) => serve_config(service),
         other => panic!("{other:?}"),
     };
     let c = echo("--addr 127.0.0.1:0");

@@ -1,7 +1,9 @@
 //! The load generator, built on corio: one thread drives every connection, checks every echoed
-//! byte, and records each request's latency. Every loop is bounded in time. The per-mode
-//! connection loops are in `modes.rs`; the tally and the result in `result.rs`.
+//! (or fetched) byte, and records each request's latency. Every loop is bounded in time. The
+//! per-mode connection loops are in `modes.rs` (echo) and `fetch.rs` (file servers); the tally
+//! and the result in `result.rs`.
 
+mod fetch;
 mod modes;
 mod result;
 
@@ -28,6 +30,9 @@ pub enum Mode {
     /// Open loop at a fixed total rate (requests/s); latency counts from the scheduled send
     /// time, so a slow server cannot hide its queueing (no coordinated omission).
     Rate(f64),
+    /// A file server's client: each request is one byte, its answer `size` bytes of the
+    /// suite's file content from offset 0 (`crate::content`); `depth` in flight.
+    Fetch,
 }
 
 impl Mode {
@@ -37,6 +42,7 @@ impl Mode {
             Mode::Churn => "churn",
             Mode::Bulk => "bulk",
             Mode::Rate(_) => "rate",
+            Mode::Fetch => "fetch",
         }
     }
 }
@@ -135,6 +141,13 @@ fn spawn_all(
     tally: &Shared,
 ) -> Vec<corio::JoinHandle<()>> {
     let n = streams.len();
+    if cfg.mode == Mode::Fetch {
+        let expect = Rc::new(crate::content::expected(0, cfg.size));
+        return streams
+            .into_iter()
+            .map(|s| corio::spawn(fetch::fetch(s, cfg.clone(), expect.clone(), tally.clone())))
+            .collect();
+    }
     let each = streams.into_iter().enumerate();
     let (cfg, t) = (cfg.clone(), tally);
     match cfg.mode {
@@ -147,6 +160,7 @@ fn spawn_all(
         Mode::Bulk => each
             .map(|(i, s)| corio::spawn(modes::bulk(s, i as u64, cfg.clone(), t.clone())))
             .collect(),
+        Mode::Fetch => unreachable!("fetch connections are spawned above"),
         Mode::Rate(rate) => each
             .map(|(i, s)| {
                 let per_conn = rate / n as f64;

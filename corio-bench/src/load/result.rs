@@ -130,6 +130,18 @@ impl Tally {
         }
     }
 
+    /// A request sent at `sent_at` was answered at `now`, counted if it ended inside the window
+    /// (wherever it started): for answers long enough that few would both start and end in
+    /// it (file-serve's 1 MiB), so the window's count is its rate, unbiased.
+    pub fn ended(&mut self, sent_at: Instant, now: Instant, bytes: usize) {
+        if now >= self.start && now <= self.end {
+            self.requests += 1;
+            self.bytes += bytes as u64;
+            self.hist
+                .saturating_record(now.duration_since(sent_at).as_nanos() as u64);
+        }
+    }
+
     /// The latency at quantile `q` (0..=1), µs; 0 when nothing was recorded.
     pub fn quantile_us(&self, q: f64) -> f64 {
         self.hist.value_at_quantile(q) as f64 / 1e3

@@ -17,7 +17,15 @@ struct Results<'a> {
     /// Why io_uring is refused here (only the servers that do not need it ran); null where it
     /// works.
     uring_refused: Option<&'a str>,
+    /// Workloads that could not run here, and why.
+    skipped: Vec<Skipped<'a>>,
     rows: Vec<RowJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct Skipped<'a> {
+    workload: &'a str,
+    reason: &'a str,
 }
 
 #[derive(Serialize)]
@@ -30,6 +38,8 @@ struct Pinning {
 struct RowJson<'a> {
     case: &'a str,
     workload: &'a str,
+    /// What the per-unit figures count: request, op (a file read) or MB.
+    unit: &'a str,
     mode: &'a str,
     conns: usize,
     size: usize,
@@ -46,9 +56,10 @@ struct RowJson<'a> {
     io_syscalls: Option<u64>,
     ops_submitted: Option<u64>,
     completions: Option<u64>,
-    cpu_us_per_req: Option<f64>,
-    proc_cpu_us_per_req: Option<f64>,
-    syscalls_per_req: Option<f64>,
+    requests_hint: Option<u64>,
+    cpu_us_per_unit: Option<f64>,
+    proc_cpu_us_per_unit: Option<f64>,
+    syscalls_per_unit: Option<f64>,
     error: Option<&'a str>,
 }
 
@@ -62,6 +73,7 @@ fn row(r: &Row) -> RowJson<'_> {
     RowJson {
         case: &r.case.name,
         workload: r.case.workload.name,
+        unit: r.case.workload.unit.name(),
         mode: r.case.pattern,
         conns: r.case.conns,
         size: r.case.size,
@@ -78,9 +90,10 @@ fn row(r: &Row) -> RowJson<'_> {
         io_syscalls: s.and_then(|s| s.io_syscalls),
         ops_submitted: s.and_then(|s| s.ops_submitted),
         completions: s.and_then(|s| s.completions),
-        cpu_us_per_req: num(r.cpu_us_per_req()),
-        proc_cpu_us_per_req: num(r.proc_cpu_us_per_req()),
-        syscalls_per_req: num(r.syscalls_per_req()),
+        requests_hint: s.and_then(|s| s.requests),
+        cpu_us_per_unit: num(r.cpu_us_per_unit()),
+        proc_cpu_us_per_unit: num(r.proc_cpu_us_per_unit()),
+        syscalls_per_unit: num(r.syscalls_per_unit()),
         error: r.error.as_deref(),
     }
 }
@@ -98,6 +111,11 @@ pub fn results_json(opts: &Options, rows: &[Row], took: std::time::Duration) -> 
         took_secs: round(took.as_secs_f64(), 1),
         load_driver: format!("{:?}", opts.load_driver),
         uring_refused: opts.uring_refused.as_deref(),
+        skipped: opts
+            .skipped
+            .iter()
+            .map(|(workload, reason)| Skipped { workload, reason })
+            .collect(),
         rows: rows.iter().map(row).collect(),
     };
     let mut out = serde_json::to_string_pretty(&results).expect("plain data serializes");

@@ -128,50 +128,68 @@ fn server_list(rows: &[Row]) -> String {
     out
 }
 
+/// What each column means, for report.md.
+const COLUMNS: &str = "\
+## What the columns mean
+
+Each case counts its work in its own unit: echo and http per request, file-read per 4 KiB \
+read (op), file-serve per megabyte (10^6 bytes) served.
+
+- **req/s (ops/s), MB/s**: requests (bulk: 16 KiB chunks; file-read: reads; file-serve: 1 MiB \
+answers) completed in the measured window, and their payload bytes, per second. http: the \
+requests the server counted in the window.
+- **p50/p99/p999**: request latency at the load generator (HDR histogram, 3 significant \
+digits). rate: from each request's scheduled send time (no coordinated omission); churn: \
+connect + echo + close; bulk: time through the socket buffers of a saturated stream, so \
+mostly queueing; http: wrk's, over its whole run (no p999); file-read: not measured.
+- **server CPU µs/unit**: the server process's user+system CPU time over the measured window \
+(its own getrusage, sampled on SIGUSR1 at the window's start and end; file-read: the reader \
+process's, every thread of it) per unit of work. results.json also has \
+`proc_cpu_us_per_unit`, the same from /proc/<pid>/stat (clock ticks) as a cross-check.
+- **syscalls/unit**: io_uring_enter calls (corio-uring, corio-uring-compat, raw-uring) or \
+epoll_wait + I/O syscalls (corio-epoll, raw-epoll) over the same window, from the servers' \
+own counters; tokio, monoio and compio cannot be counted.
+- **CPU vs bare loop**: server CPU per unit over that of the bare loop of the same model \
+(raw-uring for completion servers, raw-epoll for readiness ones); **CPU vs tokio**: over \
+tokio's.
+- **load CPU %**: the load generator's CPU time over the window, in percent of its core (http: \
+wrk's over its run); near 100 the load generator, not the server, limited the rate, and \
+server CPU per unit is the figure to compare. file-read has no load generator.
+- **run-queue wait %**: how long the load generator thread / the server's threads were \
+runnable but not running (schedstat run_delay) over the window. More than a few percent \
+means something else took their core: that row is noise, rerun it. Not so where a server's \
+own threads share its core by design (tokio's blocking pool in file-read and file-serve): \
+their waits for each other count here too.
+
+![throughput](throughput.svg)
+![p99](p99.svg)
+
+";
+
 /// report.md up to the table: the run, the machine, and what each column means.
 fn preamble(opts: &Options, took: std::time::Duration) -> String {
     let pinning = match opts.pin {
         Some((s, l)) => format!("server pinned to core {s}, load generator to core {l}"),
         None => "no pinning (fewer than 2 CPUs)".into(),
     };
-    let uring = match &opts.uring_refused {
-        Some(why) => format!(
+    let mut notes = String::new();
+    if let Some(why) = &opts.uring_refused {
+        let _ = writeln!(
+            notes,
             "- io_uring is refused on this machine ({why}): only the servers that do not need \
-             it ran\n"
-        ),
-        None => String::new(),
-    };
+             it ran"
+        );
+    }
+    for (w, why) in &opts.skipped {
+        let _ = writeln!(notes, "- skipped the {w} workload: {why}");
+    }
     format!(
         "# corio-bench report\n\n\
          - command: `{}` (took {:.0} s)\n\
          - machine: {}\n\
-         - {pinning}\n{uring}\
+         - {pinning}\n{notes}\
          - per run: {:.2} s warm-up, then {:.2} s measured; load generator: corio ({:?} \
-         driver), one thread, every echoed byte checked\n\n\
-         ## What the columns mean\n\n\
-         - **req/s, MB/s**: requests (bulk: 16 KiB chunks) completed in the measured window, \
-         and their payload bytes, per second.\n\
-         - **p50/p99/p999**: request latency at the load generator (HDR histogram, 3 \
-         significant digits). rate: from each request's scheduled send time (no coordinated \
-         omission); churn: connect + echo + close; bulk: time through the socket buffers of a \
-         saturated stream, so mostly queueing.\n\
-         - **server CPU µs/req**: the server process's user+system CPU time over the measured \
-         window (its own getrusage, sampled on SIGUSR1 at the window's start and end) per \
-         request. results.json also has `proc_cpu_us_per_req`, the same from \
-         /proc/<pid>/stat (clock ticks) as a cross-check.\n\
-         - **syscalls/req**: io_uring_enter calls (corio-uring, raw-uring) or epoll_wait + I/O \
-         syscalls (corio-epoll, raw-epoll) over the same window, from the servers' own \
-         counters; tokio, monoio and compio cannot be counted.\n\
-         - **CPU vs bare loop**: server CPU/req over that of the bare loop of the same model \
-         (raw-uring for completion servers, raw-epoll for readiness ones); **CPU vs tokio**: \
-         over tokio's.\n\
-         - **load CPU %**: the load generator thread's CPU time over the window, in percent of \
-         its core; near 100 the load generator, not the server, limited req/s, and server \
-         CPU/req is the figure to compare.\n\
-         - **run-queue wait %**: how long the load generator thread / the server's threads \
-         were runnable but not running (schedstat run_delay) over the window. More than a few \
-         percent means something else took their core: that row is noise, rerun it.\n\n\
-         ![throughput](throughput.svg)\n![p99](p99.svg)\n\n",
+         driver), one thread, every echoed or served byte checked; http: wrk\n\n{COLUMNS}",
         opts.command,
         took.as_secs_f64(),
         machine(),

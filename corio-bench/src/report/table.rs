@@ -1,11 +1,17 @@
-//! The comparison table, one block per case, as Markdown.
+//! The comparison table, one block per case, as Markdown; CPU and syscalls per the case's
+//! unit of work (request, file read, megabyte).
 
 use crate::row::Row;
 use crate::servers::{self, ServerSpec};
+use crate::workloads::Unit;
 use std::fmt::Write as _;
 
+/// `v` with `prec` decimals; "-" for none or a figure the run did not measure (NaN).
 pub fn opt(v: Option<f64>, prec: usize) -> String {
-    v.map_or("-".into(), |v| format!("{v:.prec$}"))
+    match v {
+        Some(v) if v.is_finite() => format!("{v:.prec$}"),
+        _ => "-".into(),
+    }
 }
 
 pub fn find<'a>(rows: &'a [Row], case: &str, server: &str) -> Option<&'a Row> {
@@ -24,12 +30,26 @@ pub fn cases(rows: &[Row]) -> Vec<&str> {
     cases
 }
 
-const HEADER: &str = "| server | req/s | MB/s | p50 µs | p99 µs | p999 µs | server CPU µs/req | syscalls/req | CPU vs bare loop | CPU vs tokio | load CPU % | run-queue wait % load/server | errors |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|";
+/// The table's header for a case whose work is counted in `unit`s.
+fn header(unit: Unit) -> String {
+    let (rate, per) = match unit {
+        Unit::Op => ("ops/s", "op"),
+        Unit::Request | Unit::Megabyte => ("req/s", unit.short()),
+    };
+    format!(
+        "| server | {rate} | MB/s | p50 µs | p99 µs | p999 µs | server CPU µs/{per} | \
+         syscalls/{per} | CPU vs bare loop | CPU vs tokio | load CPU % | run-queue wait % \
+         load/server | errors |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+    )
+}
 
 pub fn table(rows: &[Row]) -> String {
     let mut out = String::new();
     for case in cases(rows) {
-        let _ = writeln!(out, "\n### {case}\n\n{HEADER}");
+        let Some(first) = rows.iter().find(|r| r.case.name == case) else {
+            continue;
+        };
+        let _ = writeln!(out, "\n### {case}\n\n{}", header(first.case.workload.unit));
         for r in rows.iter().filter(|r| r.case.name == case) {
             let _ = writeln!(out, "{}", line(rows, r));
         }
@@ -39,8 +59,8 @@ pub fn table(rows: &[Row]) -> String {
 
 /// `r`'s server CPU per request over that of `other`'s row in the same case.
 fn cpu_ratio(rows: &[Row], r: &Row, other: Option<&ServerSpec>) -> Option<f64> {
-    let base = find(rows, &r.case.name, other?.name)?.cpu_us_per_req()?;
-    Some(r.cpu_us_per_req()? / base)
+    let base = find(rows, &r.case.name, other?.name)?.cpu_us_per_unit()?;
+    Some(r.cpu_us_per_unit()? / base)
 }
 
 fn errors(r: &Row) -> String {
@@ -80,8 +100,8 @@ fn line(rows: &[Row], r: &Row) -> String {
         opt(l.map(|l| l.p50_us), 1),
         opt(l.map(|l| l.p99_us), 1),
         opt(l.map(|l| l.p999_us), 1),
-        opt(r.cpu_us_per_req(), 2),
-        opt(r.syscalls_per_req(), 3),
+        opt(r.cpu_us_per_unit(), 2),
+        opt(r.syscalls_per_unit(), 3),
         opt(cpu_ratio(rows, r, servers::floor_of(r.server.model)), 2),
         opt(cpu_ratio(rows, r, servers::find("tokio")), 2),
         opt(l.and_then(|l| l.load_cpu_pct()), 0),

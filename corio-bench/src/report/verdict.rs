@@ -1,8 +1,9 @@
-//! The report's last section: per case, which model cost less server CPU per request, by what
-//! ratio, and one line on why from the syscall counters. The ratios pair each completion
+//! The report's last section: per case, which model cost less server CPU per unit of work, by
+//! what ratio, and one line on why from the syscall counters. The ratios pair each completion
 //! server with the readiness server that differs from it only in the model: corio on its two
 //! drivers, and the two bare loops. Where neither pair ran, the cheapest server of each model
-//! stands in.
+//! stands in. Then the ratios the workload also asks for (`Workload::also`, e.g. corio-uring
+//! over tokio) and its one line from the model (`Workload::model_note`).
 
 use super::table::{cases, find};
 use crate::row::Row;
@@ -25,7 +26,10 @@ fn disturbed(r: &Row) -> bool {
         return false;
     };
     let window_us = l.secs.max(1e-9) * 1e6;
-    let waits = [l.load_wait_us, r.server_window.and_then(|s| s.run_wait_us)];
+    // A server whose own threads share its core (a blocking pool) waits for itself.
+    let server = r.server_window.and_then(|s| s.run_wait_us);
+    let server = server.filter(|_| !r.case.workload.threads_share_core);
+    let waits = [l.load_wait_us, server];
     waits
         .iter()
         .flatten()
@@ -66,7 +70,7 @@ struct Pair<'a> {
 }
 
 fn pair<'a>(completion: &'a Row, readiness: &'a Row) -> Option<Pair<'a>> {
-    let ratio = completion.cpu_us_per_req()? / readiness.cpu_us_per_req()?;
+    let ratio = completion.cpu_us_per_unit()? / readiness.cpu_us_per_unit()?;
     ratio.is_finite().then_some(Pair {
         completion,
         readiness,
@@ -77,8 +81,12 @@ fn pair<'a>(completion: &'a Row, readiness: &'a Row) -> Option<Pair<'a>> {
 fn cheapest<'a>(rows: &'a [Row], case: &str, model: Model) -> Option<&'a Row> {
     rows.iter()
         .filter(|r| r.case.name == case && r.server.model == model)
-        .filter(|r| r.cpu_us_per_req().is_some())
-        .min_by(|a, b| a.cpu_us_per_req().partial_cmp(&b.cpu_us_per_req()).unwrap())
+        .filter(|r| r.cpu_us_per_unit().is_some())
+        .min_by(|a, b| {
+            a.cpu_us_per_unit()
+                .partial_cmp(&b.cpu_us_per_unit())
+                .unwrap()
+        })
 }
 
 pub fn verdict(rows: &[Row]) -> String {
@@ -88,7 +96,46 @@ pub fn verdict(rows: &[Row]) -> String {
          `--cases NAME --secs 5`).\n\n",
     );
     for case in cases(rows) {
-        let _ = writeln!(out, "- **{case}**: {}", case_verdict(rows, case));
+        let _ = writeln!(
+            out,
+            "- **{case}**: {}{}",
+            case_verdict(rows, case),
+            extras(rows, case)
+        );
+    }
+    out
+}
+
+/// The workload's further ratios and its line from the model, for `case`.
+fn extras(rows: &[Row], case: &str) -> String {
+    let Some(w) = rows
+        .iter()
+        .find(|r| r.case.name == case)
+        .map(|r| r.case.workload)
+    else {
+        return String::new();
+    };
+    let also: Vec<String> = w
+        .also
+        .iter()
+        .filter_map(|&(a, b)| {
+            let ratio =
+                find(rows, case, a)?.cpu_us_per_unit()? / find(rows, case, b)?.cpu_us_per_unit()?;
+            ratio.is_finite().then(|| {
+                let more = 1.0 / ratio;
+                format!(
+                    "{a}/{b} {ratio:.2}× ({more:.2}× the {} per CPU-second)",
+                    w.unit.plural()
+                )
+            })
+        })
+        .collect();
+    let mut out = String::new();
+    if !also.is_empty() {
+        let _ = write!(out, " Also: {}.", also.join(", "));
+    }
+    if let Some(note) = w.model_note {
+        let _ = write!(out, " {note}");
     }
     out
 }
@@ -149,12 +196,12 @@ fn case_verdict(rows: &[Row], case: &str) -> String {
 /// One line from the syscall counters of the first pair.
 fn reason(p: &Pair, winner: Winner) -> String {
     let (Some(c), Some(r)) = (
-        p.completion.syscalls_per_req(),
-        p.readiness.syscalls_per_req(),
+        p.completion.syscalls_per_unit(),
+        p.readiness.syscalls_per_unit(),
     ) else {
         return "No syscall counts for these servers.".into();
     };
-    let unit = p.completion.case.workload.unit;
+    let unit = p.completion.case.workload.unit.name();
     let counts = format!(
         "{} made {c:.3} io_uring_enter per {unit}, {} {r:.3} epoll_wait + I/O syscalls",
         p.completion.server.name, p.readiness.server.name
@@ -242,6 +289,58 @@ mod tests {
             "{}",
             lines[2]
         );
+    }
+
+    /// `row`, in the case named `name`, with `wait_us` of server run-queue wait.
+    fn row_in(name: &str, server: &str, cpu_us: u64, wait_us: u64) -> Row {
+        let case = all_cases()
+            .into_iter()
+            .position(|c| c.name == name)
+            .unwrap();
+        let mut r = row(case, server, cpu_us, 10);
+        r.server_window.as_mut().unwrap().run_wait_us = Some(wait_us);
+        r
+    }
+
+    #[test]
+    fn workloads_add_their_ratios_and_model_line() {
+        let rows = vec![
+            row_in("file-read qd=64", "corio-uring", 1500, 0),
+            row_in("file-read qd=64", "corio-epoll", 1400, 0),
+            row_in("file-read qd=64", "raw-uring", 1200, 0),
+            // A blocking pool waits for its own core: not a disturbance here.
+            row_in("file-read qd=64", "tokio", 15000, 900_000),
+            row_in("pingpong c=50", "corio-uring", 5000, 0),
+            row_in("pingpong c=50", "corio-uring-compat", 5250, 0),
+            row_in("pingpong c=50", "corio-epoll", 5000, 0),
+        ];
+        let v = verdict(&rows);
+        let file = v.lines().find(|l| l.contains("file-read qd=64")).unwrap();
+        assert!(
+            file.contains("Also: corio-uring/tokio 0.10× (10.00× the ops per CPU-second)"),
+            "{file}"
+        );
+        assert!(
+            file.contains("corio-uring/raw-uring 1.25× (0.80× the ops"),
+            "{file}"
+        );
+        assert!(
+            file.contains("Model: a readiness runtime cannot wait"),
+            "{file}"
+        );
+        assert!(!file.contains("Disturbed"), "{file}");
+        let echo = v.lines().find(|l| l.contains("pingpong c=50")).unwrap();
+        assert!(
+            echo.contains("Also: corio-uring-compat/corio-uring 1.05×"),
+            "{echo}"
+        );
+        assert!(!echo.contains("Model:"), "{echo}");
+        // The same wait on an echo server is a disturbance.
+        let rows = vec![
+            row_in("pingpong c=50", "corio-uring", 5000, 900_000),
+            row_in("pingpong c=50", "corio-epoll", 5000, 0),
+        ];
+        assert!(verdict(&rows).contains("Disturbed"));
     }
 
     #[test]

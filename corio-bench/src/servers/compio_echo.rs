@@ -16,6 +16,9 @@ pub static SPEC: ServerSpec = ServerSpec {
     floor: false,
     syscalls: Syscalls::Uncounted,
     echo: Some(run),
+    file: Some(super::compio_file::serve),
+    http: None,
+    file_read: Some(super::compio_file::read),
 };
 
 fn run(w: Worker) -> io::Result<()> {
@@ -23,6 +26,7 @@ fn run(w: Worker) -> io::Result<()> {
         listener,
         counters,
         mut ready,
+        ..
     } = w;
     let rt = compio::runtime::RuntimeBuilder::new().build()?;
     if !rt.driver_type().is_iouring() {

@@ -1,9 +1,12 @@
-//! corio's echo server, on either driver or on whichever `DriverChoice::Auto` picks.
+//! corio's echo server, on either driver or on whichever `DriverChoice::Auto` picks, and the
+//! accept loop all of corio's services share.
 
 use super::{Counters, Model, ServerSpec, Syscalls, Worker, BUF_SIZE};
 use corio::net::{TcpListener, TcpStream};
 use corio::{DriverChoice, DriverKind, Runtime};
+use std::future::Future;
 use std::io;
+use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,16 +19,23 @@ pub static URING: ServerSpec = ServerSpec {
     floor: false,
     syscalls: Syscalls::Enters,
     echo: Some(|w| run(DriverChoice::IoUring, w)),
+    file: Some(|w| super::corio_file::serve(DriverChoice::IoUring, w)),
+    http: Some(|w| super::http::corio(DriverChoice::IoUring, w)),
+    file_read: Some(|job, meter| super::corio_file::read(DriverChoice::IoUring, job, meter)),
 };
 
 pub static EPOLL: ServerSpec = ServerSpec {
     name: "corio-epoll",
     model: Model::Readiness,
-    about: "corio, epoll driver",
+    about: "corio, epoll driver (file reads: a blocking pread on the executor thread until \
+            the blocking pool lands, then the pool)",
     needs_uring: false,
     floor: false,
     syscalls: Syscalls::EpollWaitsAndIo,
     echo: Some(|w| run(DriverChoice::Epoll, w)),
+    file: Some(|w| super::corio_file::serve(DriverChoice::Epoll, w)),
+    http: Some(|w| super::http::corio(DriverChoice::Epoll, w)),
+    file_read: Some(|job, meter| super::corio_file::read(DriverChoice::Epoll, job, meter)),
 };
 
 /// `serve echo --driver auto`: not in the registry (the suite names the driver it measures);
@@ -38,6 +48,9 @@ pub static AUTO: ServerSpec = ServerSpec {
     floor: false,
     syscalls: Syscalls::Enters,
     echo: Some(|w| run(DriverChoice::Auto, w)),
+    file: None,
+    http: None,
+    file_read: None,
 };
 
 /// The registered name of corio on `kind`.
@@ -64,10 +77,24 @@ pub fn driver_name(driver: DriverChoice) -> &'static str {
 }
 
 fn run(driver: DriverChoice, w: Worker) -> io::Result<()> {
+    accept_loop(driver, w, |_, _| Ok(echo))
+}
+
+/// corio's server loop on `driver`, for every service: builds the runtime, makes the
+/// per-connection handler inside it (`make` gets the worker's file and counters; an error
+/// ends the worker before it says it is up), publishes the driver's counters, then spawns
+/// `handler(stream)` for each accepted connection.
+pub(super) fn accept_loop<M, H, F>(driver: DriverChoice, w: Worker, make: M) -> io::Result<()>
+where
+    M: FnOnce(Option<PathBuf>, &Arc<Counters>) -> io::Result<H>,
+    H: Fn(TcpStream) -> F,
+    F: Future<Output = ()> + 'static,
+{
     let Worker {
         listener,
         counters,
         mut ready,
+        file,
     } = w;
     let rt = Runtime::builder()
         .driver(driver)
@@ -76,6 +103,7 @@ fn run(driver: DriverChoice, w: Worker) -> io::Result<()> {
     let info = rt.driver_info().clone();
     rt.block_on(async move {
         let listener = TcpListener::from_std(listener)?;
+        let handler = make(file, &counters)?;
         corio::spawn(publish(counters.clone()));
         ready.up(Some(info));
         loop {
@@ -83,22 +111,27 @@ fn run(driver: DriverChoice, w: Worker) -> io::Result<()> {
             // ends the worker.
             let (stream, _) = listener.accept().await?;
             counters.accepted.fetch_add(1, Ordering::Relaxed);
-            corio::spawn(echo(stream));
+            corio::spawn(handler(stream));
         }
     })
 }
 
 /// Publishes the driver's counters for the stats line, 100 times a second.
-async fn publish(c: Arc<Counters>) {
+pub(super) async fn publish(c: Arc<Counters>) {
     loop {
-        let s = corio::current_driver_stats();
-        c.enters.store(s.enters, Ordering::Relaxed);
-        c.epoll_waits.store(s.epoll_waits, Ordering::Relaxed);
-        c.io_syscalls.store(s.io_syscalls, Ordering::Relaxed);
-        c.ops_submitted.store(s.ops_submitted, Ordering::Relaxed);
-        c.completions.store(s.completions, Ordering::Relaxed);
+        publish_now(&c);
         corio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+/// Copies this executor's driver counters into `c`.
+pub(super) fn publish_now(c: &Counters) {
+    let s = corio::current_driver_stats();
+    c.enters.store(s.enters, Ordering::Relaxed);
+    c.epoll_waits.store(s.epoll_waits, Ordering::Relaxed);
+    c.io_syscalls.store(s.io_syscalls, Ordering::Relaxed);
+    c.ops_submitted.store(s.ops_submitted, Ordering::Relaxed);
+    c.completions.store(s.completions, Ordering::Relaxed);
 }
 
 /// The first read's buffer: small, so that an idle connection holds no page of its own (a
@@ -138,7 +171,7 @@ const ERRNO_NAMES: [(i32, &str); 5] = [
 ];
 
 /// Adds the errno's name to a runtime build error that quotes an "(os error N)".
-fn with_errno_name(e: io::Error) -> io::Error {
+pub(super) fn with_errno_name(e: io::Error) -> io::Error {
     let msg = e.to_string();
     let code = msg
         .split("(os error ")

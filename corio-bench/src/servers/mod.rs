@@ -1,28 +1,49 @@
-//! Echo servers: corio on each driver, the bare io_uring and epoll loops, and reference
-//! runtimes. All follow the same semantics: accept, set TCP_NODELAY, then per connection read
-//! what is available into a 16 KiB buffer and write all of it back, until EOF or an error.
+//! Servers: corio on each driver, the bare io_uring and epoll loops, and reference runtimes,
+//! each with the services it offers. A service runs on each worker thread of a `corio-bench
+//! serve SERVICE --server NAME` child:
+//!
+//! - **echo**: accept, set TCP_NODELAY, then per connection read what is available into a
+//!   16 KiB buffer and write all of it back, until EOF or an error;
+//! - **file** (`serve file --file PATH`): each byte a connection sends asks for the whole file,
+//!   which the server reads in [`CHUNK`]-sized pieces at increasing offsets and writes to the
+//!   connection, piece by piece (the file is opened once per worker);
+//! - **http**: hyper 1.x, HTTP/1.1 keep-alive, answering `GET /` with the 64 bytes of
+//!   [`HTTP_BODY`] and counting requests (`requests_hint` in the stats line).
+//!
+//! A server may also have a **file-read** runner (`corio-bench file-read --server NAME`, see
+//! `file_read.rs`): no socket, random reads from a file at a fixed queue depth.
 //!
 //! `REGISTRY` is the table of every server the harness knows; the suite, `serve --server` and
 //! the report read it and nothing else. Adding a server is one file here that defines a
-//! `ServerSpec` (its echo function gets a [`Worker`]: a listener, counters to publish, and a
-//! [`Ready`] to signal once its runtime is up), its `mod` line, and one line in `REGISTRY`.
+//! `ServerSpec` (its service functions get a [`Worker`]: a listener, counters to publish, and
+//! a [`Ready`] to signal once its runtime is up), its `mod` line, and one line in `REGISTRY`.
 //!
 //! A server runs until SIGINT or SIGTERM, then prints one JSON stats line on stdout and exits
 //! 0 (see `serve.rs`). SIGUSR1 prints the same line without exiting, so a harness can take
 //! before/after snapshots around a measured window.
 
+mod compat_echo;
 mod compio_echo;
+mod compio_file;
 mod corio_echo;
+mod corio_file;
+mod file_read;
+mod http;
 mod monoio_echo;
+mod monoio_file;
 mod net;
 mod raw_epoll;
 mod raw_uring;
+mod raw_uring_file;
 mod serve;
 mod stats;
 mod tokio_echo;
+mod tokio_file;
 
 pub use corio_echo::AUTO as CORIO_AUTO;
-pub use serve::{serve_cmd, ServeConfig};
+pub use file_read::{file_read_cmd, Meter, ReadConfig, ReadJob, ReadReport};
+pub use http::BODY as HTTP_BODY;
+pub use serve::{serve_cmd, ServeConfig, ServiceKind};
 pub use stats::StatsLine;
 
 use std::fmt;
@@ -33,10 +54,20 @@ use std::sync::{mpsc, Arc};
 /// The echo buffer size every server uses.
 pub const BUF_SIZE: usize = 16 * 1024;
 
+/// The piece a file server reads and sends at a time.
+pub const CHUNK: usize = 64 * 1024;
+
+/// A connection's service, run until the connection ends: echo, file or http.
+pub type ServiceFn = fn(Worker) -> io::Result<()>;
+
+/// A file-read runner: reads until `meter` says stop (see `file_read.rs`).
+pub type ReadFn = fn(&ReadJob, &Arc<Meter>) -> io::Result<()>;
+
 /// Every server, in the order of the report's rows.
 pub static REGISTRY: &[&ServerSpec] = &[
     &corio_echo::URING,
     &corio_echo::EPOLL,
+    &compat_echo::SPEC,
     &raw_uring::SPEC,
     &raw_epoll::SPEC,
     &tokio_echo::SPEC,
@@ -85,9 +116,15 @@ pub struct ServerSpec {
     /// The bare loop of its model, which the other servers of the model are measured against.
     pub floor: bool,
     pub syscalls: Syscalls,
-    /// Its echo service, run on each worker thread until the process exits; None for a
-    /// server that only other workloads drive.
-    pub echo: Option<fn(Worker) -> io::Result<()>>,
+    /// Its echo service, run on each worker thread until the process exits; None where it
+    /// has none.
+    pub echo: Option<ServiceFn>,
+    /// Its static file service (`Worker::file` names the file).
+    pub file: Option<ServiceFn>,
+    /// Its HTTP service.
+    pub http: Option<ServiceFn>,
+    /// Its file-read runner.
+    pub file_read: Option<ReadFn>,
 }
 
 impl fmt::Debug for ServerSpec {
@@ -133,6 +170,8 @@ pub struct Counters {
     pub ops_submitted: AtomicU64,
     pub completions: AtomicU64,
     pub accepted: AtomicU64,
+    /// Requests served, where the server itself knows what a request is (http).
+    pub requests: AtomicU64,
 }
 
 /// What one worker thread of a server gets.
@@ -141,6 +180,8 @@ pub struct Worker {
     pub listener: std::net::TcpListener,
     pub counters: Arc<Counters>,
     pub ready: Ready,
+    /// The file a file service serves (`serve file --file`); None for the others.
+    pub file: Option<std::path::PathBuf>,
 }
 
 /// How a worker's start ended.
@@ -181,4 +222,12 @@ impl Drop for Ready {
             let _ = tx.send((self.index, Start::Failed));
         }
     }
+}
+
+/// The error of a file service started without a file.
+fn no_file() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        "the file service needs a file (serve file --file PATH)",
+    )
 }

@@ -13,6 +13,9 @@ pub static SPEC: ServerSpec = ServerSpec {
     floor: false,
     syscalls: Syscalls::Uncounted,
     echo: Some(run),
+    file: Some(super::monoio_file::serve),
+    http: None,
+    file_read: Some(super::monoio_file::read),
 };
 
 fn run(w: Worker) -> io::Result<()> {
@@ -20,6 +23,7 @@ fn run(w: Worker) -> io::Result<()> {
         listener,
         counters,
         mut ready,
+        ..
     } = w;
     let mut rt = monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
         .with_entries(1024)

@@ -37,6 +37,9 @@ pub static SPEC: ServerSpec = ServerSpec {
     floor: true,
     syscalls: Syscalls::EpollWaitsAndIo,
     echo: Some(run),
+    file: None,
+    http: None,
+    file_read: None,
 };
 
 fn run(w: Worker) -> io::Result<()> {
@@ -44,6 +47,7 @@ fn run(w: Worker) -> io::Result<()> {
         listener,
         counters,
         mut ready,
+        ..
     } = w;
     listener.set_nonblocking(true)?;
     let lfd = listener.as_raw_fd();

@@ -62,18 +62,48 @@ fn token(key: usize, op: u64) -> u64 {
 }
 
 /// The submission side: SQEs go straight into the queue; a full queue is flushed with one
-/// `io_uring_enter` and the push retried.
-struct Sq<'a> {
+/// `io_uring_enter` and the push retried. Shared with the bare file-read loop.
+pub(super) struct Sq<'a> {
     submitter: Submitter<'a>,
     sq: SubmissionQueue<'a>,
-    enters: u64,
-    ops: u64,
+    pub(super) enters: u64,
+    pub(super) ops: u64,
 }
 
-impl Sq<'_> {
+impl<'a> Sq<'a> {
+    pub(super) fn new(submitter: Submitter<'a>, sq: SubmissionQueue<'a>) -> Sq<'a> {
+        Sq {
+            submitter,
+            sq,
+            enters: 0,
+            ops: 0,
+        }
+    }
+
+    /// Hands every queued SQE to the kernel and waits for at least one completion, in one
+    /// `io_uring_enter`.
+    pub(super) fn submit_and_wait(&mut self) -> io::Result<()> {
+        self.sq.sync();
+        let res = match self.submitter.submit_and_wait(1) {
+            Ok(_) => Ok(()),
+            // EINTR: a signal; EBUSY/EAGAIN: completions are backed up, reap them first.
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::EINTR | libc::EBUSY | libc::EAGAIN)
+                ) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(e),
+        };
+        self.enters += 1;
+        res
+    }
+
     /// # Safety
     /// Every buffer or timespec `sqe` points to stays valid, and unmoved, until its CQE.
-    unsafe fn push(&mut self, sqe: &squeue::Entry) -> io::Result<()> {
+    pub(super) unsafe fn push(&mut self, sqe: &squeue::Entry) -> io::Result<()> {
         // SAFETY: the caller keeps what `sqe` points to valid until its CQE.
         while unsafe { self.sq.push(sqe) }.is_err() {
             self.sq.sync();
@@ -86,7 +116,7 @@ impl Sq<'_> {
     }
 }
 
-fn build_ring() -> io::Result<IoUring> {
+pub(super) fn build_ring() -> io::Result<IoUring> {
     for flags in (0..=3).rev() {
         let mut b = IoUring::builder();
         if flags >= 1 {
@@ -143,6 +173,9 @@ pub static SPEC: ServerSpec = ServerSpec {
     floor: true,
     syscalls: Syscalls::Enters,
     echo: Some(run),
+    file: None,
+    http: None,
+    file_read: Some(super::raw_uring_file::run),
 };
 
 fn run(w: Worker) -> io::Result<()> {
@@ -150,17 +183,13 @@ fn run(w: Worker) -> io::Result<()> {
         listener,
         counters,
         mut ready,
+        ..
     } = w;
     let lfd = listener.as_raw_fd();
     let mut ring = build_ring()?;
     let (submitter, sq, mut cq) = ring.split();
     let mut l = Loop {
-        sq: Sq {
-            submitter,
-            sq,
-            enters: 0,
-            ops: 0,
-        },
+        sq: Sq::new(submitter, sq),
         conns: Slab::new(),
         lfd,
         counters,
@@ -170,18 +199,7 @@ fn run(w: Worker) -> io::Result<()> {
     unsafe { l.sq.push(&accept_sqe(lfd)) }?;
     ready.up(None);
     loop {
-        l.sq.sq.sync();
-        match l.sq.submitter.submit_and_wait(1) {
-            Ok(_) => {}
-            // EINTR: a signal; EBUSY/EAGAIN: completions are backed up, reap them first.
-            Err(e)
-                if matches!(
-                    e.raw_os_error(),
-                    Some(libc::EINTR | libc::EBUSY | libc::EAGAIN)
-                ) => {}
-            Err(e) => return Err(e),
-        }
-        l.sq.enters += 1;
+        l.sq.submit_and_wait()?;
         cq.sync();
         for cqe in &mut cq {
             completions += 1;

@@ -1,12 +1,13 @@
-//! `corio-bench serve echo`: binds the listeners, starts one worker thread per listener, waits
-//! until every worker's runtime is up, says which driver it got, then serves until SIGINT or
-//! SIGTERM. Signals are blocked in every thread and taken by `sigwait` in this one, so a
+//! `corio-bench serve echo|file|http`: binds the listeners, starts one worker thread per
+//! listener running the service, waits until every worker's runtime is up, says which driver
+//! it got, then serves until SIGINT or SIGTERM. Signals are blocked in every thread and taken by `sigwait` in this one, so a
 //! runtime's own signal handling never sees them.
 
-use super::{corio_echo, net, Counters, Ready, ServerSpec, Start, StatsLine, Worker};
+use super::{corio_echo, net, Counters, Ready, ServerSpec, ServiceFn, Start, StatsLine, Worker};
 use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
@@ -15,12 +16,44 @@ use std::time::{Duration, Instant};
 /// How long the workers may take to build their runtimes.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Which of a server's services runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServiceKind {
+    Echo,
+    /// The static file server (the file is `ServeConfig::file`).
+    File,
+    Http,
+}
+
+impl ServiceKind {
+    /// The word after `serve`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ServiceKind::Echo => "echo",
+            ServiceKind::File => "file",
+            ServiceKind::Http => "http",
+        }
+    }
+
+    /// `spec`'s function for this service, if it has one.
+    pub fn of(self, spec: &ServerSpec) -> Option<ServiceFn> {
+        match self {
+            ServiceKind::Echo => spec.echo,
+            ServiceKind::File => spec.file,
+            ServiceKind::Http => spec.http,
+        }
+    }
+}
+
 /// How a server should run.
 pub struct ServeConfig {
     pub spec: &'static ServerSpec,
+    pub service: ServiceKind,
     /// The addresses `--addr` resolved to: the first that binds is used.
     pub addrs: Vec<SocketAddr>,
     pub workers: usize,
+    /// The file the file service serves.
+    pub file: Option<PathBuf>,
 }
 
 /// Runs the server. Returns the process exit code: 0 after a stop signal, 1 if it could not
@@ -55,6 +88,12 @@ fn serve(cfg: ServeConfig) -> io::Result<i32> {
         .map(|l| l.try_clone())
         .collect::<io::Result<Vec<_>>>()?;
     let flags = Arc::new(Flags::default());
+    let service = cfg.service.of(cfg.spec).ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!("{} has no {} service", cfg.spec.name, cfg.service.name()),
+        )
+    })?;
     let (tx, rx) = mpsc::channel();
     let mut counters = Vec::new();
     let mut handles = Vec::new();
@@ -65,15 +104,23 @@ fn serve(cfg: ServeConfig) -> io::Result<i32> {
             listener,
             counters: c,
             ready: Ready::new(i, tx.clone()),
+            file: cfg.file.clone(),
         };
-        handles.push(Some(spawn_worker(cfg.spec, i, worker, flags.clone())?));
+        handles.push(Some(spawn_worker(
+            cfg.spec,
+            service,
+            i,
+            worker,
+            flags.clone(),
+        )?));
     }
     drop(tx);
     let Ok(driver) = wait_started(&rx, &mut handles) else {
         return Ok(1);
     };
     let name = announce(&cfg, driver.as_ref(), bound);
-    serve_signals(&set, cfg.spec, name, &counters, &flags);
+    let requests = cfg.service == ServiceKind::Http;
+    serve_signals(&set, cfg.spec, name, requests, &counters, &flags);
     for l in &shut {
         // SAFETY: shutdown(2) on a socket we hold open; it stops the listening at once.
         unsafe { libc::shutdown(l.as_raw_fd(), libc::SHUT_RDWR) };
@@ -112,20 +159,15 @@ fn bind_all(cfg: &ServeConfig) -> io::Result<Vec<std::net::TcpListener>> {
 
 fn spawn_worker(
     spec: &'static ServerSpec,
+    service: ServiceFn,
     i: usize,
     worker: Worker,
     flags: Arc<Flags>,
 ) -> io::Result<JoinHandle<()>> {
-    let echo = spec.echo.ok_or_else(|| {
-        io::Error::new(
-            io::ErrorKind::Unsupported,
-            format!("{} has no echo service", spec.name),
-        )
-    })?;
     std::thread::Builder::new()
         .name(format!("{}-{i}", spec.name))
         .spawn(move || {
-            let Err(e) = echo(worker) else { return };
+            let Err(e) = service(worker) else { return };
             if flags.stopping.load(Ordering::Acquire) {
                 return;
             }
@@ -191,18 +233,20 @@ fn announce(
     }
     let plural = if cfg.workers == 1 { "" } else { "s" };
     eprintln!(
-        "listening on {bound} (server {name}, {} worker{plural})",
+        "listening on {bound} (server {name}, service {}, {} worker{plural})",
+        cfg.service.name(),
         cfg.workers
     );
     name
 }
 
 /// Answers SIGUSR1 with a stats line, and returns after printing the last one on SIGINT or
-/// SIGTERM.
+/// SIGTERM. `requests`: the service counts its requests (the line's `requests_hint`).
 fn serve_signals(
     set: &libc::sigset_t,
     spec: &ServerSpec,
     name: &str,
+    requests: bool,
     counters: &[Arc<Counters>],
     flags: &Flags,
 ) {
@@ -215,7 +259,7 @@ fn serve_signals(
         if sig != libc::SIGUSR1 {
             flags.stopping.store(true, Ordering::Release);
         }
-        let line = StatsLine::now(spec, name, counters).to_line();
+        let line = StatsLine::now(spec, name, requests, counters).to_line();
         let mut out = io::stdout().lock();
         // A closed stdout only loses the figures; the server still stops as asked.
         let _ = writeln!(out, "{line}");

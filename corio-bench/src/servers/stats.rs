@@ -9,7 +9,8 @@ use std::sync::Arc;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatsLine {
     pub server: String,
-    /// Always null: the server does not know what a request is (the load generator does).
+    /// Requests served, from a service that knows what a request is (http); null for the
+    /// others (echo and file servers see bytes, and the load generator counts requests).
     pub requests_hint: Option<u64>,
     /// Process CPU time, user + system, µs.
     pub cpu_us: u64,
@@ -23,8 +24,13 @@ pub struct StatsLine {
 
 impl StatsLine {
     /// The figures now: `name` is the server as it runs (a corio server on `--driver auto`
-    /// names the driver it got).
-    pub fn now(spec: &ServerSpec, name: &str, counters: &[Arc<Counters>]) -> StatsLine {
+    /// names the driver it got); `requests`: its service counts requests.
+    pub fn now(
+        spec: &ServerSpec,
+        name: &str,
+        requests: bool,
+        counters: &[Arc<Counters>],
+    ) -> StatsLine {
         let counted = spec.syscalls != Syscalls::Uncounted;
         let sum = |f: fn(&Counters) -> &AtomicU64| -> u64 {
             counters.iter().map(|c| f(c).load(Ordering::Relaxed)).sum()
@@ -32,7 +38,7 @@ impl StatsLine {
         let counter = |f: fn(&Counters) -> &AtomicU64| counted.then(|| sum(f));
         StatsLine {
             server: name.into(),
-            requests_hint: None,
+            requests_hint: requests.then(|| sum(|c| &c.requests)),
             cpu_us: process_cpu_us(),
             enters: counter(|c| &c.enters),
             epoll_waits: counter(|c| &c.epoll_waits),
@@ -75,7 +81,8 @@ mod tests {
         counters[1].accepted.store(4, Ordering::Relaxed);
         counters[1].enters.store(9, Ordering::Relaxed);
         let tokio = crate::servers::find("tokio").unwrap();
-        let line = StatsLine::now(tokio, "tokio", &counters).to_line();
+        counters[1].requests.store(5, Ordering::Relaxed);
+        let line = StatsLine::now(tokio, "tokio", false, &counters).to_line();
         assert!(!line.contains('\n'));
         assert!(
             line.contains("\"enters\":null") && line.contains("\"accepted\":7"),
@@ -85,8 +92,10 @@ mod tests {
         let parsed = StatsLine::parse(&line).unwrap();
         assert_eq!((parsed.server.as_str(), parsed.enters), ("tokio", None));
         let raw = crate::servers::find("raw-uring").unwrap();
-        let counted = StatsLine::now(raw, "raw-uring", &counters);
+        let counted = StatsLine::now(raw, "raw-uring", false, &counters);
         assert_eq!((counted.enters, counted.epoll_waits), (Some(9), Some(0)));
+        let http = StatsLine::now(tokio, "tokio", true, &counters);
+        assert_eq!(http.requests_hint, Some(5));
         assert!(StatsLine::parse("listening on 127.0.0.1:1").is_none());
     }
 }

@@ -8,11 +8,15 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 pub static SPEC: ServerSpec = ServerSpec {
     name: "tokio",
     model: Model::Readiness,
-    about: "tokio's current_thread runtime",
+    about: "tokio's current_thread runtime (file reads: tokio::fs's model, each one a \
+            spawn_blocking pread on its blocking pool)",
     needs_uring: false,
     floor: false,
     syscalls: Syscalls::Uncounted,
     echo: Some(run),
+    file: Some(super::tokio_file::serve),
+    http: Some(super::http::tokio),
+    file_read: Some(super::tokio_file::read),
 };
 
 fn run(w: Worker) -> io::Result<()> {
@@ -20,6 +24,7 @@ fn run(w: Worker) -> io::Result<()> {
         listener,
         counters,
         mut ready,
+        ..
     } = w;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_io()

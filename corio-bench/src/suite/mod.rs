@@ -31,6 +31,10 @@ pub struct Options {
     pub load_driver: DriverChoice,
     /// Why io_uring is refused on this machine; None where it works.
     pub uring_refused: Option<String>,
+    /// A `--quick` run.
+    pub quick: bool,
+    /// Workloads left out because they cannot run here: (name, why).
+    pub skipped: Vec<(&'static str, String)>,
 }
 
 impl Options {
@@ -40,6 +44,7 @@ impl Options {
             warmup: self.warmup,
             server_core: self.pin.map(|p| p.0),
             load_driver: self.load_driver,
+            quick: self.quick,
         }
     }
 }
@@ -60,6 +65,7 @@ pub fn suite_cmd(mut opts: Options) -> i32 {
         eprintln!("corio-bench: {e}");
         return 1;
     }
+    skip_unavailable(&mut opts);
     let started = Instant::now();
     let rows = run_suite(&opts);
     match report::write(&opts, &rows, started.elapsed()) {
@@ -107,6 +113,25 @@ fn fit_to_uring(opts: &mut Options) -> Result<(), String> {
     Ok(())
 }
 
+/// Leaves out the cases of every workload that cannot run here, saying why.
+fn skip_unavailable(opts: &mut Options) {
+    let mut asked: Vec<&'static str> = Vec::new();
+    for c in &opts.cases {
+        let w = c.workload;
+        if asked.contains(&w.name) {
+            continue;
+        }
+        asked.push(w.name);
+        if let Err(why) = (w.available)() {
+            eprintln!("corio-bench: skipping the {} workload: {why}", w.name);
+            opts.skipped.push((w.name, why));
+        }
+    }
+    let skipped = &opts.skipped;
+    opts.cases
+        .retain(|c| !skipped.iter().any(|(w, _)| *w == c.workload.name));
+}
+
 /// Every (case, server) pair the case's workload can drive, in order.
 fn plan(opts: &Options) -> Vec<(&Case, &'static ServerSpec)> {
     opts.cases
@@ -120,7 +145,17 @@ fn plan(opts: &Options) -> Vec<(&Case, &'static ServerSpec)> {
         .collect()
 }
 
+/// Calls every workload's `finish` when dropped: after the last run, or on a panic.
+struct Finish;
+
+impl Drop for Finish {
+    fn drop(&mut self) {
+        crate::workloads::finish_all();
+    }
+}
+
 pub fn run_suite(opts: &Options) -> Vec<Row> {
+    let _finish = Finish;
     let plan = plan(opts);
     let env = opts.env();
     // Before the first run, a guess: its window plus about 0.3 s to start and stop a server.

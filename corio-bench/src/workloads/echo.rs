@@ -1,12 +1,13 @@
 //! The echo workload: corio's load generator (this process, one thread, every echoed byte
-//! checked) against a `corio-bench serve echo --server NAME` child on its own core.
+//! checked) against a `corio-bench serve echo --server NAME` child on its own core. The
+//! file-serve workload runs the same way against `serve file`.
 //!
 //! One run: start the server and wait until it accepts; open the connections; warm up; take a
 //! server snapshot (SIGUSR1 stats line + /proc CPU); measure; take another; stop the server.
 //! Server figures are the difference of the two snapshots, so they cover exactly the measured
 //! window. A server that fails to start or to answer becomes a row with an error.
 
-use super::{Case, RunEnv, Workload};
+use super::{Case, RunEnv, Unit, Workload};
 use crate::child::{self, Server};
 use crate::load::{self, LoadConfig, Mode};
 use crate::row::Row;
@@ -16,10 +17,15 @@ use std::time::{Duration, Instant};
 
 pub static ECHO: Workload = Workload {
     name: "echo",
-    unit: "request",
+    unit: Unit::Request,
     cases,
     supports: |s| s.echo.is_some(),
     run,
+    available: super::always,
+    finish: super::nothing,
+    also: &[("corio-uring-compat", "corio-uring")],
+    model_note: None,
+    threads_share_core: false,
 };
 
 fn case(name: &str, pattern: &'static str, conns: usize, size: usize, depth: usize) -> Case {
@@ -62,8 +68,21 @@ fn mode(case: &Case) -> Mode {
 }
 
 fn run(case: &Case, server: &'static ServerSpec, env: &RunEnv) -> Row {
+    serve_and_load(case, server, env, &["echo"], mode(case))
+}
+
+/// One run of corio's load generator against `corio-bench serve SERVICE.. --server NAME`
+/// (`service`: the words after `serve`), as described at the top of this file; the load's
+/// connections, size and depth are the case's.
+pub(super) fn serve_and_load(
+    case: &Case,
+    server: &'static ServerSpec,
+    env: &RunEnv,
+    service: &[&str],
+    mode: Mode,
+) -> Row {
     let mut row = Row::new(case, server);
-    let mut srv = match Server::start(server, env.server_core) {
+    let mut srv = match Server::start(server, service, env.server_core) {
         Ok(s) => s,
         Err(e) => {
             row.error = Some(e);
@@ -77,7 +96,7 @@ fn run(case: &Case, server: &'static ServerSpec, env: &RunEnv) -> Row {
         depth: case.depth,
         secs: env.secs,
         warmup: env.warmup,
-        mode: mode(case),
+        mode,
         driver: env.load_driver,
     };
     let (warmup, secs) = (

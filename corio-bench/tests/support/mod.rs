@@ -79,8 +79,16 @@ pub fn free_port() -> u16 {
 /// Starts `corio-bench serve echo ARGS --addr ADDR` (with `env` set) and waits for its
 /// "listening on" line; returns the server and the stderr lines before that one.
 pub fn serve_with(args: &[&str], addr: &str, env: &[(&str, &str)]) -> (Server, Vec<String>) {
+    let mut all = vec!["echo"];
+    all.extend_from_slice(args);
+    serve_service(&all, addr, env)
+}
+
+/// Starts `corio-bench serve SERVICE.. --addr ADDR` (`service`: the words after `serve`) and
+/// waits for its "listening on" line, as [`serve_with`] does.
+pub fn serve_service(args: &[&str], addr: &str, env: &[(&str, &str)]) -> (Server, Vec<String>) {
     let mut child = Command::new(BIN)
-        .args(["serve", "echo"])
+        .arg("serve")
         .args(args)
         .args(["--addr", addr])
         .envs(env.iter().copied())
@@ -103,7 +111,7 @@ pub fn serve_with(args: &[&str], addr: &str, env: &[(&str, &str)]) -> (Server, V
     }
     let _ = child.kill();
     let _ = child.wait();
-    panic!("serve echo {args:?} did not start: {before:?}");
+    panic!("serve {args:?} did not start: {before:?}");
 }
 
 /// SIGTERM, then the server's last stdout line (its stats) once it exited 0.
