@@ -558,3 +558,36 @@ fn a_ring_whose_enters_fail_errors_instead_of_spinning() {
         );
     });
 }
+
+/// A task whose reads all find data waiting (a full socket: on epoll every recv returns at
+/// once) must still yield to the other tasks of its executor: each poll of a task may start a
+/// bounded number of operations (the cooperative budget).
+#[test]
+fn a_task_reading_a_full_socket_yields_to_other_tasks() {
+    let _g = shared();
+    run_test(|| async {
+        let (a, b) = tcp_pair().await;
+        let (res, _) = a.write_all(pattern(9, 64 << 10)).await;
+        res.unwrap();
+        // Let all of it arrive before the reader starts.
+        corio::time::sleep(Duration::from_millis(50)).await;
+        let other_ran = Rc::new(Cell::new(false));
+        let flag = other_ran.clone();
+        let reader = corio::spawn(async move {
+            let mut got = 0;
+            let mut seen_other_before_done = false;
+            while got < 64 << 10 {
+                let (res, _) = b.read(Vec::with_capacity(64)).await;
+                got += res.unwrap();
+                seen_other_before_done |= flag.get();
+            }
+            seen_other_before_done
+        });
+        let other = other_ran.clone();
+        corio::spawn(async move { other.set(true) });
+        assert!(
+            reader.await.unwrap(),
+            "the reader never yielded: 1,024 reads in one poll"
+        );
+    });
+}

@@ -275,6 +275,11 @@ impl<T: OpAble> Future for Op<T> {
                     return Poll::Ready(this.finish(Err(deadline::timed_out()), 0));
                 }
             }
+            if this.state == OpState::Unstarted && !context::with_core(|c| c.take_op_budget()) {
+                // This poll of the task has started its share of ops: yield, start next time.
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
             match this.poll_driver(cx) {
                 Poll::Pending => {
                     this.watch_deadline(cx);

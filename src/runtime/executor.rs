@@ -22,6 +22,11 @@ use std::time::{Duration, Instant};
 /// Tasks polled per turn before the loop reaps completions again.
 const BUDGET: usize = 128;
 
+/// Operations one poll of a task may start before it must yield (tokio's coop budget): an op
+/// whose result is there at once (data already queued on epoll, a stash) never returns
+/// `Pending`, so without it a task reading a full socket would keep its thread.
+const OP_BUDGET: u32 = 128;
+
 static NEXT_CORE_ID: AtomicU64 = AtomicU64::new(1);
 
 /// Executor counters, read with [`crate::Runtime::stats`].
@@ -61,6 +66,8 @@ pub(crate) struct Core {
     /// A MSG_RING wake-up for another executor sits in this driver's SQ (see
     /// `submit_wakes_if_busy`): the cheap check after every task poll.
     wakes_queued: Cell<bool>,
+    /// Operations the task being polled may still start (see `OP_BUDGET`).
+    op_budget: Cell<u32>,
 }
 
 impl Core {
@@ -76,6 +83,7 @@ impl Core {
             remote,
             stats: Cell::new(ExecutorStats::default()),
             wakes_queued: Cell::new(false),
+            op_budget: Cell::new(OP_BUDGET),
         }
     }
 
@@ -179,6 +187,7 @@ impl Core {
                 return;
             };
             self.bump(|s| s.tasks_polled += 1);
+            self.reset_op_budget();
             match task.run() {
                 RunOutcome::Done => self.unregister(&task),
                 RunOutcome::Pending | RunOutcome::Stale => {}
@@ -213,6 +222,22 @@ impl Core {
         };
         // Dropped outside the borrow (a task's last reference may go here).
         drop(removed);
+    }
+
+    /// A new task poll (or main-future poll) gets a full operation budget.
+    pub(crate) fn reset_op_budget(&self) {
+        self.op_budget.set(OP_BUDGET);
+    }
+
+    /// Takes one operation from the budget of the poll running now; false when it is spent
+    /// (the op yields: it wakes its task and returns `Pending` without starting).
+    pub(crate) fn take_op_budget(&self) -> bool {
+        let left = self.op_budget.get();
+        if left == 0 {
+            return false;
+        }
+        self.op_budget.set(left - 1);
+        true
     }
 
     /// True if a task is queued, so the driver must not block.

@@ -115,6 +115,7 @@ impl Runtime {
         let mut future = pin!(future);
         loop {
             if main.woken.swap(false, Ordering::AcqRel) {
+                self.core.reset_op_budget();
                 if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
                     return Ok(Some(out));
                 }
