@@ -216,8 +216,14 @@ impl<T: OpAble> Op<T> {
             data, state, owner, ..
         } = self;
         let data = data.as_mut().expect("op data present until completion");
-        context::with_driver(|id, driver| {
-            if *state == OpState::Unstarted {
+        let starting = *state == OpState::Unstarted;
+        context::with_op_driver(starting, |id, allowed, driver| {
+            if !allowed {
+                // This poll of the task has started its share of ops: yield, start next time.
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            if starting {
                 *owner = id;
                 if let (true, Some(fd)) = (driver.needs_nonblocking_fds(), data.fd()) {
                     if let Err(e) = fd.check_executor(id) {
@@ -274,11 +280,6 @@ impl<T: OpAble> Future for Op<T> {
                 if this.deadline_passed(dir, cx) {
                     return Poll::Ready(this.finish(Err(deadline::timed_out()), 0));
                 }
-            }
-            if this.state == OpState::Unstarted && !context::with_core(|c| c.take_op_budget()) {
-                // This poll of the task has started its share of ops: yield, start next time.
-                cx.waker().wake_by_ref();
-                return Poll::Pending;
             }
             match this.poll_driver(cx) {
                 Poll::Pending => {

@@ -87,3 +87,13 @@ pub(crate) fn try_with_driver<R>(f: impl FnOnce(u64, &mut Driver) -> R) -> Optio
     })
     .flatten()
 }
+
+/// `with_driver` for an operation's poll: also says whether the task being polled may start
+/// one more operation (taking it from the poll's budget, see `Core::take_op_budget`), in the
+/// same look-up of the current executor.
+pub(crate) fn with_op_driver<R>(starting: bool, f: impl FnOnce(u64, bool, &mut Driver) -> R) -> R {
+    with_core(|core| {
+        let allowed = !starting || core.take_op_budget();
+        f(core.id(), allowed, &mut core.driver.borrow_mut())
+    })
+}
