@@ -40,6 +40,7 @@
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 #![warn(missing_docs)]
 
+mod blocking;
 pub mod buf;
 mod driver;
 mod fd;
@@ -49,15 +50,16 @@ pub mod op;
 mod runtime;
 pub mod sync;
 mod sys;
-mod task;
+pub mod task;
 pub mod time;
 mod workers;
 
+pub use blocking::BlockingStats;
 pub use driver::{DriverChoice, DriverInfo, DriverKind, DriverStats};
 pub use runtime::{
     block_on, current_driver_stats, current_stats, metrics, request_shutdown, shutdown_requested,
     spawn, spawn_on, worker_count, worker_id, Builder, ExecutorStats, RemoteJoinHandle, Runtime,
     ShutdownHandle, ShutdownRequested, WorkerMetrics,
 };
-pub use task::{JoinError, JoinHandle};
+pub use task::{spawn_blocking, BlockingJoinHandle, JoinError, JoinHandle};
 pub use workers::{serve_balanced, RunResults};

@@ -4,16 +4,20 @@
 use super::notify::Notifier;
 use super::uring::{self, Unavailable};
 use super::{epoll, Driver, DriverChoice, DriverInfo, DriverKind};
+use crate::blocking::Pool;
 use std::io;
 use std::sync::Arc;
 
 /// What the runtime's builder tells the driver layer.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct DriverConfig {
     /// The request; `None`: `CORIO_DRIVER`, else `Auto`.
     pub(crate) choice: Option<DriverChoice>,
     /// io_uring submission queue entries.
     pub(crate) ring_entries: u32,
+    /// Where operations the driver cannot hand to the kernel run (files on epoll; opcodes the
+    /// kernel lacks on io_uring).
+    pub(crate) pool: Arc<Pool>,
 }
 
 fn requested(config: &DriverConfig) -> io::Result<DriverChoice> {

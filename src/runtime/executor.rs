@@ -10,6 +10,7 @@ use super::group::Group;
 use super::remote::Remote;
 use super::shutdown::ShutdownState;
 use super::timers::Timers;
+use crate::blocking::Pool;
 use crate::driver::{Driver, DriverStats, Notifier};
 use crate::task::{RunOutcome, Task};
 use slab::Slab;
@@ -57,11 +58,18 @@ pub(crate) struct Core {
     run_queue: RefCell<VecDeque<Arc<Task>>>,
     registry: RefCell<Slab<Arc<Task>>>,
     remote: Arc<Remote>,
+    /// The blocking pool, shared by the executors of one `Runtime`.
+    pool: Arc<Pool>,
     stats: Cell<ExecutorStats>,
 }
 
 impl Core {
-    pub(crate) fn new(driver: Driver, remote: Arc<Remote>, shutdown: Arc<ShutdownState>) -> Core {
+    pub(crate) fn new(
+        driver: Driver,
+        remote: Arc<Remote>,
+        shutdown: Arc<ShutdownState>,
+        pool: Arc<Pool>,
+    ) -> Core {
         Core {
             id: NEXT_CORE_ID.fetch_add(1, Ordering::Relaxed),
             worker: Cell::new(0),
@@ -71,8 +79,14 @@ impl Core {
             run_queue: RefCell::new(VecDeque::with_capacity(256)),
             registry: RefCell::new(Slab::new()),
             remote,
+            pool,
             stats: Cell::new(ExecutorStats::default()),
         }
+    }
+
+    /// The blocking pool this executor shares with the other executors of its `Runtime`.
+    pub(crate) fn blocking_pool(&self) -> &Arc<Pool> {
+        &self.pool
     }
 
     /// Unique per executor: ops remember it so they never talk to another executor's driver.
