@@ -2,8 +2,9 @@
 //! where it works, epoll where the kernel refuses io_uring and the request allows it.
 
 use super::notify::Notifier;
+use super::offload::Offload;
 use super::uring::{self, Unavailable};
-use super::{epoll, Driver, DriverChoice, DriverInfo, DriverKind};
+use super::{epoll, Driver, DriverChoice, DriverInfo, DriverKind, Io};
 use crate::blocking::Pool;
 use std::io;
 use std::sync::Arc;
@@ -40,7 +41,7 @@ fn requested(config: &DriverConfig) -> io::Result<DriverChoice> {
 pub(crate) fn open(config: &DriverConfig) -> io::Result<(Driver, Arc<Notifier>, DriverInfo)> {
     let requested = requested(config)?;
     if requested == DriverChoice::Epoll {
-        return open_epoll(requested, "requested".into());
+        return open_epoll(config, requested, "requested".into());
     }
     match uring::Uring::new(config.ring_entries, Notifier::new(false)?) {
         Ok((ring, notifier)) => {
@@ -55,8 +56,11 @@ pub(crate) fn open(config: &DriverConfig) -> io::Result<(Driver, Arc<Notifier>, 
                 reason: reason.into(),
                 setup_flags: ring.setup_flags().to_vec(),
                 msg_ring: ring.msg_ring_enabled(),
+                native_ops: ring.native().optional(true),
+                fallback_ops: ring.native().optional(false),
             };
-            Ok((Driver::Uring(ring), notifier, info))
+            let offload = Offload::new(config.pool.clone(), notifier.clone());
+            Ok((Driver::new(Io::Uring(ring), offload), notifier, info))
         }
         Err(Unavailable::Error(e)) => Err(e),
         Err(Unavailable::Refused(why)) if requested == DriverChoice::IoUring => {
@@ -66,7 +70,7 @@ pub(crate) fn open(config: &DriverConfig) -> io::Result<(Driver, Arc<Notifier>, 
             ))
         }
         Err(Unavailable::Refused(why)) => {
-            let out = open_epoll(requested, format!("io_uring unavailable: {why}"))?;
+            let out = open_epoll(config, requested, format!("io_uring unavailable: {why}"))?;
             eprintln!("corio: {}", out.2);
             Ok(out)
         }
@@ -74,17 +78,22 @@ pub(crate) fn open(config: &DriverConfig) -> io::Result<(Driver, Arc<Notifier>, 
 }
 
 fn open_epoll(
+    config: &DriverConfig,
     requested: DriverChoice,
     reason: String,
 ) -> io::Result<(Driver, Arc<Notifier>, DriverInfo)> {
     let notifier = Arc::new(Notifier::new(true)?);
-    let driver = Driver::Epoll(epoll::Epoll::new(notifier.eventfd())?);
+    let epoll = epoll::Epoll::new(notifier.eventfd())?;
+    let offload = Offload::new(config.pool.clone(), notifier.clone());
+    let driver = Driver::new(Io::Epoll(epoll), offload);
     let info = DriverInfo {
         kind: DriverKind::Epoll,
         requested,
         reason,
         setup_flags: vec![],
         msg_ring: false,
+        native_ops: vec![],
+        fallback_ops: vec![],
     };
     Ok((driver, notifier, info))
 }

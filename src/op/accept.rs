@@ -4,6 +4,7 @@
 //! for the next accept, or closed with the listener.
 
 use super::{Op, OpAble};
+use crate::driver::opcodes::{self, Opcode};
 use crate::driver::Direction;
 use crate::fd::SharedFd;
 use crate::sys::addr::{sock_name, RawAddr};
@@ -22,6 +23,7 @@ pub(crate) struct Accept {
 }
 
 impl OpAble for Accept {
+    const OPCODE: Opcode = opcodes::ACCEPT;
     fn fd(&self) -> Option<&SharedFd> {
         Some(&self.fd)
     }

@@ -1,6 +1,7 @@
 //! Close: release an fd once no other operation can use it.
 
 use super::{Op, OpAble};
+use crate::driver::opcodes::{self, Opcode};
 use crate::driver::Direction;
 use crate::fd::SharedFd;
 use io_uring::{opcode, squeue, types};
@@ -12,6 +13,7 @@ pub(crate) struct Close {
 }
 
 impl OpAble for Close {
+    const OPCODE: Opcode = opcodes::CLOSE;
     fn uring_op(&mut self) -> squeue::Entry {
         opcode::Close::new(types::Fd(self.fd)).build()
     }

@@ -5,6 +5,7 @@
 
 use super::{Op, OpAble};
 use crate::buf::{BufResult, IoBufMut};
+use crate::driver::opcodes::{self, Opcode};
 use crate::driver::Direction;
 use crate::fd::{Chunk, SharedFd};
 use crate::sys::syscall;
@@ -32,6 +33,7 @@ pub(crate) struct Recv<B> {
 }
 
 impl<B: IoBufMut> OpAble for Recv<B> {
+    const OPCODE: Opcode = opcodes::RECV;
     fn fd(&self) -> Option<&SharedFd> {
         Some(&self.fd)
     }

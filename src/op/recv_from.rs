@@ -2,6 +2,7 @@
 
 use super::{Op, OpAble};
 use crate::buf::{BufResult, IoBufMut};
+use crate::driver::opcodes::{self, Opcode};
 use crate::driver::Direction;
 use crate::fd::{Chunk, SharedFd};
 use crate::sys::addr::RawAddr;
@@ -63,6 +64,7 @@ impl<B: IoBufMut> RecvFrom<B> {
 }
 
 impl<B: IoBufMut> OpAble for RecvFrom<B> {
+    const OPCODE: Opcode = opcodes::RECVMSG;
     fn fd(&self) -> Option<&SharedFd> {
         Some(&self.fd)
     }

@@ -12,19 +12,21 @@
 
 mod cancel;
 mod enter;
+mod fallback;
 mod msg;
 mod setup;
 mod shutdown;
-mod slots;
 
 use crate::driver::notify::Notifier;
 use crate::driver::op::{OpState, Operation, Orphan};
+use crate::driver::opcodes::Native;
+use crate::driver::slots::{Delivery, Orphaned, Slots};
 use crate::driver::{DriverStats, OpResult};
 use cancel::{Cancels, Target};
+pub(crate) use fallback::NeverRan;
 use io_uring::{opcode, types, IoUring};
 use msg::{MsgRing, MSG_TOKEN};
 pub(crate) use setup::Unavailable;
-use slots::{Delivery, Orphaned, Slots};
 use std::io;
 use std::os::fd::RawFd;
 use std::sync::Arc;
@@ -52,6 +54,8 @@ pub(crate) struct Uring {
     cancels: Cancels,
     stats: DriverStats,
     setup_flags: Vec<&'static str>,
+    /// The opcodes this kernel runs (the probe, less what the test hook removed).
+    native: Native,
     /// `shutdown` has run: what was in flight is done, or leaked.
     shut_down: bool,
     /// io_uring_enter failed with an error that retrying cannot cure (EEXIST: a SINGLE_ISSUER
@@ -66,7 +70,7 @@ impl Uring {
         notifier: Notifier,
     ) -> Result<(Uring, Arc<Notifier>), Unavailable> {
         let (mut ring, setup_flags) = setup::build(entries)?;
-        setup::check(&ring)?;
+        let native = setup::check(&ring)?;
         setup::check_cancel_fd(&mut ring)?;
         let msg_ring = setup::msg_ring_into_this_ring_is_safe(&setup_flags)
             && setup::check_msg_ring(&mut ring, MSG_TOKEN);
@@ -90,6 +94,7 @@ impl Uring {
             cancels: Cancels::default(),
             stats: DriverStats::default(),
             setup_flags,
+            native,
             shut_down: false,
             broken: None,
         };
@@ -99,6 +104,11 @@ impl Uring {
     /// The setup flags the kernel accepted.
     pub(crate) fn setup_flags(&self) -> &[&'static str] {
         &self.setup_flags
+    }
+
+    /// The opcodes this ring runs natively.
+    pub(crate) fn native(&self) -> &Native {
+        &self.native
     }
 
     /// Whether cross-executor wake-ups to this ring use IORING_OP_MSG_RING.
@@ -124,7 +134,7 @@ impl Uring {
         match *state {
             OpState::Unstarted => {
                 let sqe = op.sqe();
-                let fd = op.interest().map_or(-1, |i| i.fd);
+                let fd = op.file().unwrap_or(-1);
                 let user_data = self.slots.insert(fd, cx.waker().clone());
                 // SAFETY: the SQE points into memory `op` owns (Operation contract), and the
                 // caller keeps `op` alive until `poll_op` returns Ready, or hands it to
@@ -147,7 +157,8 @@ impl Uring {
                 .slots
                 .poll(user_data, cx)
                 .map(|(res, flags)| (crate::sys::cqe_result(res), flags)),
-            s @ (OpState::Trying | OpState::Done) => unreachable!("io_uring op in state {s:?}"),
+            OpState::Trying | OpState::Polling(_) => self.poll_readiness(state, op, cx),
+            s @ (OpState::InPool(_) | OpState::Done) => unreachable!("io_uring op in state {s:?}"),
         }
     }
 

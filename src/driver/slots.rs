@@ -1,4 +1,6 @@
-//! The in-flight table: one slot per submitted operation, named by the SQE's user_data.
+//! The in-flight table: one slot per submitted operation, named by the SQE's user_data (the
+//! ring's table), or by the tag its blocking-pool job reports back with (the pool's table,
+//! `offload.rs`: the pool thread plays the kernel's part, its result the CQE's).
 //!
 //! Invariants (docs/architecture.md, "Slots" and "Ownership"):
 //! - A slot is created when its SQE is pushed and removed only after its CQE has been reaped
