@@ -19,5 +19,10 @@ for hook in CORIO_DISABLE_MSG_RING CORIO_FORCE_MSG_RING_FAILURE; do
   echo "=== CORIO_DRIVER=uring $hook=1 ==="
   env CORIO_DRIVER=uring "$hook=1" cargo test -p corio --test workers --test runtime -- --test-threads=2
 done
+# A kernel without the file opcodes: the ring stays, and every file operation runs on the
+# blocking pool instead (per-operation fallback; the hook is read at ring setup).
+echo "=== CORIO_DRIVER=uring, file opcodes missing ==="
+env CORIO_DRIVER=uring CORIO_FORCE_MISSING_OPCODE=WRITE,FSYNC,OPENAT,STATX,RENAMEAT,UNLINKAT,MKDIRAT,FALLOCATE,FTRUNCATE \
+  cargo test -p corio --test fs -- --test-threads=2
 echo "=== doc examples ==="
 cargo test --doc -p corio -p corio-compat

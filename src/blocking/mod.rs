@@ -31,7 +31,7 @@ pub(crate) type Job = Box<dyn FnOnce() + Send>;
 pub(crate) struct PoolConfig {
     /// Most threads at once.
     pub(crate) max_threads: usize,
-    /// Most jobs waiting for a thread; one more is handed back to its caller.
+    /// Most jobs waiting while every thread is busy; one more is handed back to its caller.
     pub(crate) queue_limit: usize,
     /// How long a thread waits for work before it retires.
     pub(crate) idle_timeout: Duration,
@@ -113,7 +113,10 @@ impl Pool {
     pub(crate) fn execute(&self, job: Job) -> Result<(), Job> {
         let start_thread = {
             let mut state = self.shared.lock();
-            if state.shutdown || state.queue.len() >= self.shared.config.queue_limit {
+            let idle_free = state.idle > state.notified;
+            let room = state.threads < self.shared.config.max_threads;
+            let queue_full = state.queue.len() >= self.shared.config.queue_limit;
+            if state.shutdown || (!idle_free && !room && queue_full) {
                 drop(state);
                 self.shared
                     .jobs_run_by_caller
@@ -121,11 +124,11 @@ impl Pool {
                 return Err(job);
             }
             state.queue.push_back(job);
-            if state.idle > state.notified {
+            if idle_free {
                 state.notified += 1;
                 self.shared.work.notify_one();
                 false
-            } else if state.threads < self.shared.config.max_threads {
+            } else if room {
                 // Counted now, so that concurrent callers do not overshoot the bound.
                 state.threads += 1;
                 true

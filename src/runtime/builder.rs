@@ -112,9 +112,10 @@ impl Builder {
         self
     }
 
-    /// The most jobs waiting for a blocking-pool thread when all are busy. A job beyond that
-    /// runs on the thread that submits it (an executor's), which slows the submitter down
-    /// instead of losing or piling up work. Default: 4096.
+    /// The most jobs waiting for a blocking-pool thread while all `blocking_threads` are busy.
+    /// A job beyond that runs on the thread that submits it (an executor's), which slows the
+    /// submitter down instead of losing or piling up work; 0 means no job ever waits. Default:
+    /// 4096.
     pub fn blocking_queue(&mut self, n: usize) -> &mut Self {
         self.blocking.queue_limit = n;
         self
