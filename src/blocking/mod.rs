@@ -51,7 +51,7 @@ pub struct BlockingStats {
     pub threads_started: u64,
     /// Threads that retired after `idle_timeout` without work.
     pub threads_retired: u64,
-    /// Jobs run by pool threads.
+    /// Jobs taken by pool threads (counted as each starts).
     pub jobs_run: u64,
     /// Jobs handed back to their caller and run on its thread: the queue was full, the pool
     /// was shutting down, or no thread could be started.

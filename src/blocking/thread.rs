@@ -48,11 +48,12 @@ fn run(shared: &Shared) {
 /// Runs one job; a panic is caught here (a `spawn_blocking` job catches its own first, to hand
 /// it to its handle), so the thread and its count survive.
 fn run_job(shared: &Shared, job: Job) {
+    // Counted first: a job's result may be awaited (and the counter read) before it returns.
+    shared.jobs_run.fetch_add(1, Ordering::Relaxed);
     if let Err(payload) = catch_unwind(AssertUnwindSafe(job)) {
         // Dropping the payload may panic too; never let that unwind out of the thread.
         let _ = catch_unwind(AssertUnwindSafe(move || drop(payload)));
     }
-    shared.jobs_run.fetch_add(1, Ordering::Relaxed);
 }
 
 /// Waits, idle, until a job is handed over, the pool shuts down, or `idle_timeout` passes
