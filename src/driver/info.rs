@@ -62,6 +62,11 @@ pub struct DriverInfo {
     /// instead, each counted in `DriverStats::fallback_ops`. Empty on epoll, where every file
     /// operation runs on the pool by design.
     pub fallback_ops: Vec<&'static str>,
+    /// io_uring with `Builder::registered_fds(true)`: the size of the ring's registered-file
+    /// table, where accepted and connected TCP sockets go. `None` when not asked for, on
+    /// epoll, and where the kernel lacks what it needs (FILES_UPDATE, FIXED_FD_INSTALL: Linux
+    /// 6.8) or refuses the table.
+    pub registered_fds: Option<u32>,
 }
 
 impl fmt::Display for DriverInfo {
@@ -76,6 +81,9 @@ impl fmt::Display for DriverInfo {
         }
         if self.msg_ring {
             write!(f, " wake=MSG_RING")?;
+        }
+        if let Some(n) = self.registered_fds {
+            write!(f, " registered_fds={n}")?;
         }
         if !self.fallback_ops.is_empty() {
             write!(f, " fallback_ops={}", self.fallback_ops.join("|"))?;

@@ -24,6 +24,7 @@
 //! `Waker`s and, for dropped operations, `Box<dyn Orphan>`.
 
 mod epoll;
+mod fixed;
 mod info;
 pub(crate) mod notify;
 mod offload;
@@ -35,9 +36,10 @@ mod stats;
 mod token;
 mod uring;
 
+pub(crate) use fixed::{FixedFile, FixedTable};
 pub use info::{DriverChoice, DriverInfo, DriverKind};
 pub(crate) use notify::Notifier;
-pub(crate) use op::{Direction, Interest, OpState, Operation, Orphan};
+pub(crate) use op::{Direction, FileRef, Interest, OpState, Operation, Orphan};
 pub(crate) use opcodes::Opcode;
 pub(crate) use open::{open, DriverConfig};
 pub use stats::DriverStats;
@@ -69,6 +71,12 @@ enum Io {
 /// The result of a finished operation: the kernel's result and the CQE's flags (0 on epoll).
 pub(crate) type OpResult = (io::Result<u32>, u32);
 
+/// The names ops may have used for one file: its fd (if it has one) and its registered slot.
+fn files(fd: RawFd, fixed: Option<u32>) -> impl Iterator<Item = FileRef> {
+    let fd = (fd >= 0).then_some(FileRef::Fd(fd));
+    fd.into_iter().chain(fixed.map(FileRef::Fixed))
+}
+
 impl Driver {
     fn new(io: Io, offload: Offload) -> Driver {
         Driver {
@@ -93,6 +101,32 @@ impl Driver {
         }
     }
 
+    /// The ring's registered-file table, if it has one (`Builder::registered_fds` on io_uring
+    /// where the kernel allows it): accepts and connects put sockets there.
+    pub(crate) fn fixed_table(&self) -> Option<FixedTable> {
+        match &self.io {
+            Io::Uring(d) => d.fixed_table().cloned(),
+            Io::Epoll(_) => None,
+        }
+    }
+
+    /// Installs an fd for registered slot `index` (synchronously) and returns it.
+    pub(crate) fn install_fixed(&mut self, index: u32) -> io::Result<RawFd> {
+        match &mut self.io {
+            Io::Uring(d) => d.install_fixed(index),
+            Io::Epoll(_) => Err(io::ErrorKind::Unsupported.into()),
+        }
+    }
+
+    /// Releases `file`'s registered slot at once (not at the next park): an fd of the same
+    /// socket is going to a new owner, whose close must close the socket.
+    pub(crate) fn close_fixed_now(&mut self, file: FixedFile) {
+        match &mut self.io {
+            Io::Uring(d) => d.close_fixed_now(file),
+            Io::Epoll(_) => drop(file),
+        }
+    }
+
     /// Registers `fd` for readiness (epoll: once, for both directions); the token names it in
     /// later calls. `None` where nothing needs registering (io_uring).
     pub(crate) fn register(&mut self, fd: RawFd) -> io::Result<Option<Token>> {
@@ -109,12 +143,17 @@ impl Driver {
         }
     }
 
-    /// Go's evict, for an explicit close: every op on `fd` ends (io_uring: cancelled by file;
-    /// epoll: its parked tasks woken, to find the fd closing). A blocking call on the pool
-    /// cannot be interrupted; it ends by itself.
-    pub(crate) fn close_fd(&mut self, fd: RawFd, token: Option<Token>) {
+    /// Go's evict, for an explicit close: every op on the file — named by `fd` (-1: none) and
+    /// by its registered slot `fixed` — ends (io_uring: cancelled by file; epoll: its parked
+    /// tasks woken, to find the fd closing). A blocking call on the pool cannot be interrupted;
+    /// it ends by itself.
+    pub(crate) fn close_fd(&mut self, fd: RawFd, fixed: Option<u32>, token: Option<Token>) {
         match &mut self.io {
-            Io::Uring(d) => d.cancel_fd(fd),
+            Io::Uring(d) => {
+                for file in files(fd, fixed) {
+                    d.cancel_file(file);
+                }
+            }
             Io::Epoll(d) => {
                 if let Some(token) = token {
                     d.wake_all(token);
@@ -123,10 +162,14 @@ impl Driver {
         }
     }
 
-    /// Makes every op waiting on `fd` poll again without ending it (a deadline moved).
-    pub(crate) fn wake_fd(&mut self, fd: RawFd, token: Option<Token>) {
+    /// Makes every op waiting on the file poll again without ending it (a deadline moved).
+    pub(crate) fn wake_fd(&mut self, fd: RawFd, fixed: Option<u32>, token: Option<Token>) {
         match &mut self.io {
-            Io::Uring(d) => d.wake_fd(fd),
+            Io::Uring(d) => {
+                for file in files(fd, fixed) {
+                    d.wake_file(file);
+                }
+            }
             Io::Epoll(d) => {
                 if let Some(token) = token {
                     d.wake_all(token);
@@ -168,8 +211,8 @@ impl Driver {
                 self.fallback_ops += 1;
             }
             if let Some(call) = op.blocking() {
-                let fd = op.file().unwrap_or(-1);
-                return self.offload.start(state, call, fd, cx);
+                let file = op.file();
+                return self.offload.start(state, call, file, cx);
             }
         }
         match &mut self.io {

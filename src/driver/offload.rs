@@ -17,12 +17,11 @@
 //!   leaks what they still hold, as the ring does.
 
 use super::notify::Notifier;
-use super::op::{OpState, Orphan};
+use super::op::{FileRef, OpState, Orphan};
 use super::slots::{Delivery, Orphaned, Slots};
 use super::{DriverStats, OpResult};
 use crate::blocking::{Job, Pool};
 use crate::sys::blocking::Blocking;
-use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::task::{Context, Poll};
@@ -88,13 +87,13 @@ impl Offload {
         }
     }
 
-    /// Starts `call` on the pool for an op on `fd` (-1: none). If the pool hands the job back
+    /// Starts `call` on the pool for an op on `fd`. If the pool hands the job back
     /// (its queue is full), the call runs here, now, and its result is returned at once.
     pub(crate) fn start(
         &mut self,
         state: &mut OpState,
         call: Blocking,
-        fd: RawFd,
+        fd: Option<FileRef>,
         cx: &Context<'_>,
     ) -> Poll<OpResult> {
         let user_data = self.slots.insert(fd, cx.waker().clone());

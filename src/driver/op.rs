@@ -27,6 +27,13 @@ pub(crate) enum Direction {
     Write = 1,
 }
 
+/// What an op's SQE names: an fd, or a slot of the ring's registered files (`fixed.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FileRef {
+    Fd(RawFd),
+    Fixed(u32),
+}
+
 /// Where the readiness form waits after EAGAIN: the fd's registration with this driver (its
 /// poll descriptor's token), and the direction.
 #[derive(Debug, Clone, Copy)]
@@ -50,8 +57,9 @@ pub(crate) trait Operation {
     /// kernel sees.
     fn sqe(&mut self) -> squeue::Entry;
 
-    /// The fd the op works on, if any (the driver finds the ops of one fd by it).
-    fn file(&self) -> Option<RawFd>;
+    /// The file the op works on, if any: the driver finds the ops of one file by it, and an
+    /// SQE that names a registered slot gets IOSQE_FIXED_FILE.
+    fn file(&self) -> Option<FileRef>;
 
     /// Readiness form: where to wait after EAGAIN; `None` for an operation that never waits.
     fn interest(&self) -> Option<Interest>;

@@ -46,6 +46,8 @@ pub(crate) const UNLINKAT: Opcode = op(opcode::UnlinkAt::CODE, "UNLINKAT");
 pub(crate) const MKDIRAT: Opcode = op(opcode::MkDirAt::CODE, "MKDIRAT");
 pub(crate) const FALLOCATE: Opcode = op(opcode::Fallocate::CODE, "FALLOCATE");
 pub(crate) const FTRUNCATE: Opcode = op(opcode::Ftruncate::CODE, "FTRUNCATE");
+pub(crate) const FILES_UPDATE: Opcode = op(opcode::FilesUpdate::CODE, "FILES_UPDATE");
+pub(crate) const FIXED_FD_INSTALL: Opcode = op(opcode::FixedFdInstall::CODE, "FIXED_FD_INSTALL");
 
 /// Missing any of these refuses io_uring as a whole.
 pub(crate) const REQUIRED: [Opcode; 13] = [
@@ -65,8 +67,18 @@ pub(crate) const REQUIRED: [Opcode; 13] = [
 ];
 
 /// Missing one of these makes only the operations that use it fall back.
-pub(crate) const OPTIONAL: [Opcode; 9] = [
-    WRITE, FSYNC, OPENAT, STATX, RENAMEAT, UNLINKAT, MKDIRAT, FALLOCATE, FTRUNCATE,
+pub(crate) const OPTIONAL: [Opcode; 11] = [
+    WRITE,
+    FSYNC,
+    OPENAT,
+    STATX,
+    RENAMEAT,
+    UNLINKAT,
+    MKDIRAT,
+    FALLOCATE,
+    FTRUNCATE,
+    FILES_UPDATE,
+    FIXED_FD_INSTALL,
 ];
 
 /// The opcodes one ring runs natively: a bit per opcode number.

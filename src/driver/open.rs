@@ -16,6 +16,9 @@ pub(crate) struct DriverConfig {
     pub(crate) choice: Option<DriverChoice>,
     /// io_uring submission queue entries.
     pub(crate) ring_entries: u32,
+    /// io_uring: put accepted and connected sockets in the ring's registered-file table;
+    /// `None`: `CORIO_REGISTERED_FDS=1`, else off.
+    pub(crate) registered_fds: Option<bool>,
     /// Where operations the driver cannot hand to the kernel run (files on epoll; opcodes the
     /// kernel lacks on io_uring).
     pub(crate) pool: Arc<Pool>,
@@ -43,7 +46,13 @@ pub(crate) fn open(config: &DriverConfig) -> io::Result<(Driver, Arc<Notifier>, 
     if requested == DriverChoice::Epoll {
         return open_epoll(config, requested, "requested".into());
     }
-    match uring::Uring::new(config.ring_entries, Notifier::new(false)?) {
+    match uring::Uring::new(
+        config.ring_entries,
+        Notifier::new(false)?,
+        config
+            .registered_fds
+            .unwrap_or_else(|| std::env::var("CORIO_REGISTERED_FDS").is_ok_and(|v| v == "1")),
+    ) {
         Ok((ring, notifier)) => {
             let reason = if requested == DriverChoice::Auto {
                 "io_uring available"
@@ -58,6 +67,7 @@ pub(crate) fn open(config: &DriverConfig) -> io::Result<(Driver, Arc<Notifier>, 
                 msg_ring: ring.msg_ring_enabled(),
                 native_ops: ring.native().optional(true),
                 fallback_ops: ring.native().optional(false),
+                registered_fds: ring.fixed_table().map(|t| t.size()),
             };
             let offload = Offload::new(config.pool.clone(), notifier.clone());
             Ok((Driver::new(Io::Uring(ring), offload), notifier, info))
@@ -94,6 +104,7 @@ fn open_epoll(
         msg_ring: false,
         native_ops: vec![],
         fallback_ops: vec![],
+        registered_fds: None,
     };
     Ok((driver, notifier, info))
 }

@@ -10,17 +10,23 @@
 //!   it; the number is released by the last drop.
 //! - What dropped reads and accepts delivered late is kept on the read side (`stash.rs`); the
 //!   deadlines live in `deadline.rs`.
+//! - A socket in the ring's registered-file table (`Builder::registered_fds`) holds its slot
+//!   here (`fixed.rs`), with or without an fd: one accepted directly into the table has none
+//!   until something asks for one (`real_fd`). The slot follows the fd's rules: released by the
+//!   last operation to let go.
 
 mod deadline;
+mod fixed;
 mod stash;
 
 pub(crate) use deadline::Moved;
-pub(crate) use stash::{Chunk, Orphans, ReadSide};
+pub(crate) use fixed::Taken;
+pub(crate) use stash::{Accepted, Chunk, Orphans, ReadSide};
 
-use crate::driver::{Direction, Token};
+use crate::driver::{Direction, FileRef, FixedFile, Token};
 use crate::runtime::context;
 use deadline::Deadlines;
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::io;
 use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
@@ -28,8 +34,11 @@ use std::task::Waker;
 use std::time::Instant;
 
 pub(crate) struct FdInner {
-    /// -1 once an explicit close took the number.
+    /// -1 once an explicit close took the number, and for a socket that only has a slot in the
+    /// ring's registered files (until `real_fd` installs one).
     fd: Cell<RawFd>,
+    /// The socket's slot in the ring's registered files, if it has one: its ops name the slot.
+    fixed: RefCell<Option<FixedFile>>,
     /// The executor whose driver knows this fd.
     core: u64,
     /// Made with `new` (a socket, pipe, signalfd...: registered for readiness), not
@@ -93,8 +102,19 @@ impl SharedFd {
     }
 
     fn wrap(fd: OwnedFd, core: u64, polled: bool, token: Option<Token>) -> SharedFd {
+        SharedFd::from_parts(fd.into_raw_fd(), None, core, polled, token)
+    }
+
+    fn from_parts(
+        fd: RawFd,
+        fixed: Option<FixedFile>,
+        core: u64,
+        polled: bool,
+        token: Option<Token>,
+    ) -> SharedFd {
         let inner = Rc::new(FdInner {
-            fd: Cell::new(fd.into_raw_fd()),
+            fd: Cell::new(fd),
+            fixed: RefCell::new(fixed),
             core,
             polled,
             token: Cell::new(token),
@@ -107,8 +127,32 @@ impl SharedFd {
         SharedFd { inner, owner: true }
     }
 
+    /// The fd number: -1 once closed, and for a socket that only has a registered slot (see
+    /// `real_fd`).
     pub(crate) fn raw(&self) -> RawFd {
         self.inner.fd.get()
+    }
+
+    /// What its ops name: the registered slot if it has one, else the fd.
+    pub(crate) fn file_ref(&self) -> FileRef {
+        match self.fixed_index() {
+            Some(index) => FileRef::Fixed(index),
+            None => FileRef::Fd(self.raw()),
+        }
+    }
+
+    /// The number for an SQE's fd field: the slot if it has one (the driver then sets
+    /// IOSQE_FIXED_FILE, since `file_ref` says so), else the fd.
+    pub(crate) fn sqe_fd(&self) -> RawFd {
+        match self.fixed_index() {
+            Some(index) => index as RawFd,
+            None => self.raw(),
+        }
+    }
+
+    /// The registered slot, if any.
+    pub(crate) fn fixed_index(&self) -> Option<u32> {
+        self.inner.fixed.borrow().as_ref().map(FixedFile::index)
     }
 
     pub(crate) fn token(&self) -> Option<Token> {
@@ -135,14 +179,16 @@ impl SharedFd {
     /// On the readiness driver, a polled fd can only wait on the executor it was registered
     /// with: its poll descriptor lives in that executor's table (a token looked up elsewhere
     /// would name another socket's descriptor), and a socket made under io_uring is blocking.
+    /// A registered slot, likewise, names a file only in its own ring's table.
     pub(crate) fn check_executor(&self, core: u64) -> io::Result<()> {
         if !self.inner.polled || self.inner.core == core {
             return Ok(());
         }
         Err(io::Error::new(
             io::ErrorKind::InvalidInput,
-            "this socket belongs to another corio executor (its epoll registration lives \
-             there); move sockets between executors with into_std and from_std",
+            "this socket belongs to another corio executor (its epoll registration or its slot \
+             in the ring's registered files lives there); move sockets between executors with \
+             into_std and from_std",
         ))
     }
 
@@ -164,8 +210,8 @@ impl SharedFd {
     /// as to later ones; `None` removes it. Waiting operations are woken to re-read it.
     pub(crate) fn set_deadline(&self, dir: Direction, deadline: Option<Instant>) {
         if let Moved::WakeAll = self.inner.deadlines.set(dir, deadline) {
-            let (fd, token) = (self.raw(), self.token());
-            self.with_own_driver(|d| d.wake_fd(fd, token));
+            let (fd, fixed, token) = (self.raw(), self.fixed_index(), self.token());
+            self.with_own_driver(|d| d.wake_fd(fd, fixed, token));
         }
     }
 
@@ -193,7 +239,7 @@ impl SharedFd {
 
     /// Keeps a connection a dropped accept received, for the next accept — unless `close` was
     /// called: it is closed now rather than held until the listener is dropped.
-    pub(crate) fn keep_accepted(&self, conn: OwnedFd) {
+    pub(crate) fn keep_accepted(&self, conn: Accepted) {
         if !self.inner.closing.get() {
             self.inner.read.keep_accepted(conn);
         }
@@ -205,27 +251,32 @@ impl SharedFd {
         if self.inner.closing.replace(true) {
             return;
         }
-        let (fd, token) = (self.raw(), self.token());
-        self.with_own_driver(|d| d.close_fd(fd, token));
+        let (fd, fixed, token) = (self.raw(), self.fixed_index(), self.token());
+        self.with_own_driver(|d| d.close_fd(fd, fixed, token));
         // Connections a dropped accept left behind, and bytes a dropped read left, go now.
         self.inner.read.clear();
         self.inner.read.wake_all();
         self.inner.write_orphans.wake_all();
     }
 
-    /// If no operation holds the fd any more, takes the number out (deregistered, not closed)
-    /// so the caller can close it and see the result, or hand it away. Otherwise `None`: the
-    /// last operation to let go releases it (Go's fdMutex rule).
-    pub(crate) fn take_if_last(&self) -> Option<RawFd> {
+    /// If no operation holds the fd any more, takes the number and the registered slot out
+    /// (deregistered, not closed) so the caller can close them and see the result, or hand
+    /// them away. Otherwise `None`: the last operation to let go releases them (Go's fdMutex
+    /// rule).
+    pub(crate) fn take_if_last(&self) -> Option<Taken> {
         if Rc::strong_count(&self.inner) != 1 {
             return None;
         }
         self.inner.deregister();
-        Some(self.inner.fd.replace(-1)).filter(|&fd| fd >= 0)
+        let taken = Taken {
+            fd: self.inner.fd.replace(-1),
+            fixed: self.inner.fixed.borrow_mut().take(),
+        };
+        (taken.fd >= 0 || taken.fixed.is_some()).then_some(taken)
     }
 
     /// Runs `f` on the driver that knows this fd, if it is this thread's and free.
-    fn with_own_driver(&self, f: impl FnOnce(&mut crate::driver::Driver)) {
+    pub(crate) fn with_own_driver(&self, f: impl FnOnce(&mut crate::driver::Driver)) {
         let core = self.inner.core;
         context::try_with_driver(|id, d| {
             if id == core {
@@ -236,9 +287,11 @@ impl SharedFd {
 }
 
 impl FdInner {
-    /// Gives the number back now: deregistered and closed; later operations fail as closed.
+    /// Gives the number back now: deregistered and closed, the registered slot released (its
+    /// close goes out with the ring's next park); later operations fail as closed.
     fn release(&self) {
         self.deregister();
+        drop(self.fixed.borrow_mut().take());
         let fd = self.fd.replace(-1);
         if fd >= 0 {
             // No error to report from a drop; see `Drop for FdInner`.

@@ -22,7 +22,12 @@ fn again() -> io::Error {
 impl OpAble for Connect {
     const OPCODE: Opcode = opcodes::CONNECT;
     fn uring_op(&mut self) -> squeue::Entry {
-        opcode::Connect::new(types::Fd(self.fd.raw()), self.addr.as_ptr(), self.addr.len).build()
+        opcode::Connect::new(
+            types::Fd(self.fd.sqe_fd()),
+            self.addr.as_ptr(),
+            self.addr.len,
+        )
+        .build()
     }
     fn fd(&self) -> Option<&SharedFd> {
         Some(&self.fd)

@@ -24,7 +24,7 @@ impl OpAble for Fsync {
         } else {
             types::FsyncFlags::empty()
         };
-        opcode::Fsync::new(types::Fd(self.fd.raw()))
+        opcode::Fsync::new(types::Fd(self.fd.sqe_fd()))
             .flags(flags)
             .build()
     }

@@ -24,6 +24,7 @@ pub(crate) mod path;
 pub(crate) mod read;
 pub(crate) mod recv;
 pub(crate) mod recv_from;
+pub(crate) mod register;
 pub(crate) mod send;
 pub(crate) mod send_to;
 pub(crate) mod shutdown;
@@ -36,7 +37,7 @@ pub(crate) mod writev;
 pub use nop::nop;
 pub use timeout::kernel_sleep;
 
-use crate::driver::{Direction, Interest, OpState, Opcode, Operation, Orphan};
+use crate::driver::{Direction, FileRef, Interest, OpState, Opcode, Operation, Orphan};
 use crate::fd::SharedFd;
 use crate::runtime::context;
 use crate::sys::blocking::Blocking;
@@ -126,8 +127,8 @@ impl<T: OpAble> Operation for T {
     fn sqe(&mut self) -> squeue::Entry {
         self.uring_op()
     }
-    fn file(&self) -> Option<std::os::fd::RawFd> {
-        OpAble::fd(self).map(SharedFd::raw)
+    fn file(&self) -> Option<FileRef> {
+        OpAble::fd(self).map(SharedFd::file_ref)
     }
     fn blocking(&mut self) -> Option<Blocking> {
         self.blocking_call()
@@ -242,8 +243,10 @@ impl<T: OpAble> Op<T> {
         context::with_driver(|id, driver| {
             if *state == OpState::Unstarted {
                 *owner = id;
-                if let (true, Some(fd)) = (driver.needs_nonblocking_fds(), data.fd()) {
-                    if let Err(e) = fd.check_executor(id) {
+                // A poll descriptor or a registered slot names the fd only to its own driver.
+                if let Some(fd) = data.fd() {
+                    let checked = driver.needs_nonblocking_fds() || fd.fixed_index().is_some();
+                    if let (true, Err(e)) = (checked, fd.check_executor(id)) {
                         return Poll::Ready((Err(e), 0));
                     }
                 }

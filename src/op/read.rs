@@ -29,7 +29,7 @@ impl<B: IoBufMut> OpAble for Read<B> {
     const OPCODE: Opcode = opcodes::READ;
     fn uring_op(&mut self) -> squeue::Entry {
         let (ptr, len) = crate::buf::spare_mut(&mut self.buf);
-        opcode::Read::new(types::Fd(self.fd.raw()), ptr, len as u32)
+        opcode::Read::new(types::Fd(self.fd.sqe_fd()), ptr, len as u32)
             .offset(self.offset.unwrap_or(u64::MAX))
             .build()
     }

@@ -39,7 +39,7 @@ impl<B: IoBufMut> OpAble for Recv<B> {
     }
     fn uring_op(&mut self) -> squeue::Entry {
         let (ptr, len) = crate::buf::spare_mut(&mut self.buf);
-        opcode::Recv::new(types::Fd(self.fd.raw()), ptr, len as u32).build()
+        opcode::Recv::new(types::Fd(self.fd.sqe_fd()), ptr, len as u32).build()
     }
     fn readiness_interest(&self) -> Option<Direction> {
         Some(Direction::Read)

@@ -69,7 +69,7 @@ impl<B: IoBufMut> OpAble for RecvFrom<B> {
         Some(&self.fd)
     }
     fn uring_op(&mut self) -> squeue::Entry {
-        opcode::RecvMsg::new(types::Fd(self.fd.raw()), &mut self.parts.msg).build()
+        opcode::RecvMsg::new(types::Fd(self.fd.sqe_fd()), &mut self.parts.msg).build()
     }
     fn readiness_interest(&self) -> Option<Direction> {
         Some(Direction::Read)

@@ -18,7 +18,7 @@ impl<B: IoBuf> OpAble for Send<B> {
     const OPCODE: Opcode = opcodes::SEND;
     fn uring_op(&mut self) -> squeue::Entry {
         let len = self.buf.bytes_init() as u32;
-        opcode::Send::new(types::Fd(self.fd.raw()), self.buf.stable_ptr(), len)
+        opcode::Send::new(types::Fd(self.fd.sqe_fd()), self.buf.stable_ptr(), len)
             .flags(libc::MSG_NOSIGNAL)
             .build()
     }

@@ -26,7 +26,7 @@ pub(crate) struct SendTo<B> {
 impl<B: IoBuf> OpAble for SendTo<B> {
     const OPCODE: Opcode = opcodes::SENDMSG;
     fn uring_op(&mut self) -> squeue::Entry {
-        opcode::SendMsg::new(types::Fd(self.fd.raw()), &self.parts.msg)
+        opcode::SendMsg::new(types::Fd(self.fd.sqe_fd()), &self.parts.msg)
             .flags(libc::MSG_NOSIGNAL as u32)
             .build()
     }

@@ -17,7 +17,7 @@ pub(crate) struct Shutdown {
 impl OpAble for Shutdown {
     const OPCODE: Opcode = opcodes::SHUTDOWN;
     fn uring_op(&mut self) -> squeue::Entry {
-        opcode::Shutdown::new(types::Fd(self.fd.raw()), self.how).build()
+        opcode::Shutdown::new(types::Fd(self.fd.sqe_fd()), self.how).build()
     }
     fn fd(&self) -> Option<&SharedFd> {
         Some(&self.fd)

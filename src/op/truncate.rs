@@ -19,7 +19,7 @@ pub(crate) struct Ftruncate {
 impl OpAble for Ftruncate {
     const OPCODE: Opcode = opcodes::FTRUNCATE;
     fn uring_op(&mut self) -> squeue::Entry {
-        opcode::Ftruncate::new(types::Fd(self.fd.raw()), self.len).build()
+        opcode::Ftruncate::new(types::Fd(self.fd.sqe_fd()), self.len).build()
     }
     fn fd(&self) -> Option<&SharedFd> {
         Some(&self.fd)
@@ -44,7 +44,7 @@ pub(crate) struct Fallocate {
 impl OpAble for Fallocate {
     const OPCODE: Opcode = opcodes::FALLOCATE;
     fn uring_op(&mut self) -> squeue::Entry {
-        opcode::Fallocate::new(types::Fd(self.fd.raw()), self.len)
+        opcode::Fallocate::new(types::Fd(self.fd.sqe_fd()), self.len)
             .offset(self.offset)
             .build()
     }

@@ -20,7 +20,7 @@ impl<B: IoBuf> OpAble for WriteAt<B> {
     const OPCODE: Opcode = opcodes::WRITE;
     fn uring_op(&mut self) -> squeue::Entry {
         let len = self.buf.bytes_init() as u32;
-        opcode::Write::new(types::Fd(self.fd.raw()), self.buf.stable_ptr(), len)
+        opcode::Write::new(types::Fd(self.fd.sqe_fd()), self.buf.stable_ptr(), len)
             .offset(self.offset)
             .build()
     }

@@ -43,7 +43,7 @@ impl<B: IoBuf> OpAble for Writev<B> {
     const OPCODE: Opcode = opcodes::SENDMSG;
     fn uring_op(&mut self) -> squeue::Entry {
         debug_assert_eq!(self.msg.msg_iov, self.iovecs.as_mut_ptr());
-        opcode::SendMsg::new(types::Fd(self.fd.raw()), &*self.msg)
+        opcode::SendMsg::new(types::Fd(self.fd.sqe_fd()), &*self.msg)
             .flags(libc::MSG_NOSIGNAL as u32)
             .build()
     }

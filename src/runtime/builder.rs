@@ -28,6 +28,7 @@ pub struct Builder {
     pub(crate) handle_signals: bool,
     pub(crate) grace: Duration,
     pub(crate) blocking: PoolConfig,
+    pub(crate) registered_fds: Option<bool>,
     /// The pool of the `Runtime` whose `run` builds this worker's runtime: one pool per
     /// `Runtime`, shared by its workers. `None`: `build` makes a new one.
     pub(crate) shared_pool: Option<Arc<Pool>>,
@@ -51,6 +52,7 @@ impl Default for Builder {
                 idle_timeout: Duration::from_secs(10),
             },
             shared_pool: None,
+            registered_fds: None,
         }
     }
 }
@@ -127,6 +129,24 @@ impl Builder {
         self
     }
 
+    /// io_uring: put accepted and connected TCP sockets in the ring's registered-file table
+    /// (a sparse table registered at setup; direct accept with IORING_FILE_INDEX_ALLOC, and
+    /// IORING_OP_FILES_UPDATE after a connect), so each of their operations names a slot
+    /// (IOSQE_FIXED_FILE) and the kernel skips the fd lookup and the file's reference count.
+    /// When the table is full, sockets get plain fds. An accepted socket has no fd until one is
+    /// asked for (`as_raw_fd`, `into_std`, `peer_addr`, `set_nodelay`...), which installs one
+    /// with IORING_OP_FIXED_FD_INSTALL. Needs Linux 6.8; elsewhere, and on the epoll driver,
+    /// the option is accepted and does nothing ([`DriverInfo::registered_fds`] says which).
+    /// Sockets adopted with `from_std` stay plain. Without this call, `CORIO_REGISTERED_FDS=1`
+    /// turns it on (as `CORIO_DRIVER` chooses the driver); default: off (docs/benchmarks.md has
+    /// the measurement).
+    ///
+    /// [`DriverInfo::registered_fds`]: crate::DriverInfo::registered_fds
+    pub fn registered_fds(&mut self, on: bool) -> &mut Self {
+        self.registered_fds = Some(on);
+        self
+    }
+
     /// Builds the runtime. Fails if the requested driver cannot be set up; see [`DriverChoice`] for
     /// when `Auto` falls back to epoll and when it reports an error instead.
     pub fn build(&self) -> io::Result<Runtime> {
@@ -146,6 +166,7 @@ impl Builder {
         let config = DriverConfig {
             choice: self.driver,
             ring_entries: self.ring_entries,
+            registered_fds: self.registered_fds,
             pool: pool.clone(),
         };
         let (driver, notifier, info) = driver::open(&config)?;

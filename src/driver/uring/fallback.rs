@@ -9,7 +9,7 @@
 //! data completes as cancelled and keeps nothing.
 
 use super::Uring;
-use crate::driver::op::{Direction, Interest, OpState, Operation, Orphan};
+use crate::driver::op::{Direction, FileRef, Interest, OpState, Operation, Orphan};
 use crate::driver::OpResult;
 use io_uring::{opcode, types};
 use std::io;
@@ -77,7 +77,9 @@ impl Uring {
             Direction::Read => libc::POLLIN | libc::POLLRDHUP | libc::POLLPRI,
             Direction::Write => libc::POLLOUT,
         } as u32;
-        let user_data = self.slots.insert(interest.fd, cx.waker().clone());
+        let user_data = self
+            .slots
+            .insert(Some(FileRef::Fd(interest.fd)), cx.waker().clone());
         let sqe = opcode::PollAdd::new(types::Fd(interest.fd), mask)
             .build()
             .user_data(user_data);

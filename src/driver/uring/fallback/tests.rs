@@ -3,7 +3,7 @@
 //! complete as cancelled.
 
 use crate::blocking::{Pool, PoolConfig};
-use crate::driver::op::{Direction, Interest, OpState, Operation, Orphan};
+use crate::driver::op::{Direction, FileRef, Interest, OpState, Operation, Orphan};
 use crate::driver::{open, Driver, DriverChoice, DriverConfig, Opcode};
 use crate::sys::blocking::Blocking;
 use io_uring::squeue;
@@ -30,8 +30,8 @@ impl Operation for TestRecv {
     fn sqe(&mut self) -> squeue::Entry {
         unreachable!("no kernel has this opcode")
     }
-    fn file(&self) -> Option<RawFd> {
-        Some(self.fd)
+    fn file(&self) -> Option<FileRef> {
+        Some(FileRef::Fd(self.fd))
     }
     fn interest(&self) -> Option<Interest> {
         Some(Interest {
@@ -71,6 +71,7 @@ fn uring() -> Option<Driver> {
     let config = DriverConfig {
         choice: Some(DriverChoice::IoUring),
         ring_entries: 8,
+        registered_fds: Some(false),
         pool: Arc::new(Pool::new(PoolConfig {
             max_threads: 1,
             queue_limit: 1,
