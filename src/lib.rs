@@ -34,6 +34,11 @@
 //! }).unwrap();
 //! ```
 //!
+//! Files ([`fs`]) use the same owned buffers: on io_uring every file operation is an SQE; on
+//! epoll, which cannot wait on a regular file, each runs on a blocking pool shared by the
+//! runtime's workers, which [`spawn_blocking`] also offers for any work that would block the
+//! executor's thread.
+//!
 //! The architecture and the invariants that make the unsafe code sound are in
 //! `docs/architecture.md`.
 

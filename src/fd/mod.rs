@@ -95,7 +95,7 @@ impl SharedFd {
     }
 
     /// Takes ownership of an fd that epoll cannot poll (a regular file): never registered; on
-    /// the readiness driver its operations are plain blocking syscalls.
+    /// the readiness driver its operations run on the blocking pool.
     pub(crate) fn new_unpolled(fd: OwnedFd) -> io::Result<SharedFd> {
         let core = context::with_core(|core| core.id());
         Ok(SharedFd::wrap(fd, core, false, None))

@@ -18,6 +18,8 @@ pub(crate) struct Register {
     /// The fd going in; the kernel writes the slot it chose over it. Boxed: the kernel reads
     /// and writes it through the SQE's pointer.
     fds: Box<[RawFd; 1]>,
+    /// Keeps the number open (and not reused) until the kernel has read it.
+    _socket: SharedFd,
     table: FixedTable,
 }
 
@@ -59,6 +61,7 @@ pub(crate) async fn register(fd: &SharedFd) {
     };
     let done = Op::new(Register {
         fds: Box::new([fd.raw()]),
+        _socket: fd.clone(),
         table: table.clone(),
     })
     .await;
