@@ -250,6 +250,8 @@ fn child_full_table() {
 
 #[test]
 fn a_full_table_falls_back_to_plain_fds() {
+    // The child's pipes are fds of this process.
+    let _fds = exclusive();
     let out = std::process::Command::new(std::env::current_exe().unwrap())
         .args([
             "child_full_table",
