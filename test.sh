@@ -19,5 +19,19 @@ for hook in CORIO_DISABLE_MSG_RING CORIO_FORCE_MSG_RING_FAILURE; do
   echo "=== CORIO_DRIVER=uring $hook=1 ==="
   env CORIO_DRIVER=uring "$hook=1" cargo test -p corio --test workers --test runtime -- --test-threads=2
 done
+# A kernel without the file opcodes: the ring stays, and every file operation runs on the
+# blocking pool instead (per-operation fallback; the hook is read at ring setup).
+echo "=== CORIO_DRIVER=uring, file opcodes missing ==="
+env CORIO_DRIVER=uring CORIO_FORCE_MISSING_OPCODE=WRITE,FSYNC,OPENAT,STATX,RENAMEAT,UNLINKAT,MKDIRAT,FALLOCATE,FTRUNCATE \
+  cargo test -p corio --test fs -- --test-threads=2
+# Registered descriptors on: the socket suites again with accepted and connected TCP sockets in
+# the ring's fixed-file table (the hook is read at ring setup). Skipped: the two checks whose
+# premise is a plain fd per socket (an fd count per accepted socket; a socket used on a second
+# ring, which a registered slot refuses by design).
+echo "=== CORIO_DRIVER=uring CORIO_REGISTERED_FDS=1 ==="
+env CORIO_DRIVER=uring CORIO_REGISTERED_FDS=1 cargo test -p corio --test net_tcp --test deadline \
+  --test readiness --test workers --test fuzz_findings --test soundness --test registered \
+  --test quarantine -- --test-threads=2 --skip close_releases_the_fd_and_fails_later_operations \
+  --skip a_socket_used_under_a_second_executor_works_or_fails_clearly
 echo "=== doc examples ==="
 cargo test --doc -p corio -p corio-compat

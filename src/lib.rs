@@ -34,12 +34,18 @@
 //! }).unwrap();
 //! ```
 //!
+//! Files ([`fs`]) use the same owned buffers: on io_uring every file operation is an SQE; on
+//! epoll, which cannot wait on a regular file, each runs on a blocking pool shared by the
+//! runtime's workers, which [`spawn_blocking`] also offers for any work that would block the
+//! executor's thread.
+//!
 //! The architecture and the invariants that make the unsafe code sound are in
 //! `docs/architecture.md`.
 
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 #![warn(missing_docs)]
 
+mod blocking;
 pub mod buf;
 mod driver;
 mod fd;
@@ -50,15 +56,16 @@ pub mod pipe;
 mod runtime;
 pub mod sync;
 mod sys;
-mod task;
+pub mod task;
 pub mod time;
 mod workers;
 
+pub use blocking::BlockingStats;
 pub use driver::{DriverChoice, DriverInfo, DriverKind, DriverStats};
 pub use runtime::{
     block_on, current_driver_stats, current_stats, metrics, request_shutdown, shutdown_requested,
     spawn, spawn_on, worker_count, worker_id, Builder, ExecutorStats, RemoteJoinHandle, Runtime,
     ShutdownHandle, ShutdownRequested, WorkerMetrics,
 };
-pub use task::{JoinError, JoinHandle};
+pub use task::{spawn_blocking, BlockingJoinHandle, JoinError, JoinHandle};
 pub use workers::{serve_balanced, RunResults};

@@ -107,11 +107,99 @@ fn auto_falls_back_to_epoll_when_io_uring_is_refused() {
 }
 
 #[test]
-fn auto_falls_back_when_an_opcode_is_missing() {
+fn auto_falls_back_when_a_network_opcode_is_missing() {
     let (stdout, _) = run_child("child_echo", &[("CORIO_FORCE_MISSING_OPCODE", "ACCEPT")]);
     let line = reported(&stdout);
     assert!(line.contains("driver=Epoll"), "{line}");
     assert!(line.contains("IORING_OP_ACCEPT"), "{line}");
+    // One missing network opcode in a list is enough.
+    let (stdout, _) = run_child(
+        "child_echo",
+        &[("CORIO_FORCE_MISSING_OPCODE", "STATX,SENDMSG")],
+    );
+    let line = reported(&stdout);
+    assert!(line.contains("driver=Epoll"), "{line}");
+    assert!(line.contains("IORING_OP_SENDMSG"), "{line}");
+}
+
+/// Child: files and a socket on a runtime from the environment; reports the driver, and the
+/// counters of where the file operations ran.
+#[test]
+#[ignore = "run in a child process by the fallback tests"]
+fn child_files() {
+    let rt = Runtime::new().expect("runtime");
+    println!("DRIVER {}", rt.driver_info());
+    println!("NATIVE {}", rt.driver_info().native_ops.join("|"));
+    rt.block_on(async {
+        let path = std::env::temp_dir().join(format!("corio-fallback-{}", std::process::id()));
+        let file = corio::fs::File::create(&path).await.unwrap();
+        let (res, _) = file.write_all_at(&b"per-op fallback"[..], 0).await;
+        res.unwrap();
+        file.sync_data().await.unwrap();
+        file.set_len(6).await.unwrap();
+        assert_eq!(file.metadata().await.unwrap().len(), 6);
+        let (res, buf) = file.read_at(Vec::with_capacity(64), 0).await;
+        assert_eq!(&buf[..res.unwrap()], b"per-op");
+        file.close().await.unwrap();
+        corio::fs::remove_file(&path).await.unwrap();
+        let s = corio::current_driver_stats();
+        println!(
+            "COUNTS pool_ops={} fallback_ops={}",
+            s.pool_ops, s.fallback_ops
+        );
+        // The network path still runs on the ring.
+        corio::op::nop().await.unwrap();
+    });
+}
+
+fn counts(stdout: &str) -> (u64, u64) {
+    let line = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("COUNTS "))
+        .expect("child reports its counts");
+    let get = |key: &str| -> u64 {
+        line.split_whitespace()
+            .find_map(|kv| kv.strip_prefix(key))
+            .and_then(|v| v.parse().ok())
+            .expect("a count")
+    };
+    (get("pool_ops="), get("fallback_ops="))
+}
+
+#[test]
+fn a_missing_file_opcode_falls_back_for_that_op_only() {
+    let (stdout, _) = run_child("child_files", &[]);
+    if reported(&stdout).contains("driver=Epoll") {
+        println!(
+            "skipped: io_uring is unavailable here: {}",
+            reported(&stdout)
+        );
+        return;
+    }
+    let (pool, fallback) = counts(&stdout);
+    assert_eq!(
+        pool, fallback,
+        "only a missing opcode sends a file op to the pool"
+    );
+    // OPENAT and FTRUNCATE missing: the ring stays; open and set_len (and nothing else) run on
+    // the pool.
+    let (stdout, _) = run_child(
+        "child_files",
+        &[("CORIO_FORCE_MISSING_OPCODE", "OPENAT,ftruncate")],
+    );
+    let line = reported(&stdout);
+    assert!(line.contains("driver=IoUring"), "{line}");
+    assert!(line.contains("fallback_ops=OPENAT|FTRUNCATE"), "{line}");
+    let native_now = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("NATIVE "))
+        .unwrap();
+    assert!(
+        !native_now.contains("OPENAT") && native_now.contains("STATX"),
+        "{native_now}"
+    );
+    // The open and the set_len.
+    assert_eq!(counts(&stdout), (2, 2), "{stdout}");
 }
 
 #[test]

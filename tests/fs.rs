@@ -1,27 +1,83 @@
-//! Files: owned-buffer positional I/O on both drivers (io_uring SQEs; blocking pread/pwrite on
-//! epoll, which cannot poll regular files).
+//! Files under both drivers: io_uring SQEs (OPENAT, READ, WRITE, FSYNC, STATX, RENAMEAT,
+//! UNLINKAT, MKDIRAT, FTRUNCATE, FALLOCATE, CLOSE); the blocking pool on epoll. Byte-exact
+//! reads and writes at offsets, open options, metadata, names, sizes, and what a dropped open
+//! or read leaves behind.
 
 mod support;
 
-use corio::fs::File;
+use corio::fs::{self, File, OpenOptions};
+use corio::DriverKind;
+use std::future::{poll_fn, Future};
 use std::io::ErrorKind;
-use support::{pattern, run_test};
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::pin::pin;
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::task::Poll;
+use std::time::{Duration, SystemTime};
+use support::{driver, open_fds, pattern, run_test, settled_fds};
 
-fn temp(name: &str) -> std::path::PathBuf {
-    std::env::temp_dir().join(format!("corio-fs-{}-{name}", std::process::id()))
+/// fd counts are per process: the tests that count them run alone.
+static FDS: RwLock<()> = RwLock::new(());
+
+fn shared() -> RwLockReadGuard<'static, ()> {
+    FDS.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn exclusive() -> RwLockWriteGuard<'static, ()> {
+    FDS.write().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A fresh directory for one test pass, removed (with what is in it) when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!(
+            "corio-fs-{}-{name}-{}",
+            std::process::id(),
+            support::name(support::choice())
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Where file ops ran: natively on io_uring (this kernel has every file opcode, unless a test
+/// hook says otherwise), on the pool on epoll.
+fn check_where_ops_ran() {
+    let s = corio::current_driver_stats();
+    match driver() {
+        DriverKind::Epoll => assert!(s.pool_ops > 0, "{s:?}"),
+        DriverKind::IoUring => assert_eq!(s.pool_ops, s.fallback_ops, "{s:?}"),
+    }
 }
 
 #[test]
 fn write_then_read_back_byte_exact() {
+    let _fds = shared();
     run_test(|| async {
-        let path = temp("rw");
-        let file = File::create(&path).unwrap();
+        let dir = TempDir::new("rw");
+        let path = dir.path("rw");
+        let file = File::create(&path).await.unwrap();
         let data = pattern(3, 1 << 20);
         let (res, _) = file.write_all_at(data.clone(), 0).await;
         res.unwrap();
         let (res, _) = file.write_at(&b"tail"[..], 1 << 20).await;
         assert_eq!(res.unwrap(), 4);
         file.sync_all().await.unwrap();
+        file.sync_data().await.unwrap();
 
         let (res, got) = file.read_exact_at(Vec::with_capacity(1 << 20), 0).await;
         res.unwrap();
@@ -42,22 +98,269 @@ fn write_then_read_back_byte_exact() {
         assert_eq!(res.unwrap_err().kind(), ErrorKind::NotConnected);
 
         // Reopen read-only: reads work, writes fail with the kernel's EBADF.
-        let ro = File::open(&path).unwrap();
+        let ro = File::open(&path).await.unwrap();
         let (res, got) = ro.read_at(Vec::with_capacity(4), 0).await;
         assert_eq!(res.unwrap(), 4);
         assert_eq!(got, data[..4]);
         let (res, _) = ro.write_at(&b"x"[..], 0).await;
         assert_eq!(res.unwrap_err().raw_os_error(), Some(libc::EBADF));
-        std::fs::remove_file(&path).unwrap();
+        check_where_ops_ran();
     });
 }
 
 #[test]
-fn open_errors_keep_their_errno() {
+fn scattered_writes_read_back_at_their_offsets() {
+    let _fds = shared();
     run_test(|| async {
-        let err = File::open(temp("does-not-exist")).err().unwrap();
+        let dir = TempDir::new("scatter");
+        let file = File::create(dir.path("f")).await.unwrap();
+        // Out of order, with holes between the pieces.
+        let pieces: Vec<(u64, Vec<u8>)> = [(300_000u64, 7u64), (0, 1), (70_000, 90), (4095, 3)]
+            .iter()
+            .map(|&(off, seed)| (off, pattern(seed, 5000 + seed as usize)))
+            .collect();
+        for (off, bytes) in &pieces {
+            let (res, _) = file.write_all_at(bytes.clone(), *off).await;
+            res.unwrap();
+        }
+        let end = 300_000 + pieces[0].1.len();
+        let (res, whole) = file.read_exact_at(Vec::with_capacity(end), 0).await;
+        res.unwrap();
+        let mut expected = vec![0u8; end];
+        for (off, bytes) in &pieces {
+            expected[*off as usize..*off as usize + bytes.len()].copy_from_slice(bytes);
+        }
+        assert!(whole == expected, "the file differs from the writes");
+        // A read into a slice of a larger buffer fills exactly the slice's spare capacity.
+        let (res, part) = file.read_at(Vec::with_capacity(10), 70_005).await;
+        assert_eq!(res.unwrap(), 10);
+        assert_eq!(part, expected[70_005..70_015]);
+        assert_eq!(file.metadata().await.unwrap().len(), end as u64);
+    });
+}
+
+#[test]
+fn open_options_follow_std() {
+    let _fds = shared();
+    run_test(|| async {
+        let dir = TempDir::new("options");
+        let path = dir.path("f");
+        let f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o640)
+            .open(&path)
+            .await
+            .unwrap();
+        let (res, _) = f.write_all_at(&b"0123456789"[..], 0).await;
+        res.unwrap();
+        let meta = f.metadata().await.unwrap();
+        assert_eq!(meta.permissions().mode() & 0o777, 0o640 & !umask());
+        let again = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .await;
+        assert_eq!(again.err().unwrap().kind(), ErrorKind::AlreadyExists);
+        // Append: every write lands at the end, whatever offset it names.
+        let log = File::options().append(true).open(&path).await.unwrap();
+        let (res, _) = log.write_at(&b"ab"[..], 0).await;
+        assert_eq!(res.unwrap(), 2);
+        assert_eq!(fs::read(&path).await.unwrap(), b"0123456789ab");
+        // Truncate on open.
+        drop(
+            OpenOptions::new()
+                .write(true)
+                .truncate(true)
+                .open(&path)
+                .await
+                .unwrap(),
+        );
+        assert!(fs::metadata(&path).await.unwrap().is_empty());
+        // std's invalid combinations, before any syscall.
+        for opts in [
+            OpenOptions::new().clone(),
+            OpenOptions::new().read(true).create(true).clone(),
+            OpenOptions::new().append(true).truncate(true).clone(),
+        ] {
+            let err = opts.open(&path).await.err().unwrap();
+            assert_eq!(err.kind(), ErrorKind::InvalidInput, "{opts:?}");
+        }
+        let err = File::open(dir.path("missing")).await.err().unwrap();
         assert_eq!(err.kind(), ErrorKind::NotFound);
-        let err = File::create("/proc/definitely/not/here").err().unwrap();
-        assert!(err.raw_os_error().is_some(), "{err}");
+        let err = File::open("/a\0b").await.err().unwrap();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    });
+}
+
+fn umask() -> u32 {
+    // SAFETY: umask has no memory effects; set back at once.
+    let old = unsafe { libc::umask(0o022) };
+    // SAFETY: as above.
+    unsafe { libc::umask(old) };
+    old
+}
+
+#[test]
+fn metadata_names_directories_and_sizes() {
+    let _fds = shared();
+    run_test(|| async {
+        let dir = TempDir::new("names");
+        let sub = dir.path("sub");
+        fs::create_dir(&sub).await.unwrap();
+        assert_eq!(
+            fs::create_dir(&sub).await.unwrap_err().kind(),
+            ErrorKind::AlreadyExists
+        );
+        let meta = fs::metadata(&sub).await.unwrap();
+        assert!(meta.is_dir() && !meta.is_file(), "{meta:?}");
+        let a = sub.join("a");
+        fs::write(&a, pattern(5, 12_345)).await.unwrap();
+        let meta = fs::metadata(&a).await.unwrap();
+        assert!(meta.is_file() && meta.len() == 12_345, "{meta:?}");
+        let age = SystemTime::now()
+            .duration_since(meta.modified().unwrap())
+            .unwrap_or_default();
+        assert!(age < Duration::from_secs(3600), "{meta:?}");
+        std::os::unix::fs::symlink(&a, dir.path("link")).unwrap();
+        assert!(fs::symlink_metadata(dir.path("link"))
+            .await
+            .unwrap()
+            .is_symlink());
+        assert!(fs::metadata(dir.path("link")).await.unwrap().is_file());
+
+        let b = dir.path("b");
+        fs::rename(&a, &b).await.unwrap();
+        assert_eq!(fs::read(&b).await.unwrap(), pattern(5, 12_345));
+        assert_eq!(
+            fs::metadata(&a).await.unwrap_err().kind(),
+            ErrorKind::NotFound
+        );
+        assert_eq!(
+            fs::remove_file(&sub).await.unwrap_err().kind(),
+            ErrorKind::IsADirectory
+        );
+        fs::remove_dir(&sub).await.unwrap();
+        fs::remove_file(&b).await.unwrap();
+        assert_eq!(
+            fs::remove_file(&b).await.unwrap_err().kind(),
+            ErrorKind::NotFound
+        );
+        // A file whose size says nothing: read goes on to the end of file.
+        assert!(fs::read("/proc/self/status")
+            .await
+            .unwrap()
+            .starts_with(b"Name:"));
+        check_where_ops_ran();
+    });
+}
+
+#[test]
+fn set_len_shrinks_and_grows_and_allocate_grows() {
+    let _fds = shared();
+    run_test(|| async {
+        let dir = TempDir::new("len");
+        let file = File::create(dir.path("f")).await.unwrap();
+        let (res, _) = file.write_all_at(pattern(9, 10_000), 0).await;
+        res.unwrap();
+        file.set_len(100).await.unwrap();
+        assert_eq!(file.metadata().await.unwrap().len(), 100);
+        file.set_len(5000).await.unwrap();
+        let (res, got) = file.read_exact_at(Vec::with_capacity(5000), 0).await;
+        res.unwrap();
+        assert_eq!(got[..100], pattern(9, 100)[..]);
+        assert!(
+            got[100..].iter().all(|&b| b == 0),
+            "the extension reads as zeros"
+        );
+        file.allocate(0, 1 << 16).await.unwrap();
+        assert_eq!(file.metadata().await.unwrap().len(), 1 << 16);
+        file.allocate(0, 10).await.unwrap();
+        assert_eq!(
+            file.metadata().await.unwrap().len(),
+            1 << 16,
+            "never shrinks"
+        );
+        let err = file.set_len(u64::MAX).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    });
+}
+
+/// Polls `fut` once (it starts its operation) and drops it.
+async fn start_and_drop<F: Future>(fut: F) {
+    let mut fut = pin!(fut);
+    poll_fn(|cx| {
+        let _ = fut.as_mut().poll(cx);
+        Poll::Ready(())
+    })
+    .await;
+}
+
+/// Operations started now, in the ring or on the pool.
+fn in_flight() -> u64 {
+    let s = corio::current_driver_stats();
+    s.in_flight + s.pool_in_flight
+}
+
+#[test]
+fn a_dropped_open_closes_what_it_opened() {
+    let _fds = exclusive();
+    run_test(|| async {
+        let dir = TempDir::new("dropped-open");
+        std::fs::write(dir.path("f"), b"x").unwrap();
+        let baseline = open_fds();
+        let before = corio::current_driver_stats().orphan_completions;
+        for _ in 0..50 {
+            assert_eq!(in_flight(), 0);
+            {
+                let mut open = pin!(File::open(dir.path("f")));
+                poll_fn(|cx| {
+                    assert!(
+                        open.as_mut().poll(cx).is_pending(),
+                        "opens are not immediate"
+                    );
+                    Poll::Ready(())
+                })
+                .await;
+                assert!(in_flight() > 0, "the open is in flight when dropped");
+            }
+            // Its result arrives as an orphan, which closes the fd.
+            for _ in 0..200 {
+                if in_flight() == 0 {
+                    break;
+                }
+                corio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }
+        assert_eq!(settled_fds(baseline).await, baseline, "an fd leaked");
+        let s = corio::current_driver_stats();
+        assert!(s.orphan_completions >= before + 50, "{s:?}");
+    });
+}
+
+#[test]
+fn a_dropped_read_keeps_its_buffer_until_the_result() {
+    let _fds = shared();
+    run_test(|| async {
+        let dir = TempDir::new("dropped-read");
+        let data = pattern(11, 1 << 20);
+        std::fs::write(dir.path("f"), &data).unwrap();
+        let file = File::open(dir.path("f")).await.unwrap();
+        let before = corio::current_driver_stats().orphan_completions;
+        for i in 0..20u64 {
+            start_and_drop(file.read_at(Vec::with_capacity(1 << 20), i * 4096)).await;
+        }
+        for _ in 0..1000 {
+            if in_flight() == 0 {
+                break;
+            }
+            corio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let s = corio::current_driver_stats();
+        assert_eq!(s.orphan_completions, before + 20, "{s:?}");
+        // The file reads on as before: dropped reads took nothing from it.
+        let (res, got) = file.read_exact_at(Vec::with_capacity(1 << 20), 0).await;
+        res.unwrap();
+        assert!(got == data);
     });
 }

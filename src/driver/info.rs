@@ -7,8 +7,10 @@ use std::fmt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DriverChoice {
     /// io_uring when it is available, otherwise epoll. "Unavailable" means the kernel refuses
-    /// io_uring (ENOSYS, EPERM, `kernel.io_uring_disabled`) or lacks an opcode corio uses; a
-    /// resource failure (ENOMEM from the memlock limit, EMFILE) is an error, not a fallback.
+    /// io_uring (ENOSYS, EPERM, `kernel.io_uring_disabled`) or lacks an opcode the network path
+    /// needs; a missing file opcode only makes the operations that use it run on the blocking
+    /// pool (see [`DriverInfo::fallback_ops`]). A resource failure (ENOMEM from the memlock
+    /// limit, EMFILE) is an error, not a fallback.
     Auto,
     /// io_uring or an error.
     IoUring,
@@ -52,6 +54,19 @@ pub struct DriverInfo {
     /// ring (Linux 5.18+) rather than as eventfd writes. False on epoll, where the eventfd is
     /// always used, and where the kernel refuses MSG_RING or `CORIO_DISABLE_MSG_RING` is set.
     pub msg_ring: bool,
+    /// io_uring: the optional opcodes (those io_uring is not refused for, such as the file
+    /// opcodes `OPENAT`, `STATX`, `FTRUNCATE`) that this kernel runs natively. Empty on epoll.
+    pub native_ops: Vec<&'static str>,
+    /// io_uring: the optional opcodes this kernel lacks (or `CORIO_FORCE_MISSING_OPCODE`
+    /// removed). Operations that use one run on the blocking pool (files) or in readiness form
+    /// instead, each counted in `DriverStats::fallback_ops`. Empty on epoll, where every file
+    /// operation runs on the pool by design.
+    pub fallback_ops: Vec<&'static str>,
+    /// io_uring with `Builder::registered_fds(true)`: the size of the ring's registered-file
+    /// table, where accepted and connected TCP sockets go. `None` when not asked for, on
+    /// epoll, and where the kernel lacks what it needs (FILES_UPDATE, FIXED_FD_INSTALL: Linux
+    /// 6.8) or refuses the table.
+    pub registered_fds: Option<u32>,
 }
 
 impl fmt::Display for DriverInfo {
@@ -66,6 +81,12 @@ impl fmt::Display for DriverInfo {
         }
         if self.msg_ring {
             write!(f, " wake=MSG_RING")?;
+        }
+        if let Some(n) = self.registered_fds {
+            write!(f, " registered_fds={n}")?;
+        }
+        if !self.fallback_ops.is_empty() {
+            write!(f, " fallback_ops={}", self.fallback_ops.join("|"))?;
         }
         Ok(())
     }

@@ -2,10 +2,19 @@
 //!
 //! The operations themselves (`op/`) implement [`Operation`]; the driver runs whichever form
 //! it has — the completion form as an SQE (io_uring), the readiness form as Go's loop (try the
-//! syscall, park on EAGAIN, try again when the fd is ready). The driver knows nothing else of
-//! them: not their fd type, not their buffers, not their futures.
+//! syscall, park on EAGAIN, try again when the fd is ready), the blocking form as a job on the
+//! blocking pool. The driver knows nothing else of them: not their fd type, not their buffers,
+//! not their futures.
+//!
+//! Which form runs (docs/architecture.md, "Per-operation fallback"):
+//! - io_uring: the completion form if the kernel has the op's opcode; else the blocking form if
+//!   the op has one; else the readiness form, waiting with POLL_ADD on the ring.
+//! - epoll: the blocking form if the op has one (files: the executor never blocks on a file);
+//!   else the readiness form.
 
+use super::opcodes::Opcode;
 use super::token::Token;
+use crate::sys::blocking::Blocking;
 use io_uring::squeue;
 use std::io;
 use std::os::fd::RawFd;
@@ -16,6 +25,13 @@ use std::os::fd::RawFd;
 pub(crate) enum Direction {
     Read = 0,
     Write = 1,
+}
+
+/// What an op's SQE names: an fd, or a slot of the ring's registered files (`fixed.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FileRef {
+    Fd(RawFd),
+    Fixed(u32),
 }
 
 /// Where the readiness form waits after EAGAIN: the fd's registration with this driver (its
@@ -30,18 +46,32 @@ pub(crate) struct Interest {
     pub(crate) dir: Direction,
 }
 
-/// One operation, in both forms.
+/// One operation, in its forms.
 pub(crate) trait Operation {
+    /// The opcode of the completion form: the ring runs the op natively only if the kernel has
+    /// it.
+    const OPCODE: Opcode;
+
     /// Completion form: the SQE (the driver sets its user_data). Every pointer in it points
     /// into memory the operation owns on the heap, so moving the operation moves nothing the
     /// kernel sees.
     fn sqe(&mut self) -> squeue::Entry;
 
+    /// The file the op works on, if any: the driver finds the ops of one file by it, and an
+    /// SQE that names a registered slot gets IOSQE_FIXED_FILE.
+    fn file(&self) -> Option<FileRef>;
+
     /// Readiness form: where to wait after EAGAIN; `None` for an operation that never waits.
     fn interest(&self) -> Option<Interest>;
 
-    /// Readiness form: the syscall to try (again).
+    /// Readiness form: the syscall to try (again). On io_uring it runs only for an op whose
+    /// opcode the kernel lacks and that has no blocking form; fds are blocking there, so such
+    /// an op's syscall must not block by itself (MSG_DONTWAIT).
     fn attempt(&mut self) -> io::Result<u32>;
+
+    /// Blocking form: the syscall a pool thread makes, built from memory the op owns under the
+    /// same rule as the SQE's; `None` for an op that has none (sockets).
+    fn blocking(&mut self) -> Option<Blocking>;
 
     /// Readiness form: true if `result` proves the fd has nothing more for now (a TCP read
     /// shorter than asked), so the next attempt may park without a syscall.
@@ -54,8 +84,10 @@ pub(crate) trait Operation {
     }
 }
 
-/// What a dropped operation leaves with the io_uring driver: its resources, and what to do
-/// with the result when the CQE arrives (keep bytes read, close a connection accepted, ...).
+/// What a dropped operation leaves with the driver: its resources, and what to do with the
+/// result when the CQE (or the pool's result) arrives (keep bytes read, close a connection
+/// accepted or a file opened, ...). An op whose syscall never ran (it was waiting for
+/// readiness) completes with -ECANCELED, which keeps nothing.
 pub(crate) trait Orphan {
     fn complete(self: Box<Self>, result: io::Result<u32>, flags: u32);
 }
@@ -67,15 +99,24 @@ pub(crate) enum OpState {
     Unstarted,
     /// Its SQE is pushed; the slot named by this user_data holds its result.
     InRing(u64),
-    /// Tried at least once on the readiness driver (nothing is in the kernel between polls).
+    /// Its blocking call is on the pool; the pool slot named by this tag holds its result.
+    InPool(u64),
+    /// io_uring, readiness form: a POLL_ADD for its fd is in the ring (this user_data); its
+    /// syscall is tried again when it completes.
+    Polling(u64),
+    /// Tried at least once in readiness form (nothing is in the kernel between polls).
     Trying,
     /// Its result was returned.
     Done,
 }
 
 impl OpState {
-    /// True while the kernel may still use the operation's memory.
+    /// True while the kernel (or a pool thread) may still use the operation's memory, or holds
+    /// a record of it: the driver must be told if the op's future is dropped.
     pub(crate) fn in_kernel(self) -> bool {
-        matches!(self, OpState::InRing(_))
+        matches!(
+            self,
+            OpState::InRing(_) | OpState::InPool(_) | OpState::Polling(_)
+        )
     }
 }

@@ -2,18 +2,26 @@
 //! where it works, epoll where the kernel refuses io_uring and the request allows it.
 
 use super::notify::Notifier;
+use super::offload::Offload;
 use super::uring::{self, Unavailable};
-use super::{epoll, Driver, DriverChoice, DriverInfo, DriverKind};
+use super::{epoll, Driver, DriverChoice, DriverInfo, DriverKind, Io};
+use crate::blocking::Pool;
 use std::io;
 use std::sync::Arc;
 
 /// What the runtime's builder tells the driver layer.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct DriverConfig {
     /// The request; `None`: `CORIO_DRIVER`, else `Auto`.
     pub(crate) choice: Option<DriverChoice>,
     /// io_uring submission queue entries.
     pub(crate) ring_entries: u32,
+    /// io_uring: put accepted and connected sockets in the ring's registered-file table;
+    /// `None`: `CORIO_REGISTERED_FDS=1`, else off.
+    pub(crate) registered_fds: Option<bool>,
+    /// Where operations the driver cannot hand to the kernel run (files on epoll; opcodes the
+    /// kernel lacks on io_uring).
+    pub(crate) pool: Arc<Pool>,
 }
 
 fn requested(config: &DriverConfig) -> io::Result<DriverChoice> {
@@ -36,9 +44,15 @@ fn requested(config: &DriverConfig) -> io::Result<DriverChoice> {
 pub(crate) fn open(config: &DriverConfig) -> io::Result<(Driver, Arc<Notifier>, DriverInfo)> {
     let requested = requested(config)?;
     if requested == DriverChoice::Epoll {
-        return open_epoll(requested, "requested".into());
+        return open_epoll(config, requested, "requested".into());
     }
-    match uring::Uring::new(config.ring_entries, Notifier::new(false)?) {
+    match uring::Uring::new(
+        config.ring_entries,
+        Notifier::new(false)?,
+        config
+            .registered_fds
+            .unwrap_or_else(|| std::env::var("CORIO_REGISTERED_FDS").is_ok_and(|v| v == "1")),
+    ) {
         Ok((ring, notifier)) => {
             let reason = if requested == DriverChoice::Auto {
                 "io_uring available"
@@ -51,8 +65,12 @@ pub(crate) fn open(config: &DriverConfig) -> io::Result<(Driver, Arc<Notifier>, 
                 reason: reason.into(),
                 setup_flags: ring.setup_flags().to_vec(),
                 msg_ring: ring.msg_ring_enabled(),
+                native_ops: ring.native().optional(true),
+                fallback_ops: ring.native().optional(false),
+                registered_fds: ring.fixed_table().map(|t| t.size()),
             };
-            Ok((Driver::Uring(ring), notifier, info))
+            let offload = Offload::new(config.pool.clone(), notifier.clone());
+            Ok((Driver::new(Io::Uring(ring), offload), notifier, info))
         }
         Err(Unavailable::Error(e)) => Err(e),
         Err(Unavailable::Refused(why)) if requested == DriverChoice::IoUring => {
@@ -62,7 +80,7 @@ pub(crate) fn open(config: &DriverConfig) -> io::Result<(Driver, Arc<Notifier>, 
             ))
         }
         Err(Unavailable::Refused(why)) => {
-            let out = open_epoll(requested, format!("io_uring unavailable: {why}"))?;
+            let out = open_epoll(config, requested, format!("io_uring unavailable: {why}"))?;
             eprintln!("corio: {}", out.2);
             Ok(out)
         }
@@ -70,17 +88,23 @@ pub(crate) fn open(config: &DriverConfig) -> io::Result<(Driver, Arc<Notifier>, 
 }
 
 fn open_epoll(
+    config: &DriverConfig,
     requested: DriverChoice,
     reason: String,
 ) -> io::Result<(Driver, Arc<Notifier>, DriverInfo)> {
     let notifier = Arc::new(Notifier::new(true)?);
-    let driver = Driver::Epoll(epoll::Epoll::new(notifier.eventfd())?);
+    let epoll = epoll::Epoll::new(notifier.eventfd())?;
+    let offload = Offload::new(config.pool.clone(), notifier.clone());
+    let driver = Driver::new(Io::Epoll(epoll), offload);
     let info = DriverInfo {
         kind: DriverKind::Epoll,
         requested,
         reason,
         setup_flags: vec![],
         msg_ring: false,
+        native_ops: vec![],
+        fallback_ops: vec![],
+        registered_fds: None,
     };
     Ok((driver, notifier, info))
 }

@@ -42,6 +42,16 @@ pub struct DriverStats {
     pub in_flight: u64,
     /// Gauge: poll descriptors registered with epoll now.
     pub registered_fds: u64,
+    /// Operations run on the blocking pool: every file operation on epoll; on io_uring, those
+    /// whose opcode the kernel lacks and that have a blocking form (also counted in
+    /// `fallback_ops`).
+    pub pool_ops: u64,
+    /// Gauge: operations on the blocking pool now (running, queued, or finished and not yet
+    /// collected).
+    pub pool_in_flight: u64,
+    /// io_uring: operations whose opcode the kernel lacks (see `DriverInfo::fallback_ops`),
+    /// run on the blocking pool or in readiness form instead. Always 0 on epoll.
+    pub fallback_ops: u64,
 }
 
 impl DriverStats {

@@ -8,19 +8,25 @@
 //! - `close()` is Go's evict: it marks the fd closing (the one closing state: new operations
 //!   fail, see `check_open`), and has the driver cancel (io_uring) or wake (epoll) the ops on
 //!   it; the number is released by the last drop.
+//! - A socket in the ring's registered-file table (`Builder::registered_fds`) holds its slot
+//!   here (`fixed.rs`), with or without an fd: one accepted directly into the table has none
+//!   until something asks for one (`real_fd`). The slot follows the fd's rules: released by the
+//!   last operation to let go.
 //! - What dropped reads and accepts delivered late is kept on the read side (`stash.rs`); the
 //!   deadlines live in `deadline.rs`.
 
 mod deadline;
+mod fixed;
 mod stash;
 
 pub(crate) use deadline::Moved;
-pub(crate) use stash::{Chunk, ReadSide};
+pub(crate) use fixed::Taken;
+pub(crate) use stash::{Accepted, Chunk, ReadSide};
 
-use crate::driver::{Direction, Token};
+use crate::driver::{Direction, FileRef, FixedFile, Token};
 use crate::runtime::context;
 use deadline::Deadlines;
-use std::cell::{Cell, OnceCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::io;
 use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
@@ -31,7 +37,9 @@ use std::time::Instant;
 /// cache line of its fd. What only dropped operations and deadlines need waits in `Cold`,
 /// allocated the first time one is used.
 pub(crate) struct FdInner {
-    /// -1 once the number was released (explicit close, or the last op after a close).
+    /// -1 once the number was released (explicit close, or the last op after a close), and for
+    /// a socket that only has a slot in the ring's registered files (until `real_fd` installs
+    /// one).
     fd: Cell<RawFd>,
     closing: Cell<bool>,
     /// The socket or file that made this fd still exists (see `SharedFd::owner`).
@@ -49,6 +57,8 @@ pub(crate) struct FdInner {
     token: Cell<Option<Token>>,
     /// The executor whose driver knows this fd.
     core: u64,
+    /// The socket's slot in the ring's registered files, if it has one: its ops name the slot.
+    fixed: RefCell<Option<FixedFile>>,
     cold: OnceCell<Box<Cold>>,
 }
 
@@ -101,15 +111,25 @@ impl SharedFd {
     }
 
     /// Takes ownership of an fd that epoll cannot poll (a regular file): never registered; on
-    /// the readiness driver its operations are plain blocking syscalls.
+    /// the readiness driver its operations run on the blocking pool.
     pub(crate) fn new_unpolled(fd: OwnedFd) -> io::Result<SharedFd> {
         let core = context::with_core(|core| core.id());
         Ok(SharedFd::wrap(fd, core, false, None))
     }
 
     fn wrap(fd: OwnedFd, core: u64, polled: bool, token: Option<Token>) -> SharedFd {
+        SharedFd::from_parts(fd.into_raw_fd(), None, core, polled, token)
+    }
+
+    fn from_parts(
+        fd: RawFd,
+        fixed: Option<FixedFile>,
+        core: u64,
+        polled: bool,
+        token: Option<Token>,
+    ) -> SharedFd {
         let inner = Rc::new(FdInner {
-            fd: Cell::new(fd.into_raw_fd()),
+            fd: Cell::new(fd),
             closing: Cell::new(false),
             owner_alive: Cell::new(true),
             polled,
@@ -118,14 +138,41 @@ impl SharedFd {
             orphans: Default::default(),
             token: Cell::new(token),
             core,
+            fixed: RefCell::new(fixed),
             cold: OnceCell::new(),
         });
         SharedFd { inner, owner: true }
     }
 
+    /// The fd number: -1 once closed, and for a socket that only has a registered slot (see
+    /// `real_fd`).
     #[inline]
     pub(crate) fn raw(&self) -> RawFd {
         self.inner.fd.get()
+    }
+
+    /// What its ops name: the registered slot if it has one, else the fd.
+    pub(crate) fn file_ref(&self) -> FileRef {
+        match self.fixed_index() {
+            Some(index) => FileRef::Fixed(index),
+            None => FileRef::Fd(self.raw()),
+        }
+    }
+
+    /// The number for an SQE's fd field: the slot if it has one (the driver then sets
+    /// IOSQE_FIXED_FILE, since `file_ref` says so), else the fd.
+    #[inline]
+    pub(crate) fn sqe_fd(&self) -> RawFd {
+        match self.fixed_index() {
+            Some(index) => index as RawFd,
+            None => self.raw(),
+        }
+    }
+
+    /// The registered slot, if any.
+    #[inline]
+    pub(crate) fn fixed_index(&self) -> Option<u32> {
+        self.inner.fixed.borrow().as_ref().map(FixedFile::index)
     }
 
     #[inline]
@@ -195,7 +242,7 @@ impl SharedFd {
     }
 
     /// A connection a dropped accept kept.
-    pub(crate) fn take_accepted(&self) -> Option<OwnedFd> {
+    pub(crate) fn take_accepted(&self) -> Option<Accepted> {
         if !self.inner.kept.get() {
             return None;
         }
@@ -225,14 +272,16 @@ impl SharedFd {
     /// On the readiness driver, a polled fd can only wait on the executor it was registered
     /// with: its poll descriptor lives in that executor's table (a token looked up elsewhere
     /// would name another socket's descriptor), and a socket made under io_uring is blocking.
+    /// A registered slot, likewise, names a file only in its own ring's table.
     pub(crate) fn check_executor(&self, core: u64) -> io::Result<()> {
         if !self.inner.polled || self.inner.core == core {
             return Ok(());
         }
         Err(io::Error::new(
             io::ErrorKind::InvalidInput,
-            "this socket belongs to another corio executor (its epoll registration lives \
-             there); move sockets between executors with into_std and from_std",
+            "this socket belongs to another corio executor (its epoll registration or its slot \
+             in the ring's registered files lives there); move sockets between executors with \
+             into_std and from_std",
         ))
     }
 
@@ -260,8 +309,8 @@ impl SharedFd {
     pub(crate) fn set_deadline(&self, dir: Direction, deadline: Option<Instant>) {
         self.inner.deadlines_set.set(true);
         if let Moved::WakeAll = self.cold().deadlines.set(dir, deadline) {
-            let (fd, token) = (self.raw(), self.token());
-            self.with_own_driver(|d| d.wake_fd(fd, token));
+            let (fd, fixed, token) = (self.raw(), self.fixed_index(), self.token());
+            self.with_own_driver(|d| d.wake_fd(fd, fixed, token));
         }
     }
 
@@ -298,7 +347,7 @@ impl SharedFd {
 
     /// Keeps a connection a dropped accept received, for the next accept — unless `close` was
     /// called: it is closed now rather than held until the listener is dropped.
-    pub(crate) fn keep_accepted(&self, conn: OwnedFd) {
+    pub(crate) fn keep_accepted(&self, conn: Accepted) {
         if !self.inner.closing.get() {
             self.cold().read.keep_accepted(conn);
             self.inner.kept.set(true);
@@ -311,8 +360,8 @@ impl SharedFd {
         if self.inner.closing.replace(true) {
             return;
         }
-        let (fd, token) = (self.raw(), self.token());
-        self.with_own_driver(|d| d.close_fd(fd, token));
+        let (fd, fixed, token) = (self.raw(), self.fixed_index(), self.token());
+        self.with_own_driver(|d| d.close_fd(fd, fixed, token));
         // Connections a dropped accept left behind, and bytes a dropped read left, go now;
         // ops waiting for dropped ones wake to find the fd closing.
         if let Some(cold) = self.inner.cold.get() {
@@ -323,19 +372,24 @@ impl SharedFd {
         self.wake_orphan_waiters(Direction::Write);
     }
 
-    /// If no operation holds the fd any more, takes the number out (deregistered, not closed)
-    /// so the caller can close it and see the result, or hand it away. Otherwise `None`: the
-    /// last operation to let go releases it (Go's fdMutex rule).
-    pub(crate) fn take_if_last(&self) -> Option<RawFd> {
+    /// If no operation holds the fd any more, takes the number and the registered slot out
+    /// (deregistered, not closed) so the caller can close them and see the result, or hand
+    /// them away. Otherwise `None`: the last operation to let go releases them (Go's fdMutex
+    /// rule).
+    pub(crate) fn take_if_last(&self) -> Option<Taken> {
         if Rc::strong_count(&self.inner) != 1 {
             return None;
         }
         self.inner.deregister();
-        Some(self.inner.fd.replace(-1)).filter(|&fd| fd >= 0)
+        let taken = Taken {
+            fd: self.inner.fd.replace(-1),
+            fixed: self.inner.fixed.borrow_mut().take(),
+        };
+        (taken.fd >= 0 || taken.fixed.is_some()).then_some(taken)
     }
 
     /// Runs `f` on the driver that knows this fd, if it is this thread's and free.
-    fn with_own_driver(&self, f: impl FnOnce(&mut crate::driver::Driver)) {
+    pub(crate) fn with_own_driver(&self, f: impl FnOnce(&mut crate::driver::Driver)) {
         let core = self.inner.core;
         context::try_with_driver(|id, d| {
             if id == core {
@@ -346,9 +400,11 @@ impl SharedFd {
 }
 
 impl FdInner {
-    /// Gives the number back now: deregistered and closed; later operations fail as closed.
+    /// Gives the number back now: deregistered and closed, the registered slot released (its
+    /// close goes out with the ring's next park); later operations fail as closed.
     fn release(&self) {
         self.deregister();
+        drop(self.fixed.borrow_mut().take());
         let fd = self.fd.replace(-1);
         if fd >= 0 {
             // No error to report from a drop; see `Drop for FdInner`.

@@ -5,11 +5,19 @@
 //! See docs/architecture.md, "Lossless cancellation".
 
 use crate::buf::IoBufMut;
+use crate::driver::FixedFile;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::OwnedFd;
+
+/// A connection an accept received: an fd, or a slot in the ring's registered files (direct
+/// accept, `Builder::registered_fds`).
+pub(crate) enum Accepted {
+    Fd(OwnedFd),
+    Fixed(FixedFile),
+}
 
 /// Bytes a dropped read received, with the sender for datagram reads.
 pub(crate) struct Chunk {
@@ -23,7 +31,7 @@ pub(crate) struct ReadSide {
     chunks: RefCell<VecDeque<Chunk>>,
     eof: Cell<bool>,
     error: RefCell<Option<io::Error>>,
-    accepted: RefCell<VecDeque<OwnedFd>>,
+    accepted: RefCell<VecDeque<Accepted>>,
 }
 
 impl ReadSide {
@@ -40,12 +48,12 @@ impl ReadSide {
     }
 
     /// Keeps a connection a dropped accept received.
-    pub(crate) fn keep_accepted(&self, conn: OwnedFd) {
+    pub(crate) fn keep_accepted(&self, conn: Accepted) {
         self.accepted.borrow_mut().push_back(conn);
     }
 
     /// The oldest connection kept from a dropped accept.
-    pub(crate) fn take_accepted(&self) -> Option<OwnedFd> {
+    pub(crate) fn take_accepted(&self) -> Option<Accepted> {
         self.accepted.borrow_mut().pop_front()
     }
 

@@ -14,18 +14,25 @@ pub use tcp::{TcpListener, TcpStream};
 pub use udp::UdpSocket;
 pub use unix::{UnixListener, UnixStream};
 
-/// `AsRawFd` and `Debug` (the fd number) for socket types holding a `SharedFd` in `fd`.
+/// `AsRawFd` and `Debug` (the fd number, and the registered slot if any) for socket types
+/// holding a `SharedFd` in `fd`. A socket accepted into the ring's registered files gets an fd
+/// installed on the first `as_raw_fd` (-1 if that fails: see `SharedFd::as_raw_fd`).
 macro_rules! fd_traits {
     ($($ty:ident),+) => {$(
         impl std::os::fd::AsRawFd for $ty {
             fn as_raw_fd(&self) -> std::os::fd::RawFd {
-                self.fd.raw()
+                self.fd.as_raw_fd()
             }
         }
 
         impl std::fmt::Debug for $ty {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.debug_struct(stringify!($ty)).field("fd", &self.fd.raw()).finish()
+                let mut d = f.debug_struct(stringify!($ty));
+                d.field("fd", &self.fd.raw());
+                if let Some(index) = self.fd.fixed_index() {
+                    d.field("registered", &index);
+                }
+                d.finish()
             }
         }
     )+};

@@ -1,8 +1,10 @@
-//! Close: release an fd once no other operation can use it.
+//! Close: release an fd, or a slot of the ring's registered files, once no other operation can
+//! use it.
 
 use super::{Op, OpAble};
+use crate::driver::opcodes::{self, Opcode};
 use crate::driver::Direction;
-use crate::fd::SharedFd;
+use crate::fd::{SharedFd, Taken};
 use io_uring::{opcode, squeue, types};
 use std::io;
 use std::os::fd::RawFd;
@@ -12,6 +14,7 @@ pub(crate) struct Close {
 }
 
 impl OpAble for Close {
+    const OPCODE: Opcode = opcodes::CLOSE;
     fn uring_op(&mut self) -> squeue::Entry {
         opcode::Close::new(types::Fd(self.fd)).build()
     }
@@ -26,14 +29,46 @@ impl OpAble for Close {
     }
 }
 
+/// IORING_OP_CLOSE of a registered slot (io_uring only: only a ring has slots).
+pub(crate) struct CloseFixed {
+    index: u32,
+}
+
+impl OpAble for CloseFixed {
+    const OPCODE: Opcode = opcodes::CLOSE;
+    fn uring_op(&mut self) -> squeue::Entry {
+        opcode::Close::new(types::Fixed(self.index)).build()
+    }
+    fn fd(&self) -> Option<&SharedFd> {
+        None
+    }
+    fn readiness_interest(&self) -> Option<Direction> {
+        None
+    }
+    fn readiness_call(&mut self) -> io::Result<u32> {
+        Err(io::ErrorKind::Unsupported.into())
+    }
+}
+
 /// Go's Close: operations parked or in flight on `fd` fail with "use of closed network
-/// connection", later ones too. If none holds the fd any more, it is closed now and close(2)'s
-/// result reported; otherwise the number is released when the last of them finishes, so it
-/// cannot be reused under them. Idempotent.
+/// connection", later ones too. If none holds the fd any more, it is closed now — its slot in
+/// the ring's registered files, then its fd — and the first error reported; otherwise they are
+/// released when the last of those operations finishes, so neither is reused under them.
+/// Idempotent.
 pub(crate) async fn close(fd: &SharedFd) -> io::Result<()> {
     fd.close();
-    match fd.take_if_last() {
-        Some(raw) => Op::new(Close { fd: raw }).await.result.map(drop),
-        None => Ok(()),
+    let Some(Taken { fd, fixed }) = fd.take_if_last() else {
+        return Ok(());
+    };
+    let mut res = Ok(());
+    if let Some(file) = fixed {
+        let (index, table) = file.into_index();
+        res = Op::new(CloseFixed { index }).await.result.map(drop);
+        table.unreserve();
     }
+    if fd >= 0 {
+        let closed = Op::new(Close { fd }).await.result.map(drop);
+        res = res.and(closed);
+    }
+    res
 }

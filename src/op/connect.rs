@@ -1,6 +1,7 @@
 //! Connect: a socket to a peer address.
 
 use super::{Op, OpAble};
+use crate::driver::opcodes::{self, Opcode};
 use crate::driver::Direction;
 use crate::fd::SharedFd;
 use crate::sys::addr::{sock_name, RawAddr};
@@ -19,8 +20,14 @@ fn again() -> io::Error {
 }
 
 impl OpAble for Connect {
+    const OPCODE: Opcode = opcodes::CONNECT;
     fn uring_op(&mut self) -> squeue::Entry {
-        opcode::Connect::new(types::Fd(self.fd.raw()), self.addr.as_ptr(), self.addr.len).build()
+        opcode::Connect::new(
+            types::Fd(self.fd.sqe_fd()),
+            self.addr.as_ptr(),
+            self.addr.len,
+        )
+        .build()
     }
     fn fd(&self) -> Option<&SharedFd> {
         Some(&self.fd)

@@ -1,19 +1,32 @@
-//! Fsync: fsync(2) — a file's data and metadata reach the device.
+//! Fsync: fsync(2), or fdatasync(2) — a file's data (and metadata) reach the device.
+//! `IORING_OP_FSYNC` (with `IORING_FSYNC_DATASYNC` for the data only) on io_uring; the syscall
+//! on the blocking pool on epoll, and on io_uring where the kernel lacks the opcode.
 
 use super::{Op, OpAble};
+use crate::driver::opcodes::{self, Opcode};
 use crate::driver::Direction;
 use crate::fd::SharedFd;
-use crate::sys::syscall;
+use crate::sys::blocking::Blocking;
 use io_uring::{opcode, squeue, types};
 use std::io;
 
 pub(crate) struct Fsync {
     fd: SharedFd,
+    /// fdatasync: the data, and only the metadata needed to read it back.
+    data_only: bool,
 }
 
 impl OpAble for Fsync {
+    const OPCODE: Opcode = opcodes::FSYNC;
     fn uring_op(&mut self) -> squeue::Entry {
-        opcode::Fsync::new(types::Fd(self.fd.raw())).build()
+        let flags = if self.data_only {
+            types::FsyncFlags::DATASYNC
+        } else {
+            types::FsyncFlags::empty()
+        };
+        opcode::Fsync::new(types::Fd(self.fd.sqe_fd()))
+            .flags(flags)
+            .build()
     }
     fn fd(&self) -> Option<&SharedFd> {
         Some(&self.fd)
@@ -21,12 +34,21 @@ impl OpAble for Fsync {
     fn readiness_interest(&self) -> Option<Direction> {
         None
     }
-    fn readiness_call(&mut self) -> io::Result<u32> {
-        syscall!(fsync(self.fd.raw())).map(|_| 0)
+    fn blocking_call(&mut self) -> Option<Blocking> {
+        Some(Blocking::Fsync {
+            fd: self.fd.raw(),
+            data_only: self.data_only,
+        })
     }
 }
 
-/// fsync(2): data and metadata reach the device.
-pub(crate) async fn fsync(fd: &SharedFd) -> io::Result<()> {
-    Op::new(Fsync { fd: fd.clone() }).await.result.map(drop)
+/// fsync(2) (`data_only`: fdatasync(2)).
+pub(crate) async fn fsync(fd: &SharedFd, data_only: bool) -> io::Result<()> {
+    Op::new(Fsync {
+        fd: fd.clone(),
+        data_only,
+    })
+    .await
+    .result
+    .map(drop)
 }

@@ -19,24 +19,30 @@ pub(crate) mod connect;
 mod deadline;
 pub(crate) mod fsync;
 pub(crate) mod nop;
+pub(crate) mod open;
+pub(crate) mod path;
 pub(crate) mod poll;
 pub(crate) mod read;
 pub(crate) mod recv;
 pub(crate) mod recv_from;
+pub(crate) mod register;
 pub(crate) mod send;
 pub(crate) mod send_to;
 pub(crate) mod shutdown;
 pub(crate) mod splice;
+pub(crate) mod statx;
 pub(crate) mod timeout;
+pub(crate) mod truncate;
 pub(crate) mod write_at;
 pub(crate) mod writev;
 
 pub use nop::nop;
 pub use timeout::kernel_sleep;
 
-use crate::driver::{Direction, Interest, OpState, Operation, Orphan};
+use crate::driver::{Direction, FileRef, Interest, OpState, Opcode, Operation, Orphan};
 use crate::fd::SharedFd;
 use crate::runtime::context;
+use crate::sys::blocking::Blocking;
 use deadline::DeadlineWait;
 use io_uring::squeue;
 use std::future::Future;
@@ -44,8 +50,13 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-/// One operation, in both forms, and what it is to its fd.
+/// One operation, in its forms, and what it is to its fd.
 pub(crate) trait OpAble: Sized + 'static {
+    /// The opcode of the completion form, named once in `driver::opcodes`: the driver runs the
+    /// op natively only where the kernel has it (`Driver::runs_natively`), else in its blocking
+    /// form on the pool or its readiness form.
+    const OPCODE: Opcode;
+
     /// The fd the op works on (`None`: a nop, a kernel timeout, the close of a bare number).
     fn fd(&self) -> Option<&SharedFd>;
 
@@ -57,8 +68,24 @@ pub(crate) trait OpAble: Sized + 'static {
     /// waits (or whose fd cannot be polled).
     fn readiness_interest(&self) -> Option<Direction>;
 
-    /// Readiness form: the syscall to try (again).
-    fn readiness_call(&mut self) -> io::Result<u32>;
+    /// Readiness form: the syscall to try (again). The default makes the blocking call in
+    /// place, for ops that have one (files), where it is never reached: their blocking form
+    /// always comes first.
+    fn readiness_call(&mut self) -> io::Result<u32> {
+        match self.blocking_call() {
+            Some(call) => call.run(),
+            None => Err(io::ErrorKind::Unsupported.into()),
+        }
+    }
+
+    /// Blocking form: the syscall a blocking-pool thread makes for this op, built like the SQE
+    /// from memory `self` owns on the heap (it stays put until the result is delivered, in the
+    /// future or in the driver's slot). `Some` for file operations — on epoll they always run
+    /// there, on io_uring where the kernel lacks the opcode; `None` (the default) for socket
+    /// operations, which wait for readiness instead.
+    fn blocking_call(&mut self) -> Option<Blocking> {
+        None
+    }
 
     /// Readiness form: true if `result` proves the fd has nothing more for now (a TCP read
     /// shorter than asked), so the next attempt can park without a syscall.
@@ -103,11 +130,19 @@ pub(crate) trait OpAble: Sized + 'static {
 }
 
 impl<T: OpAble> Operation for T {
+    const OPCODE: Opcode = <T as OpAble>::OPCODE;
+
     fn sqe(&mut self) -> squeue::Entry {
         self.uring_op()
     }
+    fn file(&self) -> Option<FileRef> {
+        OpAble::fd(self).map(SharedFd::file_ref)
+    }
+    fn blocking(&mut self) -> Option<Blocking> {
+        self.blocking_call()
+    }
     fn interest(&self) -> Option<Interest> {
-        let (fd, dir) = (self.fd()?, self.readiness_interest()?);
+        let (fd, dir) = (OpAble::fd(self)?, self.readiness_interest()?);
         Some(Interest {
             fd: fd.raw(),
             token: fd.token(),
@@ -225,8 +260,10 @@ impl<T: OpAble> Op<T> {
             }
             if starting {
                 *owner = id;
-                if let (true, Some(fd)) = (driver.needs_nonblocking_fds(), data.fd()) {
-                    if let Err(e) = fd.check_executor(id) {
+                // A poll descriptor or a registered slot names the fd only to its own driver.
+                if let Some(fd) = data.fd() {
+                    let checked = driver.needs_nonblocking_fds() || fd.fixed_index().is_some();
+                    if let (true, Err(e)) = (checked, fd.check_executor(id)) {
                         return Poll::Ready((Err(e), 0));
                     }
                 }

@@ -1,6 +1,7 @@
 //! Nop: a round trip through the driver and nothing else (for benchmarks and tests).
 
 use super::{Op, OpAble};
+use crate::driver::opcodes::{self, Opcode};
 use crate::driver::Direction;
 use crate::fd::SharedFd;
 use io_uring::{opcode, squeue};
@@ -9,6 +10,7 @@ use std::io;
 pub(crate) struct Nop;
 
 impl OpAble for Nop {
+    const OPCODE: Opcode = opcodes::NOP;
     fn uring_op(&mut self) -> squeue::Entry {
         opcode::Nop::new().build()
     }

@@ -12,6 +12,7 @@
 //! for the read to report. Nothing is kept when the future is dropped: no data moved.
 
 use super::{Op, OpAble};
+use crate::driver::opcodes::{self, Opcode};
 use crate::driver::Direction;
 use crate::fd::SharedFd;
 use crate::sys::syscall;
@@ -50,6 +51,7 @@ fn probe(fd: &SharedFd, events: libc::c_short) -> io::Result<u32> {
 }
 
 impl OpAble for PollIn {
+    const OPCODE: Opcode = opcodes::POLL_ADD;
     fn fd(&self) -> Option<&SharedFd> {
         Some(&self.fd)
     }
@@ -77,6 +79,7 @@ impl OpAble for PollIn {
 }
 
 impl OpAble for PollOut {
+    const OPCODE: Opcode = opcodes::POLL_ADD;
     fn fd(&self) -> Option<&SharedFd> {
         Some(&self.fd)
     }

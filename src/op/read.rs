@@ -5,13 +5,15 @@
 //! On io_uring both are an `IORING_OP_READ` (offset -1 means "the current position", as
 //! non-seekable fds require). On the readiness driver a pollable fd follows the usual try /
 //! EAGAIN / park loop; a regular file cannot be polled (epoll_ctl answers EPERM), so its pread
-//! is a plain blocking call on the executor's thread (page-cache reads are short; a slow disk
-//! stalls the loop for the duration of the call).
+//! runs on the blocking pool (the blocking form), into the buffer the op keeps until the
+//! result is back: the executor's thread never waits for the disk.
 
 use super::{Op, OpAble};
 use crate::buf::{BufResult, IoBufMut};
+use crate::driver::opcodes::{self, Opcode};
 use crate::driver::Direction;
 use crate::fd::SharedFd;
+use crate::sys::blocking::Blocking;
 use crate::sys::syscall;
 use io_uring::{opcode, squeue, types};
 use std::io;
@@ -24,9 +26,10 @@ pub(crate) struct Read<B> {
 }
 
 impl<B: IoBufMut> OpAble for Read<B> {
+    const OPCODE: Opcode = opcodes::READ;
     fn uring_op(&mut self) -> squeue::Entry {
         let (ptr, len) = crate::buf::spare_mut(&mut self.buf);
-        opcode::Read::new(types::Fd(self.fd.raw()), ptr, len as u32)
+        opcode::Read::new(types::Fd(self.fd.sqe_fd()), ptr, len as u32)
             .offset(self.offset.unwrap_or(u64::MAX))
             .build()
     }
@@ -36,6 +39,17 @@ impl<B: IoBufMut> OpAble for Read<B> {
     fn readiness_interest(&self) -> Option<Direction> {
         // Only fds registered with epoll can wait; a file's pread never says EAGAIN.
         self.fd.is_polled().then_some(Direction::Read)
+    }
+    fn blocking_call(&mut self) -> Option<Blocking> {
+        // Pollable fds (pipes, eventfds) wait for readiness; files block, so they go to the pool.
+        let offset = self.offset.filter(|_| !self.fd.is_polled())?;
+        let (buf, len) = crate::buf::spare_mut(&mut self.buf);
+        Some(Blocking::Pread {
+            fd: self.fd.raw(),
+            buf,
+            len,
+            offset,
+        })
     }
     fn readiness_call(&mut self) -> io::Result<u32> {
         let fd = self.fd.raw();

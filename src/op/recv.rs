@@ -5,6 +5,7 @@
 
 use super::{Op, OpAble};
 use crate::buf::{BufResult, IoBufMut};
+use crate::driver::opcodes::{self, Opcode};
 use crate::driver::Direction;
 use crate::fd::{Chunk, SharedFd};
 use crate::sys::syscall;
@@ -32,12 +33,13 @@ pub(crate) struct Recv<B> {
 }
 
 impl<B: IoBufMut> OpAble for Recv<B> {
+    const OPCODE: Opcode = opcodes::RECV;
     fn fd(&self) -> Option<&SharedFd> {
         Some(&self.fd)
     }
     fn uring_op(&mut self) -> squeue::Entry {
         let (ptr, len) = crate::buf::spare_mut(&mut self.buf);
-        opcode::Recv::new(types::Fd(self.fd.raw()), ptr, len as u32).build()
+        opcode::Recv::new(types::Fd(self.fd.sqe_fd()), ptr, len as u32).build()
     }
     fn readiness_interest(&self) -> Option<Direction> {
         Some(Direction::Read)

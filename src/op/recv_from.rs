@@ -2,6 +2,7 @@
 
 use super::{Op, OpAble};
 use crate::buf::{BufResult, IoBufMut};
+use crate::driver::opcodes::{self, Opcode};
 use crate::driver::Direction;
 use crate::fd::{Chunk, SharedFd};
 use crate::sys::addr::RawAddr;
@@ -63,11 +64,12 @@ impl<B: IoBufMut> RecvFrom<B> {
 }
 
 impl<B: IoBufMut> OpAble for RecvFrom<B> {
+    const OPCODE: Opcode = opcodes::RECVMSG;
     fn fd(&self) -> Option<&SharedFd> {
         Some(&self.fd)
     }
     fn uring_op(&mut self) -> squeue::Entry {
-        opcode::RecvMsg::new(types::Fd(self.fd.raw()), &mut self.parts.msg).build()
+        opcode::RecvMsg::new(types::Fd(self.fd.sqe_fd()), &mut self.parts.msg).build()
     }
     fn readiness_interest(&self) -> Option<Direction> {
         Some(Direction::Read)

@@ -2,6 +2,7 @@
 
 use super::{Op, OpAble};
 use crate::buf::{BufResult, IoBuf};
+use crate::driver::opcodes::{self, Opcode};
 use crate::driver::Direction;
 use crate::fd::SharedFd;
 use crate::sys::syscall;
@@ -14,9 +15,10 @@ pub(crate) struct Send<B> {
 }
 
 impl<B: IoBuf> OpAble for Send<B> {
+    const OPCODE: Opcode = opcodes::SEND;
     fn uring_op(&mut self) -> squeue::Entry {
         let len = self.buf.bytes_init() as u32;
-        opcode::Send::new(types::Fd(self.fd.raw()), self.buf.stable_ptr(), len)
+        opcode::Send::new(types::Fd(self.fd.sqe_fd()), self.buf.stable_ptr(), len)
             .flags(libc::MSG_NOSIGNAL)
             .build()
     }

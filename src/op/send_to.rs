@@ -2,6 +2,7 @@
 
 use super::{Op, OpAble};
 use crate::buf::{BufResult, IoBuf};
+use crate::driver::opcodes::{self, Opcode};
 use crate::driver::Direction;
 use crate::fd::SharedFd;
 use crate::sys::addr::RawAddr;
@@ -23,8 +24,9 @@ pub(crate) struct SendTo<B> {
 }
 
 impl<B: IoBuf> OpAble for SendTo<B> {
+    const OPCODE: Opcode = opcodes::SENDMSG;
     fn uring_op(&mut self) -> squeue::Entry {
-        opcode::SendMsg::new(types::Fd(self.fd.raw()), &self.parts.msg)
+        opcode::SendMsg::new(types::Fd(self.fd.sqe_fd()), &self.parts.msg)
             .flags(libc::MSG_NOSIGNAL as u32)
             .build()
     }

@@ -1,6 +1,7 @@
 //! Shutdown: close one or both directions of a connection.
 
 use super::{Op, OpAble};
+use crate::driver::opcodes::{self, Opcode};
 use crate::driver::Direction;
 use crate::fd::SharedFd;
 use crate::sys::syscall;
@@ -14,8 +15,9 @@ pub(crate) struct Shutdown {
 }
 
 impl OpAble for Shutdown {
+    const OPCODE: Opcode = opcodes::SHUTDOWN;
     fn uring_op(&mut self) -> squeue::Entry {
-        opcode::Shutdown::new(types::Fd(self.fd.raw()), self.how).build()
+        opcode::Shutdown::new(types::Fd(self.fd.sqe_fd()), self.how).build()
     }
     fn fd(&self) -> Option<&SharedFd> {
         Some(&self.fd)

@@ -19,6 +19,7 @@
 //! socket's other reads or writes like any (`OpAble::ORDERED`).
 
 use super::{Op, OpAble};
+use crate::driver::opcodes::{self, Opcode};
 use crate::driver::Direction;
 use crate::fd::SharedFd;
 use crate::sys::syscall;
@@ -123,6 +124,7 @@ pub(crate) struct SpliceIn(Ends);
 pub(crate) struct SpliceOut(Ends);
 
 impl OpAble for SpliceIn {
+    const OPCODE: Opcode = opcodes::SPLICE;
     fn fd(&self) -> Option<&SharedFd> {
         Some(&self.0.fd_in)
     }
@@ -155,6 +157,7 @@ impl OpAble for SpliceIn {
 }
 
 impl OpAble for SpliceOut {
+    const OPCODE: Opcode = opcodes::SPLICE;
     fn fd(&self) -> Option<&SharedFd> {
         Some(&self.0.fd_out)
     }

@@ -6,6 +6,7 @@
 //! models and for code that wants the kernel to time an operation.
 
 use super::{Op, OpAble};
+use crate::driver::opcodes::{self, Opcode};
 use crate::driver::Direction;
 use crate::fd::SharedFd;
 use crate::runtime::context;
@@ -23,6 +24,7 @@ pub(crate) struct Timeout {
 }
 
 impl OpAble for Timeout {
+    const OPCODE: Opcode = opcodes::TIMEOUT;
     fn uring_op(&mut self) -> squeue::Entry {
         opcode::Timeout::new(&*self.ts).build()
     }

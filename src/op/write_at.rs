@@ -1,14 +1,14 @@
-//! WriteAt (pwrite): an owned buffer's initialized bytes to a file at an offset. A plain
-//! blocking pwrite(2) on the readiness driver (files cannot be polled), `IORING_OP_WRITE` on
-//! io_uring.
+//! WriteAt (pwrite): an owned buffer's initialized bytes to a file at an offset.
+//! `IORING_OP_WRITE` on io_uring; pwrite(2) on the blocking pool on epoll (files cannot be
+//! polled), and on io_uring where the kernel lacks the opcode.
 
 use super::{Op, OpAble};
 use crate::buf::{BufResult, IoBuf};
+use crate::driver::opcodes::{self, Opcode};
 use crate::driver::Direction;
 use crate::fd::SharedFd;
-use crate::sys::syscall;
+use crate::sys::blocking::Blocking;
 use io_uring::{opcode, squeue, types};
-use std::io;
 
 pub(crate) struct WriteAt<B> {
     fd: SharedFd,
@@ -17,9 +17,10 @@ pub(crate) struct WriteAt<B> {
 }
 
 impl<B: IoBuf> OpAble for WriteAt<B> {
+    const OPCODE: Opcode = opcodes::WRITE;
     fn uring_op(&mut self) -> squeue::Entry {
         let len = self.buf.bytes_init() as u32;
-        opcode::Write::new(types::Fd(self.fd.raw()), self.buf.stable_ptr(), len)
+        opcode::Write::new(types::Fd(self.fd.sqe_fd()), self.buf.stable_ptr(), len)
             .offset(self.offset)
             .build()
     }
@@ -29,15 +30,13 @@ impl<B: IoBuf> OpAble for WriteAt<B> {
     fn readiness_interest(&self) -> Option<Direction> {
         None
     }
-    fn readiness_call(&mut self) -> io::Result<u32> {
-        let (ptr, len) = (self.buf.stable_ptr(), self.buf.bytes_init());
-        syscall!(pwrite(
-            self.fd.raw(),
-            ptr.cast(),
-            len,
-            self.offset as libc::off_t
-        ))
-        .map(|n| n as u32)
+    fn blocking_call(&mut self) -> Option<Blocking> {
+        Some(Blocking::Pwrite {
+            fd: self.fd.raw(),
+            buf: self.buf.stable_ptr(),
+            len: self.buf.bytes_init(),
+            offset: self.offset,
+        })
     }
 }
 

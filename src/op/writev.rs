@@ -2,6 +2,7 @@
 
 use super::{Op, OpAble};
 use crate::buf::{BufResult, IoBuf};
+use crate::driver::opcodes::{self, Opcode};
 use crate::driver::Direction;
 use crate::fd::SharedFd;
 use crate::sys::syscall;
@@ -39,9 +40,10 @@ impl<B: IoBuf> Writev<B> {
 }
 
 impl<B: IoBuf> OpAble for Writev<B> {
+    const OPCODE: Opcode = opcodes::SENDMSG;
     fn uring_op(&mut self) -> squeue::Entry {
         debug_assert_eq!(self.msg.msg_iov, self.iovecs.as_mut_ptr());
-        opcode::SendMsg::new(types::Fd(self.fd.raw()), &*self.msg)
+        opcode::SendMsg::new(types::Fd(self.fd.sqe_fd()), &*self.msg)
             .flags(libc::MSG_NOSIGNAL as u32)
             .build()
     }

@@ -10,6 +10,7 @@ use super::group::Group;
 use super::remote::Remote;
 use super::shutdown::ShutdownState;
 use super::timers::Timers;
+use crate::blocking::Pool;
 use crate::driver::{Driver, DriverStats, Notifier};
 use crate::task::{RunOutcome, Task};
 use slab::Slab;
@@ -62,6 +63,8 @@ pub(crate) struct Core {
     run_queue: RefCell<VecDeque<Arc<Task>>>,
     registry: RefCell<Slab<Arc<Task>>>,
     remote: Arc<Remote>,
+    /// The blocking pool, shared by the executors of one `Runtime`.
+    pool: Arc<Pool>,
     stats: Cell<ExecutorStats>,
     /// A MSG_RING wake-up for another executor sits in this driver's SQ (see
     /// `submit_wakes_if_busy`): the cheap check after every task poll.
@@ -71,7 +74,12 @@ pub(crate) struct Core {
 }
 
 impl Core {
-    pub(crate) fn new(driver: Driver, remote: Arc<Remote>, shutdown: Arc<ShutdownState>) -> Core {
+    pub(crate) fn new(
+        driver: Driver,
+        remote: Arc<Remote>,
+        shutdown: Arc<ShutdownState>,
+        pool: Arc<Pool>,
+    ) -> Core {
         Core {
             id: NEXT_CORE_ID.fetch_add(1, Ordering::Relaxed),
             worker: Cell::new(0),
@@ -81,10 +89,16 @@ impl Core {
             run_queue: RefCell::new(VecDeque::with_capacity(256)),
             registry: RefCell::new(Slab::new()),
             remote,
+            pool,
             stats: Cell::new(ExecutorStats::default()),
             wakes_queued: Cell::new(false),
             op_budget: Cell::new(OP_BUDGET),
         }
+    }
+
+    /// The blocking pool this executor shares with the other executors of its `Runtime`.
+    pub(crate) fn blocking_pool(&self) -> &Arc<Pool> {
+        &self.pool
     }
 
     /// Unique per executor: ops remember it so they never talk to another executor's driver.

@@ -76,6 +76,12 @@ impl Runtime {
         self.core.stats()
     }
 
+    /// The blocking pool's counters (threads, queue, jobs). The pool is shared by every worker
+    /// of [`run`](Self::run), so these count theirs too.
+    pub fn blocking_stats(&self) -> crate::BlockingStats {
+        self.core.blocking_pool().stats()
+    }
+
     /// Runs `future` to completion on this thread, running spawned tasks meanwhile.
     ///
     /// Panics if called from within a runtime on the same thread, and if the driver itself

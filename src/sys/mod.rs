@@ -2,6 +2,7 @@
 //! raw helpers both drivers share, and socket addresses in the kernel's layout (`addr`).
 
 pub(crate) mod addr;
+pub(crate) mod blocking;
 
 use std::io;
 use std::os::fd::RawFd;

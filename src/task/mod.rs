@@ -1,4 +1,5 @@
-//! Tasks: a spawned future, its wake-up state and its join handle.
+//! Tasks: spawned futures and their join handles, and closures on the blocking pool
+//! ([`spawn_blocking`]).
 //!
 //! Invariants (the executor relies on them; see docs/architecture.md, "Tasks"):
 //! - A task's future is only polled and only dropped on its executor's thread. The executor
@@ -8,9 +9,11 @@
 //! - `scheduled` is set by whoever enqueues the task and cleared just before the task is
 //!   polled, so a task sits in at most one queue at a time and a wake during a poll re-queues it.
 
+mod blocking;
 mod join;
 mod waker;
 
+pub use blocking::{spawn_blocking, BlockingJoinHandle};
 pub(crate) use join::Runner;
 pub use join::{JoinError, JoinHandle};
 

@@ -119,12 +119,11 @@ impl Runtime {
         for id in 1..n {
             let (group_tx, group_rx) = channel();
             started.group_txs.push(group_tx);
-            let (builder, remote_tx, f, finals) = (
-                self.config.clone(),
-                remote_tx.clone(),
-                f.clone(),
-                finals.clone(),
-            );
+            let mut builder = self.config.clone();
+            // One blocking pool per Runtime: the workers share this one's.
+            builder.shared_pool = Some(self.core.blocking_pool().clone());
+            let (builder, remote_tx, f, finals) =
+                (builder, remote_tx.clone(), f.clone(), finals.clone());
             let cpu = cpus.map(|c| c[id % c.len()]);
             let thread = std::thread::Builder::new()
                 .name(format!("corio-worker-{id}"))

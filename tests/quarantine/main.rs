@@ -10,6 +10,7 @@
 mod support;
 
 mod alloc;
+mod files;
 mod peers;
 mod scenarios;
 mod storm;

@@ -18,7 +18,7 @@ pub(super) fn serve(driver: DriverChoice, w: super::Worker) -> io::Result<()> {
     corio_echo::accept_loop(driver, w, |file, _| {
         let path = file.ok_or_else(super::no_file)?;
         let len = std::fs::metadata(&path)?.len();
-        let file = Rc::new(File::open(&path)?);
+        let file = Rc::new(File::from_std(std::fs::File::open(&path)?)?);
         Ok(move |stream| send_file(stream, file.clone(), len))
     })
 }
@@ -64,7 +64,7 @@ pub(super) fn read(driver: DriverChoice, job: &ReadJob, meter: &Arc<Meter>) -> i
         .build()
         .map_err(corio_echo::with_errno_name)?;
     rt.block_on(async {
-        let file = Rc::new(File::open(&job.file)?);
+        let file = Rc::new(File::open(&job.file).await?);
         let tasks: Vec<_> = (0..job.depth)
             .map(|slot| {
                 let reader = Reader::new(slot, job);

@@ -9,10 +9,10 @@
 //! doubling up to 64 ms, until the target's own CQE ends it. The retries ride on the loop's
 //! enters and bound its wait; they never spin.
 
+use crate::driver::op::FileRef;
 use crate::driver::token::RESERVED_BASE;
 use io_uring::{opcode, squeue, types};
 use slab::Slab;
-use std::os::fd::RawFd;
 use std::time::{Duration, Instant};
 
 /// user_data of our cancel SQEs: this base plus the request's key in `sent` (the range above
@@ -29,8 +29,9 @@ const RETRY_MAX: Duration = Duration::from_millis(64);
 pub(super) enum Target {
     /// One op, by its user_data.
     Op(u64),
-    /// Every op on an fd (an explicit close; IORING_ASYNC_CANCEL_FD | ALL).
-    Fd(RawFd),
+    /// Every op on a file (an explicit close; IORING_ASYNC_CANCEL_FD | ALL, with
+    /// IORING_ASYNC_CANCEL_FD_FIXED for a registered slot).
+    File(FileRef),
 }
 
 #[derive(Default)]
@@ -50,8 +51,12 @@ impl Cancels {
         let user_data = CANCEL_BASE + key as u64;
         let sqe = match target {
             Target::Op(ud) => opcode::AsyncCancel::new(ud).build(),
-            Target::Fd(fd) => {
+            Target::File(FileRef::Fd(fd)) => {
                 opcode::AsyncCancel2::new(types::CancelBuilder::fd(types::Fd(fd)).all()).build()
+            }
+            Target::File(FileRef::Fixed(index)) => {
+                let by = types::CancelBuilder::fd(types::Fixed(index)).all();
+                opcode::AsyncCancel2::new(by).build()
             }
         };
         (sqe.user_data(user_data), key)
@@ -73,7 +78,7 @@ impl Cancels {
         let target = self.sent.try_remove((user_data - CANCEL_BASE) as usize)?;
         // -ENOENT: not found; -EALREADY: running and not interruptible now. For a cancel by
         // fd, a count of 0 or more may still leave ops that it did not find.
-        let missed = res < 0 || matches!(target, Target::Fd(_));
+        let missed = res < 0 || matches!(target, Target::File(_));
         missed.then_some(target)
     }
 

@@ -12,21 +12,25 @@
 
 mod cancel;
 mod enter;
+mod fallback;
 mod msg;
+mod registered;
 mod setup;
 mod shutdown;
-mod slots;
 
+use crate::driver::fixed::FixedTable;
 use crate::driver::notify::Notifier;
-use crate::driver::op::{OpState, Operation, Orphan};
+use crate::driver::op::{FileRef, OpState, Operation, Orphan};
+use crate::driver::opcodes::Native;
+use crate::driver::slots::{Delivery, Orphaned, Slots};
 use crate::driver::{DriverStats, OpResult};
 use cancel::{Cancels, Target};
-use io_uring::{opcode, types, IoUring};
+pub(crate) use fallback::NeverRan;
+use io_uring::{opcode, squeue, types, IoUring};
 use msg::{MsgRing, MSG_TOKEN};
+use registered::{FIXED_CLOSE_TOKEN, INSTALL_TOKEN};
 pub(crate) use setup::Unavailable;
-use slots::{Delivery, Orphaned, Slots};
 use std::io;
-use std::os::fd::RawFd;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -52,6 +56,12 @@ pub(crate) struct Uring {
     cancels: Cancels,
     stats: DriverStats,
     setup_flags: Vec<&'static str>,
+    /// The opcodes this kernel runs (the probe, less what the test hook removed).
+    native: Native,
+    /// The registered-file table (`Builder::registered_fds`), where the kernel allows it.
+    fixed: Option<FixedTable>,
+    /// The result of the fd install `install_fixed` waits for.
+    installed: Option<i32>,
     /// `shutdown` has run: what was in flight is done, or leaked.
     shut_down: bool,
     /// io_uring_enter failed with an error that retrying cannot cure (EEXIST: a SINGLE_ISSUER
@@ -64,9 +74,13 @@ impl Uring {
     pub(crate) fn new(
         entries: u32,
         notifier: Notifier,
+        registered_fds: bool,
     ) -> Result<(Uring, Arc<Notifier>), Unavailable> {
         let (mut ring, setup_flags) = setup::build(entries)?;
-        setup::check(&ring)?;
+        let native = setup::check(&ring)?;
+        let fixed = registered_fds
+            .then(|| registered::register_table(&ring, &native))
+            .flatten();
         setup::check_cancel_fd(&mut ring)?;
         let msg_ring = setup::msg_ring_into_this_ring_is_safe(&setup_flags)
             && setup::check_msg_ring(&mut ring, MSG_TOKEN);
@@ -90,6 +104,9 @@ impl Uring {
             cancels: Cancels::default(),
             stats: DriverStats::default(),
             setup_flags,
+            native,
+            fixed,
+            installed: None,
             shut_down: false,
             broken: None,
         };
@@ -99,6 +116,11 @@ impl Uring {
     /// The setup flags the kernel accepted.
     pub(crate) fn setup_flags(&self) -> &[&'static str] {
         &self.setup_flags
+    }
+
+    /// The opcodes this ring runs natively.
+    pub(crate) fn native(&self) -> &Native {
+        &self.native
     }
 
     /// Whether cross-executor wake-ups to this ring use IORING_OP_MSG_RING.
@@ -123,9 +145,13 @@ impl Uring {
     ) -> Poll<OpResult> {
         match *state {
             OpState::Unstarted => {
-                let sqe = op.sqe();
-                let fd = op.interest().map_or(-1, |i| i.fd);
-                let user_data = self.slots.insert(fd, cx.waker().clone());
+                let file = op.file();
+                let mut sqe = op.sqe();
+                if let Some(FileRef::Fixed(_)) = file {
+                    // The SQE's fd field holds the slot (SharedFd::sqe_fd): say so.
+                    sqe = sqe.flags(squeue::Flags::FIXED_FILE);
+                }
+                let user_data = self.slots.insert(file, cx.waker().clone());
                 // SAFETY: the SQE points into memory `op` owns (Operation contract), and the
                 // caller keeps `op` alive until `poll_op` returns Ready, or hands it to
                 // `orphan` — so it outlives the kernel's use. The slot exists, so the CQE will
@@ -147,7 +173,8 @@ impl Uring {
                 .slots
                 .poll(user_data, cx)
                 .map(|(res, flags)| (crate::sys::cqe_result(res), flags)),
-            s @ (OpState::Trying | OpState::Done) => unreachable!("io_uring op in state {s:?}"),
+            OpState::Trying | OpState::Polling(_) => self.poll_readiness(state, op, cx),
+            s @ (OpState::InPool(_) | OpState::Done) => unreachable!("io_uring op in state {s:?}"),
         }
     }
 
@@ -170,11 +197,11 @@ impl Uring {
         self.send_cancel(Target::Op(user_data));
     }
 
-    /// Cancels every operation on `fd` (an explicit close: Go's evict). Their CQEs arrive with
-    /// -ECANCELED; the fd itself is closed only when the last of them has let go of it.
-    pub(crate) fn cancel_fd(&mut self, fd: RawFd) {
+    /// Cancels every operation on `file` (an explicit close: Go's evict). Their CQEs arrive
+    /// with -ECANCELED; the file itself is closed only when the last of them has let go of it.
+    pub(crate) fn cancel_file(&mut self, file: FileRef) {
         self.stats.cancellations += 1;
-        self.send_cancel(Target::Fd(fd));
+        self.send_cancel(Target::File(file));
     }
 
     /// Pushes a cancel request (asked again if the kernel does not find its target: see
@@ -193,7 +220,7 @@ impl Uring {
         match target {
             Target::Op(WAKE_TOKEN) => self.wake.in_flight,
             Target::Op(user_data) => self.slots.is_in_flight(user_data),
-            Target::Fd(fd) => self.slots.any_in_flight_on(fd),
+            Target::File(file) => self.slots.any_in_flight_on(file),
         }
     }
 
@@ -212,9 +239,9 @@ impl Uring {
         }
     }
 
-    /// Wakes the tasks of the ops waiting on `fd`; the ops stay in flight.
-    pub(crate) fn wake_fd(&mut self, fd: RawFd) {
-        self.slots.wake_fd(fd);
+    /// Wakes the tasks of the ops waiting on `file`; the ops stay in flight.
+    pub(crate) fn wake_file(&mut self, file: FileRef) {
+        self.slots.wake_fd(file);
     }
 
     /// Queues a wake-up for another executor's ring: one IORING_OP_MSG_RING, submitted with
@@ -255,6 +282,7 @@ impl Uring {
     pub(crate) fn park(&mut self, timeout: Option<Duration>) -> io::Result<()> {
         self.check_broken()?;
         self.arm_wake();
+        self.close_released();
         self.resend_due_cancels();
         let timeout = match (timeout, self.cancels.wait_bound(Instant::now())) {
             (Some(t), Some(c)) => Some(t.min(c)),
@@ -320,6 +348,13 @@ impl Uring {
         match user_data {
             WAKE_TOKEN => self.wake.in_flight = false,
             MSG_TOKEN => {}
+            FIXED_CLOSE_TOKEN => {
+                if let Some(table) = &self.fixed {
+                    // The slot is free again (or was never taken: either way, not ours).
+                    table.unreserve();
+                }
+            }
+            INSTALL_TOKEN => self.installed = Some(res),
             ud if MsgRing::is_ours(ud) => self.msg.on_cqe(ud, res, &mut self.stats),
             ud if Cancels::is_ours(ud) => {
                 if let Some(target) = self.cancels.answered(ud, res) {

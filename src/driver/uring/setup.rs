@@ -1,5 +1,6 @@
 //! Ring setup: flags tried from most to least capable, one at a time, and the opcode probe.
 
+use crate::driver::opcodes::{self, Native};
 use io_uring::{opcode, types, IoUring, Probe};
 use std::io;
 
@@ -14,26 +15,6 @@ pub(crate) enum Unavailable {
 /// The setup flags corio asks for, in the order they are given up when the kernel refuses
 /// (EINVAL): DEFER_TASKRUN first (it needs SINGLE_ISSUER), then COOP_TASKRUN, SINGLE_ISSUER.
 const FLAGS: [&str; 3] = ["SINGLE_ISSUER", "COOP_TASKRUN", "DEFER_TASKRUN"];
-
-/// Every opcode the driver or an op submits; all must be supported, or io_uring is
-/// "unavailable" and `DriverChoice::Auto` falls back to epoll.
-const OPCODES: [(u8, &str); 15] = [
-    (opcode::Nop::CODE, "NOP"),
-    (opcode::Accept::CODE, "ACCEPT"),
-    (opcode::Connect::CODE, "CONNECT"),
-    (opcode::Recv::CODE, "RECV"),
-    (opcode::Send::CODE, "SEND"),
-    (opcode::SendMsg::CODE, "SENDMSG"),
-    (opcode::RecvMsg::CODE, "RECVMSG"),
-    (opcode::Shutdown::CODE, "SHUTDOWN"),
-    (opcode::Close::CODE, "CLOSE"),
-    (opcode::Timeout::CODE, "TIMEOUT"),
-    (opcode::AsyncCancel::CODE, "ASYNC_CANCEL"),
-    (opcode::Read::CODE, "READ"),
-    (opcode::Write::CODE, "WRITE"),
-    (opcode::Writev::CODE, "WRITEV"),
-    (opcode::Fsync::CODE, "FSYNC"),
-];
 
 fn classify(err: io::Error) -> Unavailable {
     match err.raw_os_error() {
@@ -83,8 +64,10 @@ pub(crate) fn build(entries: u32) -> Result<(IoUring, Vec<&'static str>), Unavai
     }
 }
 
-/// Checks the features and opcodes corio relies on.
-pub(crate) fn check(ring: &IoUring) -> Result<(), Unavailable> {
+/// Checks the features corio relies on and probes the opcodes: a missing required one refuses
+/// io_uring; the optional ones this kernel has are returned (docs/architecture.md,
+/// "Per-operation fallback").
+pub(crate) fn check(ring: &IoUring) -> Result<Native, Unavailable> {
     let params = ring.params();
     if !params.is_feature_nodrop() {
         return Err(Unavailable::Refused(
@@ -100,18 +83,47 @@ pub(crate) fn check(ring: &IoUring) -> Result<(), Unavailable> {
     ring.submitter()
         .register_probe(&mut probe)
         .map_err(classify)?;
-    for (code, name) in OPCODES {
-        if !probe.is_supported(code) {
+    let mut native = Native::default();
+    for op in opcodes::REQUIRED {
+        if !probe.is_supported(op.code) {
             return Err(Unavailable::Refused(format!(
-                "kernel lacks opcode IORING_OP_{name}"
+                "kernel lacks opcode IORING_OP_{}",
+                op.name
             )));
         }
+        native.set(op);
     }
-    if let Ok(name) = std::env::var("CORIO_FORCE_MISSING_OPCODE") {
-        // Test hook: pretend the probe did not find an opcode.
-        return Err(Unavailable::Refused(format!(
-            "kernel lacks opcode IORING_OP_{name} (forced)"
-        )));
+    for op in opcodes::OPTIONAL {
+        if probe.is_supported(op.code) {
+            native.set(op);
+        }
+    }
+    if let Ok(names) = std::env::var("CORIO_FORCE_MISSING_OPCODE") {
+        force_missing(&names, &mut native)?;
+    }
+    Ok(native)
+}
+
+/// Test hook `CORIO_FORCE_MISSING_OPCODE=NAME[,NAME...]`: pretend the probe did not find these
+/// opcodes. A required one (or a name corio does not know) refuses io_uring as a whole; an
+/// optional one only makes its operations fall back.
+fn force_missing(names: &str, native: &mut Native) -> Result<(), Unavailable> {
+    for name in names.split(',').filter(|n| !n.trim().is_empty()) {
+        match opcodes::by_name(name) {
+            Some((op, false)) => native.clear(op),
+            Some((op, true)) => {
+                return Err(Unavailable::Refused(format!(
+                    "kernel lacks opcode IORING_OP_{} (forced)",
+                    op.name
+                )))
+            }
+            None => {
+                return Err(Unavailable::Refused(format!(
+                    "kernel lacks opcode IORING_OP_{} (forced; not an opcode corio uses)",
+                    name.trim()
+                )))
+            }
+        }
     }
     Ok(())
 }

@@ -89,11 +89,12 @@ impl TcpListener {
     }
 
     /// Accepts a connection. Cancel-safe: a connection accepted by a dropped `accept` future
-    /// is returned by the next call. ECONNABORTED is retried; EMFILE/ENFILE back off (5 ms
+    /// is returned by the next call. With [`Builder::registered_fds`](crate::Builder::registered_fds)
+    /// on io_uring, the connection goes straight into the ring's registered files. ECONNABORTED is retried; EMFILE/ENFILE back off (5 ms
     /// doubling to 1 s) and retry rather than spin.
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        let (conn, addr) = accept::accept(&self.fd, &self.backoff).await?;
-        let stream = TcpStream::from_fd(SharedFd::new(conn)?);
+        let (conn, addr) = accept::accept(&self.fd, &self.backoff, true).await?;
+        let stream = TcpStream::from_fd(SharedFd::from_accepted(conn)?);
         let peer = match addr.to_socket_addr() {
             Ok(a) => a,
             Err(_) => stream.peer_addr()?,

@@ -6,7 +6,7 @@ use crate::fd::SharedFd;
 use crate::net::socket::{domain_of, get_opt, set_opt, socket};
 use crate::net::stream;
 use crate::op::recv::{self, ReadKind};
-use crate::op::{close, connect, send, shutdown, writev};
+use crate::op::{close, connect, register, send, shutdown, writev};
 use crate::sys::addr::{sock_name, RawAddr};
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -37,7 +37,9 @@ impl TcpStream {
     /// Gives the socket back as a std stream, deregistered from this executor, e.g. to hand it
     /// to another worker (which adopts it with [`from_std`](Self::from_std)). Fails with
     /// `WouldBlock` while an operation on it is still in flight (a dropped read, say), and
-    /// with `NotConnected` after `close`.
+    /// with `NotConnected` after `close`. A socket in the ring's registered files
+    /// ([`Builder::registered_fds`](crate::Builder::registered_fds)) gets an fd installed if it
+    /// has none, and leaves the table.
     pub fn into_std(self) -> io::Result<std::net::TcpStream> {
         self.fd.check_open()?;
         if self.fd.has_stash() {
@@ -46,11 +48,17 @@ impl TcpStream {
                 "bytes from a dropped read are still kept on this stream",
             ));
         }
+        self.fd.real_fd()?;
         match self.fd.take_if_last() {
-            Some(raw) => {
+            Some(taken) => {
                 use std::os::fd::FromRawFd;
-                // SAFETY: `take_if_last` gave us sole ownership of this open fd.
-                Ok(unsafe { std::net::TcpStream::from_raw_fd(raw) })
+                if let Some(file) = taken.fixed {
+                    // Closed now, so the new owner's close closes the socket.
+                    self.fd.with_own_driver(|d| d.close_fixed_now(file));
+                }
+                // SAFETY: `take_if_last` gave us sole ownership of this open fd, which
+                // `real_fd` made sure exists.
+                Ok(unsafe { std::net::TcpStream::from_raw_fd(taken.fd) })
             }
             None => Err(io::Error::new(
                 io::ErrorKind::WouldBlock,
@@ -88,6 +96,8 @@ impl TcpStream {
     async fn connect_one(addr: SocketAddr) -> io::Result<TcpStream> {
         let fd = SharedFd::new(socket(domain_of(&addr), libc::SOCK_STREAM)?)?;
         connect::connect(&fd, RawAddr::from_socket_addr(&addr)).await?;
+        // With `Builder::registered_fds` on io_uring: its ops name a slot from now on.
+        register::register(&fd).await;
         Ok(TcpStream { fd })
     }
 
@@ -198,18 +208,18 @@ impl TcpStream {
 
     /// The remote address.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        sock_name(self.fd.raw(), true)?.to_socket_addr()
+        sock_name(self.fd.real_fd()?, true)?.to_socket_addr()
     }
 
     /// The local address.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        sock_name(self.fd.raw(), false)?.to_socket_addr()
+        sock_name(self.fd.real_fd()?, false)?.to_socket_addr()
     }
 
     /// Sets TCP_NODELAY (disables Nagle's algorithm).
     pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
         set_opt(
-            self.fd.raw(),
+            self.fd.real_fd()?,
             libc::IPPROTO_TCP,
             libc::TCP_NODELAY,
             nodelay as i32,
@@ -218,7 +228,7 @@ impl TcpStream {
 
     /// Reads TCP_NODELAY.
     pub fn nodelay(&self) -> io::Result<bool> {
-        get_opt(self.fd.raw(), libc::IPPROTO_TCP, libc::TCP_NODELAY).map(|v| v != 0)
+        get_opt(self.fd.real_fd()?, libc::IPPROTO_TCP, libc::TCP_NODELAY).map(|v| v != 0)
     }
 }
 

@@ -40,9 +40,9 @@ impl UnixListener {
 
     /// Accepts a connection; cancel-safe like [`TcpListener::accept`](super::TcpListener::accept).
     pub async fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
-        let (conn, addr) = accept::accept(&self.fd, &self.backoff).await?;
+        let (conn, addr) = accept::accept(&self.fd, &self.backoff, false).await?;
         Ok((
-            UnixStream::from_fd(SharedFd::new(conn)?),
+            UnixStream::from_fd(SharedFd::from_accepted(conn)?),
             SocketAddr::from_raw(&addr),
         ))
     }

@@ -1,4 +1,6 @@
-//! The in-flight table: one slot per submitted operation, named by the SQE's user_data.
+//! The in-flight table: one slot per submitted operation, named by the SQE's user_data (the
+//! ring's table), or by the tag its blocking-pool job reports back with (the pool's table,
+//! `offload.rs`: the pool thread plays the kernel's part, its result the CQE's).
 //!
 //! Invariants (docs/architecture.md, "Slots" and "Ownership"):
 //! - A slot is created when its SQE is pushed and removed only after its CQE has been reaped
@@ -12,10 +14,9 @@
 //!
 //! Every transition returns what the caller must do next (`#[must_use]`).
 
-use crate::driver::op::Orphan;
+use crate::driver::op::{FileRef, Orphan};
 use crate::driver::token::{next_generation, Token};
 use slab::Slab;
-use std::os::fd::RawFd;
 use std::task::{Context, Poll, Waker};
 
 /// The life of one in-flight operation.
@@ -40,8 +41,8 @@ impl std::fmt::Debug for Lifecycle {
 
 struct Slot {
     generation: u32,
-    /// The fd the op works on (-1 for none), so the ops waiting on one fd can be found.
-    fd: RawFd,
+    /// The file the op works on, so the ops waiting on one file can be found.
+    fd: Option<FileRef>,
     lifecycle: Lifecycle,
 }
 
@@ -79,7 +80,7 @@ impl Slots {
     }
 
     /// A new slot for an op on `fd` whose task is `waker`; returns its user_data.
-    pub(crate) fn insert(&mut self, fd: RawFd, waker: Waker) -> u64 {
+    pub(crate) fn insert(&mut self, fd: Option<FileRef>, waker: Waker) -> u64 {
         self.generation = next_generation(self.generation);
         let entry = self.slab.vacant_entry();
         let token = Token::new(entry.key(), self.generation);
@@ -170,9 +171,9 @@ impl Slots {
 
     /// Wakes the tasks of the ops waiting on `fd`, leaving the ops in flight (they poll again
     /// and see, say, a deadline that moved).
-    pub(crate) fn wake_fd(&self, fd: RawFd) {
+    pub(crate) fn wake_fd(&self, fd: FileRef) {
         for (_, slot) in self.slab.iter() {
-            if let (true, Lifecycle::Waiting(waker)) = (slot.fd == fd, &slot.lifecycle) {
+            if let (true, Lifecycle::Waiting(waker)) = (slot.fd == Some(fd), &slot.lifecycle) {
                 waker.wake_by_ref();
             }
         }
@@ -197,10 +198,10 @@ impl Slots {
     }
 
     /// True if an op on `fd` has not been answered by the kernel yet.
-    pub(crate) fn any_in_flight_on(&self, fd: RawFd) -> bool {
+    pub(crate) fn any_in_flight_on(&self, fd: FileRef) -> bool {
         self.slab
             .iter()
-            .any(|(_, s)| s.fd == fd && !matches!(s.lifecycle, Lifecycle::Completed { .. }))
+            .any(|(_, s)| s.fd == Some(fd) && !matches!(s.lifecycle, Lifecycle::Completed { .. }))
     }
 
     pub(crate) fn any_in_flight(&self) -> bool {

@@ -1,0 +1,88 @@
+//! Changing a file's size: Ftruncate (`IORING_OP_FTRUNCATE`, Linux 6.9) sets it, shrinking or
+//! growing with a hole; Fallocate (`IORING_OP_FALLOCATE`) reserves blocks and may grow it, but
+//! cannot shrink. On epoll, and on io_uring where the kernel lacks the opcode (FTRUNCATE
+//! before 6.9), the same syscalls run on the blocking pool.
+
+use super::{Op, OpAble};
+use crate::driver::opcodes::{self, Opcode};
+use crate::driver::Direction;
+use crate::fd::SharedFd;
+use crate::sys::blocking::Blocking;
+use io_uring::{opcode, squeue, types};
+use std::io;
+
+pub(crate) struct Ftruncate {
+    fd: SharedFd,
+    len: u64,
+}
+
+impl OpAble for Ftruncate {
+    const OPCODE: Opcode = opcodes::FTRUNCATE;
+    fn uring_op(&mut self) -> squeue::Entry {
+        opcode::Ftruncate::new(types::Fd(self.fd.sqe_fd()), self.len).build()
+    }
+    fn fd(&self) -> Option<&SharedFd> {
+        Some(&self.fd)
+    }
+    fn readiness_interest(&self) -> Option<Direction> {
+        None
+    }
+    fn blocking_call(&mut self) -> Option<Blocking> {
+        Some(Blocking::Ftruncate {
+            fd: self.fd.raw(),
+            len: self.len,
+        })
+    }
+}
+
+pub(crate) struct Fallocate {
+    fd: SharedFd,
+    offset: u64,
+    len: u64,
+}
+
+impl OpAble for Fallocate {
+    const OPCODE: Opcode = opcodes::FALLOCATE;
+    fn uring_op(&mut self) -> squeue::Entry {
+        opcode::Fallocate::new(types::Fd(self.fd.sqe_fd()), self.len)
+            .offset(self.offset)
+            .build()
+    }
+    fn fd(&self) -> Option<&SharedFd> {
+        Some(&self.fd)
+    }
+    fn readiness_interest(&self) -> Option<Direction> {
+        None
+    }
+    fn blocking_call(&mut self) -> Option<Blocking> {
+        Some(Blocking::Fallocate {
+            fd: self.fd.raw(),
+            mode: 0,
+            offset: self.offset,
+            len: self.len,
+        })
+    }
+}
+
+/// ftruncate(2): the file is now `len` bytes long.
+pub(crate) async fn set_len(fd: &SharedFd, len: u64) -> io::Result<()> {
+    crate::sys::blocking::off_t(len)?;
+    let op = Ftruncate {
+        fd: fd.clone(),
+        len,
+    };
+    Op::new(op).await.result.map(drop)
+}
+
+/// fallocate(2) with mode 0: blocks for `offset..offset + len` are reserved, and the file grows
+/// to cover them if it is shorter.
+pub(crate) async fn allocate(fd: &SharedFd, offset: u64, len: u64) -> io::Result<()> {
+    crate::sys::blocking::off_t(offset)?;
+    crate::sys::blocking::off_t(len)?;
+    let op = Fallocate {
+        fd: fd.clone(),
+        offset,
+        len,
+    };
+    Op::new(op).await.result.map(drop)
+}
