@@ -9,6 +9,7 @@ mod child;
 mod cli;
 mod content;
 mod load;
+mod proxy;
 mod report;
 mod row;
 mod servers;
@@ -28,6 +29,8 @@ fn main() {
         Some(Cmd::Serve(s)) => servers::serve_cmd(cli::serve_config(s.service)),
         Some(Cmd::Load(l)) => load_cmd(&l),
         Some(Cmd::FileRead(a)) => servers::file_read_cmd(cli::file_read_config(a)),
+        Some(Cmd::Proxy(a)) => proxy::proxy_cmd(cli::proxy_options(a)),
+        Some(Cmd::TokioProxy(a)) => proxy::tokio_proxy_cmd(a.listen, a.upstream),
     };
     std::process::exit(code);
 }

@@ -67,6 +67,10 @@ fn argument_errors_exit_2_with_a_message() {
         vec!["file-read", "--server", "raw-epoll", "--file", "/dev/null"],
         vec!["file-read", "--server", "tokio"],
         vec!["--cases", "files"],
+        vec!["proxy", "--proxies", "apache"],
+        vec!["proxy", "--cases", "nothing"],
+        vec!["proxy", "--rounds", "0"],
+        vec!["proxy", "--idle-pairs", "-3"],
     ] {
         let out = run(&args, Duration::from_secs(10));
         assert_eq!(out.status.code(), Some(2), "{args:?}");
@@ -233,6 +237,7 @@ fn help_works_after_any_subcommand() {
         (&["serve", "file", "--help"][..], "64 KiB"),
         (&["serve", "http", "--help"][..], "hyper"),
         (&["file-read", "--help"][..], "--check-every"),
+        (&["proxy", "--help"][..], "HAProxy"),
     ] {
         let out = run(args, Duration::from_secs(10));
         assert!(out.status.success(), "{args:?}: {out:?}");

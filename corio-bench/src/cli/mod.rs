@@ -88,6 +88,12 @@ pub enum Cmd {
     /// Runs one server's file-read runner for a window; prints one JSON line
     #[command(name = "file-read", long_about = serve::FILE_READ_ABOUT, args_override_self = true)]
     FileRead(FileReadArgs),
+    /// Runs the proxy workload: corio-proxy against HAProxy, nginx and tokio; prints its tables
+    #[command(long_about = proxy::PROXY_ABOUT, args_override_self = true)]
+    Proxy(ProxyArgs),
+    /// The tokio proxy the proxy workload runs as a child (until killed)
+    #[command(name = "tokio-proxy", hide = true)]
+    TokioProxy(TokioProxyArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -357,8 +363,10 @@ pub fn load_config(a: &LoadArgs, addr: SocketAddr) -> Result<LoadConfig, String>
     })
 }
 
+mod proxy;
 mod serve;
 
+pub use proxy::{proxy_options, ProxyArgs, TokioProxyArgs};
 pub use serve::{file_read_config, serve_config, FileReadArgs, ServeArgs};
 
 #[cfg(test)]
