@@ -27,8 +27,7 @@ pub static URING: ServerSpec = ServerSpec {
 pub static EPOLL: ServerSpec = ServerSpec {
     name: "corio-epoll",
     model: Model::Readiness,
-    about: "corio, epoll driver (file reads: a blocking pread on the executor thread until \
-            the blocking pool lands, then the pool)",
+    about: "corio, epoll driver (file reads on corio's blocking pool)",
     needs_uring: false,
     floor: false,
     syscalls: Syscalls::EpollWaitsAndIo,

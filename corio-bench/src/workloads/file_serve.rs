@@ -20,8 +20,8 @@ pub static FILE_SERVE: Workload = Workload {
     model_note: Some(
         "Model: each 64 KiB chunk is a file read then a socket write; tokio sends every read \
          to its blocking pool (a thread hop per chunk, on the same core), io_uring reads it \
-         like a socket, and corio-epoll preads it on the executor thread until its blocking \
-         pool lands. Most of the CPU is the kernel copying 1 MiB into the socket either way.",
+         like a socket, and corio-epoll sends it to its own blocking pool as tokio does. Most \
+         of the CPU is the kernel copying 1 MiB into the socket either way.",
     ),
     threads_share_core: true,
 };
