@@ -14,7 +14,11 @@ pub fn one_line(case: &ProxyCase, r: &Result<Measured, String>) -> String {
         Ok(m @ Measured::Timed { load, .. }) => {
             let cpu = m.cpu_per_unit(case).unwrap_or(f64::NAN);
             match case.pattern {
-                Pattern::Bulk => format!("{:.0} MB/s, {cpu:.0} ms/GB", load.mbps()),
+                Pattern::Bulk => format!(
+                    "{:.0} MB/s, {cpu:.0} ms/GB, errors {}",
+                    load.mbps(),
+                    load.errors
+                ),
                 _ => format!(
                     "{:.0} req/s, {cpu:.2} us/req, p99 {:.0} us, errors {}",
                     load.rps(),
