@@ -1,7 +1,6 @@
 //! corio's file services, on either driver: the static file server and the file-read runner,
 //! both on `corio::fs::File::read_at`. On io_uring a read is an SQE like a socket's; on epoll
-//! it is a blocking pread on the executor thread today, and goes through the blocking pool
-//! once that exists — the same call, so these pick it up without a change.
+//! it is a job on corio's blocking pool (the executor thread never blocks on the file).
 
 use super::file_read::{Meter, ReadJob, Reader};
 use super::{corio_echo, CHUNK};
