@@ -6,7 +6,7 @@
 //! - epoll: the poll descriptor's slot for that direction (Go's `pollDesc.wait`). A slot known
 //!   to be empty (`Drained`, after a short read) parks at once; a slot with no knowledge is
 //!   probed with one `poll(2)` of zero timeout; once parked, the edge that wakes the op
-//!   completes it, with no further syscall (`OpAble::legacy_readiness_only`).
+//!   completes it, with no further syscall (`OpAble::readiness_only`).
 //!
 //! Readable means "a read would not wait": data, EOF, or an error is pending. An error is left
 //! for the read to report. Nothing is kept when the future is dropped: no data moved.
