@@ -88,6 +88,7 @@ impl Driver {
 
     /// True if fds must be non-blocking (epoll); io_uring makes its own non-blocking attempt
     /// and arms its own poll, so it leaves them blocking.
+    #[inline]
     pub(crate) fn needs_nonblocking_fds(&self) -> bool {
         matches!(self.io, Io::Epoll(_))
     }

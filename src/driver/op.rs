@@ -113,6 +113,7 @@ pub(crate) enum OpState {
 impl OpState {
     /// True while the kernel (or a pool thread) may still use the operation's memory, or holds
     /// a record of it: the driver must be told if the op's future is dropped.
+    #[inline]
     pub(crate) fn in_kernel(self) -> bool {
         matches!(
             self,

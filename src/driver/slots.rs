@@ -80,6 +80,7 @@ impl Slots {
     }
 
     /// A new slot for an op on `fd` whose task is `waker`; returns its user_data.
+    #[inline]
     pub(crate) fn insert(&mut self, fd: Option<FileRef>, waker: Waker) -> u64 {
         self.generation = next_generation(self.generation);
         let entry = self.slab.vacant_entry();
@@ -98,6 +99,7 @@ impl Slots {
         self.slab.remove(key);
     }
 
+    #[inline]
     fn owned(&mut self, user_data: u64) -> &mut Slot {
         let token = Token::from_raw(user_data);
         match self.slab.get_mut(token.key()) {
@@ -109,6 +111,7 @@ impl Slots {
 
     /// The op's future asks for its result: `Ready` (the slot is removed) or `Pending` with
     /// the task's waker recorded.
+    #[inline]
     pub(crate) fn poll(&mut self, user_data: u64, cx: &Context<'_>) -> Poll<(i32, u32)> {
         let slot = self.owned(user_data);
         match &mut slot.lifecycle {
@@ -144,6 +147,7 @@ impl Slots {
     }
 
     /// A CQE arrived for `user_data`.
+    #[inline]
     pub(crate) fn complete(&mut self, user_data: u64, res: i32, flags: u32) -> Delivery {
         let token = Token::from_raw(user_data);
         let Some(slot) = self

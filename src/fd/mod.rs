@@ -152,6 +152,7 @@ impl SharedFd {
     }
 
     /// What its ops name: the registered slot if it has one, else the fd.
+    #[inline]
     pub(crate) fn file_ref(&self) -> FileRef {
         match self.fixed_index() {
             Some(index) => FileRef::Fixed(index),
@@ -273,6 +274,7 @@ impl SharedFd {
     /// with: its poll descriptor lives in that executor's table (a token looked up elsewhere
     /// would name another socket's descriptor), and a socket made under io_uring is blocking.
     /// A registered slot, likewise, names a file only in its own ring's table.
+    #[inline]
     pub(crate) fn check_executor(&self, core: u64) -> io::Result<()> {
         if !self.inner.polled || self.inner.core == core {
             return Ok(());

@@ -51,11 +51,13 @@ impl DeadlineWait {
         Pin::new(sleep).poll(cx).is_ready()
     }
 
+    #[inline]
     pub(super) fn expired(&self) -> bool {
         self.expired
     }
 
     /// True while a timer is armed for a deadline.
+    #[inline]
     pub(super) fn armed(&self) -> bool {
         self.sleep.is_some()
     }

@@ -102,6 +102,7 @@ impl Core {
     }
 
     /// Unique per executor: ops remember it so they never talk to another executor's driver.
+    #[inline]
     pub(crate) fn id(&self) -> u64 {
         self.id
     }
@@ -185,6 +186,7 @@ impl Core {
     }
 
     /// Pushes `task` on the run queue if this executor owns it; gives it back otherwise.
+    #[inline]
     pub(crate) fn push_local_if_owner(&self, task: Arc<Task>) -> Option<Arc<Task>> {
         if Arc::ptr_eq(task.remote(), &self.remote) {
             self.run_queue.borrow_mut().push_back(task);
@@ -239,12 +241,14 @@ impl Core {
     }
 
     /// A new task poll (or main-future poll) gets a full operation budget.
+    #[inline]
     pub(crate) fn reset_op_budget(&self) {
         self.op_budget.set(OP_BUDGET);
     }
 
     /// Takes one operation from the budget of the poll running now; false when it is spent
     /// (the op yields: it wakes its task and returns `Pending` without starting).
+    #[inline]
     pub(crate) fn take_op_budget(&self) -> bool {
         let left = self.op_budget.get();
         if left == 0 {
@@ -255,6 +259,7 @@ impl Core {
     }
 
     /// True if a task is queued, so the driver must not block.
+    #[inline]
     pub(crate) fn has_ready_tasks(&self) -> bool {
         !self.run_queue.borrow().is_empty()
     }

@@ -48,6 +48,7 @@ impl Remote {
 
     /// Queues a woken task: on the owner thread straight onto the run queue (no syscall), from
     /// any other thread through the locked queue and one eventfd write per batch.
+    #[inline]
     pub(crate) fn schedule(task: Arc<Task>) {
         let mut task = Some(task);
         context::try_with_core(|core| {

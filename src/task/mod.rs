@@ -76,6 +76,7 @@ impl Task {
     }
 
     /// Polls the task once, or drops its future if it was aborted. Owner thread only.
+    #[inline]
     pub(crate) fn run(self: &Arc<Self>) -> RunOutcome {
         self.scheduled.store(false, Ordering::Release);
         // SAFETY: called by the executor on the owner thread, never re-entrantly for the same
