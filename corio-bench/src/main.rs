@@ -8,6 +8,7 @@
 mod child;
 mod cli;
 mod content;
+mod instr;
 mod load;
 mod proxy;
 mod report;
@@ -30,6 +31,7 @@ fn main() {
         Some(Cmd::Load(l)) => load_cmd(&l),
         Some(Cmd::FileRead(a)) => servers::file_read_cmd(cli::file_read_config(a)),
         Some(Cmd::Proxy(a)) => proxy::proxy_cmd(cli::proxy_options(a)),
+        Some(Cmd::Instr(a)) => instr::instr_cmd(a),
         Some(Cmd::TokioProxy(a)) => proxy::tokio_proxy_cmd(a.listen, a.upstream),
     };
     std::process::exit(code);

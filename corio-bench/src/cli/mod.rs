@@ -91,6 +91,9 @@ pub enum Cmd {
     /// Runs the proxy workload: corio-proxy against HAProxy, nginx and tokio; prints its tables
     #[command(long_about = proxy::PROXY_ABOUT, args_override_self = true)]
     Proxy(ProxyArgs),
+    /// Counts user-space instructions per echoed request with callgrind, every server
+    #[command(long_about = crate::instr::INSTR_ABOUT)]
+    Instr(crate::instr::InstrArgs),
     /// The tokio proxy the proxy workload runs as a child (until killed)
     #[command(name = "tokio-proxy", hide = true)]
     TokioProxy(TokioProxyArgs),
