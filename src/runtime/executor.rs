@@ -9,10 +9,10 @@
 use super::group::Group;
 use super::remote::Remote;
 use super::shutdown::ShutdownState;
+use super::task::{RunOutcome, Task};
 use super::timers::Timers;
 use crate::blocking::Pool;
 use crate::driver::{Driver, DriverStats, Notifier};
-use crate::task::{RunOutcome, Task};
 use slab::Slab;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;

@@ -9,8 +9,8 @@
 //! drain always finds the flag clear and interrupts again.
 
 use super::context;
+use super::task::Task;
 use crate::driver::Notifier;
-use crate::task::Task;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
