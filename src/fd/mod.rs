@@ -151,22 +151,16 @@ impl SharedFd {
         self.inner.fd.get()
     }
 
-    /// What its ops name: the registered slot if it has one, else the fd.
+    /// What an SQE names for this file: the registered slot if it has one, else the fd. The
+    /// one place a `SharedFd` becomes what an SQE names; the SQE builders take the `FileRef`
+    /// (`FileRef::sqe`, `FileRef::splice`), which sets the flag that goes with each kind, so
+    /// no op puts `raw()` (or a slot index) in an SQE itself (docs/architecture.md, "What an
+    /// SQE names").
     #[inline]
     pub(crate) fn file_ref(&self) -> FileRef {
         match self.fixed_index() {
             Some(index) => FileRef::Fixed(index),
             None => FileRef::Fd(self.raw()),
-        }
-    }
-
-    /// The number for an SQE's fd field: the slot if it has one (the driver then sets
-    /// IOSQE_FIXED_FILE, since `file_ref` says so), else the fd.
-    #[inline]
-    pub(crate) fn sqe_fd(&self) -> RawFd {
-        match self.fixed_index() {
-            Some(index) => index as RawFd,
-            None => self.raw(),
         }
     }
 

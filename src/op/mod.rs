@@ -144,7 +144,6 @@ impl<T: OpAble> Operation for T {
     fn interest(&self) -> Option<Interest> {
         let (fd, dir) = (OpAble::fd(self)?, self.readiness_interest()?);
         Some(Interest {
-            fd: fd.raw(),
             token: fd.token(),
             dir,
         })
@@ -412,3 +411,6 @@ impl<T: OpAble> Drop for Op<T> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -15,7 +15,7 @@ use crate::driver::Direction;
 use crate::fd::SharedFd;
 use crate::sys::blocking::Blocking;
 use crate::sys::syscall;
-use io_uring::{opcode, squeue, types};
+use io_uring::{opcode, squeue};
 use std::io;
 
 pub(crate) struct Read<B> {
@@ -29,9 +29,12 @@ impl<B: IoBufMut> OpAble for Read<B> {
     const OPCODE: Opcode = opcodes::READ;
     fn uring_op(&mut self) -> squeue::Entry {
         let (ptr, len) = crate::buf::spare_mut(&mut self.buf);
-        opcode::Read::new(types::Fd(self.fd.sqe_fd()), ptr, len as u32)
-            .offset(self.offset.unwrap_or(u64::MAX))
-            .build()
+        let offset = self.offset.unwrap_or(u64::MAX);
+        self.fd.file_ref().sqe(|fd| {
+            opcode::Read::new(fd, ptr, len as u32)
+                .offset(offset)
+                .build()
+        })
     }
     fn fd(&self) -> Option<&SharedFd> {
         Some(&self.fd)

@@ -9,7 +9,7 @@ use crate::driver::opcodes::{self, Opcode};
 use crate::driver::Direction;
 use crate::fd::{Chunk, SharedFd};
 use crate::sys::syscall;
-use io_uring::{opcode, squeue, types};
+use io_uring::{opcode, squeue};
 use std::io;
 
 /// What kind of socket a read is on: it decides how a stash is handed out (one datagram per
@@ -39,7 +39,9 @@ impl<B: IoBufMut> OpAble for Recv<B> {
     }
     fn uring_op(&mut self) -> squeue::Entry {
         let (ptr, len) = crate::buf::spare_mut(&mut self.buf);
-        opcode::Recv::new(types::Fd(self.fd.sqe_fd()), ptr, len as u32).build()
+        self.fd
+            .file_ref()
+            .sqe(|fd| opcode::Recv::new(fd, ptr, len as u32).build())
     }
     fn readiness_interest(&self) -> Option<Direction> {
         Some(Direction::Read)

@@ -7,7 +7,7 @@ use crate::driver::Direction;
 use crate::fd::{Chunk, SharedFd};
 use crate::sys::addr::RawAddr;
 use crate::sys::syscall;
-use io_uring::{opcode, squeue, types};
+use io_uring::{opcode, squeue};
 use std::io;
 use std::net::SocketAddr;
 
@@ -69,7 +69,10 @@ impl<B: IoBufMut> OpAble for RecvFrom<B> {
         Some(&self.fd)
     }
     fn uring_op(&mut self) -> squeue::Entry {
-        opcode::RecvMsg::new(types::Fd(self.fd.sqe_fd()), &mut self.parts.msg).build()
+        let msg: *mut libc::msghdr = &mut self.parts.msg;
+        self.fd
+            .file_ref()
+            .sqe(|fd| opcode::RecvMsg::new(fd, msg).build())
     }
     fn readiness_interest(&self) -> Option<Direction> {
         Some(Direction::Read)

@@ -6,7 +6,7 @@ use crate::driver::opcodes::{self, Opcode};
 use crate::driver::Direction;
 use crate::fd::SharedFd;
 use crate::sys::syscall;
-use io_uring::{opcode, squeue, types};
+use io_uring::{opcode, squeue};
 use std::io;
 
 pub(crate) struct Send<B> {
@@ -18,9 +18,12 @@ impl<B: IoBuf> OpAble for Send<B> {
     const OPCODE: Opcode = opcodes::SEND;
     fn uring_op(&mut self) -> squeue::Entry {
         let len = self.buf.bytes_init() as u32;
-        opcode::Send::new(types::Fd(self.fd.sqe_fd()), self.buf.stable_ptr(), len)
-            .flags(libc::MSG_NOSIGNAL)
-            .build()
+        let ptr = self.buf.stable_ptr();
+        self.fd.file_ref().sqe(|fd| {
+            opcode::Send::new(fd, ptr, len)
+                .flags(libc::MSG_NOSIGNAL)
+                .build()
+        })
     }
     fn fd(&self) -> Option<&SharedFd> {
         Some(&self.fd)

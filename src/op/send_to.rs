@@ -7,7 +7,7 @@ use crate::driver::Direction;
 use crate::fd::SharedFd;
 use crate::sys::addr::RawAddr;
 use crate::sys::syscall;
-use io_uring::{opcode, squeue, types};
+use io_uring::{opcode, squeue};
 use std::io;
 
 /// The kernel-visible parts of a sendmsg, boxed together so their addresses are stable.
@@ -26,9 +26,12 @@ pub(crate) struct SendTo<B> {
 impl<B: IoBuf> OpAble for SendTo<B> {
     const OPCODE: Opcode = opcodes::SENDMSG;
     fn uring_op(&mut self) -> squeue::Entry {
-        opcode::SendMsg::new(types::Fd(self.fd.sqe_fd()), &self.parts.msg)
-            .flags(libc::MSG_NOSIGNAL as u32)
-            .build()
+        let msg: *const libc::msghdr = &self.parts.msg;
+        self.fd.file_ref().sqe(|fd| {
+            opcode::SendMsg::new(fd, msg)
+                .flags(libc::MSG_NOSIGNAL as u32)
+                .build()
+        })
     }
     fn fd(&self) -> Option<&SharedFd> {
         Some(&self.fd)

@@ -23,7 +23,7 @@ use crate::driver::opcodes::{self, Opcode};
 use crate::driver::Direction;
 use crate::fd::SharedFd;
 use crate::sys::syscall;
-use io_uring::{opcode, squeue, types};
+use io_uring::squeue;
 use std::cell::{Cell, RefCell};
 use std::future::poll_fn;
 use std::io;
@@ -103,10 +103,8 @@ struct Ends {
 
 impl Ends {
     fn sqe(&self) -> squeue::Entry {
-        let (fd_in, fd_out) = (types::Fd(self.fd_in.raw()), types::Fd(self.fd_out.raw()));
-        opcode::Splice::new(fd_in, -1, fd_out, -1, self.len)
-            .flags(FLAGS)
-            .build()
+        let (fd_in, fd_out) = (self.fd_in.file_ref(), self.fd_out.file_ref());
+        fd_in.splice(fd_out, self.len, FLAGS)
     }
 
     fn call(&self) -> io::Result<u32> {

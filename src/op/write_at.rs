@@ -8,7 +8,7 @@ use crate::driver::opcodes::{self, Opcode};
 use crate::driver::Direction;
 use crate::fd::SharedFd;
 use crate::sys::blocking::Blocking;
-use io_uring::{opcode, squeue, types};
+use io_uring::{opcode, squeue};
 
 pub(crate) struct WriteAt<B> {
     fd: SharedFd,
@@ -20,9 +20,10 @@ impl<B: IoBuf> OpAble for WriteAt<B> {
     const OPCODE: Opcode = opcodes::WRITE;
     fn uring_op(&mut self) -> squeue::Entry {
         let len = self.buf.bytes_init() as u32;
-        opcode::Write::new(types::Fd(self.fd.sqe_fd()), self.buf.stable_ptr(), len)
-            .offset(self.offset)
-            .build()
+        let (ptr, offset) = (self.buf.stable_ptr(), self.offset);
+        self.fd
+            .file_ref()
+            .sqe(|fd| opcode::Write::new(fd, ptr, len).offset(offset).build())
     }
     fn fd(&self) -> Option<&SharedFd> {
         Some(&self.fd)

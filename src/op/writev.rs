@@ -6,7 +6,7 @@ use crate::driver::opcodes::{self, Opcode};
 use crate::driver::Direction;
 use crate::fd::SharedFd;
 use crate::sys::syscall;
-use io_uring::{opcode, squeue, types};
+use io_uring::{opcode, squeue};
 use std::io;
 
 pub(crate) struct Writev<B> {
@@ -43,9 +43,12 @@ impl<B: IoBuf> OpAble for Writev<B> {
     const OPCODE: Opcode = opcodes::SENDMSG;
     fn uring_op(&mut self) -> squeue::Entry {
         debug_assert_eq!(self.msg.msg_iov, self.iovecs.as_mut_ptr());
-        opcode::SendMsg::new(types::Fd(self.fd.sqe_fd()), &*self.msg)
-            .flags(libc::MSG_NOSIGNAL as u32)
-            .build()
+        let msg: *const libc::msghdr = &*self.msg;
+        self.fd.file_ref().sqe(|fd| {
+            opcode::SendMsg::new(fd, msg)
+                .flags(libc::MSG_NOSIGNAL as u32)
+                .build()
+        })
     }
     fn fd(&self) -> Option<&SharedFd> {
         Some(&self.fd)

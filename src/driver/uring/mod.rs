@@ -26,7 +26,7 @@ use crate::driver::slots::{Delivery, Orphaned, Slots};
 use crate::driver::{DriverStats, OpResult};
 use cancel::{Cancels, Target};
 pub(crate) use fallback::NeverRan;
-use io_uring::{opcode, squeue, types, IoUring};
+use io_uring::{opcode, types, IoUring};
 use msg::{MsgRing, MSG_TOKEN};
 use registered::{FIXED_CLOSE_TOKEN, INSTALL_TOKEN};
 pub(crate) use setup::Unavailable;
@@ -145,12 +145,9 @@ impl Uring {
     ) -> Poll<OpResult> {
         match *state {
             OpState::Unstarted => {
+                // The op's SQE names its files itself, each with its kind's flag (FileRef).
                 let file = op.file();
-                let mut sqe = op.sqe();
-                if let Some(FileRef::Fixed(_)) = file {
-                    // The SQE's fd field holds the slot (SharedFd::sqe_fd): say so.
-                    sqe = sqe.flags(squeue::Flags::FIXED_FILE);
-                }
+                let sqe = op.sqe();
                 let user_data = self.slots.insert(file, cx.waker().clone());
                 // SAFETY: the SQE points into memory `op` owns (Operation contract), and the
                 // caller keeps `op` alive until `poll_op` returns Ready, or hands it to
