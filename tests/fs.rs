@@ -364,3 +364,93 @@ fn a_dropped_read_keeps_its_buffer_until_the_result() {
         assert!(got == data);
     });
 }
+
+/// 4 GiB: an io_uring length is a u32, so a buffer of this size used to go to the kernel as 0.
+const HUGE: usize = 1 << 32;
+
+/// Issue 21 defect 2: a read with 4 GiB (or more) of room read 0 bytes on io_uring (the length
+/// cut to a u32), which callers take for end of file with bytes there; a write of 4 GiB wrote
+/// 0 bytes, so `write_all_at` failed with `WriteZero`. A huge buffer means a short read or
+/// write (at most MAX_RW_COUNT, as read(2) and write(2) do), never 0. The buffers are
+/// reserved, not touched: the file holds 13 bytes, and /dev/null reads nothing it is given.
+#[test]
+fn reads_and_writes_with_4_gib_buffers_are_short_not_zero() {
+    let _fds = shared();
+    run_test(|| async {
+        let dir = TempDir::new("huge");
+        let file = File::create(dir.path("f")).await.unwrap();
+        let (res, _) = file.write_all_at(&b"thirteen byte"[..], 0).await;
+        res.unwrap();
+        for room in [HUGE, HUGE + 5, HUGE - 1] {
+            let (res, got) = file.read_at(Vec::with_capacity(room), 0).await;
+            assert_eq!(res.unwrap(), 13, "a read with {room} bytes of room");
+            assert_eq!(got, b"thirteen byte");
+        }
+        let null = OpenOptions::new()
+            .write(true)
+            .open("/dev/null")
+            .await
+            .unwrap();
+        let zeros = vec![0u8; HUGE + 7];
+        let (res, zeros) = null.write_at(zeros, 0).await;
+        let n = res.unwrap();
+        assert!(n > 0 && n < HUGE, "a 4 GiB write wrote {n} bytes");
+        let (res, _) = null.write_all_at(zeros, 0).await;
+        res.unwrap();
+    });
+}
+
+/// Issue 21 defect 3: `IORING_OP_READ`/`WRITE` read an offset of -1 (u64::MAX) as "the file's
+/// current position", so on io_uring `write_at(u64::MAX)` overwrote the start of the file and
+/// `read_at(u64::MAX)` returned its first bytes, while the blocking form refused the offset.
+/// Every offset above i64::MAX is `InvalidInput` on every driver and form, and the file is left
+/// as it was. (test.sh runs this file again with the file opcodes missing: the blocking form on
+/// the ring.)
+#[test]
+fn offsets_above_i64_max_are_invalid_input_everywhere() {
+    let _fds = shared();
+    run_test(|| async {
+        let dir = TempDir::new("offsets");
+        let file = File::create(dir.path("f")).await.unwrap();
+        let (res, _) = file.write_all_at(&b"original"[..], 0).await;
+        res.unwrap();
+        for at in [u64::MAX, u64::MAX - 1, i64::MAX as u64 + 1] {
+            let (res, buf) = file.write_at(&b"CLOBBER!"[..], at).await;
+            assert_eq!(
+                res.unwrap_err().kind(),
+                ErrorKind::InvalidInput,
+                "write at {at}"
+            );
+            assert_eq!(buf, b"CLOBBER!", "the buffer comes back");
+            let (res, _) = file.write_all_at(&b"CLOBBER!"[..], at).await;
+            assert_eq!(
+                res.unwrap_err().kind(),
+                ErrorKind::InvalidInput,
+                "write_all at {at}"
+            );
+            let (res, got) = file.read_at(Vec::with_capacity(8), at).await;
+            assert_eq!(
+                res.unwrap_err().kind(),
+                ErrorKind::InvalidInput,
+                "read at {at}: {got:?}"
+            );
+            let (res, _) = file.read_exact_at(Vec::with_capacity(8), at).await;
+            assert_eq!(
+                res.unwrap_err().kind(),
+                ErrorKind::InvalidInput,
+                "read_exact at {at}"
+            );
+            let err = file.allocate(at, 1).await.unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidInput, "allocate at {at}");
+        }
+        // A write that would end past i64::MAX from a valid offset fails, and writes nothing.
+        let (res, _) = file
+            .write_all_at(&b"CLOBBER!"[..], i64::MAX as u64 - 3)
+            .await;
+        assert!(res.is_err(), "a write ending past i64::MAX: {res:?}");
+        let (res, got) = file.read_at(Vec::with_capacity(64), 0).await;
+        assert_eq!(res.unwrap(), 8);
+        assert_eq!(got, b"original", "the file's first bytes were overwritten");
+        assert_eq!(file.metadata().await.unwrap().len(), 8);
+    });
+}

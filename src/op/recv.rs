@@ -41,6 +41,7 @@ impl<B: IoBufMut> OpAble for Recv<B> {
         let (ptr, len) = crate::buf::spare_mut(&mut self.buf);
         self.fd
             .file_ref()
+            // `len <= MAX_RW`: it fits.
             .sqe(|fd| opcode::Recv::new(fd, ptr, len as u32).build())
     }
     fn readiness_interest(&self) -> Option<Direction> {
@@ -52,7 +53,7 @@ impl<B: IoBufMut> OpAble for Recv<B> {
     }
     fn readiness_drained(&self, n: u32) -> bool {
         // 0 is EOF (nothing to wait for); a datagram's size says nothing about the queue.
-        let asked = self.buf.bytes_total() - self.buf.bytes_init();
+        let asked = crate::buf::spare_len(&self.buf);
         self.kind == ReadKind::Tcp && n > 0 && (n as usize) < asked
     }
     fn deadline(&self) -> Option<Direction> {

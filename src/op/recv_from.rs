@@ -28,12 +28,10 @@ pub(crate) struct RecvFrom<B> {
 
 impl<B: IoBufMut> RecvFrom<B> {
     fn new(fd: SharedFd, mut buf: B) -> Self {
-        let init = buf.bytes_init();
-        // SAFETY: `init <= bytes_total()`: the pointer stays within the buffer.
-        let base = unsafe { buf.stable_mut_ptr().add(init) };
+        let (base, len) = crate::buf::spare_mut(&mut buf);
         let iov = libc::iovec {
             iov_base: base.cast(),
-            iov_len: buf.bytes_total() - init,
+            iov_len: len,
         };
         // SAFETY: msghdr is plain data; all-zero is a valid empty header.
         let msg = unsafe { std::mem::zeroed() };

@@ -17,10 +17,10 @@ pub(crate) struct Send<B> {
 impl<B: IoBuf> OpAble for Send<B> {
     const OPCODE: Opcode = opcodes::SEND;
     fn uring_op(&mut self) -> squeue::Entry {
-        let len = self.buf.bytes_init() as u32;
-        let ptr = self.buf.stable_ptr();
+        let (ptr, len) = crate::buf::init_bytes(&self.buf);
         self.fd.file_ref().sqe(|fd| {
-            opcode::Send::new(fd, ptr, len)
+            // `len <= MAX_RW`: it fits.
+            opcode::Send::new(fd, ptr, len as u32)
                 .flags(libc::MSG_NOSIGNAL)
                 .build()
         })
@@ -36,7 +36,7 @@ impl<B: IoBuf> OpAble for Send<B> {
     }
     const ORDERED: Option<Direction> = Some(Direction::Write);
     fn readiness_call(&mut self) -> io::Result<u32> {
-        let (ptr, len) = (self.buf.stable_ptr(), self.buf.bytes_init());
+        let (ptr, len) = crate::buf::init_bytes(&self.buf);
         syscall!(send(self.fd.raw(), ptr.cast(), len, libc::MSG_NOSIGNAL)).map(|n| n as u32)
     }
 }

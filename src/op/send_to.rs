@@ -49,9 +49,10 @@ impl<B: IoBuf> OpAble for SendTo<B> {
 }
 
 pub(crate) async fn send_to<B: IoBuf>(fd: &SharedFd, buf: B, addr: RawAddr) -> BufResult<usize, B> {
+    let (base, len) = crate::buf::init_bytes(&buf);
     let iov = libc::iovec {
-        iov_base: buf.stable_ptr() as *mut _,
-        iov_len: buf.bytes_init(),
+        iov_base: base as *mut _,
+        iov_len: len,
     };
     // SAFETY: msghdr is plain data; all-zero is a valid empty header.
     let msg = unsafe { std::mem::zeroed() };

@@ -21,9 +21,13 @@ impl<B: IoBuf> Writev<B> {
     fn new(fd: SharedFd, bufs: Vec<B>) -> Self {
         let mut iovecs: Vec<libc::iovec> = bufs
             .iter()
-            .map(|b| libc::iovec {
-                iov_base: b.stable_ptr() as *mut _,
-                iov_len: b.bytes_init(),
+            .map(|b| {
+                // The kernel cuts the total to MAX_RW as well.
+                let (base, len) = crate::buf::init_bytes(b);
+                libc::iovec {
+                    iov_base: base as *mut _,
+                    iov_len: len,
+                }
             })
             .collect();
         // SAFETY: msghdr is plain data; all-zero is a valid empty header.
