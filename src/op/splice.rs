@@ -99,6 +99,35 @@ struct Ends {
     fd_out: SharedFd,
     len: u32,
     flight: Flight,
+    /// Where the splice(2) runs: on a socket the ring keeps blocking (io_uring without
+    /// IORING_OP_SPLICE) it is made non-blocking for the call (`Form::RingFallback`).
+    form: Form,
+}
+
+/// How a splice runs on this executor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Form {
+    /// IORING_OP_SPLICE, on an io-wq worker: it may block there.
+    Native,
+    /// The readiness form on the ring (`driver/uring/fallback.rs`): splice(2) on the
+    /// executor's thread, on a blocking socket.
+    RingFallback,
+    /// epoll: splice(2) on a non-blocking socket.
+    Readiness,
+}
+
+impl Form {
+    fn current() -> Form {
+        crate::runtime::context::with_driver(|_, d| {
+            if d.needs_nonblocking_fds() {
+                Form::Readiness
+            } else if d.runs_natively(opcodes::SPLICE) {
+                Form::Native
+            } else {
+                Form::RingFallback
+            }
+        })
+    }
 }
 
 impl Ends {
@@ -107,11 +136,19 @@ impl Ends {
         fd_in.splice(fd_out, self.len, FLAGS)
     }
 
-    fn call(&self) -> io::Result<u32> {
+    /// splice(2) between `fd_in` and `fd_out`; `socket` is the socket end, which must not
+    /// block (SPLICE_F_NONBLOCK covers the pipe end only).
+    fn call(&self, socket: &SharedFd) -> io::Result<u32> {
         let (fd_in, fd_out) = (self.fd_in.raw(), self.fd_out.raw());
         let null = std::ptr::null_mut();
         let len = self.len as usize;
-        syscall!(splice(fd_in, null, fd_out, null, len, FLAGS)).map(|n| n as u32)
+        let splice = || syscall!(splice(fd_in, null, fd_out, null, len, FLAGS)).map(|n| n as u32);
+        match self.form {
+            // A blocking socket: into a full peer, or after a stale readiness, splice(2) would
+            // block the executor's thread.
+            Form::RingFallback => crate::sys::nonblocking_call(socket.raw(), splice),
+            Form::Native | Form::Readiness => splice(),
+        }
     }
 }
 
@@ -133,7 +170,7 @@ impl OpAble for SpliceIn {
         Some(Direction::Read)
     }
     fn readiness_call(&mut self) -> io::Result<u32> {
-        self.0.call()
+        self.0.call(&self.0.fd_in)
     }
     fn deadline(&self) -> Option<Direction> {
         Some(Direction::Read)
@@ -166,7 +203,7 @@ impl OpAble for SpliceOut {
         Some(Direction::Write)
     }
     fn readiness_call(&mut self) -> io::Result<u32> {
-        self.0.call()
+        self.0.call(&self.0.fd_out)
     }
     fn deadline(&self) -> Option<Direction> {
         Some(Direction::Write)
@@ -196,8 +233,14 @@ fn unsupported(e: io::Error) -> io::Error {
     }
 }
 
-fn on_uring() -> bool {
-    crate::runtime::context::with_driver(|_, d| !d.needs_nonblocking_fds())
+/// How a splice on `socket` runs here; a socket that only has a registered slot gets an fd
+/// first where splice(2) itself will run (docs/architecture.md, "What an SQE names").
+fn prepare(socket: &SharedFd) -> io::Result<Form> {
+    let form = Form::current();
+    if form == Form::RingFallback {
+        socket.real_fd()?;
+    }
+    Ok(form)
 }
 
 /// Moves up to `len` bytes from the socket `src` into the pipe's write end `pipe_w`, which the
@@ -208,8 +251,9 @@ pub(crate) async fn into_pipe(
     level: &Rc<Level>,
     len: u32,
 ) -> io::Result<usize> {
+    let form = prepare(src)?;
     loop {
-        if on_uring() {
+        if form == Form::Native {
             // io_uring: splice runs on a worker thread and would block there until data came.
             super::poll::readable(src).await?;
         }
@@ -218,6 +262,7 @@ pub(crate) async fn into_pipe(
             fd_out: pipe_w.clone(),
             len,
             flight: Flight::new(level),
+            form,
         }))
         .await;
         match done.result {
@@ -240,12 +285,14 @@ pub(crate) async fn out_of_pipe(
     level: &Rc<Level>,
     len: u32,
 ) -> io::Result<usize> {
+    let form = prepare(dst)?;
     loop {
         let done = Op::new(SpliceOut(Ends {
             fd_in: pipe_r.clone(),
             fd_out: dst.clone(),
             len,
             flight: Flight::new(level),
+            form,
         }))
         .await;
         match done.result {
