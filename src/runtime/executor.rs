@@ -66,9 +66,6 @@ pub(crate) struct Core {
     /// The blocking pool, shared by the executors of one `Runtime`.
     pool: Arc<Pool>,
     stats: Cell<ExecutorStats>,
-    /// A MSG_RING wake-up for another executor sits in this driver's SQ (see
-    /// `submit_wakes_if_busy`): the cheap check after every task poll.
-    wakes_queued: Cell<bool>,
     /// Operations the task being polled may still start (see `OP_BUDGET`).
     op_budget: Cell<u32>,
 }
@@ -91,7 +88,6 @@ impl Core {
             remote,
             pool,
             stats: Cell::new(ExecutorStats::default()),
-            wakes_queued: Cell::new(false),
             op_budget: Cell::new(OP_BUDGET),
         }
     }
@@ -107,17 +103,12 @@ impl Core {
         self.id
     }
 
-    /// Posts a wake-up to another executor's ring from this one's, if this driver can (an
+    /// Sends a wake-up to another executor's ring from this one's, now, if this driver can (an
     /// io_uring with MSG_RING, not busy in a borrow right now).
     pub(crate) fn msg_ring(&self, target: &Arc<Notifier>) -> bool {
-        let queued = self
-            .driver
+        self.driver
             .try_borrow_mut()
-            .is_ok_and(|mut driver| driver.msg_ring(target));
-        if queued {
-            self.wakes_queued.set(true);
-        }
-        queued
+            .is_ok_and(|mut driver| driver.msg_ring(target))
     }
 
     /// Pushes out a MSG_RING wake-up still queued in this executor's SQ; called when a
@@ -208,20 +199,6 @@ impl Core {
                 RunOutcome::Done => self.unregister(&task),
                 RunOutcome::Pending | RunOutcome::Stale => {}
             }
-            self.submit_wakes_if_busy();
-        }
-    }
-
-    /// A wake-up this turn queued for another executor's ring leaves now if more tasks are
-    /// queued (any of them may block this thread); with nothing queued the loop is about to
-    /// park, and that enter submits it at no extra cost.
-    pub(crate) fn submit_wakes_if_busy(&self) {
-        if !self.wakes_queued.get() || !self.has_ready_tasks() {
-            return;
-        }
-        if let Ok(mut driver) = self.driver.try_borrow_mut() {
-            driver.submit_wakes();
-            self.wakes_queued.set(false);
         }
     }
 
@@ -277,16 +254,8 @@ impl Core {
         if n > 0 {
             self.bump(|s| s.remote_wakes += n);
         }
-        let mut jobs = self.remote.take_jobs().into_iter().peekable();
-        while let Some(job) = jobs.next() {
+        for job in self.remote.take_jobs() {
             job();
-            if jobs.peek().is_some() && self.wakes_queued.get() {
-                // More jobs follow (any may block): a wake-up this one queued leaves now.
-                if let Ok(mut driver) = self.driver.try_borrow_mut() {
-                    driver.submit_wakes();
-                    self.wakes_queued.set(false);
-                }
-            }
         }
     }
 
@@ -304,8 +273,6 @@ impl Core {
                 .map(|d| d.saturating_duration_since(Instant::now()))
         };
         self.bump(|s| s.ticks += 1);
-        // The enter submits every queued wake-up.
-        self.wakes_queued.set(false);
         self.driver.borrow_mut().park(timeout)?;
         self.timers.borrow_mut().fire(Instant::now());
         Ok(())

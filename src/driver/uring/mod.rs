@@ -241,8 +241,9 @@ impl Uring {
         self.slots.wake_fd(file);
     }
 
-    /// Queues a wake-up for another executor's ring: one IORING_OP_MSG_RING, submitted with
-    /// this turn's other SQEs. False if this ring cannot send or `target` cannot receive.
+    /// Wakes another executor's ring: one IORING_OP_MSG_RING, submitted now (`submit_wakes`),
+    /// since the code that woke the target may block this thread before it returns to the
+    /// loop. False if this ring cannot send or `target` cannot receive.
     pub(crate) fn msg_ring(&mut self, target: &Arc<Notifier>) -> bool {
         let Some((sqe, key)) = self.msg.prepare(target) else {
             return false;
@@ -255,6 +256,7 @@ impl Uring {
             return false;
         }
         self.msg.queued();
+        self.submit_wakes();
         true
     }
 
