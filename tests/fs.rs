@@ -454,3 +454,108 @@ fn offsets_above_i64_max_are_invalid_input_everywhere() {
         assert_eq!(file.metadata().await.unwrap().len(), 8);
     });
 }
+
+/// Issue 21, decision on a full blocking pool: a file operation that finds every pool thread
+/// busy and the queue full waits for room, as a task waits for a socket; it used to run its
+/// syscall on the executor's thread, where a slow disk under a file storm stalled every socket
+/// of the core. The executor's other tasks keep running meanwhile, and the op's result is
+/// right. (`spawn_blocking` keeps running on the caller: see tests/blocking.rs.) On io_uring
+/// the op is an SQE unless test.sh's run with the file opcodes missing sends it to the pool.
+#[test]
+fn a_file_op_waits_for_room_in_a_full_pool_instead_of_running_on_the_executor() {
+    let _fds = shared();
+    support::each_driver(|| {
+        let rt = support::builder()
+            .blocking_threads(1)
+            .blocking_queue(1)
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let dir = TempDir::new("full-pool");
+            let file = File::create(dir.path("f")).await.unwrap();
+            let (res, _) = file.write_all_at(&b"abc"[..], 0).await;
+            res.unwrap();
+            let ticks = std::rc::Rc::new(std::cell::Cell::new(0u32));
+            let t = ticks.clone();
+            let ticker = corio::spawn(async move {
+                loop {
+                    corio::time::sleep(Duration::from_millis(5)).await;
+                    t.set(t.get() + 1);
+                }
+            });
+            // One job runs, one waits in the queue: the pool is full for about 300 ms.
+            let start = std::time::Instant::now();
+            let running = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let r = running.clone();
+            let first = corio::spawn_blocking(move || {
+                r.store(true, std::sync::atomic::Ordering::Release);
+                std::thread::sleep(Duration::from_millis(300));
+            });
+            while !running.load(std::sync::atomic::Ordering::Acquire) {
+                corio::time::sleep(Duration::from_millis(1)).await;
+            }
+            let second = corio::spawn_blocking(|| std::thread::sleep(Duration::from_millis(300)));
+            let jobs = [first, second];
+            let pooled_before = corio::current_driver_stats().pool_ops;
+            let (res, _) = file.write_at(&b"def"[..], 3).await;
+            assert_eq!(res.unwrap(), 3);
+            let s = rt.blocking_stats();
+            assert_eq!(
+                s.jobs_run_by_caller, 0,
+                "a file op ran on the executor's thread: {s:?}"
+            );
+            if corio::current_driver_stats().pool_ops > pooled_before {
+                let took = start.elapsed();
+                assert!(
+                    took >= Duration::from_millis(250),
+                    "done in {took:?}, pool full"
+                );
+                assert!(
+                    ticks.get() >= 10,
+                    "the executor stalled: {} ticks",
+                    ticks.get()
+                );
+            }
+            for j in jobs {
+                j.await.unwrap();
+            }
+            let (res, got) = file.read_at(Vec::with_capacity(8), 0).await;
+            assert_eq!((res.unwrap(), &got[..]), (6, &b"abcdef"[..]));
+            ticker.abort();
+        });
+    });
+}
+
+/// Issue 21, decision on pre-1970 times: statx gives a time as whole seconds (negative before
+/// 1970) plus nanoseconds forward from them; -1.5 s is (-2, 500,000,000). Metadata read it as
+/// -(2 + 0.5) s, one second early. Now it is the instant std reports.
+#[test]
+fn times_before_1970_with_nanoseconds_are_exact() {
+    let _fds = shared();
+    run_test(|| async {
+        let dir = TempDir::new("epoch");
+        let path = dir.path("old");
+        let f = std::fs::File::create(&path).unwrap();
+        let times = [
+            SystemTime::UNIX_EPOCH - Duration::from_millis(1500),
+            SystemTime::UNIX_EPOCH - Duration::from_nanos(1),
+            SystemTime::UNIX_EPOCH - Duration::from_secs(86_400 * 365),
+            SystemTime::UNIX_EPOCH + Duration::from_millis(1500),
+        ];
+        for when in times {
+            f.set_times(
+                std::fs::FileTimes::new()
+                    .set_modified(when)
+                    .set_accessed(when),
+            )
+            .unwrap();
+            let std_says = std::fs::metadata(&path).unwrap().modified().unwrap();
+            assert_eq!(std_says, when, "the filesystem keeps the time");
+            let meta = fs::metadata(&path).await.unwrap();
+            assert_eq!(meta.modified().unwrap(), when, "modified");
+            assert_eq!(meta.accessed().unwrap(), when, "accessed");
+            let open = File::open(&path).await.unwrap();
+            assert_eq!(open.metadata().await.unwrap().modified().unwrap(), when);
+        }
+    });
+}

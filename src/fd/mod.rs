@@ -396,12 +396,21 @@ impl SharedFd {
 }
 
 impl FdInner {
-    /// Gives the number back now: deregistered and closed, the registered slot released (its
-    /// close goes out with the ring's next park); later operations fail as closed.
+    /// Gives the number back: deregistered and closed, the registered slot released (its close
+    /// goes out with the ring's next park); later operations fail as closed. A polled fd goes
+    /// through its executor (`Core::release_fd`), which puts the pair off until its driver's
+    /// turn is over if the driver is in use right now (a completion it delivers dropped this
+    /// fd): the number stays open until its poll descriptor is gone.
     fn release(&self) {
-        self.deregister();
         drop(self.fixed.borrow_mut().take());
         let fd = self.fd.replace(-1);
+        if let Some(token) = self.token.take() {
+            let core = self.core;
+            let own = context::try_with_core(|c| (c.id() == core).then(|| c.release_fd(token, fd)));
+            if own.flatten().is_some() {
+                return;
+            }
+        }
         if fd >= 0 {
             // No error to report from a drop; see `Drop for FdInner`.
             let _ = crate::sys::close(fd);
@@ -427,3 +436,6 @@ impl Drop for FdInner {
         self.release();
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -53,15 +53,19 @@ impl Level {
         });
     }
 
-    /// Waits until no splice is unfinished, so `bytes` is exact.
+    /// Waits until no splice is unfinished, so `bytes` is exact. A task is listed once however
+    /// often it polls (a select loop makes a new future each time), so the list is as long as
+    /// the number of waiting tasks.
     pub(crate) async fn settled(&self) {
         poll_fn(|cx| {
             if self.in_flight.get() == 0 {
-                Poll::Ready(())
-            } else {
-                self.waiters.borrow_mut().push(cx.waker().clone());
-                Poll::Pending
+                return Poll::Ready(());
             }
+            let mut waiters = self.waiters.borrow_mut();
+            if !waiters.iter().any(|w| w.will_wake(cx.waker())) {
+                waiters.push(cx.waker().clone());
+            }
+            Poll::Pending
         })
         .await
     }
@@ -303,5 +307,58 @@ pub(crate) async fn out_of_pipe(
             Err(e) if crate::sys::would_block(&e) => super::poll::writable(dst).await?,
             Err(e) => return Err(unsupported(e)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Flight, Level};
+    use std::future::Future;
+    use std::pin::pin;
+    use std::rc::Rc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::task::{Context, Wake, Waker};
+
+    #[derive(Default)]
+    struct Count(AtomicUsize);
+
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Issue 21, decision on `Level::settled`: while a dropped splice is still in flight, a
+    /// task that polls `settled` again and again (re-polled, or a new future each time, as in
+    /// a select loop) is listed once, not once per poll: the list stays as long as the number
+    /// of waiting tasks. Each is woken once when the splice ends.
+    #[test]
+    fn a_task_waiting_for_a_pipe_to_settle_is_listed_once() {
+        let level = Rc::new(Level::default());
+        let flight = Flight::new(&level);
+        let (a, b) = (Arc::new(Count::default()), Arc::new(Count::default()));
+        let (wa, wb) = (Waker::from(a.clone()), Waker::from(b.clone()));
+        let mut cx = Context::from_waker(&wa);
+        let mut kept = pin!(level.settled());
+        for _ in 0..1000 {
+            assert!(kept.as_mut().poll(&mut cx).is_pending());
+            let mut fresh = pin!(level.settled());
+            assert!(fresh.as_mut().poll(&mut cx).is_pending());
+        }
+        assert_eq!(level.waiters.borrow().len(), 1, "one task, listed once");
+        let mut other = pin!(level.settled());
+        assert!(other
+            .as_mut()
+            .poll(&mut Context::from_waker(&wb))
+            .is_pending());
+        assert_eq!(level.waiters.borrow().len(), 2);
+        drop(flight);
+        assert_eq!(
+            (a.0.load(Ordering::SeqCst), b.0.load(Ordering::SeqCst)),
+            (1, 1)
+        );
+        assert!(level.waiters.borrow().is_empty());
+        assert!(kept.as_mut().poll(&mut cx).is_ready());
     }
 }

@@ -11,11 +11,12 @@ use super::remote::Remote;
 use super::shutdown::ShutdownState;
 use super::timers::Timers;
 use crate::blocking::Pool;
-use crate::driver::{Driver, DriverStats, Notifier};
+use crate::driver::{Driver, DriverStats, Notifier, Token};
 use crate::task::{RunOutcome, Task};
 use slab::Slab;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
+use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -66,6 +67,9 @@ pub(crate) struct Core {
     /// The blocking pool, shared by the executors of one `Runtime`.
     pool: Arc<Pool>,
     stats: Cell<ExecutorStats>,
+    /// Polled fds whose last handle went while the driver was in use (`release_fd`): taken out
+    /// of the driver and closed once its turn is over.
+    releases: RefCell<Vec<(Token, RawFd)>>,
     /// Operations the task being polled may still start (see `OP_BUDGET`).
     op_budget: Cell<u32>,
 }
@@ -88,6 +92,7 @@ impl Core {
             remote,
             pool,
             stats: Cell::new(ExecutorStats::default()),
+            releases: RefCell::new(Vec::new()),
             op_budget: Cell::new(OP_BUDGET),
         }
     }
@@ -101,6 +106,35 @@ impl Core {
     #[inline]
     pub(crate) fn id(&self) -> u64 {
         self.id
+    }
+
+    /// Takes a polled fd out of the driver (its poll descriptor) and closes it: now, or — while
+    /// the driver is in use further up this thread's stack (a completion it delivers dropped the
+    /// fd's last handle) — once the driver's turn is over (`finish_releases`), the number kept
+    /// open until then so that no new socket can get it while the driver still names it.
+    pub(crate) fn release_fd(&self, token: Token, fd: RawFd) {
+        match self.driver.try_borrow_mut() {
+            Ok(mut driver) => driver.deregister(token, fd),
+            Err(_) => return self.releases.borrow_mut().push((token, fd)),
+        }
+        close_released(fd);
+    }
+
+    /// The releases `release_fd` put off, now that the driver is free.
+    fn finish_releases(&self) {
+        if self.releases.borrow().is_empty() {
+            return;
+        }
+        let releases = std::mem::take(&mut *self.releases.borrow_mut());
+        {
+            let mut driver = self.driver.borrow_mut();
+            for &(token, fd) in &releases {
+                driver.deregister(token, fd);
+            }
+        }
+        for (_, fd) in releases {
+            close_released(fd);
+        }
     }
 
     /// Sends a wake-up to another executor's ring from this one's, now, if this driver can (an
@@ -273,7 +307,9 @@ impl Core {
                 .map(|d| d.saturating_duration_since(Instant::now()))
         };
         self.bump(|s| s.ticks += 1);
-        self.driver.borrow_mut().park(timeout)?;
+        let parked = self.driver.borrow_mut().park(timeout);
+        self.finish_releases();
+        parked?;
         self.timers.borrow_mut().fire(Instant::now());
         Ok(())
     }
@@ -333,7 +369,18 @@ impl Core {
         }
         quietly(|| self.run_queue.borrow_mut().clear());
         quietly(|| self.timers.borrow_mut().clear());
+        self.finish_releases();
         self.driver.borrow_mut().shutdown();
+        // What the driver's shutdown completed may have released fds.
+        self.finish_releases();
+    }
+}
+
+/// Closes a released fd. No error to report: its last handle was dropped (see
+/// `FdInner::release`).
+fn close_released(fd: RawFd) {
+    if fd >= 0 {
+        let _ = crate::sys::close(fd);
     }
 }
 
