@@ -63,6 +63,8 @@ pub struct Run {
     pub strict: bool,
     seed: u64,
     writes: u64,
+    /// The file of the file steps, made at the first one.
+    pub file: Option<crate::files::ScriptFile>,
 }
 
 pub async fn run(
@@ -84,6 +86,7 @@ pub async fn run(
         strict,
         seed,
         writes: 0,
+        file: None,
     };
     for (i, open) in script.opens.iter().enumerate() {
         trace.borrow_mut().push(format!("open #{i}: {open:?}"));
@@ -207,6 +210,8 @@ impl Run {
             Op::PeerShutdown { p } => self.peer_shutdown(p),
             Op::PeerReset { p } => self.peer_gone(p, true),
             Op::PeerClose { p } => self.peer_gone(p, false),
+            Op::FileWrite { at, len } => self.file_write(at, len).await,
+            Op::FileRead { at, cap } => self.file_read(at, cap).await,
         }
     }
 

@@ -1,7 +1,9 @@
-//! A differential op fuzzer: seeded random scripts of socket operations (script.rs) run on an
-//! io_uring runtime and on an epoll runtime in this one process, each checked step by step
-//! against a model of what the kernel may do (model.rs), then against each other: the outcomes
-//! the model calls deterministic must be the same under both drivers.
+//! A differential op fuzzer: seeded random scripts of socket operations (script.rs), with some
+//! extreme inputs (reads with 4 GiB of room, file steps at offsets up to u64::MAX: files.rs),
+//! run on an io_uring runtime, an io_uring runtime with registered descriptors and an epoll
+//! runtime in this one process, each checked step by step against a model of what the kernel
+//! may do (model.rs), then against each other: the outcomes the model calls deterministic must
+//! be the same under every driver.
 //!
 //! `cargo test --test fuzz` runs 2,000 scripts from a fresh first seed each run (printed with
 //! the failures; `CORIO_FUZZ_SEED` fixes it). The long run:
@@ -12,6 +14,7 @@
 mod support;
 
 mod exec;
+mod files;
 mod model;
 mod script;
 mod sides;
@@ -19,6 +22,7 @@ mod steps;
 
 use corio::{DriverChoice, Runtime};
 use std::collections::BTreeMap;
+use std::io;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -36,26 +40,39 @@ const MAX_FAILURES: usize = 5;
 struct Driven {
     name: &'static str,
     driver: DriverChoice,
+    /// io_uring with registered descriptors (`Builder::registered_fds`).
+    registered: bool,
     rt: Runtime,
-    /// Poll descriptors the fresh runtime had registered (epoll), for the leak check.
-    registered: u64,
+    /// Poll descriptors (epoll) or table slots (io_uring) the fresh runtime had in use, for
+    /// the leak check.
+    base_fds: u64,
 }
 
-fn runtime(driver: DriverChoice) -> Runtime {
-    Runtime::builder().driver(driver).build().expect("runtime")
+fn runtime(driver: DriverChoice, registered: bool) -> io::Result<Runtime> {
+    Runtime::builder()
+        .driver(driver)
+        .registered_fds(registered)
+        .build()
 }
 
+/// The runtimes every script runs on: io_uring, io_uring with registered descriptors (where
+/// the kernel has what they need), and epoll.
 fn drivers() -> Vec<Driven> {
     let mut out = Vec::new();
-    for (name, driver) in [
-        ("io_uring", DriverChoice::IoUring),
-        ("epoll", DriverChoice::Epoll),
+    for (name, driver, registered) in [
+        ("io_uring", DriverChoice::IoUring, false),
+        ("io_uring+registered", DriverChoice::IoUring, true),
+        ("epoll", DriverChoice::Epoll, false),
     ] {
-        match Runtime::builder().driver(driver).build() {
+        match runtime(driver, registered) {
+            Ok(rt) if registered && rt.driver_info().registered_fds.is_none() => {
+                println!("fuzz: skipping {name}: this kernel lacks what it needs")
+            }
             Ok(rt) => out.push(Driven {
                 name,
                 driver,
-                registered: rt.driver_stats().registered_fds,
+                registered,
+                base_fds: rt.driver_stats().registered_fds,
                 rt,
             }),
             Err(e) => println!("fuzz: skipping {name}: {e}"),
@@ -97,7 +114,7 @@ fn run_on(d: &mut Driven, script: &script::Script, seed: u64) -> Result<exec::Ou
         )),
     };
     res.map_err(|e| {
-        d.rt = runtime(d.driver);
+        d.rt = runtime(d.driver, d.registered).expect("a runtime like the first");
         let trace = trace.into_inner();
         let tail = trace[trace.len().saturating_sub(40)..].join("\n  ");
         format!("{e}\n  trace (last steps):\n  {tail}")
@@ -106,7 +123,7 @@ fn run_on(d: &mut Driven, script: &script::Script, seed: u64) -> Result<exec::Ou
 
 /// After a script everything it opened is gone: no op left in the ring, no fd registered.
 fn settle(d: &Driven) -> Result<(), String> {
-    let base = d.registered;
+    let base = d.base_fds;
     d.rt.block_on(async {
         for _ in 0..200 {
             let s = corio::current_driver_stats();
@@ -125,8 +142,8 @@ fn settle(d: &Driven) -> Result<(), String> {
 
 /// Runs `seed` under every driver; compares the deterministic outcomes. Returns the known
 /// defects tolerated.
-fn run_seed(ds: &mut [Driven], seed: u64) -> Result<Vec<&'static str>, String> {
-    let script = script::generate(seed, MAX_OPS);
+fn run_seed(ds: &mut [Driven], seed: u64, extras: bool) -> Result<Vec<&'static str>, String> {
+    let script = script::generate(seed, MAX_OPS, extras);
     let mut outcomes = Vec::new();
     for d in ds.iter_mut() {
         let out = run_on(d, &script, seed).map_err(|e| format!("on {}: {e}", d.name))?;
@@ -172,7 +189,7 @@ fn fuzz(first: u64, count: u64) {
                     if failures.lock().unwrap().len() >= MAX_FAILURES {
                         return;
                     }
-                    match run_seed(&mut ds, seed) {
+                    match run_seed(&mut ds, seed, true) {
                         Ok(known) => {
                             let mut t = tolerated.lock().unwrap();
                             for k in known {
@@ -263,8 +280,14 @@ fn fuzz_seeds_of_the_long_run_of_issue_21() {
     let _alone = alone();
     let mut ds = drivers();
     for seed in [901361, 911551, 921416, 928666] {
-        if let Err(e) = run_seed(&mut ds, seed) {
-            panic!("seed {seed} failed {e}\n{}", replay(seed));
+        // The scripts as that run drew them, and with today's extra inputs.
+        for extras in [false, true] {
+            if let Err(e) = run_seed(&mut ds, seed, extras) {
+                panic!(
+                    "seed {seed} (extras: {extras}) failed {e}\n{}",
+                    replay(seed)
+                );
+            }
         }
     }
 }
