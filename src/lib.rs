@@ -58,6 +58,7 @@ pub mod sync;
 mod sys;
 pub mod task;
 pub mod time;
+mod trace;
 mod workers;
 
 pub use blocking::BlockingStats;
