@@ -50,6 +50,8 @@ pub mod buf;
 mod driver;
 mod fd;
 pub mod fs;
+#[cfg(feature = "macros")]
+mod macros;
 pub mod net;
 pub mod op;
 pub mod pipe;
@@ -63,6 +65,8 @@ mod workers;
 
 pub use blocking::BlockingStats;
 pub use driver::{DriverChoice, DriverInfo, DriverKind, DriverStats};
+#[cfg(feature = "macros")]
+pub use macros::{__macro_support, join, main, select, test, try_join};
 pub use runtime::{
     block_on, current_driver_stats, current_stats, metrics, request_shutdown, shutdown_requested,
     spawn, spawn_on, worker_count, worker_id, Builder, ExecutorStats, RemoteJoinHandle, Runtime,
