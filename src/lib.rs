@@ -50,6 +50,7 @@ pub mod buf;
 mod driver;
 mod fd;
 pub mod fs;
+pub mod io;
 #[cfg(feature = "macros")]
 mod macros;
 pub mod net;
