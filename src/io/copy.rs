@@ -27,7 +27,8 @@ pub const DEFAULT_BUFFER: usize = 16 << 10;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum Splice {
-    /// Where it measured cheaper on the current driver (see the module docs).
+    /// Where it measured cheaper: between two TCP streams on both drivers today (see the
+    /// module docs).
     #[default]
     Auto,
     /// Always, between two TCP streams.
@@ -60,8 +61,9 @@ impl CopyOptions {
         match self.splice {
             Splice::Always => true,
             Splice::Never => false,
-            // Measured: see docs/benchmarks.md, "Copy: buffered against splice".
-            Splice::Auto => false,
+            // Measured cheaper on both drivers (0.37x the buffered copy's CPU on io_uring,
+            // 0.56x on epoll): docs/benchmarks.md, "Copy: buffered against splice".
+            Splice::Auto => true,
         }
     }
 }
