@@ -19,7 +19,7 @@ macro_rules! socket_io {
                 <$ty>::read_exact(self, buf)
             }
             fn ready(&mut self) -> impl Future<Output = io::Result<()>> {
-                crate::op::poll::readable(&self.fd)
+                <$ty>::readable(self)
             }
         }
 
@@ -31,7 +31,7 @@ macro_rules! socket_io {
                 <$ty>::read_exact(self, buf)
             }
             fn ready(&mut self) -> impl Future<Output = io::Result<()>> {
-                crate::op::poll::readable(&self.fd)
+                <$ty>::readable(self)
             }
         }
 

@@ -141,7 +141,7 @@ macro_rules! half_io {
                 self.inner.read(buf).await
             }
             async fn ready(&mut self) -> io::Result<()> {
-                crate::op::poll::readable(&self.inner.fd).await
+                self.inner.readable().await
             }
         }
 

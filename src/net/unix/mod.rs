@@ -4,6 +4,7 @@
 mod cred;
 mod datagram;
 mod listener;
+mod readiness;
 mod stream;
 
 pub use cred::UCred;
