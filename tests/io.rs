@@ -270,3 +270,47 @@ fn owned_halves_work_from_two_tasks_and_reunite() {
         assert_eq!(n.unwrap(), 0);
     });
 }
+
+#[test]
+fn pipe_ends_are_streams_and_lose_nothing_when_a_read_is_dropped() {
+    use corio::net::unix::pipe;
+    run_test(|| async {
+        let (tx, rx) = pipe::pipe().unwrap();
+        // A read dropped by a timeout (nothing there yet) loses nothing.
+        assert!(
+            corio::time::timeout(Duration::from_millis(5), rx.read(Vec::with_capacity(8)))
+                .await
+                .is_err()
+        );
+        let data = pattern(6, 1 << 20); // more than a pipe holds: the writer waits for room
+        let d = data.clone();
+        let writer = corio::spawn(async move {
+            let mut tx = tx;
+            let (res, _) = AsyncWriteRent::write_all(&mut tx, d).await;
+            res.unwrap();
+            AsyncWriteRent::shutdown(&mut tx).await.unwrap();
+        });
+        let (mut a, b) = UnixStream::pair().unwrap();
+        let mut rx = rx;
+        let copied = corio::spawn(async move {
+            let n = copy(&mut rx, &mut a).await.unwrap();
+            a.shutdown(Shutdown::Write).await.unwrap();
+            n
+        });
+        let mut got = Vec::new();
+        loop {
+            let (res, buf) = b.read(Vec::with_capacity(64 << 10)).await;
+            if res.unwrap() == 0 {
+                break;
+            }
+            got.extend_from_slice(&buf);
+        }
+        writer.await.unwrap();
+        assert_eq!(copied.await.unwrap(), data.len() as u64);
+        assert_eq!(got, data);
+        let (tx, rx) = pipe::pipe().unwrap();
+        drop(rx);
+        let (res, _) = tx.write(&b"x"[..]).await;
+        assert_eq!(res.unwrap_err().kind(), std::io::ErrorKind::BrokenPipe);
+    });
+}

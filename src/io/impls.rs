@@ -3,6 +3,7 @@
 
 use super::{AsyncReadRent, AsyncStream, AsyncWriteRent, BufResult, IoBuf, IoBufMut};
 use crate::fs::File;
+use crate::net::unix::pipe;
 use crate::net::{TcpStream, UnixStream};
 use std::future::Future;
 use std::io;
@@ -156,5 +157,42 @@ impl AsyncWriteRent for File {
     /// data durable).
     async fn shutdown(&mut self) -> io::Result<()> {
         Ok(())
+    }
+}
+
+impl AsyncReadRent for pipe::Receiver {
+    fn read<B: IoBufMut>(&mut self, buf: B) -> impl Future<Output = BufResult<usize, B>> {
+        pipe::Receiver::read(self, buf)
+    }
+}
+
+impl AsyncReadRent for &pipe::Receiver {
+    fn read<B: IoBufMut>(&mut self, buf: B) -> impl Future<Output = BufResult<usize, B>> {
+        pipe::Receiver::read(self, buf)
+    }
+}
+
+impl AsyncWriteRent for pipe::Sender {
+    fn write<B: IoBuf>(&mut self, buf: B) -> impl Future<Output = BufResult<usize, B>> {
+        pipe::Sender::write(self, buf)
+    }
+    async fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+    /// Closes the pipe's writing end: the reader sees end of stream.
+    fn shutdown(&mut self) -> impl Future<Output = io::Result<()>> {
+        pipe::Sender::close(self)
+    }
+}
+
+impl AsyncWriteRent for &pipe::Sender {
+    fn write<B: IoBuf>(&mut self, buf: B) -> impl Future<Output = BufResult<usize, B>> {
+        pipe::Sender::write(self, buf)
+    }
+    async fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+    fn shutdown(&mut self) -> impl Future<Output = io::Result<()>> {
+        pipe::Sender::close(self)
     }
 }

@@ -6,7 +6,7 @@
 //! buffer goes in by value and comes back with the result ([`BufResult`]), because on io_uring
 //! the kernel owns it until the operation completes. They are implemented by `TcpStream`,
 //! `UnixStream` (and shared references to them: their operations take `&self`), `File` (at a
-//! cursor), the pipe ends of `corio::pipe::pipe()`, the owned halves, and `BufReader` /
+//! cursor), the pipe ends of `corio::net::unix::pipe::pipe()`, the owned halves, and `BufReader` /
 //! `BufWriter`; generic code takes `impl AsyncReadRent` instead of a concrete stream. The
 //! streams' inherent methods stay (they are what the impls call); with a stream of a
 //! concrete type, `stream.read(buf)` calls the inherent method, in generic code the trait's.

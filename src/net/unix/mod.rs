@@ -1,9 +1,10 @@
 //! Unix-domain sockets: [`UnixListener`] and [`UnixStream`], [`UnixDatagram`], and the
-//! peer's credentials ([`UCred`]).
+//! peer's credentials ([`UCred`]); anonymous pipes ([`pipe`]).
 
 mod cred;
 mod datagram;
 mod listener;
+pub mod pipe;
 mod readiness;
 mod stream;
 
