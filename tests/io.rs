@@ -128,6 +128,47 @@ fn copy_bidirectional_propagates_half_close_exactly_spliced() {
 }
 
 #[test]
+fn a_spliced_copy_first_delivers_what_a_dropped_read_kept() {
+    run_test(|| async {
+        let (mut a, a_peer) = tcp_pair().await;
+        let (mut b, b_peer) = tcp_pair().await;
+        // A read dropped by select-style racing, which got bytes the kernel handed it.
+        let (res, _) = a_peer.write_all(&b"early "[..]).await;
+        res.unwrap();
+        corio::time::sleep(Duration::from_millis(5)).await;
+        let read = a.read(Vec::with_capacity(64));
+        // On epoll the read may complete in its first poll: then it is simply read here.
+        let mut want = Vec::new();
+        if let Ok((res, buf)) = corio::time::timeout(Duration::ZERO, read).await {
+            res.unwrap();
+            want.extend_from_slice(&buf);
+        }
+        let options = CopyOptions {
+            splice: Splice::Always,
+            ..CopyOptions::default()
+        };
+        let proxy =
+            corio::spawn(async move { copy_bidirectional_with(&mut a, &mut b, &options).await });
+        let (res, _) = a_peer.write_all(&b"late"[..]).await;
+        res.unwrap();
+        a_peer.shutdown(Shutdown::Write).await.unwrap();
+        let mut got = Vec::new();
+        loop {
+            let (res, buf) = b_peer.read(Vec::with_capacity(64)).await;
+            if res.unwrap() == 0 {
+                break;
+            }
+            got.extend_from_slice(&buf);
+        }
+        want.extend_from_slice(&got);
+        assert_eq!(want, b"early late");
+        drop(b_peer);
+        drop(a_peer);
+        let _ = proxy.await;
+    });
+}
+
+#[test]
 fn copy_bidirectional_reports_a_reset_and_an_idle_pair_holds_no_buffer() {
     run_test(|| async {
         let (mut a, a_peer) = tcp_pair().await;

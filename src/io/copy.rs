@@ -316,8 +316,32 @@ async fn spliced<O: CopyObserver + ?Sized>(
 ) -> io::Result<u64> {
     let mut total = 0u64;
     loop {
-        // No pipe is held while the source is idle.
+        // No pipe is held while the source is idle. (`readable` waits for a dropped read
+        // still in flight, and counts the bytes it kept.)
         from.readable().await?;
+        if from.fd.has_stash() {
+            // Bytes a dropped read kept on `from` come first; splice cannot reach them.
+            let (buf, lease) = pool::take_buf(DEFAULT_BUFFER);
+            let (res, buf) = from.read(buf).await;
+            let n = match res {
+                Ok(n) => n,
+                Err(e) => {
+                    pool::put_buf(buf, lease);
+                    return Err(e);
+                }
+            };
+            if n == 0 {
+                pool::put_buf(buf, lease);
+                to.shutdown(std::net::Shutdown::Write).await?;
+                return Ok(total);
+            }
+            observer.read(n);
+            let (res, buf) = write_all(&mut &*to, buf, observer).await;
+            pool::put_buf(buf, lease);
+            res?;
+            total += n as u64;
+            continue;
+        }
         let (pipe, lease) = pool::take_pipe()?;
         let n = match pipe.splice_from(from, pipe.capacity()).await {
             Ok(n) => n,
