@@ -203,6 +203,91 @@ fn random_interleavings_of_acquire_drop_and_release_lose_no_wake_up() {
     }
 }
 
+/// The same kind of check for Notify, against a model: waiters are made, polled and dropped at
+/// random between `notify_one` calls. A `notify_one` while some registered waiter holds no
+/// notification must give one to exactly one more waiter (its waker fires); dropping a waiter
+/// that holds one must hand it to another waiting one. A notification swallowed by a dropped
+/// waiter shows as one holder fewer.
+#[test]
+fn random_interleavings_of_notify_and_drop_lose_no_notification() {
+    struct W<'a, F: sync::Family> {
+        fut: Pin<Box<sync::Notified<'a, F>>>,
+        flag: Arc<Flag>,
+        waker: Waker,
+        registered: bool,
+    }
+    fn holders<F: sync::Family>(ws: &[W<'_, F>]) -> (usize, usize) {
+        let reg = ws.iter().filter(|w| w.registered).count();
+        let hold = ws
+            .iter()
+            .filter(|w| w.registered && w.flag.0.load(Ordering::SeqCst) > 0)
+            .count();
+        (reg, hold)
+    }
+    fn run<F: sync::Family>(seed: u64) {
+        let mut x = seed | 1;
+        let mut rand = move |n: usize| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % n as u64) as usize
+        };
+        let n = sync::generic::Notify::<F>::new();
+        let mut ws: Vec<W<'_, F>> = Vec::new();
+        for step in 0..300 {
+            match rand(4) {
+                0 => {
+                    let (flag, waker) = flag();
+                    ws.push(W {
+                        fut: Box::pin(n.notified()),
+                        flag,
+                        waker,
+                        registered: false,
+                    });
+                }
+                1 if !ws.is_empty() => {
+                    let i = rand(ws.len());
+                    let w = &mut ws[i];
+                    if poll(w.fut.as_mut(), &w.waker).is_ready() {
+                        drop(ws.swap_remove(i));
+                    } else {
+                        w.registered = true;
+                        w.flag.0.store(0, Ordering::SeqCst);
+                    }
+                }
+                2 if !ws.is_empty() => {
+                    let i = rand(ws.len());
+                    let (reg, hold) = holders(&ws);
+                    let was_holder = ws[i].registered && ws[i].flag.0.load(Ordering::SeqCst) > 0;
+                    drop(ws.swap_remove(i));
+                    if was_holder && reg - hold > 0 {
+                        assert_eq!(
+                            holders(&ws).1,
+                            hold,
+                            "seed {seed} step {step}: a dropped holder's notification was lost"
+                        );
+                    }
+                }
+                _ => {
+                    let (reg, hold) = holders(&ws);
+                    n.notify_one();
+                    if reg > hold {
+                        assert_eq!(
+                            holders(&ws).1,
+                            hold + 1,
+                            "seed {seed} step {step}: notify_one reached nobody"
+                        );
+                    }
+                }
+            }
+        }
+    }
+    for seed in 1..=300 {
+        run::<sync::Local>(seed);
+        run::<sync::Shared>(seed);
+    }
+}
+
 #[test]
 fn a_notification_given_to_a_dropped_waiter_goes_to_the_next() {
     fn check<F: sync::Family>() {
