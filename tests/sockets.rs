@@ -13,8 +13,16 @@ use std::os::fd::{AsFd, AsRawFd, FromRawFd, IntoRawFd};
 use std::time::Duration;
 use support::{open_fds, run_test, settled_fds, tcp_pair};
 
+/// The tests of this file run one at a time: one of them counts the process's fds, which a
+/// test running beside it would change.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 #[test]
 fn a_tcp_socket_binds_before_connecting_and_listens_with_its_backlog() {
+    let _serial = serial();
     run_test(|| async {
         let a = TcpSocket::new_v4().unwrap();
         a.set_reuseaddr(true).unwrap();
@@ -48,6 +56,7 @@ fn a_tcp_socket_binds_before_connecting_and_listens_with_its_backlog() {
 
 #[test]
 fn socket_options_read_back_as_set() {
+    let _serial = serial();
     run_test(|| async {
         let s = TcpSocket::new_v4().unwrap();
         let ka = TcpKeepalive::new()
@@ -97,6 +106,7 @@ fn socket_options_read_back_as_set() {
 
 #[test]
 fn socket2_sockref_works_on_every_corio_socket() {
+    let _serial = serial();
     run_test(|| async {
         let (c, _s) = tcp_pair().await;
         let r = socket2::SockRef::from(&c);
@@ -118,6 +128,7 @@ fn socket2_sockref_works_on_every_corio_socket() {
 
 #[test]
 fn every_socket_type_goes_to_std_and_back_and_through_a_raw_fd() {
+    let _serial = serial();
     run_test(|| async {
         let base = open_fds();
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -157,6 +168,7 @@ fn every_socket_type_goes_to_std_and_back_and_through_a_raw_fd() {
 
 #[test]
 fn into_std_is_refused_while_a_dropped_read_holds_the_socket() {
+    let _serial = serial();
     run_test(|| async {
         let (c, _s) = UnixStream::pair().unwrap();
         let r = corio::time::timeout(Duration::from_millis(5), c.read(Vec::with_capacity(8))).await;
@@ -171,6 +183,7 @@ fn into_std_is_refused_while_a_dropped_read_holds_the_socket() {
 
 #[test]
 fn lookup_host_resolves_names_on_the_pool_and_connect_takes_host_port() {
+    let _serial = serial();
     run_test(|| async {
         let addrs: Vec<_> = lookup_host("localhost:1").await.unwrap().collect();
         assert!(!addrs.is_empty() && addrs.iter().all(|a| a.ip().is_loopback() && a.port() == 1));
@@ -192,6 +205,7 @@ fn lookup_host_resolves_names_on_the_pool_and_connect_takes_host_port() {
 
 #[test]
 fn unix_datagrams_go_by_path_and_by_connection() {
+    let _serial = serial();
     run_test(|| async {
         let dir = std::env::temp_dir().join(format!(
             "corio-dgram-{}-{:?}",
@@ -238,6 +252,7 @@ fn unix_datagrams_go_by_path_and_by_connection() {
 
 #[test]
 fn peer_credentials_name_this_process() {
+    let _serial = serial();
     run_test(|| async {
         let (a, _b) = UnixStream::pair().unwrap();
         let cred = a.peer_cred().unwrap();
