@@ -4,8 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 echo "=== the library: every test, both drivers ==="
-# Without CORIO_DRIVER (which would keep one pass only; see docs/testing.md).
-env -u CORIO_DRIVER cargo test -p corio --all-targets -- --test-threads=2
+# Without CORIO_DRIVER (which would keep one pass only; see docs/testing.md). With every
+# feature (macros, bytes, tracing): their tests and examples build only so.
+env -u CORIO_DRIVER cargo test -p corio --all-targets --all-features -- --test-threads=2
 # The programs (corio-bench, corio-compat, corio-proxy) drive their servers as child processes
 # that take their driver from CORIO_DRIVER: once per driver.
 for driver in uring epoll; do
@@ -44,4 +45,4 @@ env CORIO_DRIVER=uring CORIO_FORCE_MISSING_OPCODE=SPLICE CORIO_REGISTERED_FDS=1 
   cargo test -p corio --test splice -- --test-threads=2 \
   --skip a_splice_on_the_ring_fallback_never_blocks_the_executor
 echo "=== doc examples ==="
-cargo test --doc -p corio -p corio-compat
+cargo test --doc -p corio -p corio-compat --features corio/macros,corio/bytes,corio/tracing

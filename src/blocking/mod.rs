@@ -46,6 +46,7 @@ pub(crate) struct PoolConfig {
 /// Counters of a runtime's blocking pool, read with
 /// [`Runtime::blocking_stats`](crate::Runtime::blocking_stats).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct BlockingStats {
     /// Gauge: pool threads alive now (busy or idle).
     pub threads: u64,

@@ -6,6 +6,8 @@
 //! operation's completion has been reaped — even if the future that owned the buffer was dropped
 //! in the meantime (then the driver keeps the buffer; see docs/architecture.md, "Ownership").
 
+#[cfg(feature = "bytes")]
+mod bytes;
 mod slice;
 
 pub use slice::Slice;

@@ -33,6 +33,7 @@ static NEXT_CORE_ID: AtomicU64 = AtomicU64::new(1);
 
 /// Executor counters, read with [`crate::Runtime::stats`].
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ExecutorStats {
     /// Tasks spawned.
     pub tasks_spawned: u64,
@@ -363,6 +364,11 @@ impl Core {
             if tasks.is_empty() {
                 break;
             }
+            crate::trace::event!(
+                debug,
+                "runtime shutdown: dropping {} unfinished tasks",
+                tasks.len()
+            );
             for task in &tasks {
                 quietly(|| task.drop_future());
             }

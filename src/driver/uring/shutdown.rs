@@ -83,6 +83,10 @@ impl Uring {
     }
 
     fn leak_in_flight(&mut self) {
+        crate::trace::event!(
+            warn,
+            "ring shutdown: operations still in the kernel after the grace period; their buffers are leaked, not freed"
+        );
         self.slots.leak_orphans();
         if self.wake.in_flight {
             std::mem::forget(std::mem::replace(&mut self.wake.buf, Box::new(0)));
