@@ -119,6 +119,7 @@ fn annotate(tool: &Path, dump: &Path, inclusive: bool) -> Result<Vec<Entry>, Str
             if inclusive { "yes" } else { "no" }
         ))
         .arg("--threshold=100")
+        .arg("--auto=no")
         .arg(dump)
         .stdin(Stdio::null())
         .output()

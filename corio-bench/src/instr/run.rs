@@ -21,6 +21,8 @@ const CONNECT_LIMIT: Duration = Duration::from_secs(60);
 /// The load's window runs this much past the dump, so the counted span lies inside it (no
 /// connection closes in it).
 const TAIL: Duration = Duration::from_millis(500);
+/// Runs per server and case until one is clean.
+const ATTEMPTS: usize = 3;
 /// Bytes per request, each way.
 const REQUEST: usize = 64;
 /// The functions a profile lists, per kind.
@@ -111,9 +113,16 @@ impl Plan {
             for &case in &self.cases {
                 eprint!("corio-bench instr: {server}, {} ... ", case.name());
                 let mut row = self.measure(server, case);
-                if row.per_request.is_none() || row.load_errors.unwrap_or(0) > 0 {
-                    // Once more: on a busy machine a run can lose its load.
-                    eprint!("again ... ");
+                for _ in 1..ATTEMPTS {
+                    if row.per_request.is_some() && row.load_errors == Some(0) {
+                        break;
+                    }
+                    // Again: now and then a server under valgrind stalls for seconds (seen on
+                    // a busy machine), and the load loses its connections.
+                    eprint!(
+                        "again ({}) ... ",
+                        row.error.as_deref().unwrap_or("connections lost")
+                    );
                     row = self.measure(server, case);
                 }
                 match (&row.per_request, &row.error) {
@@ -173,7 +182,8 @@ impl Plan {
     fn count(&self, server: &str, case: Case, stem: &str) -> Result<Counted, String> {
         let out = self.dir.join(format!("{stem}.out"));
         let prefix = self.dir.join(format!("{stem}.vgdb"));
-        let mut child = Valgrind::start(&self.tools, server, &out, &prefix, self.cpus)?;
+        let profile = self.profile.is_some();
+        let mut child = Valgrind::start(&self.tools, server, &out, &prefix, self.cpus, profile)?;
         let res = self.drive(&mut child, case);
         child.stop(&self.tools);
         let (load, (span, bytes)) = res?;
@@ -315,6 +325,7 @@ impl Valgrind {
         out: &Path,
         prefix: &Path,
         cpus: Option<(usize, usize)>,
+        profile: bool,
     ) -> Result<Valgrind, String> {
         let mut last = String::new();
         // A port found free can be taken by someone else before the server binds it: retry.
@@ -324,7 +335,7 @@ impl Valgrind {
                 .map_err(|e| format!("finding a free port: {e}"))?
                 .port();
             let addr = SocketAddr::from(([127, 0, 0, 1], port));
-            let child = Valgrind::spawn(tools, server, addr, out, prefix, cpus)?;
+            let child = Valgrind::spawn(tools, server, addr, out, prefix, cpus, profile)?;
             let mut server = Valgrind {
                 child,
                 addr,
@@ -348,6 +359,7 @@ impl Valgrind {
         out: &Path,
         prefix: &Path,
         cpus: Option<(usize, usize)>,
+        profile: bool,
     ) -> Result<Child, String> {
         let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
         let mut cmd = Command::new(&tools.valgrind);
@@ -356,6 +368,11 @@ impl Valgrind {
             .arg(format!("--callgrind-out-file={}", out.display()))
             .arg(format!("--vgdb-prefix={}", prefix.display()))
             .arg(format!("--log-file={}", log_of(out).display()))
+            // A profile keeps costs per instruction too, for reading beside a disassembly.
+            .arg(format!(
+                "--dump-instr={}",
+                if profile { "yes" } else { "no" }
+            ))
             .arg(exe)
             .args(["serve", "echo", "--server", server])
             .arg(format!("--addr={addr}"))
