@@ -180,8 +180,54 @@ impl Driver {
     }
 
     /// Starts or continues `op`: `Ready` with its result, or `Pending` with the task's waker
-    /// recorded. `state` must start `Unstarted` and is the driver's to update.
+    /// recorded. `state` must start `Unstarted` and is the driver's to update. The common
+    /// cases — a native SQE started or collected, a socket op tried on epoll — are inline in
+    /// the op's poll; the rest (the pool, the ring's readiness fallback) take `poll_op_other`.
+    #[inline(always)]
     pub(crate) fn poll_op<O: Operation>(
+        &mut self,
+        state: &mut OpState,
+        op: &mut O,
+        cx: &Context<'_>,
+    ) -> Poll<OpResult> {
+        let poll = match (&mut self.io, *state) {
+            (Io::Uring(d), OpState::InRing(user_data)) => d.collect(user_data, cx),
+            (Io::Uring(d), OpState::Unstarted) if !O::BLOCKING && d.native().has(O::OPCODE) => {
+                return d.start(state, op, cx)
+            }
+            (Io::Epoll(d), OpState::Unstarted | OpState::Trying) if !O::BLOCKING => {
+                d.poll_op(state, op, cx)
+            }
+            _ => return self.poll_op_other(state, op, cx),
+        };
+        if poll.is_ready() {
+            *state = OpState::Done;
+        }
+        poll
+    }
+
+    /// True if `poll_op` runs `O` inline from its start: natively on the ring, or in
+    /// readiness form on epoll (no blocking form to consider).
+    #[inline(always)]
+    pub(crate) fn runs_inline<O: Operation>(&self) -> bool {
+        match &self.io {
+            Io::Uring(d) => !O::BLOCKING && d.native().has(O::OPCODE),
+            Io::Epoll(_) => !O::BLOCKING,
+        }
+    }
+
+    /// The result of an op in the ring (`OpState::InRing`), once its CQE has come.
+    #[inline(always)]
+    pub(crate) fn collect(&mut self, user_data: u64, cx: &Context<'_>) -> Poll<OpResult> {
+        match &mut self.io {
+            Io::Uring(d) => d.collect(user_data, cx),
+            Io::Epoll(_) => unreachable!("an op in the ring on epoll"),
+        }
+    }
+
+    /// `poll_op` for the cases it does not inline.
+    #[inline(never)]
+    fn poll_op_other<O: Operation>(
         &mut self,
         state: &mut OpState,
         op: &mut O,

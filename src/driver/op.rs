@@ -93,6 +93,10 @@ pub(crate) trait Operation {
     /// it.
     const OPCODE: Opcode;
 
+    /// The op has a blocking form (`blocking` may answer `Some`): the driver asks for it
+    /// before it picks the readiness form.
+    const BLOCKING: bool = false;
+
     /// Completion form: the SQE (the driver sets its user_data). Every pointer in it points
     /// into memory the operation owns on the heap, so moving the operation moves nothing the
     /// kernel sees.

@@ -18,6 +18,7 @@ pub(crate) struct Fsync {
 
 impl OpAble for Fsync {
     const OPCODE: Opcode = opcodes::FSYNC;
+    const BLOCKING: bool = true;
     fn uring_op(&mut self) -> squeue::Entry {
         let flags = if self.data_only {
             types::FsyncFlags::DATASYNC

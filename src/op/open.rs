@@ -34,6 +34,7 @@ impl OpenAt {
 
 impl OpAble for OpenAt {
     const OPCODE: Opcode = opcodes::OPENAT;
+    const BLOCKING: bool = true;
     fn uring_op(&mut self) -> squeue::Entry {
         opcode::OpenAt::new(types::Fd(libc::AT_FDCWD), self.path.as_ptr())
             .flags(self.flags)

@@ -33,6 +33,7 @@ impl RenameAt {
 
 impl OpAble for RenameAt {
     const OPCODE: Opcode = opcodes::RENAMEAT;
+    const BLOCKING: bool = true;
     fn uring_op(&mut self) -> squeue::Entry {
         opcode::RenameAt::new(CWD, self.from.as_ptr(), CWD, self.to.as_ptr()).build()
     }
@@ -65,6 +66,7 @@ impl UnlinkAt {
 
 impl OpAble for UnlinkAt {
     const OPCODE: Opcode = opcodes::UNLINKAT;
+    const BLOCKING: bool = true;
     fn uring_op(&mut self) -> squeue::Entry {
         opcode::UnlinkAt::new(CWD, self.path.as_ptr())
             .flags(self.flags)
@@ -98,6 +100,7 @@ impl MkdirAt {
 
 impl OpAble for MkdirAt {
     const OPCODE: Opcode = opcodes::MKDIRAT;
+    const BLOCKING: bool = true;
     fn uring_op(&mut self) -> squeue::Entry {
         opcode::MkDirAt::new(CWD, self.path.as_ptr())
             .mode(self.mode)

@@ -27,6 +27,7 @@ pub(crate) struct Read<B> {
 
 impl<B: IoBufMut> OpAble for Read<B> {
     const OPCODE: Opcode = opcodes::READ;
+    const BLOCKING: bool = true;
     fn uring_op(&mut self) -> squeue::Entry {
         let (ptr, len) = crate::buf::spare_mut(&mut self.buf);
         let offset = self.offset.unwrap_or(u64::MAX);

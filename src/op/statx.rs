@@ -34,6 +34,7 @@ impl Statx {
 
 impl OpAble for Statx {
     const OPCODE: Opcode = opcodes::STATX;
+    const BLOCKING: bool = true;
     fn uring_op(&mut self) -> squeue::Entry {
         let buf: *mut libc::statx = &mut *self.buf;
         let (path, flags) = (self.path.as_ptr(), self.flags);

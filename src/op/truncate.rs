@@ -18,6 +18,7 @@ pub(crate) struct Ftruncate {
 
 impl OpAble for Ftruncate {
     const OPCODE: Opcode = opcodes::FTRUNCATE;
+    const BLOCKING: bool = true;
     fn uring_op(&mut self) -> squeue::Entry {
         let len = self.len;
         self.fd
@@ -46,6 +47,7 @@ pub(crate) struct Fallocate {
 
 impl OpAble for Fallocate {
     const OPCODE: Opcode = opcodes::FALLOCATE;
+    const BLOCKING: bool = true;
     fn uring_op(&mut self) -> squeue::Entry {
         let (offset, len) = (self.offset, self.len);
         self.fd

@@ -18,6 +18,7 @@ pub(crate) struct WriteAt<B> {
 
 impl<B: IoBuf> OpAble for WriteAt<B> {
     const OPCODE: Opcode = opcodes::WRITE;
+    const BLOCKING: bool = true;
     fn uring_op(&mut self) -> squeue::Entry {
         let ((ptr, len), offset) = (crate::buf::init_bytes(&self.buf), self.offset);
         // `len <= MAX_RW`: it fits.

@@ -117,6 +117,7 @@ impl Epoll {
     }
 
     /// Tries `op` (Go's loop, in `PollDesc::attempt`), with one descriptor lookup per poll.
+    #[inline(always)]
     pub(crate) fn poll_op<O: Operation>(
         &mut self,
         state: &mut OpState,

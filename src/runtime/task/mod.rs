@@ -116,12 +116,14 @@ impl Task {
 
 impl Task {
     /// Queues the task for a poll, unless it is queued already (see `scheduled`).
+    #[inline]
     pub(crate) fn wake(self: Arc<Self>) {
         if !self.scheduled.swap(true, Ordering::AcqRel) {
             Remote::schedule(self);
         }
     }
 
+    #[inline]
     pub(crate) fn wake_by_ref(self: &Arc<Self>) {
         if !self.scheduled.swap(true, Ordering::AcqRel) {
             Remote::schedule(self.clone());
