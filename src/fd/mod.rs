@@ -23,7 +23,7 @@ pub(crate) use deadline::Moved;
 pub(crate) use fixed::Taken;
 pub(crate) use stash::{Accepted, Chunk, ReadSide};
 
-use crate::driver::{Direction, FileRef, FixedFile, Token};
+use crate::driver::{Direction, FileRef, FixedFile, OpFile, Token};
 use crate::runtime::context;
 use deadline::Deadlines;
 use std::cell::{Cell, OnceCell, RefCell};
@@ -193,15 +193,27 @@ impl SharedFd {
         }
     }
 
-    /// The one question an operation asks its fd before an attempt: true if nothing stands in
-    /// its way — the fd is open, nothing dropped is kept or in flight, no deadline was ever
-    /// set, and (at the start, `starting`) the fd is not bound to another executor. One load
-    /// of the state word; false sends the op down its slow road (`Op<T>`'s prologue), which
-    /// asks each question in turn.
+    /// The one question an operation asks its fd before an attempt, answered from one load of
+    /// the state word: `Some` with what the driver needs (what an SQE names, the poll
+    /// descriptor's token) if nothing stands in its way — the fd is open, nothing dropped is
+    /// kept or in flight, no deadline was ever set, and (at the start, `starting`) the fd is
+    /// not bound to another executor. `None` sends the op down its slow road (`Op<T>`'s
+    /// prologue), which asks each question in turn and then takes `target`.
     #[inline]
-    pub(crate) fn quiet(&self, core: u64, starting: bool) -> bool {
+    pub(crate) fn quiet(&self, core: u64, starting: bool) -> Option<OpFile> {
         let s = self.inner.state.get();
-        s & state::SLOW == 0 && !(starting && s & state::BOUND != 0 && self.inner.core != core)
+        let foreign = starting && s & state::BOUND != 0 && self.inner.core != core;
+        (s & state::SLOW == 0 && !foreign).then(|| self.target())
+    }
+
+    /// What the driver needs of this fd for an op: what an SQE names (the one place a
+    /// `SharedFd` becomes that) and the poll descriptor's token.
+    #[inline]
+    pub(crate) fn target(&self) -> OpFile {
+        OpFile {
+            file: self.inner.file.get(),
+            token: self.inner.token.get(),
+        }
     }
 
     #[inline]

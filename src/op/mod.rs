@@ -39,73 +39,22 @@ pub(crate) mod writev;
 pub use nop::nop;
 pub use timeout::kernel_sleep;
 
-use crate::driver::{Direction, FileRef, Interest, OpState, Opcode, Operation, Orphan};
+pub(crate) use crate::driver::Operation;
+use crate::driver::{Direction, OpState, Orphan};
 use crate::fd::SharedFd;
 use crate::runtime::context;
 use crate::runtime::executor::Core;
-use crate::sys::blocking::Blocking;
 use deadline::DeadlineWait;
-use io_uring::squeue;
 use std::future::Future;
 use std::io;
 use std::mem::ManuallyDrop;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
-/// One operation, in its forms, and what it is to its fd.
-pub(crate) trait OpAble: Sized + 'static {
-    /// The opcode of the completion form, named once in `driver::opcodes`: the driver runs the
-    /// op natively only where the kernel has it (`Driver::runs_natively`), else in its blocking
-    /// form on the pool or its readiness form.
-    const OPCODE: Opcode;
-
-    /// The op has a blocking form (`blocking_call` may answer `Some`: files).
-    const BLOCKING: bool = false;
-
+/// What an operation is to its fd, beside its forms (`Operation`, in the driver's words).
+pub(crate) trait OpAble: Operation + Sized + 'static {
     /// The fd the op works on (`None`: a nop, a kernel timeout, the close of a bare number).
     fn fd(&self) -> Option<&SharedFd>;
-
-    /// Completion form: the SQE (user_data is set by the driver). Every pointer in it must
-    /// point into memory that `self` owns and that does not move when `self` does (heap). A
-    /// file goes in only through `SharedFd::file_ref` and its builders (`FileRef::sqe`,
-    /// `FileRef::splice`), which add the flag its kind needs (docs/architecture.md, "What an
-    /// SQE names").
-    fn uring_op(&mut self) -> squeue::Entry;
-
-    /// Readiness form: the direction to wait on after EAGAIN; `None` for an op that never
-    /// waits (or whose fd cannot be polled).
-    fn readiness_interest(&self) -> Option<Direction>;
-
-    /// Readiness form: the syscall to try (again). The default makes the blocking call in
-    /// place, for ops that have one (files), where it is never reached: their blocking form
-    /// always comes first.
-    fn readiness_call(&mut self) -> io::Result<u32> {
-        match self.blocking_call() {
-            Some(call) => call.run(),
-            None => Err(io::ErrorKind::Unsupported.into()),
-        }
-    }
-
-    /// Blocking form: the syscall a blocking-pool thread makes for this op, built like the SQE
-    /// from memory `self` owns on the heap (it stays put until the result is delivered, in the
-    /// future or in the driver's slot). `Some` for file operations — on epoll they always run
-    /// there, on io_uring where the kernel lacks the opcode; `None` (the default) for socket
-    /// operations, which wait for readiness instead.
-    fn blocking_call(&mut self) -> Option<Blocking> {
-        None
-    }
-
-    /// Readiness form: true if `result` proves the fd has nothing more for now (a TCP read
-    /// shorter than asked), so the next attempt can park without a syscall.
-    fn readiness_drained(&self, _result: u32) -> bool {
-        false
-    }
-
-    /// Readiness form: the op only waits for readiness (a poll, no data moves), so once it
-    /// has parked, the edge that wakes it completes it without another `readiness_call`.
-    fn readiness_only(&self) -> bool {
-        false
-    }
 
     /// The deadline that bounds this op (Go's read and write deadlines), if any.
     fn deadline(&self) -> Option<Direction> {
@@ -135,37 +84,6 @@ pub(crate) trait OpAble: Sized + 'static {
     /// io_uring only: the future was dropped with the op in flight and its result arrived;
     /// keep what it carried.
     fn orphan_complete(self, _result: io::Result<u32>, _flags: u32) {}
-}
-
-impl<T: OpAble> Operation for T {
-    const OPCODE: Opcode = <T as OpAble>::OPCODE;
-    const BLOCKING: bool = <T as OpAble>::BLOCKING;
-
-    fn sqe(&mut self) -> squeue::Entry {
-        self.uring_op()
-    }
-    fn file(&self) -> Option<FileRef> {
-        OpAble::fd(self).map(SharedFd::file_ref)
-    }
-    fn blocking(&mut self) -> Option<Blocking> {
-        self.blocking_call()
-    }
-    fn interest(&self) -> Option<Interest> {
-        let (fd, dir) = (OpAble::fd(self)?, self.readiness_interest()?);
-        Some(Interest {
-            token: fd.token(),
-            dir,
-        })
-    }
-    fn attempt(&mut self) -> io::Result<u32> {
-        self.readiness_call()
-    }
-    fn drains(&self, result: u32) -> bool {
-        self.readiness_drained(result)
-    }
-    fn readiness_only(&self) -> bool {
-        OpAble::readiness_only(self)
-    }
 }
 
 impl<T: OpAble> Orphan for T {
@@ -278,21 +196,26 @@ impl<T: OpAble> Op<T> {
                 core.driver.borrow_mut().collect(user_data, cx)
             }
             OpState::Unstarted => {
-                if !fd.is_none_or(|fd| fd.quiet(id, true)) {
-                    return None;
-                }
+                let target = match fd {
+                    Some(fd) => Some(fd.quiet(id, true)?),
+                    None => None,
+                };
                 let mut driver = core.driver.borrow_mut();
                 if !driver.runs_inline::<T>() || !core.take_op_budget() {
                     return None;
                 }
                 *owner = id;
-                driver.poll_op(state, data, cx)
+                driver.poll_op(state, data, target, cx)
             }
             OpState::Trying => {
-                if *owner != id || !fd.is_none_or(|fd| fd.quiet(id, false)) {
+                let target = match fd {
+                    Some(fd) => Some(fd.quiet(id, false)?),
+                    None => None,
+                };
+                if *owner != id {
                     return None;
                 }
-                core.driver.borrow_mut().poll_op(state, data, cx)
+                core.driver.borrow_mut().poll_op(state, data, target, cx)
             }
             _ => return None,
         };
@@ -389,7 +312,7 @@ impl<T: OpAble> Op<T> {
             let quiet = self.deadline.is_none()
                 && match self.data.as_ref().and_then(|d| d.fd()) {
                     Some(fd) if self.state.in_kernel() => !fd.deadlines_watched(),
-                    Some(fd) => fd.quiet(core.id(), starting),
+                    Some(fd) => fd.quiet(core.id(), starting).is_some(),
                     None => true,
                 };
             if !quiet {
@@ -415,7 +338,8 @@ impl<T: OpAble> Op<T> {
             }
             let Op { data, state, .. } = self;
             let data = data.as_mut().expect("op data present until completion");
-            let polled = core.driver.borrow_mut().poll_op(state, data, cx);
+            let target = data.fd().map(SharedFd::target);
+            let polled = core.driver.borrow_mut().poll_op(state, data, target, cx);
             match polled {
                 Poll::Pending => {
                     if !quiet {

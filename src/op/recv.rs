@@ -3,7 +3,7 @@
 //! Lossless cancellation: if the future is dropped in flight and the CQE still carries bytes,
 //! EOF or an error, they are kept on the fd and returned first by the next read.
 
-use super::{Op, OpAble};
+use super::{Op, OpAble, Operation};
 use crate::buf::{BufResult, IoBufMut};
 use crate::driver::opcodes::{self, Opcode};
 use crate::driver::Direction;
@@ -34,29 +34,32 @@ pub(crate) struct Recv<B> {
     kind: ReadKind,
 }
 
-impl<B: IoBufMut> OpAble for Recv<B> {
+impl<B: IoBufMut> Operation for Recv<B> {
     const OPCODE: Opcode = opcodes::RECV;
-    fn fd(&self) -> Option<&SharedFd> {
-        Some(&self.fd)
-    }
-    fn uring_op(&mut self) -> squeue::Entry {
+    fn sqe(&mut self) -> squeue::Entry {
         let (ptr, len) = crate::buf::spare_mut(&mut self.buf);
         self.fd
             .file_ref()
             // `len <= MAX_RW`: it fits.
             .sqe(|fd| opcode::Recv::new(fd, ptr, len as u32).build())
     }
-    fn readiness_interest(&self) -> Option<Direction> {
+    fn direction(&self) -> Option<Direction> {
         Some(Direction::Read)
     }
-    fn readiness_call(&mut self) -> io::Result<u32> {
+    fn attempt(&mut self) -> io::Result<u32> {
         let (ptr, len) = crate::buf::spare_mut(&mut self.buf);
         crate::sys::raw::recv(self.fd.raw(), ptr, len, 0)
     }
-    fn readiness_drained(&self, n: u32) -> bool {
+    fn drains(&self, n: u32) -> bool {
         // 0 is EOF (nothing to wait for); a datagram's size says nothing about the queue.
         let asked = crate::buf::spare_len(&self.buf);
         self.kind == ReadKind::Tcp && n > 0 && (n as usize) < asked
+    }
+}
+
+impl<B: IoBufMut> OpAble for Recv<B> {
+    fn fd(&self) -> Option<&SharedFd> {
+        Some(&self.fd)
     }
     fn deadline(&self) -> Option<Direction> {
         Some(Direction::Read)

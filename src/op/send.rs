@@ -1,6 +1,6 @@
 //! Send (write): the initialized bytes of an owned buffer.
 
-use super::{Op, OpAble};
+use super::{Op, OpAble, Operation};
 use crate::buf::{BufResult, IoBuf, Slice};
 use crate::driver::opcodes::{self, Opcode};
 use crate::driver::Direction;
@@ -16,9 +16,9 @@ pub(crate) struct Send<B> {
     buf: B,
 }
 
-impl<B: IoBuf> OpAble for Send<B> {
+impl<B: IoBuf> Operation for Send<B> {
     const OPCODE: Opcode = opcodes::SEND;
-    fn uring_op(&mut self) -> squeue::Entry {
+    fn sqe(&mut self) -> squeue::Entry {
         let (ptr, len) = crate::buf::init_bytes(&self.buf);
         self.fd.file_ref().sqe(|fd| {
             // `len <= MAX_RW`: it fits.
@@ -27,20 +27,23 @@ impl<B: IoBuf> OpAble for Send<B> {
                 .build()
         })
     }
+    fn direction(&self) -> Option<Direction> {
+        Some(Direction::Write)
+    }
+    fn attempt(&mut self) -> io::Result<u32> {
+        let (ptr, len) = crate::buf::init_bytes(&self.buf);
+        crate::sys::raw::send(self.fd.raw(), ptr, len, libc::MSG_NOSIGNAL)
+    }
+}
+
+impl<B: IoBuf> OpAble for Send<B> {
     fn fd(&self) -> Option<&SharedFd> {
         Some(&self.fd)
-    }
-    fn readiness_interest(&self) -> Option<Direction> {
-        Some(Direction::Write)
     }
     fn deadline(&self) -> Option<Direction> {
         Some(Direction::Write)
     }
     const ORDERED: Option<Direction> = Some(Direction::Write);
-    fn readiness_call(&mut self) -> io::Result<u32> {
-        let (ptr, len) = crate::buf::init_bytes(&self.buf);
-        crate::sys::raw::send(self.fd.raw(), ptr, len, libc::MSG_NOSIGNAL)
-    }
 }
 
 /// Sends once; returns how many bytes went out.

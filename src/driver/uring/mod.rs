@@ -20,7 +20,7 @@ mod shutdown;
 
 use crate::driver::fixed::FixedTable;
 use crate::driver::notify::Notifier;
-use crate::driver::op::{FileRef, OpState, Operation, Orphan};
+use crate::driver::op::{FileRef, OpFile, OpState, Operation, Orphan};
 use crate::driver::opcodes::Native;
 use crate::driver::slots::{Delivery, Orphaned, Slots};
 use crate::driver::token::RESERVED_BASE;
@@ -147,10 +147,11 @@ impl Uring {
         &mut self,
         state: &mut OpState,
         op: &mut O,
+        target: Option<OpFile>,
         cx: &Context<'_>,
     ) -> Poll<OpResult> {
         // The op's SQE names its files itself, each with its kind's flag (FileRef).
-        let file = op.file();
+        let file = target.map(|t| t.file);
         let sqe = op.sqe();
         let user_data = self.slots.insert(file, cx.waker().clone());
         // SAFETY: the SQE points into memory `op` owns (Operation contract), and the caller
@@ -185,12 +186,13 @@ impl Uring {
         &mut self,
         state: &mut OpState,
         op: &mut O,
+        target: Option<OpFile>,
         cx: &Context<'_>,
     ) -> Poll<OpResult> {
         match *state {
             OpState::Unstarted => {
                 // The op's SQE names its files itself, each with its kind's flag (FileRef).
-                let file = op.file();
+                let file = target.map(|t| t.file);
                 let sqe = op.sqe();
                 let user_data = self.slots.insert(file, cx.waker().clone());
                 // SAFETY: the SQE points into memory `op` owns (Operation contract), and the
@@ -214,7 +216,7 @@ impl Uring {
                 .slots
                 .poll(user_data, cx)
                 .map(|(res, flags)| (crate::sys::cqe_result(res), flags)),
-            OpState::Trying | OpState::Polling(_) => self.poll_readiness(state, op, cx),
+            OpState::Trying | OpState::Polling(_) => self.poll_readiness(state, op, target, cx),
             s @ (OpState::InPool(_) | OpState::Done) => unreachable!("io_uring op in state {s:?}"),
         }
     }
