@@ -1,10 +1,15 @@
-//! The server side of a suite run: a `corio-bench serve SERVICE` child process, pinned to its
-//! core, started on a free port, sampled, and stopped; or a `corio-bench file-read` child run
-//! to its end ([`run_pinned`]). Every wait here is bounded, and the only process ever
-//! signalled is a child this module spawned (by its pid, before it is reaped).
+//! The parent's side of the processes a run starts: a `corio-bench serve SERVICE` child,
+//! pinned to its cores and under its syscall-cost filter, started on a free port, sampled, and
+//! stopped ([`Server`]); a `corio-bench file-read` or `syscall-probe` child run to its end
+//! ([`run_pinned`]); and the pinning and filtering any other child (a proxy) gets
+//! ([`confine`]). Every wait here is bounded, and the only process ever signalled is a child
+//! this module spawned (by its pid, before it is reaped).
 
-use crate::servers::ServerSpec;
-use crate::snap::ServerSnap;
+use crate::results::ServerFigures;
+use crate::seccomp::Filter;
+use crate::serve::StatsLine;
+use crate::servers::contract::{ServerSpec, Syscalls};
+use crate::sys;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::os::fd::OwnedFd;
@@ -23,90 +28,51 @@ const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(2);
 /// The stderr kept for error messages (the tail).
 const STDERR_KEEP: usize = 2048;
 
-/// The CPUs this process may run on, lowest first.
-pub fn allowed_cpus() -> Vec<usize> {
-    // SAFETY: cpu_set_t is plain data, valid when zeroed.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    // SAFETY: sched_getaffinity(0, ..) fills the set we pass, of the size we pass.
-    let rc =
-        unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) };
-    if rc != 0 {
-        return Vec::new();
-    }
-    (0..libc::CPU_SETSIZE as usize)
-        // SAFETY: CPU_ISSET reads inside the set, for indices below CPU_SETSIZE.
-        .filter(|&c| unsafe { libc::CPU_ISSET(c, &set) })
-        .collect()
+/// Where and how a child runs: the cores it is pinned to (none: unpinned) and the seccomp
+/// filter of its syscall-cost level (none: no filter).
+#[derive(Debug, Clone, Default)]
+pub struct Placement {
+    pub cores: Vec<usize>,
+    pub filter: Option<Filter>,
 }
 
-/// Pins the calling thread (and the threads it spawns later) to `core`.
-pub fn pin_current_thread(core: usize) -> io::Result<()> {
-    // SAFETY: cpu_set_t is plain data, valid when zeroed.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    if core >= libc::CPU_SETSIZE as usize {
-        return Err(io::Error::from_raw_os_error(libc::EINVAL));
-    }
-    // SAFETY: CPU_SET writes inside the set, for an index below CPU_SETSIZE (checked above).
-    unsafe { libc::CPU_SET(core, &mut set) };
-    // SAFETY: sched_setaffinity(0, ..) reads the set we pass and applies to this thread only.
-    let rc = unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
+/// Makes `cmd`'s child die with this process (`death`: the signal it gets), run on `at.cores`
+/// and under `at.filter`, all set between fork and exec.
+pub fn confine(cmd: &mut Command, at: &Placement, death: i32) {
+    let Placement { cores, filter } = at.clone();
+    // SAFETY: the closure runs between fork and exec and only makes async-signal-safe
+    // syscalls (prctl, sched_setaffinity, seccomp's prctl) on memory it owns.
+    unsafe {
+        cmd.pre_exec(move || {
+            // If this process dies (killed, crashed), the child goes with it.
+            libc::prctl(libc::PR_SET_PDEATHSIG, death);
+            if !cores.is_empty() {
+                sys::pin_current_thread(&cores)?;
+            }
+            match &filter {
+                Some(f) => f.install(),
+                None => Ok(()),
+            }
+        });
     }
 }
 
-/// A process's CPU time (utime + stime over all its threads) from /proc/<pid>/stat, in µs.
-pub fn proc_cpu_us(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name (field 2) may hold spaces and parentheses: count from the last ')'.
-    // After it: field 3 (state) at index 0, so utime (14) and stime (15) at 11 and 12.
-    let mut rest = stat[stat.rfind(')')? + 1..].split_whitespace();
-    let utime: u64 = rest.nth(11)?.parse().ok()?;
-    let stime: u64 = rest.next()?.parse().ok()?;
-    // SAFETY: sysconf only reads a system value.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    (hz > 0).then(|| (utime + stime) * 1_000_000 / hz as u64)
-}
-
-/// How long a process's threads have waited on a run queue (schedstat run_delay), µs.
-pub fn proc_run_wait_us(pid: u32) -> Option<u64> {
-    let mut ns = 0u64;
-    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
-        let s = std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
-        ns += s.split_whitespace().nth(1)?.parse::<u64>().ok()?;
-    }
-    Some(ns / 1000)
-}
-
-/// A `corio-bench ARGS` child pinned to `core` (if any) that dies with this process.
-fn pinned_command(args: &[&str], core: Option<usize>) -> Result<Command, String> {
+/// A `corio-bench ARGS` child placed at `at`, its stdout and stderr piped.
+fn own_command(args: &[&str], at: &Placement) -> Result<Command, String> {
     let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
     let mut cmd = Command::new(exe);
     cmd.args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    // SAFETY: the closure runs between fork and exec and only makes async-signal-safe
-    // syscalls (prctl, sched_setaffinity) on stack data.
-    unsafe {
-        cmd.pre_exec(move || {
-            // If this process dies (killed, crashed), the child goes with it.
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
-            match core {
-                Some(core) => pin_current_thread(core),
-                None => Ok(()),
-            }
-        });
-    }
+    confine(&mut cmd, at, libc::SIGTERM);
     Ok(cmd)
 }
 
-/// Runs `corio-bench ARGS` pinned to `core` and returns its stdout once it exits 0; killed
-/// (and an error) if it outlives `limit`; Err with the tail of its stderr if it fails.
-pub fn run_pinned(args: &[&str], core: Option<usize>, limit: Duration) -> Result<String, String> {
-    let mut child = pinned_command(args, core)?
+/// Runs `corio-bench ARGS` placed at `at` and returns its stdout once it exits 0; killed (and
+/// an error) if it outlives `limit`; Err with the tail of its stderr if it fails.
+pub fn run_pinned(args: &[&str], at: &Placement, limit: Duration) -> Result<String, String> {
+    let mut child = own_command(args, at)?
         .spawn()
         .map_err(|e| format!("spawning {}: {e}", args[0]))?;
     let stdout = child.stdout.take().map(|mut out| {
@@ -144,6 +110,7 @@ pub fn run_pinned(args: &[&str], core: Option<usize>, limit: Duration) -> Result
 /// A running `serve` child.
 pub struct Server {
     child: Child,
+    syscalls: Syscalls,
     /// True until the child is reaped; held locked while signalling or reaping it, so a
     /// signal can never reach a reused pid.
     alive: Arc<Mutex<bool>>,
@@ -164,7 +131,7 @@ fn free_port() -> io::Result<u16> {
 
 /// Reads a pipe to its end on a thread, keeping only the last `STDERR_KEEP` bytes, so a chatty
 /// child never blocks on a full pipe.
-fn drain(mut pipe: impl Read + Send + 'static) -> JoinHandle<String> {
+pub fn drain(mut pipe: impl Read + Send + 'static) -> JoinHandle<String> {
     std::thread::spawn(move || {
         let (mut kept, mut buf) = (Vec::new(), [0u8; 4096]);
         while let Ok(n) = pipe.read(&mut buf) {
@@ -187,15 +154,17 @@ fn drain(mut pipe: impl Read + Send + 'static) -> JoinHandle<String> {
 }
 
 impl Server {
-    /// Starts `corio-bench serve SERVICE.. --server NAME` (`service`: the words after `serve`,
-    /// e.g. `["file", "--file", PATH]`) on a free port, pinned to `core`, and waits (bounded)
-    /// until it accepts a connection.
+    /// Starts `corio-bench serve SERVICE.. --server NAME --workers N` (`service`: the words
+    /// after `serve`, e.g. `["file", "--file", PATH]`; N: `workers`) on a free port, placed at
+    /// `at`, and waits (bounded) until it accepts a connection.
     pub fn start(
         kind: &ServerSpec,
         service: &[&str],
-        core: Option<usize>,
+        workers: usize,
+        at: &Placement,
     ) -> Result<Server, String> {
         let mut last = String::new();
+        let workers = workers.to_string();
         // A port found free can be taken by someone else before the child binds it: retry.
         for _ in 0..5 {
             let port = free_port().map_err(|e| format!("finding a free port: {e}"))?;
@@ -203,7 +172,8 @@ impl Server {
             let mut args = vec!["serve"];
             args.extend_from_slice(service);
             args.extend_from_slice(&["--server", kind.name, "--addr", &addr]);
-            let mut child = pinned_command(&args, core)?
+            args.extend_from_slice(&["--workers", &workers]);
+            let mut child = own_command(&args, at)?
                 .spawn()
                 .map_err(|e| format!("spawning the server: {e}"))?;
             let stdout = child.stdout.take().map(OwnedFd::from);
@@ -212,6 +182,7 @@ impl Server {
             let stderr = child.stderr.take().map(drain);
             let mut server = Server {
                 child,
+                syscalls: kind.syscalls,
                 alive: Arc::new(Mutex::new(true)),
                 port,
                 stdout,
@@ -262,6 +233,7 @@ impl Server {
     pub fn sampler(&mut self) -> Option<Sampler> {
         Some(Sampler {
             pid: self.pid(),
+            syscalls: self.syscalls,
             alive: self.alive.clone(),
             stdout: self.stdout.take()?,
         })
@@ -310,13 +282,14 @@ impl Drop for Server {
 /// Takes server snapshots from another thread while the load runs on this one.
 pub struct Sampler {
     pid: u32,
+    syscalls: Syscalls,
     alive: Arc<Mutex<bool>>,
     stdout: BufReader<File>,
 }
 
 impl Sampler {
     /// One snapshot: SIGUSR1 and /proc CPU at once, then the stats line the signal prints.
-    fn snapshot(&mut self) -> Option<ServerSnap> {
+    fn snapshot(&mut self) -> Option<ServerFigures> {
         let (proc_cpu, run_wait) = {
             let alive = self.alive.lock().unwrap_or_else(|e| e.into_inner());
             if !*alive {
@@ -324,12 +297,12 @@ impl Sampler {
             }
             // SAFETY: kill(2) on our own child's pid, not reaped while `alive` is locked.
             unsafe { libc::kill(self.pid as i32, libc::SIGUSR1) };
-            (proc_cpu_us(self.pid), proc_run_wait_us(self.pid))
+            (sys::proc_cpu_us(self.pid), sys::proc_run_wait_us(self.pid))
         };
         let mut line = String::new();
         // Ends at the line, or at EOF once the server is stopped: never longer than that.
         self.stdout.read_line(&mut line).ok()?;
-        let mut snap = ServerSnap::parse(&line)?;
+        let mut snap = figures(&StatsLine::parse(&line)?, self.syscalls);
         snap.proc_cpu_us = proc_cpu;
         snap.run_wait_us = run_wait;
         Some(snap)
@@ -343,7 +316,7 @@ impl Sampler {
         t0: mpsc::Receiver<Instant>,
         warmup: Duration,
         secs: Duration,
-    ) -> JoinHandle<Option<ServerSnap>> {
+    ) -> JoinHandle<Option<ServerFigures>> {
         std::thread::spawn(move || {
             let start = t0.recv().ok()? + warmup;
             std::thread::sleep(start.saturating_duration_since(Instant::now()));
@@ -357,7 +330,7 @@ impl Sampler {
 
 /// Waits for a sampler thread at most `SNAPSHOT_TIMEOUT` past `due`; a thread still blocked
 /// after that is left to end once the server is stopped (its read then sees EOF).
-pub fn join_within(h: JoinHandle<Option<ServerSnap>>, due: Instant) -> Option<ServerSnap> {
+pub fn join_within(h: JoinHandle<Option<ServerFigures>>, due: Instant) -> Option<ServerFigures> {
     let deadline = due + SNAPSHOT_TIMEOUT;
     while !h.is_finished() {
         if Instant::now() > deadline {
@@ -368,21 +341,48 @@ pub fn join_within(h: JoinHandle<Option<ServerSnap>>, due: Instant) -> Option<Se
     h.join().ok().flatten()
 }
 
+/// A stats line's figures; `syscalls` says which of its counters are the server's syscalls.
+pub fn figures(s: &StatsLine, syscalls: Syscalls) -> ServerFigures {
+    ServerFigures {
+        cpu_us: s.cpu_us,
+        proc_cpu_us: None,
+        run_wait_us: None,
+        syscalls: match syscalls {
+            Syscalls::Enters => s.enters,
+            Syscalls::EpollWaitsAndIo => s.epoll_waits.zip(s.io_syscalls).map(|(w, io)| w + io),
+            Syscalls::Uncounted => None,
+        },
+        enters: s.enters,
+        epoll_waits: s.epoll_waits,
+        io_syscalls: s.io_syscalls,
+        ops_submitted: s.ops_submitted,
+        completions: s.completions,
+        requests: s.requests_hint,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn own_cpu_time_is_readable_and_grows() {
-        let me = std::process::id();
-        let a = proc_cpu_us(me).unwrap();
-        let t = Instant::now();
-        let mut x = 0u64;
-        while t.elapsed() < Duration::from_millis(50) {
-            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(1));
-        }
-        assert!(proc_cpu_us(me).unwrap() > a);
-        assert!(proc_run_wait_us(me).is_some());
-        assert!(!allowed_cpus().is_empty());
+    fn a_stats_line_gives_the_figures_and_the_window_is_their_difference() {
+        let line = |cpu, enters, waits, io, hint: &str| {
+            StatsLine::parse(&format!(
+                r#"{{"server":"x","requests_hint":{hint},"cpu_us":{cpu},"enters":{enters},"epoll_waits":{waits},"io_syscalls":{io},"ops_submitted":7,"completions":7,"accepted":1}}"#
+            ))
+            .unwrap()
+        };
+        let (a, b) = (line(100, 5, 1, 2, "null"), line(250, 9, 4, 8, "null"));
+        let d = figures(&b, Syscalls::Enters).since(&figures(&a, Syscalls::Enters));
+        assert_eq!((d.cpu_us, d.syscalls, d.enters), (150, Some(4), Some(4)));
+        let d =
+            figures(&b, Syscalls::EpollWaitsAndIo).since(&figures(&a, Syscalls::EpollWaitsAndIo));
+        assert_eq!(d.syscalls, Some(9));
+        let d = figures(&b, Syscalls::Uncounted).since(&figures(&a, Syscalls::Uncounted));
+        assert_eq!((d.syscalls, d.requests), (None, None));
+        let http = figures(&line(1, 0, 0, 0, "30"), Syscalls::Uncounted)
+            .since(&figures(&line(0, 0, 0, 0, "12"), Syscalls::Uncounted));
+        assert_eq!(http.requests, Some(18));
     }
 }

@@ -7,8 +7,9 @@ mod fetch;
 mod modes;
 mod result;
 
-pub use result::{round, LoadJson, LoadResult};
+pub use result::LoadResult;
 
+use crate::sys;
 use corio::net::TcpStream;
 use corio::time::{sleep_until, timeout};
 use result::{Shared, Tally};
@@ -231,24 +232,10 @@ async fn run_async(
 /// This thread's CPU time and run-queue wait between `start` and `end`, µs.
 async fn thread_use(start: Instant, end: Instant) -> (u64, Option<u64>) {
     sleep_until(start).await;
-    let (a, wa) = (thread_cpu_us(), thread_wait_us());
+    let (a, wa) = (sys::thread_cpu_us(), sys::thread_wait_us());
     sleep_until(end).await;
-    let wait = thread_wait_us().zip(wa).map(|(b, a)| b.saturating_sub(a));
-    (thread_cpu_us().saturating_sub(a), wait)
-}
-
-/// This thread's CPU time (user + system), µs.
-fn thread_cpu_us() -> u64 {
-    // SAFETY: rusage is plain data, valid when zeroed.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: RUSAGE_THREAD with a valid out pointer; on failure `ru` stays zero.
-    unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) };
-    let us = |t: libc::timeval| t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64;
-    us(ru.ru_utime) + us(ru.ru_stime)
-}
-
-/// How long this thread has waited on a run queue (schedstat's run_delay), µs.
-fn thread_wait_us() -> Option<u64> {
-    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    Some(s.split_whitespace().nth(1)?.parse::<u64>().ok()? / 1000)
+    let wait = sys::thread_wait_us()
+        .zip(wa)
+        .map(|(b, a)| b.saturating_sub(a));
+    (sys::thread_cpu_us().saturating_sub(a), wait)
 }
