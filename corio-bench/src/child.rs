@@ -11,7 +11,7 @@ use crate::serve::StatsLine;
 use crate::servers::contract::{ServerSpec, Syscalls};
 use crate::sys;
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read};
 use std::os::fd::OwnedFd;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
@@ -123,22 +123,42 @@ pub struct Server {
     stderr: Option<JoinHandle<String>>,
 }
 
-fn free_port() -> io::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
-
 /// Reads a pipe to its end on a thread, keeping only the last `STDERR_KEEP` bytes, so a chatty
 /// child never blocks on a full pipe.
-pub fn drain(mut pipe: impl Read + Send + 'static) -> JoinHandle<String> {
+pub fn drain(pipe: impl Read + Send + 'static) -> JoinHandle<String> {
+    drain_watching(pipe, None)
+}
+
+/// The port in a server's "listening on HOST:PORT (...)" line.
+fn listening_port(line: &str) -> Option<u16> {
+    let addr = line
+        .strip_prefix("listening on ")?
+        .split_whitespace()
+        .next()?;
+    addr.parse::<std::net::SocketAddr>().ok().map(|a| a.port())
+}
+
+/// [`drain`], which also sends the port of the first "listening on" line to `port`.
+fn drain_watching(
+    pipe: impl Read + Send + 'static,
+    mut port: Option<mpsc::Sender<u16>>,
+) -> JoinHandle<String> {
     std::thread::spawn(move || {
-        let (mut kept, mut buf) = (Vec::new(), [0u8; 4096]);
-        while let Ok(n) = pipe.read(&mut buf) {
-            if n == 0 {
-                break;
+        let mut pipe = BufReader::new(pipe);
+        let (mut kept, mut line) = (Vec::new(), Vec::new());
+        loop {
+            line.clear();
+            match pipe.read_until(b'\n', &mut line) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
             }
-            kept.extend_from_slice(&buf[..n]);
+            if let Some(tx) = &port {
+                if let Some(p) = listening_port(&String::from_utf8_lossy(&line)) {
+                    let _ = tx.send(p);
+                    port = None;
+                }
+            }
+            kept.extend_from_slice(&line);
             if kept.len() > 2 * STDERR_KEEP {
                 kept.drain(..kept.len() - STDERR_KEEP);
             }
@@ -155,73 +175,69 @@ pub fn drain(mut pipe: impl Read + Send + 'static) -> JoinHandle<String> {
 
 impl Server {
     /// Starts `corio-bench serve SERVICE.. --server NAME --workers N` (`service`: the words
-    /// after `serve`, e.g. `["file", "--file", PATH]`; N: `workers`) on a free port, placed at
-    /// `at`, and waits (bounded) until it accepts a connection.
+    /// after `serve`, e.g. `["file", "--file", PATH]`; N: `workers`) placed at `at`, and waits
+    /// (bounded) until it says it accepts connections. The server binds port 0 itself and says
+    /// which port it got: a port picked here and bound there could be taken in between by any
+    /// other program on the machine, and the load would then talk to that program.
     pub fn start(
         kind: &ServerSpec,
         service: &[&str],
         workers: usize,
         at: &Placement,
     ) -> Result<Server, String> {
-        let mut last = String::new();
         let workers = workers.to_string();
-        // A port found free can be taken by someone else before the child binds it: retry.
-        for _ in 0..5 {
-            let port = free_port().map_err(|e| format!("finding a free port: {e}"))?;
-            let addr = format!("127.0.0.1:{port}");
-            let mut args = vec!["serve"];
-            args.extend_from_slice(service);
-            args.extend_from_slice(&["--server", kind.name, "--addr", &addr]);
-            args.extend_from_slice(&["--workers", &workers]);
-            let mut child = own_command(&args, at)?
-                .spawn()
-                .map_err(|e| format!("spawning the server: {e}"))?;
-            let stdout = child.stdout.take().map(OwnedFd::from);
-            let held = stdout.as_ref().and_then(|fd| fd.try_clone().ok());
-            let stdout = stdout.map(|fd| BufReader::new(File::from(fd)));
-            let stderr = child.stderr.take().map(drain);
-            let mut server = Server {
-                child,
-                syscalls: kind.syscalls,
-                alive: Arc::new(Mutex::new(true)),
-                port,
-                stdout,
-                _stdout_held: held,
-                stderr,
-            };
-            match server.wait_accepting() {
-                Ok(()) => return Ok(server),
-                Err(e) => {
-                    server.stop();
-                    last = e;
-                    if !last.contains("in use") {
-                        break;
-                    }
-                }
+        let mut args = vec!["serve"];
+        args.extend_from_slice(service);
+        args.extend_from_slice(&["--server", kind.name, "--addr", "127.0.0.1:0"]);
+        args.extend_from_slice(&["--workers", &workers]);
+        let mut child = own_command(&args, at)?
+            .spawn()
+            .map_err(|e| format!("spawning the server: {e}"))?;
+        let stdout = child.stdout.take().map(OwnedFd::from);
+        let held = stdout.as_ref().and_then(|fd| fd.try_clone().ok());
+        let stdout = stdout.map(|fd| BufReader::new(File::from(fd)));
+        let (port_tx, port_rx) = mpsc::channel();
+        let stderr = child
+            .stderr
+            .take()
+            .map(|e| drain_watching(e, Some(port_tx)));
+        let mut server = Server {
+            child,
+            syscalls: kind.syscalls,
+            alive: Arc::new(Mutex::new(true)),
+            port: 0,
+            stdout,
+            _stdout_held: held,
+            stderr,
+        };
+        match port_rx.recv_timeout(START_TIMEOUT) {
+            Ok(port) => {
+                server.port = port;
+                Ok(server)
             }
-        }
-        Err(last)
-    }
-
-    fn wait_accepting(&mut self) -> Result<(), String> {
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                let err = self.stderr.take().and_then(|h| h.join().ok());
-                return Err(format!(
-                    "server exited at start ({status}): {}",
-                    err.unwrap_or_default()
-                ));
-            }
-            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                return Err(format!(
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                server.stop();
+                Err(format!(
                     "server did not accept connections within {START_TIMEOUT:?}"
-                ));
+                ))
             }
-            std::thread::sleep(Duration::from_millis(10));
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                // Its stderr ended: it exited. Reap it for the status.
+                let deadline = Instant::now() + STOP_TIMEOUT;
+                let status = loop {
+                    match server.child.try_wait() {
+                        Ok(Some(status)) => break status.to_string(),
+                        _ if Instant::now() > deadline => break "still running".to_string(),
+                        _ => std::thread::sleep(Duration::from_millis(5)),
+                    }
+                };
+                let said = server.stderr.take().and_then(|h| h.join().ok());
+                server.stop();
+                Err(format!(
+                    "server exited at start ({status}): {}",
+                    said.unwrap_or_default()
+                ))
+            }
         }
     }
 
@@ -246,9 +262,13 @@ impl Server {
         if !*alive {
             return None;
         }
-        if let Ok(Some(_)) = self.child.try_wait() {
+        if let Ok(Some(status)) = self.child.try_wait() {
             *alive = false;
-            return None; // it exited on its own: the run's errors say so
+            let said = self.stderr.take().and_then(|h| h.join().ok());
+            return Some(format!(
+                "the server exited during the run ({status}): {}",
+                said.unwrap_or_default()
+            ));
         }
         // SAFETY: kill(2) on the pid of our own child, not reaped yet (try_wait above, and
         // `alive` is locked), so the pid cannot have been reused.
@@ -364,6 +384,14 @@ pub fn figures(s: &StatsLine, syscalls: Syscalls) -> ServerFigures {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_listening_line_gives_the_port() {
+        let line = "listening on 127.0.0.1:41234 (server tokio, service echo, 1 worker)\n";
+        assert_eq!(listening_port(line), Some(41234));
+        assert_eq!(listening_port("listening on [::1]:80 (x)"), Some(80));
+        assert_eq!(listening_port("corio-bench serve: driver epoll"), None);
+    }
 
     #[test]
     fn a_stats_line_gives_the_figures_and_the_window_is_their_difference() {

@@ -119,6 +119,34 @@ pub fn rss_kib(pid: u32) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// Whether process `pid` holds the socket listening on TCP port `port` (of any local address):
+/// the inode of the LISTEN entry in /proc/net/tcp(6) among the process's open fds. So a port
+/// another program took can be told from our own child's.
+pub fn listens_on(pid: u32, port: u16) -> bool {
+    let mut inodes = Vec::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = std::fs::read_to_string(table) else {
+            continue;
+        };
+        for line in text.lines().skip(1) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            // sl local_address rem_address st ... inode (column 9); LISTEN is state 0A.
+            let local_port = f.get(1).and_then(|a| a.rsplit(':').next());
+            let listening = f.get(3) == Some(&"0A");
+            if listening && local_port.and_then(|p| u16::from_str_radix(p, 16).ok()) == Some(port) {
+                inodes.extend(f.get(9).map(|i| format!("socket:[{i}]")));
+            }
+        }
+    }
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    fds.flatten().any(|fd| {
+        std::fs::read_link(fd.path())
+            .is_ok_and(|l| inodes.iter().any(|i| l.to_string_lossy() == *i))
+    })
+}
+
 /// /proc/self/io's `read_bytes`: bytes this process made the kernel fetch from storage.
 pub fn disk_read_bytes() -> Option<u64> {
     let io = std::fs::read_to_string("/proc/self/io").ok()?;
@@ -191,5 +219,10 @@ mod tests {
         assert!(!allowed_cpus().is_empty());
         assert!(fd_limit() > 0);
         assert!(proc_cpu_us(u32::MAX).is_none());
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        assert!(listens_on(me, port));
+        drop(l);
+        assert!(!listens_on(me, port));
     }
 }

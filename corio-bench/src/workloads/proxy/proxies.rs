@@ -318,7 +318,11 @@ impl Running {
                 }
                 return Err(format!("{} exited at start ({status}): {err}", self.name));
             }
-            if std::net::TcpStream::connect(self.addr).is_ok() {
+            // Connected, and to our proxy: a port picked free can be taken by another
+            // program before the proxy binds it (the proxy then fails, and is retried).
+            if std::net::TcpStream::connect(self.addr).is_ok()
+                && sys::listens_on(self.pid(), self.addr.port())
+            {
                 return Ok(());
             }
             if Instant::now() > deadline {
