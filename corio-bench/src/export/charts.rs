@@ -90,9 +90,31 @@ fn marker<DB: DrawingBackend>(
     style: ShapeStyle,
 ) -> DynElement<'static, DB, (f64, f64)> {
     match model {
-        Model::Completion => Circle::new((x, y), 4, style).into_dyn(),
-        Model::Readiness => TriangleMarker::new((x, y), 5, style).into_dyn(),
+        Model::Completion => Circle::new((x, y), 5, style).into_dyn(),
+        Model::Readiness => TriangleMarker::new((x, y), 7, style).into_dyn(),
     }
+}
+
+/// The y axis' labelled values between `lo` and `hi`: 1-2-5 steps per decade over a wide
+/// range, evenly spaced round values over a narrow one (a log axis would show one label).
+fn ticks(lo: f64, hi: f64) -> Vec<f64> {
+    if hi / lo >= 8.0 {
+        let (a, b) = (lo.log10().floor() as i32, hi.log10().ceil() as i32);
+        return (a..=b)
+            .flat_map(|e| [1.0, 2.0, 5.0].map(|m| m * 10f64.powi(e)))
+            .filter(|v| (lo..=hi).contains(v))
+            .collect();
+    }
+    let raw = (hi - lo) / 5.0;
+    let mag = 10f64.powi(raw.log10().floor() as i32);
+    let step = [1.0, 2.0, 2.5, 5.0, 10.0]
+        .iter()
+        .map(|m| m * mag)
+        .find(|s| *s >= raw)
+        .unwrap_or(10.0 * mag);
+    let first = (lo / step).ceil() as i64;
+    let last = (hi / step).floor() as i64;
+    (first..=last).map(|i| i as f64 * step).collect()
 }
 
 /// A case chart: `cases` along x, each server's median and min–max per case.
@@ -103,12 +125,13 @@ pub fn cases(title: &str, cases: &[String], series: &[Series]) -> Result<String,
         root.fill(&WHITE).map_err(|e| e.to_string())?;
         let (lo, hi) = y_range(series);
         let k = cases.len().max(1) as f64;
+        let y = (lo..hi).log_scale().with_key_points(ticks(lo, hi));
         let mut chart = ChartBuilder::on(&root)
             .caption(title, ("sans-serif", 15))
             .margin(10)
             .x_label_area_size(36)
             .y_label_area_size(64)
-            .build_cartesian_2d(-0.5..k - 0.5, (lo..hi).log_scale())
+            .build_cartesian_2d(-0.5..k - 0.5, y)
             .map_err(|e| e.to_string())?;
         let labels = cases.to_vec();
         chart
@@ -122,8 +145,6 @@ pub fn cases(title: &str, cases: &[String], series: &[Series]) -> Result<String,
                 }
                 labels.get(i as usize).cloned().unwrap_or_default()
             })
-            .y_labels(8)
-            .max_light_lines(1)
             .y_label_formatter(&|y| short(*y))
             .label_style(("sans-serif", 11))
             .draw()
@@ -170,21 +191,27 @@ pub fn lines(
         let root = SVGBackend::with_string(&mut svg, (W, H)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| e.to_string())?;
         let (lo, hi) = y_range(series);
-        let finite = xs.iter().map(|x| x.0).filter(|x| x.is_finite());
-        let (x0, x1) = finite.fold((f64::MAX, f64::MIN), |(a, b), x| (a.min(x), b.max(x)));
-        let pad = ((x1 - x0) * 0.08).max(0.5);
+        // x on a log scale too (worker counts double, syscall prices multiply), labelled at
+        // exactly the values measured.
+        let finite: Vec<f64> = xs.iter().map(|x| x.0).filter(|x| *x > 0.0).collect();
+        let (x0, x1) = finite
+            .iter()
+            .fold((f64::MAX, f64::MIN), |(a, b), &x| (a.min(x), b.max(x)));
+        let (x0, x1) = if x0 > x1 { (1.0, 2.0) } else { (x0, x1) };
+        let x = ((x0 / 1.25)..(x1 * 1.25))
+            .log_scale()
+            .with_key_points(finite);
+        let y = (lo..hi).log_scale().with_key_points(ticks(lo, hi));
         let mut chart = ChartBuilder::on(&root)
             .caption(title, ("sans-serif", 15))
             .margin(10)
             .x_label_area_size(40)
             .y_label_area_size(64)
-            .build_cartesian_2d((x0 - pad)..(x1 + pad), (lo..hi).log_scale())
+            .build_cartesian_2d(x, y)
             .map_err(|e| e.to_string())?;
         chart
             .configure_mesh()
             .x_desc(x_label)
-            .y_labels(8)
-            .max_light_lines(1)
             .y_label_formatter(&|y| short(*y))
             .x_label_formatter(&|x| short(*x))
             .label_style(("sans-serif", 11))
@@ -235,8 +262,16 @@ fn short(v: f64) -> String {
         a if a >= 1e3 => (v / 1e3, "k"),
         _ => (v, ""),
     };
-    let s = format!("{v:.2}");
-    let s = s.trim_end_matches('0').trim_end_matches('.');
+    let s = if v.abs() >= 100.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.2}")
+    };
+    let s = if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        &s
+    };
     format!("{s}{suffix}")
 }
 
@@ -280,5 +315,7 @@ mod tests {
         assert_ne!(hex("corio-uring"), hex("corio-epoll"));
         assert_eq!(hex("somebody"), hex("somebody"));
         assert_eq!(short(1500.0), "1.5k");
+        assert_eq!(ticks(0.3, 60.0), [0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0]);
+        assert_eq!(ticks(6.0, 9.0), [6.0, 7.0, 8.0, 9.0]);
     }
 }

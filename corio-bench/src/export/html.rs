@@ -255,7 +255,7 @@ fn workload_section(r: &Results, all: &[Group], name: &str) -> String {
                         .map(|c| At::of(c).find(all, &s.server).and_then(|g| g.stat(m)))
                         .collect(),
                 })
-                .filter(|s| s.points.iter().any(Option::is_some))
+                .filter(|s| s.points.iter().any(|p| p.is_some_and(|p| p.min > 0.0)))
                 .collect();
             if series.is_empty() {
                 continue;

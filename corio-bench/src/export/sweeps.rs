@@ -92,7 +92,9 @@ pub fn crossing(
             ));
         }
     }
+    let one_round = known.iter().all(|k| k.2 == Call::OneRound);
     let tail = match apart.first().map(|k| k.2) {
+        None if one_round => "one round: no crossing can be told (run with --rounds 3).".into(),
         None => "within noise at every level: no crossing measured.".to_string(),
         Some(c) => {
             let who = if c == Call::Lower { &cmp.a } else { &cmp.b };
