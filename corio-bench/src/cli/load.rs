@@ -1,6 +1,6 @@
 //! The arguments of `load`, corio's load generator on its own.
 
-use super::{addrs, load_secs, warmup_secs, Addrs, DriverArg};
+use super::values::{addrs, float_in, load_secs, warmup_secs, Addrs, DriverArg};
 use crate::load::{LoadConfig, Mode};
 use clap::{Args, ValueEnum};
 use std::net::SocketAddr;
@@ -96,7 +96,7 @@ pub struct LoadArgs {
 }
 
 fn rate(s: &str) -> Result<f64, String> {
-    super::float_in(s, 0.0, false, 1e7, "requests/s in (0, 1e7]")
+    float_in(s, 0.0, false, 1e7, "requests/s in (0, 1e7]")
 }
 
 /// What `load` runs, but for the address (picked from `a.addr` by the caller: that connects).

@@ -2,7 +2,7 @@
 //! longer windows; and `corio-bench tokio-proxy` (the tokio proxy it compares with, run as a
 //! child).
 
-use super::{dedup, subject, DEFAULTS};
+use super::values::{dedup, load_secs, subject, DEFAULTS};
 use crate::seccomp::Level;
 use crate::suite::Options;
 use crate::workloads::{self, CaseParams};
@@ -29,7 +29,7 @@ pub struct ProxyArgs {
     pub quick: bool,
     /// Measured seconds per run, in (0, 600] [default: 3]
     #[arg(long, value_name = "S", allow_negative_numbers = true)]
-    #[arg(value_parser = super::load_secs)]
+    #[arg(value_parser = load_secs)]
     pub secs: Option<f64>,
     /// Rounds, each running every proxy once per case [default: 3]
     #[arg(long, value_name = "N", allow_negative_numbers = true)]

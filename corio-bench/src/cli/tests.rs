@@ -1,5 +1,6 @@
 use super::*;
 use crate::load::Mode;
+use std::net::SocketAddr;
 use crate::seccomp::Level;
 
 fn parse(line: &str) -> Result<Cli, clap::Error> {

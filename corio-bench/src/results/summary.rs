@@ -3,7 +3,7 @@
 //! within a round. Medians and ranges, not means: one disturbed round on a shared machine
 //! moves a mean, not a median, and it shows as a wide range.
 
-use super::{Row, Unit};
+use super::row::{Row, Unit};
 
 /// A figure a report charts or compares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

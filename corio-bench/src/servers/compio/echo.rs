@@ -1,7 +1,7 @@
 //! compio's echo server: read into an owned buffer, `write_all` it back, one task per
 //! connection.
 
-use super::runtime;
+use super::runtime::runtime;
 use crate::servers::contract::{Worker, BUF_SIZE};
 use compio::io::{AsyncRead, AsyncWriteExt};
 use compio::BufResult;

@@ -1,7 +1,7 @@
 //! compio's file services on its io_uring driver: the static file server and the file-read
 //! runner, on `compio::fs::File::read_at` (an io_uring READ).
 
-use super::runtime;
+use super::runtime::runtime;
 use crate::content::BLOCK;
 use crate::servers::contract::{no_file, Worker, CHUNK};
 use crate::servers::reader::{Meter, ReadJob, Reader};

@@ -5,9 +5,9 @@
 
 mod echo;
 mod file;
+mod runtime;
 
 use crate::servers::contract::{Model, ServerSpec, Syscalls, Threads};
-use std::io;
 
 pub static SPEC: ServerSpec = ServerSpec {
     name: "compio",
@@ -24,15 +24,3 @@ pub static SPEC: ServerSpec = ServerSpec {
     http: None,
     file_read: Some(file::read),
 };
-
-/// compio's runtime, refused unless it runs on io_uring.
-fn runtime() -> io::Result<compio::runtime::Runtime> {
-    let rt = compio::runtime::RuntimeBuilder::new().build()?;
-    if !rt.driver_type().is_iouring() {
-        return Err(io::Error::new(
-            io::ErrorKind::Unsupported,
-            format!("compio runs on {:?}, not io_uring", rt.driver_type()),
-        ));
-    }
-    Ok(rt)
-}

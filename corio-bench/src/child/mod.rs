@@ -3,13 +3,17 @@
 //! stopped ([`Server`]); a `corio-bench file-read` or `syscall-probe` child run to its end
 //! ([`run_pinned`]); and the pinning and filtering any other child (a proxy) gets
 //! ([`confine`]). Every wait here is bounded, and the only process ever signalled is a child
-//! this module spawned (by its pid, before it is reaped).
+//! this module spawned (by its pid, before it is reaped). Its pipes are read by `pipe.rs`.
+
+mod pipe;
 
 use crate::results::ServerFigures;
 use crate::seccomp::Filter;
 use crate::serve::StatsLine;
 use crate::servers::contract::{ServerSpec, Syscalls};
 use crate::sys;
+pub use pipe::drain;
+use pipe::drain_watching;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::os::fd::OwnedFd;
@@ -25,8 +29,6 @@ const START_TIMEOUT: Duration = Duration::from_secs(5);
 const STOP_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long a server may take to answer SIGUSR1 with its stats line.
 const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(2);
-/// The stderr kept for error messages (the tail).
-const STDERR_KEEP: usize = 2048;
 
 /// Where and how a child runs: the cores it is pinned to (none: unpinned) and the seccomp
 /// filter of its syscall-cost level (none: no filter).
@@ -121,56 +123,6 @@ pub struct Server {
     /// stats line (on SIGTERM) never meets a closed pipe.
     _stdout_held: Option<OwnedFd>,
     stderr: Option<JoinHandle<String>>,
-}
-
-/// Reads a pipe to its end on a thread, keeping only the last `STDERR_KEEP` bytes, so a chatty
-/// child never blocks on a full pipe.
-pub fn drain(pipe: impl Read + Send + 'static) -> JoinHandle<String> {
-    drain_watching(pipe, None)
-}
-
-/// The port in a server's "listening on HOST:PORT (...)" line.
-fn listening_port(line: &str) -> Option<u16> {
-    let addr = line
-        .strip_prefix("listening on ")?
-        .split_whitespace()
-        .next()?;
-    addr.parse::<std::net::SocketAddr>().ok().map(|a| a.port())
-}
-
-/// [`drain`], which also sends the port of the first "listening on" line to `port`.
-fn drain_watching(
-    pipe: impl Read + Send + 'static,
-    mut port: Option<mpsc::Sender<u16>>,
-) -> JoinHandle<String> {
-    std::thread::spawn(move || {
-        let mut pipe = BufReader::new(pipe);
-        let (mut kept, mut line) = (Vec::new(), Vec::new());
-        loop {
-            line.clear();
-            match pipe.read_until(b'\n', &mut line) {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {}
-            }
-            if let Some(tx) = &port {
-                if let Some(p) = listening_port(&String::from_utf8_lossy(&line)) {
-                    let _ = tx.send(p);
-                    port = None;
-                }
-            }
-            kept.extend_from_slice(&line);
-            if kept.len() > 2 * STDERR_KEEP {
-                kept.drain(..kept.len() - STDERR_KEEP);
-            }
-        }
-        let text = String::from_utf8_lossy(&kept);
-        let text = text.trim();
-        let cut = text.len().saturating_sub(STDERR_KEEP);
-        let cut = (cut..=text.len())
-            .find(|&i| text.is_char_boundary(i))
-            .unwrap_or(0);
-        text[cut..].replace('\n', " / ")
-    })
 }
 
 impl Server {
@@ -384,14 +336,6 @@ pub fn figures(s: &StatsLine, syscalls: Syscalls) -> ServerFigures {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_listening_line_gives_the_port() {
-        let line = "listening on 127.0.0.1:41234 (server tokio, service echo, 1 worker)\n";
-        assert_eq!(listening_port(line), Some(41234));
-        assert_eq!(listening_port("listening on [::1]:80 (x)"), Some(80));
-        assert_eq!(listening_port("corio-bench serve: driver epoll"), None);
-    }
 
     #[test]
     fn a_stats_line_gives_the_figures_and_the_window_is_their_difference() {
