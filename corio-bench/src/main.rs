@@ -29,7 +29,7 @@ fn main() {
         None => suite::suite_cmd(cli::suite_options(cli.suite, cli::command_line())),
         Some(Cmd::Suite(a)) => suite::suite_cmd(cli::suite_options(a, cli::command_line())),
         Some(Cmd::Proxy(a)) => suite::suite_cmd(cli::proxy_options(a, cli::command_line())),
-        Some(Cmd::Report(a)) => export::report_cmd(&a.file, a.out.as_deref()),
+        Some(Cmd::Report(a)) => export::report_cmd(&a.file, a.out.as_deref(), a.instr.as_deref()),
         Some(Cmd::Serve(s)) => serve::serve_cmd(cli::serve_config(s.service)),
         Some(Cmd::Load(l)) => load_cmd(&l),
         Some(Cmd::FileRead(a)) => serve::file_read_cmd(cli::file_read_config(a)),

@@ -116,6 +116,10 @@ pub struct ReportArgs {
     /// Where to write report.md and report.html [default: the file's folder]
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// `corio-bench instr --json`'s output: its instructions per request go into the echo
+    /// rows (and results.json is written again with them)
+    #[arg(long, value_name = "FILE")]
+    pub instr: Option<PathBuf>,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -1,7 +1,7 @@
 use super::*;
 use crate::load::Mode;
-use std::net::SocketAddr;
 use crate::seccomp::Level;
+use std::net::SocketAddr;
 
 fn parse(line: &str) -> Result<Cli, clap::Error> {
     // Splits on spaces; a `_` inside a word stands for a space ("pingpong_c=50").

@@ -10,6 +10,7 @@ mod markdown;
 mod sweeps;
 mod verdict;
 
+use crate::results::instr::InstrFigure;
 use crate::results::Results;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -53,16 +54,34 @@ pub fn write_and_print(r: &Results, out: Option<&Path>) -> i32 {
     }
 }
 
-/// `corio-bench report FILE [--out DIR]`: the reports again from a results.json (into the
-/// file's own folder by default).
-pub fn report_cmd(file: &Path, out: Option<&Path>) -> i32 {
-    let r = match Results::read(file) {
+/// `corio-bench report FILE [--out DIR] [--instr INSTR]`: the reports again from a
+/// results.json (into the file's own folder by default); with `--instr`, the instructions per
+/// request of a `corio-bench instr --json` run go into the rows first, and results.json is
+/// written again with them.
+pub fn report_cmd(file: &Path, out: Option<&Path>, instr: Option<&Path>) -> i32 {
+    let mut r = match Results::read(file) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("corio-bench report: {e}");
             return 1;
         }
     };
+    if let Some(instr) = instr {
+        let figures = std::fs::read_to_string(instr)
+            .map_err(|e| e.to_string())
+            .and_then(|t| serde_json::from_str::<Vec<InstrFigure>>(&t).map_err(|e| e.to_string()));
+        match figures {
+            Ok(figures) => {
+                for what in crate::results::instr::attach(&mut r, &figures) {
+                    eprintln!("corio-bench report: no row for the instructions of {what}");
+                }
+            }
+            Err(e) => {
+                eprintln!("corio-bench report: {}: {e}", instr.display());
+                return 1;
+            }
+        }
+    }
     let dir = out
         .map(Path::to_path_buf)
         .or_else(|| file.parent().map(Path::to_path_buf))
@@ -71,7 +90,11 @@ pub fn report_cmd(file: &Path, out: Option<&Path>) -> i32 {
     let html = dir.join("report.html");
     let written = std::fs::create_dir_all(&dir)
         .and_then(|()| std::fs::write(&md, markdown::report(&r)))
-        .and_then(|()| std::fs::write(&html, html::report(&r)));
+        .and_then(|()| std::fs::write(&html, html::report(&r)))
+        .and_then(|()| match instr {
+            Some(_) => std::fs::write(dir.join("results.json"), r.to_json()),
+            None => Ok(()),
+        });
     match written {
         Ok(()) => {
             println!("report: {} and {}", md.display(), html.display());

@@ -9,6 +9,7 @@
 //! count its syscalls, a workload without a load generator), never a made-up zero. `SCHEMA`
 //! changes with any incompatible change.
 
+pub mod instr;
 mod machine;
 mod row;
 pub mod summary;

@@ -192,7 +192,7 @@ pub fn ratio(a: &Group, b: &Group, m: Metric) -> Option<Stat> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::results::{LoadFigures, Model, ServerFigures};
 
