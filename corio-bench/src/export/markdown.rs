@@ -139,7 +139,7 @@ fn ratio_to(groups: &[Group], g: &Group, other: Option<&str>) -> Option<f64> {
 }
 
 fn pct(g: &Group, f: fn(&Row) -> Option<u64>) -> Option<f64> {
-    Stat::of(g.rows.iter().filter_map(|r| {
+    Stat::of(g.rows.iter().filter(|r| r.error.is_none()).filter_map(|r| {
         let secs = r.load.as_ref()?.secs.max(1e-9);
         Some(f(r)? as f64 / 1e4 / secs)
     }))
@@ -154,8 +154,10 @@ fn table_line(r: &Results, groups: &[Group], g: &Group) -> String {
             .find(|s| s.floor && s.model == first.model)
             .map(|s| s.name.as_str())
     });
+    // A failed round's figures describe the failure: left out, as the metrics leave them.
     let lm = |f: fn(&crate::results::LoadFigures) -> Option<f64>| {
-        Stat::of(g.rows.iter().filter_map(|r| f(r.load.as_ref()?))).map(|s| s.median)
+        let ok = g.rows.iter().filter(|r| r.error.is_none());
+        Stat::of(ok.filter_map(|r| f(r.load.as_ref()?))).map(|s| s.median)
     };
     let wait = format!(
         "{}/{}",

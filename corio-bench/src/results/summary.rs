@@ -23,12 +23,18 @@ pub enum Metric {
 }
 
 impl Metric {
+    /// The figure of a row; None where it was not measured, and for a row that failed (its
+    /// figures describe the failure, not the server).
     pub fn of(self, r: &Row) -> Option<f64> {
+        if r.error.is_some() {
+            return None;
+        }
         let v = match self {
             Metric::Cpu => r.cpu_per_unit(),
             Metric::Syscalls => r.syscalls_per_unit(),
-            Metric::P50 => r.load.as_ref()?.p50_us,
-            Metric::P99 => r.load.as_ref()?.p99_us,
+            // No request answered: the quantiles of nothing.
+            Metric::P50 => r.load.as_ref().filter(|l| l.requests > 0)?.p50_us,
+            Metric::P99 => r.load.as_ref().filter(|l| l.requests > 0)?.p99_us,
             Metric::Instr => r.instr_per_unit,
             Metric::KibPerPair => r.memory?.kib_per_pair(),
             Metric::Rate => {
@@ -247,5 +253,9 @@ pub(crate) mod tests {
         let at = At::of(&rows[0]);
         assert!(at.find(&g, "b").is_some() && at.find(&g, "z").is_none());
         assert_eq!(Stat::of([f64::NAN]), None);
+        // A failed row gives no figure.
+        let mut failed = row("c", "a", 3, 1);
+        failed.error = Some("refused".into());
+        assert_eq!(Metric::Cpu.of(&failed), None);
     }
 }
