@@ -103,13 +103,12 @@ fn auto_falls_back_to_epoll_when_io_uring_is_refused() {
         line.contains("forced by CORIO_FORCE_URING_UNAVAILABLE"),
         "{line}"
     );
-    // The fallback is logged in exactly one line.
-    let logged: Vec<_> = stderr
-        .lines()
-        .filter(|l| l.starts_with("corio: "))
-        .collect();
-    assert_eq!(logged.len(), 1, "{stderr}");
-    assert!(logged[0].contains("driver=Epoll"), "{stderr}");
+    // The library prints nothing by itself (the reason is in driver_info(), above; with the
+    // `tracing` feature it is also a tracing event).
+    assert!(
+        !stderr.lines().any(|l| l.starts_with("corio: ")),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -1,19 +1,22 @@
-//! One direction of a pair: wait until the source is readable, take a buffer (or a pipe) from
-//! the worker's pool, move what is there to the destination, give the buffer back. A
-//! direction holds at most one buffer, so a destination that does not read stalls only this
+//! One direction of a pair: corio's `io::copy_half` (buffered) or `io::copy_half_spliced`
+//! (kernel to kernel through a pipe), with the pair's byte counter and idle clock as the
+//! copy's observer. A direction waits until the source is readable before it takes a buffer
+//! (or a pipe) from the worker's pool and gives it back once the bytes are delivered, so an
+//! idle pair holds neither, and a destination that does not read stalls only this
 //! direction's reads (backpressure), never grows memory.
 //!
 //! EOF from the source becomes shutdown(Write) on the destination; the direction is then done.
 //! An error (a reset on either side) ends it with the error, and the pair is torn down.
 
 use crate::metrics::Counter;
-use crate::pool;
-use corio::buf::IoBuf;
+use corio::io::{copy_half, copy_half_spliced, CopyObserver, CopyOptions, Splice};
 use corio::net::TcpStream;
 use std::cell::Cell;
 use std::io;
-use std::net::Shutdown;
 use std::time::Instant;
+
+/// Bytes per copy buffer: one read's worth, the most a direction holds in user space.
+const BUF_SIZE: usize = 16 << 10;
 
 /// When bytes last moved either way, for the idle timeout (only read when one is set).
 pub struct Activity {
@@ -40,6 +43,24 @@ impl Activity {
     }
 }
 
+/// Counts the bytes read, and each read and each partial write as activity (a slow reader
+/// that keeps taking bytes is not idle).
+struct Progress<'a> {
+    moved: &'a Counter,
+    activity: &'a Activity,
+}
+
+impl CopyObserver for Progress<'_> {
+    fn read(&self, n: usize) {
+        self.activity.touch();
+        self.moved.add(n as u64);
+    }
+
+    fn wrote(&self, _n: usize) {
+        self.activity.touch();
+    }
+}
+
 /// Copies `from` to `to` through pooled buffers until EOF (then shuts `to` for writing).
 pub async fn buffered(
     from: &TcpStream,
@@ -47,53 +68,14 @@ pub async fn buffered(
     moved: &Counter,
     activity: &Activity,
 ) -> io::Result<()> {
-    loop {
-        // No buffer is held while the source is idle.
-        from.readable().await?;
-        let (buf, lease) = pool::take_buf();
-        let (res, buf) = from.read(buf).await;
-        let n = match res {
-            Ok(n) => n,
-            Err(e) => {
-                pool::put_buf(buf, lease);
-                return Err(e);
-            }
-        };
-        if n == 0 {
-            pool::put_buf(buf, lease);
-            return to.shutdown(Shutdown::Write).await;
-        }
-        activity.touch();
-        moved.add(n as u64);
-        let (res, buf) = write_all(to, buf, activity).await;
-        pool::put_buf(buf, lease);
-        res?;
-    }
-}
-
-/// Writes every byte of `buf`, counting each partial write as activity (a slow reader that
-/// keeps taking bytes is not idle).
-async fn write_all(
-    to: &TcpStream,
-    mut buf: Vec<u8>,
-    activity: &Activity,
-) -> (io::Result<()>, Vec<u8>) {
-    let total = buf.len();
-    let mut written = 0;
-    while written < total {
-        let (res, slice) = to.write(buf.slice(written..total)).await;
-        buf = slice.into_inner();
-        match res {
-            Ok(0) => return (Err(io::ErrorKind::WriteZero.into()), buf),
-            Ok(n) => {
-                written += n;
-                activity.touch();
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return (Err(e), buf),
-        }
-    }
-    (Ok(()), buf)
+    let options = CopyOptions {
+        buffer_size: BUF_SIZE,
+        splice: Splice::Never,
+    };
+    let progress = Progress { moved, activity };
+    copy_half(&mut &*from, &mut &*to, &options, &progress)
+        .await
+        .map(drop)
 }
 
 /// Copies `from` to `to` kernel to kernel through a pooled pipe until EOF.
@@ -103,31 +85,6 @@ pub async fn spliced(
     moved: &Counter,
     activity: &Activity,
 ) -> io::Result<()> {
-    loop {
-        // No pipe is held while the source is idle.
-        from.readable().await?;
-        let (pipe, lease) = pool::take_pipe()?;
-        let n = match pipe.splice_from(from, pipe.capacity()).await {
-            Ok(n) => n,
-            Err(e) => {
-                pool::put_pipe(pipe, lease);
-                return Err(e);
-            }
-        };
-        if n == 0 {
-            pool::put_pipe(pipe, lease);
-            return to.shutdown(Shutdown::Write).await;
-        }
-        activity.touch();
-        moved.add(n as u64);
-        while !pipe.is_empty() {
-            if let Err(e) = pipe.splice_to(to, pipe.len()).await {
-                // The pipe still holds bytes for a destination that failed: closed with them.
-                pool::put_pipe(pipe, lease);
-                return Err(e);
-            }
-            activity.touch();
-        }
-        pool::put_pipe(pipe, lease);
-    }
+    let progress = Progress { moved, activity };
+    copy_half_spliced(from, to, &progress).await.map(drop)
 }

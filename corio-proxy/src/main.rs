@@ -16,7 +16,6 @@ mod copy;
 mod log;
 mod metrics;
 mod pair;
-mod pool;
 mod upstream;
 mod worker;
 

@@ -5,8 +5,8 @@
 //! sums them. What must be shared to work — live clients per listener (max-conns) and live
 //! pairs per upstream (least-conn) — is one atomic updated once per connection.
 
-use crate::pool::PoolStats;
 use crate::upstream::Upstreams;
+use corio::io::PoolStats;
 use corio::WorkerMetrics;
 use std::fmt::Write;
 use std::net::SocketAddr;

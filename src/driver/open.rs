@@ -59,6 +59,13 @@ pub(crate) fn open(config: &DriverConfig) -> io::Result<(Driver, Arc<Notifier>, 
             } else {
                 "requested"
             };
+            crate::trace::event!(
+                debug,
+                "io_uring set up: flags {:?}, msg_ring {}, registered files {:?}",
+                ring.setup_flags(),
+                ring.msg_ring_enabled(),
+                ring.fixed_table().map(|t| t.size())
+            );
             let info = DriverInfo {
                 kind: DriverKind::IoUring,
                 requested,
@@ -84,7 +91,7 @@ pub(crate) fn open(config: &DriverConfig) -> io::Result<(Driver, Arc<Notifier>, 
         }
         Err(Unavailable::Refused { why, .. }) => {
             let out = open_epoll(config, requested, format!("io_uring unavailable: {why}"))?;
-            eprintln!("corio: {}", out.2);
+            crate::trace::event!(warn, "{}", out.2);
             Ok(out)
         }
     }

@@ -15,11 +15,18 @@ use std::time::Duration;
 
 /// A Unix-domain socket listening for connections.
 pub struct UnixListener {
-    fd: SharedFd,
+    pub(crate) fd: SharedFd,
     backoff: Cell<Duration>,
 }
 
 impl UnixListener {
+    pub(crate) fn from_fd(fd: SharedFd) -> UnixListener {
+        UnixListener {
+            fd,
+            backoff: Cell::new(Duration::ZERO),
+        }
+    }
+
     /// Binds to `path` and listens. The path must not exist.
     pub fn bind(path: impl AsRef<Path>) -> io::Result<UnixListener> {
         let fd = socket(libc::AF_UNIX, libc::SOCK_STREAM)?;

@@ -17,7 +17,7 @@ use std::time::Instant;
 
 /// A Unix-domain stream connection.
 pub struct UnixStream {
-    fd: SharedFd,
+    pub(crate) fd: SharedFd,
 }
 
 impl UnixStream {
