@@ -187,38 +187,13 @@ pub fn swept_servers<'a>(r: &'a Results, case: &str) -> Vec<&'a str> {
 mod tests {
     use super::*;
     use crate::results::summary::groups;
-    use crate::results::{LoadFigures, Model, Row, ServerFigures, Unit};
+    use crate::results::Row;
 
+    /// The summary tests' row, under a syscall-cost level.
     fn row(server: &str, cost: &str, round: usize, cpu_us: u64) -> Row {
-        Row {
-            workload: "echo".into(),
-            case: "c".into(),
-            unit: Unit::Request,
-            pattern: "pingpong".into(),
-            conns: 50,
-            size: 64,
-            depth: 1,
-            rate: None,
-            server: server.into(),
-            model: Model::Completion,
-            syscall_cost: cost.into(),
-            workers: 1,
-            round,
-            load: Some(LoadFigures {
-                requests: 1000,
-                secs: 1.0,
-                ..LoadFigures::default()
-            }),
-            window: Some(ServerFigures {
-                cpu_us,
-                ..ServerFigures::default()
-            }),
-            memory: None,
-            instr_per_unit: None,
-            error: None,
-            cpu_us_per_unit: None,
-            syscalls_per_unit: None,
-        }
+        let mut r = crate::results::summary::tests::row("c", server, round, cpu_us);
+        r.syscall_cost = cost.into();
+        r
     }
 
     #[test]

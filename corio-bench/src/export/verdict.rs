@@ -150,40 +150,14 @@ pub fn lines(r: &Results, groups: &[Group], at: &At, metric: Metric, unit: Unit)
 mod tests {
     use super::*;
     use crate::results::summary::groups;
-    use crate::results::{LoadFigures, Model, Row, ServerFigures};
+    use crate::results::Row;
 
+    /// The summary tests' row, with a run-queue wait and 100 syscalls.
     fn row(server: &str, round: usize, cpu_us: u64, wait_us: u64) -> Row {
-        Row {
-            workload: "echo".into(),
-            case: "c".into(),
-            unit: Unit::Request,
-            pattern: "pingpong".into(),
-            conns: 50,
-            size: 64,
-            depth: 1,
-            rate: None,
-            server: server.into(),
-            model: Model::Completion,
-            syscall_cost: "none".into(),
-            workers: 1,
-            round,
-            load: Some(LoadFigures {
-                requests: 1000,
-                secs: 1.0,
-                ..LoadFigures::default()
-            }),
-            window: Some(ServerFigures {
-                cpu_us,
-                run_wait_us: Some(wait_us),
-                syscalls: Some(100),
-                ..ServerFigures::default()
-            }),
-            memory: None,
-            instr_per_unit: None,
-            error: None,
-            cpu_us_per_unit: None,
-            syscalls_per_unit: None,
-        }
+        let mut r = crate::results::summary::tests::row("c", server, round, cpu_us);
+        let w = r.window.as_mut().unwrap();
+        (w.run_wait_us, w.syscalls) = (Some(wait_us), Some(100));
+        r
     }
 
     fn verdict(rows: &[Row], a: &str, b: &str) -> String {
