@@ -77,13 +77,19 @@ fn child_echo() {
     });
 }
 
-/// Child: asks for io_uring explicitly and reports the error.
+/// Child: asks for io_uring explicitly and reports the error, with the errno its source
+/// carries as data (`errno=none` where the refusal was not a syscall's answer).
 #[test]
 #[ignore = "run in a child process by the fallback tests"]
 fn child_explicit_uring() {
     match Runtime::builder().driver(DriverChoice::IoUring).build() {
         Ok(rt) => println!("DRIVER {}", rt.driver_info()),
-        Err(e) => println!("DRIVER error kind={:?} msg={e}", e.kind()),
+        Err(e) => {
+            let errno = std::error::Error::source(&e)
+                .and_then(|s| s.downcast_ref::<std::io::Error>())
+                .and_then(|s| s.raw_os_error());
+            println!("DRIVER error kind={:?} errno={errno:?} msg={e}", e.kind());
+        }
     }
 }
 
@@ -209,6 +215,11 @@ fn explicit_io_uring_is_an_error_when_refused() {
     );
     let line = reported(&stdout);
     assert!(line.contains("kind=Unsupported"), "{line}");
+    // The errno is data on the error (its source), not only words in its message.
+    assert!(
+        line.contains(&format!("errno=Some({})", libc::ENOSYS)),
+        "{line}"
+    );
     assert!(
         line.contains("io_uring was requested but is unavailable"),
         "{line}"
@@ -227,7 +238,10 @@ fn corio_driver_env_selects_the_driver() {
             ("CORIO_FORCE_URING_UNAVAILABLE", "x"),
         ],
     );
-    assert!(reported(&stdout).contains("kind=Unsupported"));
+    let line = reported(&stdout);
+    assert!(line.contains("kind=Unsupported"), "{line}");
+    // "x" names no errno: the refusal has none to carry.
+    assert!(line.contains("errno=None"), "{line}");
 }
 
 #[test]

@@ -74,7 +74,7 @@ impl Plan {
         profile: Option<PathBuf>,
     ) -> Result<Plan, String> {
         let mut notes = Vec::new();
-        let cpus = crate::child::allowed_cpus();
+        let cpus = crate::sys::allowed_cpus();
         let cpus = match cpus[..] {
             [a, b, ..] => Some((a, b)),
             _ => {
@@ -107,7 +107,7 @@ impl Plan {
 
     /// Every server on every case, in order; progress on stderr.
     pub fn run_all(&self) -> Vec<InstrRow> {
-        crate::raise_fd_limit();
+        crate::sys::raise_fd_limit();
         let mut rows = Vec::new();
         for &server in &self.servers {
             for &case in &self.cases {
@@ -224,7 +224,7 @@ impl Plan {
         let load_cpu = self.cpus.map(|(_, l)| l);
         let load = std::thread::spawn(move || {
             if let Some(cpu) = load_cpu {
-                let _ = crate::child::pin_current_thread(cpu);
+                let _ = crate::sys::pin_current_thread(&[cpu]);
             }
             load::run(&cfg, Some(t0_tx)).map_err(|e| format!("load: {e}"))
         });
@@ -389,7 +389,7 @@ impl Valgrind {
                 // If this process dies, the server goes with it.
                 libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
                 match server_cpu {
-                    Some(cpu) => crate::child::pin_current_thread(cpu),
+                    Some(cpu) => crate::sys::pin_current_thread(&[cpu]),
                     None => Ok(()),
                 }
             });

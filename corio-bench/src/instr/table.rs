@@ -137,4 +137,34 @@ mod tests {
         assert_eq!(figure(12.84), "12.8");
         assert_eq!(figure(1_234_567.0), "1,234,567");
     }
+
+    /// `instr --json`'s rows are what `report --instr` reads: the same server names and cases,
+    /// and the figure (or null) under `per_request`.
+    #[test]
+    fn json_rows_are_what_report_reads() {
+        use crate::instr::run::InstrRow;
+        use crate::instr::Case;
+        use crate::results::instr::InstrFigure;
+        let row = |case: Case, per_request| InstrRow {
+            server: "corio-uring".into(),
+            case: case.name().into(),
+            instructions: Some(1_000_000),
+            requests: Some(1000),
+            per_request,
+            span_secs: Some(3.0),
+            load_errors: Some(0),
+            error: None,
+        };
+        let rows = [row(Case::C50, Some(1000.0)), row(Case::D16, None)];
+        let json = serde_json::to_string(&rows).unwrap();
+        let read: Vec<InstrFigure> = serde_json::from_str(&json).unwrap();
+        assert_eq!(read.len(), 2);
+        assert_eq!(
+            (read[0].server.as_str(), read[0].case.as_str()),
+            ("corio-uring", "c=50")
+        );
+        assert_eq!(read[0].per_request, Some(1000.0));
+        assert_eq!(read[1].case, "c=50, depth 16");
+        assert_eq!(read[1].per_request, None);
+    }
 }
