@@ -43,6 +43,7 @@ async fn read_all(s: &TcpStream) -> Vec<u8> {
 /// 4 MiB from a -> (splice) -> b, with the reader and writer running concurrently.
 #[test]
 fn splice_forwards_byte_exact_until_eof() {
+    let _counted = counted();
     run_test(|| async {
         let (a_out, a_in) = tcp_pair().await;
         let (b_in, b_out) = tcp_pair().await;
@@ -68,6 +69,7 @@ fn splice_forwards_byte_exact_until_eof() {
 /// A bigger pipe (F_SETPIPE_SZ) moves bigger chunks; `len` tracks what it holds.
 #[test]
 fn pipe_with_capacity_and_len() {
+    let _counted = counted();
     run_test(|| async {
         let pipe = Pipe::with_capacity(256 << 10).unwrap();
         assert!(pipe.capacity() >= 256 << 10, "{pipe:?}");
@@ -91,6 +93,7 @@ fn pipe_with_capacity_and_len() {
 /// bytes, or from a stream that keeps bytes of a dropped read.
 #[test]
 fn splice_refuses_misuse() {
+    let _counted = counted();
     run_test(|| async {
         let (a_out, a_in) = tcp_pair().await;
         let (res, _) = a_out.write_all(pattern(7, 100)).await;
@@ -115,6 +118,7 @@ fn splice_refuses_misuse() {
 /// and the bytes that come later are moved by the next splice, in order.
 #[test]
 fn dropped_splice_from_loses_nothing() {
+    let _counted = counted();
     run_test(|| async {
         let (a_out, a_in) = tcp_pair().await;
         let pipe = Pipe::new().unwrap();
@@ -138,6 +142,7 @@ fn dropped_splice_from_loses_nothing() {
 /// exactly once, in order.
 #[test]
 fn dropped_splice_to_keeps_the_count_exact() {
+    let _counted = counted();
     run_test(|| async {
         let (a_out, a_in) = tcp_pair().await;
         let (b_in, b_out) = tcp_pair().await;
@@ -184,8 +189,9 @@ fn dropped_splice_to_keeps_the_count_exact() {
     });
 }
 
-/// fd counts are per process: the test that counts them and the one whose child holds pipes
-/// for seconds take turns (the other tests close their fds within `settled_fds`'s wait).
+/// fd counts are per process: every test here opens fds, so they take turns (a test whose
+/// runtime and sockets were open when the count took its baseline and closed before its end
+/// made the count come out short, now and then, in ./test.sh).
 static COUNTED: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn counted() -> std::sync::MutexGuard<'static, ()> {
