@@ -56,6 +56,7 @@ impl Drop for Enter {
 }
 
 /// Runs `f` with this thread's executor, or returns `None` outside a runtime.
+#[inline(always)]
 pub(crate) fn try_with_core<R>(f: impl FnOnce(&Core) -> R) -> Option<R> {
     let p = CURRENT.with(|c| c.get());
     if p.is_null() {
@@ -83,6 +84,7 @@ pub(crate) fn with_core_or<T, R>(
 
 /// Runs `f` with this thread's executor. Panics outside a runtime: that is an API misuse
 /// (calling `spawn` or doing I/O with no runtime), not an I/O outcome.
+#[inline(always)]
 pub(crate) fn with_core<R>(f: impl FnOnce(&Core) -> R) -> R {
     try_with_core(f).expect("this operation must be called from within a corio runtime")
 }
