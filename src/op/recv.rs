@@ -115,7 +115,7 @@ pub(crate) enum RecvFuture<B: IoBufMut> {
 impl<B: IoBufMut> Future for RecvFuture<B> {
     type Output = BufResult<usize, B>;
 
-    #[inline]
+    #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<BufResult<usize, B>> {
         let op = match self.get_mut() {
             RecvFuture::Op(op) => op,

@@ -86,7 +86,7 @@ pub(crate) enum WriteAll<B: IoBuf> {
 impl<B: IoBuf> Future for WriteAll<B> {
     type Output = BufResult<(), B>;
 
-    #[inline]
+    #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<BufResult<(), B>> {
         let (op, total) = match self.get_mut() {
             WriteAll::Sending { op, total } => (op, *total),
