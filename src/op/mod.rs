@@ -1,9 +1,10 @@
-//! Operations: one type per operation, each stating both of its forms side by side, and
-//! [`Op<T>`], the future that runs one on the current executor's driver.
+//! Operations: one type per operation, each stating both of its forms side by side in the
+//! driver's words (`driver::Operation`) and what it is to its fd (`OpAble`), and [`Op<T>`],
+//! the future that runs one on the current executor's driver.
 //!
-//! - the completion form, `uring_op`: the SQE that performs it on io_uring;
-//! - the readiness form, `readiness_interest` + `readiness_call`: the direction to wait on,
-//!   and the syscall to retry after readiness (Go's try / EAGAIN / park loop).
+//! - the completion form, `sqe`: the SQE that performs it on io_uring;
+//! - the readiness form, `direction` + `attempt`: the direction to wait on, and the syscall to
+//!   retry after readiness (Go's try / EAGAIN / park loop).
 //!
 //! `Op<T>` does once, for every op, what surrounds the driver call: a closed fd fails fast; a
 //! read waits for dropped reads still in flight on its fd and takes what they kept first
