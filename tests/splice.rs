@@ -184,18 +184,11 @@ fn dropped_splice_to_keeps_the_count_exact() {
     });
 }
 
-/// fd counts are per process: the test that counts them and the one whose child holds pipes
-/// for seconds take turns (the other tests close their fds within `settled_fds`'s wait).
-static COUNTED: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn counted() -> std::sync::MutexGuard<'static, ()> {
-    COUNTED.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Pipes and their splices release every fd.
+/// Pipes and their splices release every fd. (fd counts are per process: this test and the
+/// one whose child holds pipes for seconds hold `counting_fds`, which keeps the others out.)
 #[test]
 fn pipes_release_their_fds() {
-    let _counted = counted();
+    let _fds = support::counting_fds();
     support::each_driver(|| {
         support::run(Duration::from_secs(20), async {
             let (a_out, a_in) = tcp_pair().await;
@@ -316,7 +309,7 @@ fn child_fallback_splice() {
 /// without registered descriptors); a child still running after 30 s has blocked.
 #[test]
 fn a_splice_on_the_ring_fallback_never_blocks_the_executor() {
-    let _counted = counted();
+    let _fds = support::counting_fds();
     for registered in ["0", "1"] {
         let mut child = std::process::Command::new(std::env::current_exe().unwrap())
             .args([
