@@ -85,12 +85,12 @@ impl Proxy {
             let lines = proxy.stderr.lock().unwrap();
             let listen: Vec<SocketAddr> = lines
                 .iter()
-                .filter_map(|l| l.strip_prefix("corio-proxy: listening on "))
-                .map(|a| a.parse().unwrap())
+                .filter_map(|l| l.split_once("listening on ").map(|(_, a)| a))
+                .map(|a| a.trim().parse().unwrap())
                 .collect();
             (listen.len() >= listeners).then(|| {
                 let admin = lines.iter().find_map(|l| {
-                    let a = l.strip_prefix("corio-proxy: admin on http://")?;
+                    let (_, a) = l.split_once("admin on http://")?;
                     a.strip_suffix("/metrics")?.parse().ok()
                 });
                 (listen, admin)
@@ -139,6 +139,14 @@ impl Proxy {
     pub fn metrics(&self) -> String {
         let addr = self.admin.expect("started with --admin");
         http_get(addr, "/metrics").1
+    }
+
+    /// GET /status from the admin address, parsed.
+    pub fn status(&self) -> serde_json::Value {
+        let addr = self.admin.expect("started with --admin");
+        let (head, body) = http_get(addr, "/status");
+        assert!(head.contains("200"), "{head}");
+        serde_json::from_str(&body).unwrap()
     }
 
     /// The sum of the samples of `name` whose labels contain `label` ("" for any).
