@@ -143,7 +143,8 @@ pub struct Received {
     pub generation: u64,
     pub listeners: Vec<ReceivedListener>,
     pub admin: Option<(SocketAddr, std::net::TcpListener)>,
-    conn: UnixStream,
+    /// Out of the runtime that received (deregistered there), for worker 0 to adopt.
+    conn: std::os::unix::net::UnixStream,
 }
 
 /// The takeover's last step, run by worker 0 once every worker accepts.
@@ -169,20 +170,15 @@ impl Received {
     }
 
     /// What worker 0 needs to finish: which listeners were taken (their bound addresses).
-    pub fn pending(
-        self,
-        taken: Vec<SocketAddr>,
-        admin: bool,
-        control: bool,
-    ) -> io::Result<Pending> {
-        Ok(Pending {
+    pub fn pending(self, taken: Vec<SocketAddr>, admin: bool, control: bool) -> Pending {
+        Pending {
             path: self.path,
             old_pid: self.old_pid,
-            conn: self.conn.into_std()?,
+            conn: self.conn,
             taken,
             admin,
             control,
-        })
+        }
     }
 }
 
@@ -223,6 +219,10 @@ pub async fn receive(path: &Path) -> Result<Received, String> {
         .await
         .map_err(|e| format!("--takeover {shown}: the hand-over failed: {e}"))?;
     conn.set_deadline(None);
+    // Inside the runtime, so that its epoll registration goes too.
+    let conn = conn
+        .into_std()
+        .map_err(|e| format!("--takeover {shown}: {e}"))?;
     Ok(Received {
         path: path.to_owned(),
         old_pid,

@@ -11,6 +11,10 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+mod ops;
+#[allow(unused_imports)]
+pub use ops::*;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_corio-proxy");
 
 /// A deterministic byte pattern of length `len`, distinct per `seed`.
@@ -58,13 +62,19 @@ impl Proxy {
     /// Like `start`, with extra environment and an explicit listener count (for --config).
     pub fn start_with(args: &[&str], listeners: usize, env: &[(&str, &str)]) -> Proxy {
         let mut cmd = Command::new(BIN);
-        cmd.args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
+        cmd.args(args);
         for (k, v) in env {
             cmd.env(k, v);
         }
+        Proxy::start_cmd(cmd, listeners)
+    }
+
+    /// Starts `cmd` (corio-proxy with its arguments) and waits for `listeners` "listening on"
+    /// lines.
+    pub fn start_cmd(mut cmd: Command, listeners: usize) -> Proxy {
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("start corio-proxy");
         let stderr = Arc::new(Mutex::new(Vec::new()));
         let lines = stderr.clone();
@@ -116,6 +126,14 @@ impl Proxy {
 
     pub fn stderr(&self) -> Vec<String> {
         self.stderr.lock().unwrap().clone()
+    }
+
+    /// Waits up to `limit` for a stderr line containing `needle`.
+    pub fn wait_line(&self, needle: &str, limit: Duration) -> Option<String> {
+        wait_for(limit, || {
+            let lines = self.stderr.lock().unwrap();
+            lines.iter().find(|l| l.contains(needle)).cloned()
+        })
     }
 
     /// Open fds of the proxy process.
