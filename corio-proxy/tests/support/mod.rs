@@ -38,6 +38,12 @@ pub struct Proxy {
     stderr: Arc<Mutex<Vec<String>>>,
 }
 
+/// The word after `marker` in a log line, text or JSON (up to a space or a quote).
+fn after<'a>(line: &'a str, marker: &str) -> Option<&'a str> {
+    let (_, rest) = line.split_once(marker)?;
+    rest.split([' ', '"']).next()
+}
+
 /// Waits up to `limit` for `f` to return `Some`.
 pub fn wait_for<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
     let end = Instant::now() + limit;
@@ -95,12 +101,12 @@ impl Proxy {
             let lines = proxy.stderr.lock().unwrap();
             let listen: Vec<SocketAddr> = lines
                 .iter()
-                .filter_map(|l| l.split_once("listening on ").map(|(_, a)| a))
-                .map(|a| a.trim().parse().unwrap())
+                .filter_map(|l| after(l, "listening on "))
+                .map(|a| a.parse().unwrap())
                 .collect();
             (listen.len() >= listeners).then(|| {
                 let admin = lines.iter().find_map(|l| {
-                    let (_, a) = l.split_once("admin on http://")?;
+                    let a = after(l, "admin on http://")?;
                     a.strip_suffix("/metrics")?.parse().ok()
                 });
                 (listen, admin)
