@@ -11,7 +11,7 @@ use std::io::{Read, Write};
 use std::net::Shutdown;
 use std::time::Duration;
 use support::{
-    closed_by_peer, closed_port, connect, pattern, ping, wait_for, Echo, Proxy, TempFile,
+    closed_by_peer, connect, pattern, ping, refused_addr, wait_for, Echo, Proxy, TempFile,
 };
 
 fn start(log: &str, upstream: &str, extra: &[&str]) -> Proxy {
@@ -121,7 +121,7 @@ fn idle_timeout_and_reopen_on_sighup() {
 
 #[test]
 fn connect_failed_and_drain_are_recorded_and_stderr_works() {
-    let dead = closed_port().to_string();
+    let dead = refused_addr().to_string();
     let mut p = start("-", &dead, &["--connect-timeout", "1s"]);
     let mut c = connect(p.addr());
     assert!(closed_by_peer(&mut c));
@@ -129,7 +129,7 @@ fn connect_failed_and_drain_are_recorded_and_stderr_works() {
     let line: Value = serde_json::from_str(&line.expect("a connect_failed line")).unwrap();
     assert_eq!(line["upstream"], dead, "{line}");
     assert_eq!(line["bytes_up"], 0);
-    drop(p.wait_exit(Duration::ZERO));
+    let _ = p.wait_exit(Duration::ZERO);
 
     // A pair still open when the drain timeout runs out: `drain`, written before the exit.
     let echo = Echo::start();

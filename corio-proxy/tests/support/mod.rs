@@ -226,10 +226,23 @@ pub fn metric_value(text: &str, name: &str, label: &str) -> u64 {
         .sum()
 }
 
-/// A port nothing listens on (bound, then closed).
+/// A port nothing listens on (bound, then closed): free for a server the test starts.
 pub fn closed_port() -> SocketAddr {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     l.local_addr().unwrap()
+}
+
+/// An address that refuses connections for the rest of the test process: bound, never
+/// listening, and kept bound, so that no other bind (a parallel test's, another process's)
+/// can take the port, as one that was bound and closed (`closed_port`) can be.
+pub fn refused_addr() -> SocketAddr {
+    static HELD: Mutex<Vec<socket2::Socket>> = Mutex::new(Vec::new());
+    let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    s.bind(&any.into()).unwrap();
+    let addr = s.local_addr().unwrap().as_socket().unwrap();
+    HELD.lock().unwrap().push(s);
+    addr
 }
 
 /// An echo upstream: a thread per connection, each echoing until EOF (then closing). `kill`
