@@ -1,6 +1,7 @@
 //! Limits and file descriptors: under `ulimit -n 256`, 200 clients at once are all served
 //! (the default max-conns comes from the fd limit, so the proxy never runs out and blames an
-//! upstream); a process-wide max-conns caps all listeners together. Runs under the driver
+//! upstream); when it does run out (max-conns above what the fd limit allows), that is the
+//! proxy's own trouble, not the upstream's; a process-wide max-conns caps all listeners together. Runs under the driver
 //! `CORIO_DRIVER` names (test.sh runs it once per driver).
 
 mod support;
@@ -9,7 +10,9 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
-use support::{connect, fast_echo, ping, start_with_nofile, wait_for, Echo, Proxy, TempFile};
+use support::{
+    closed_by_peer, connect, fast_echo, ping, start_with_nofile, wait_for, Echo, Proxy, TempFile,
+};
 
 /// 200 clients at once, each one exchange then close, through a proxy limited to 256 fds:
 /// every client is served, none reset, and the upstream stays up.
@@ -79,6 +82,85 @@ fn two_hundred_clients_under_ulimit_256_are_all_served() {
         p.metric("corio_proxy_listener_paused_total", "") > 0,
         "the limit was never reached"
     );
+}
+
+/// Running out of descriptors after an accept (max-conns set above what the fd limit allows;
+/// here the limit is lowered under the running proxy until one descriptor is left): the client
+/// is closed, logged as "out of file descriptors" and counted, and the upstream's health is
+/// untouched; with room again, clients are served.
+#[test]
+fn running_out_of_fds_is_the_proxys_not_the_upstreams() {
+    let echo = fast_echo();
+    let up = echo.to_string();
+    let p = Proxy::start(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--upstream",
+        &up,
+        "--workers",
+        "1",
+        "--admin",
+        "127.0.0.1:0",
+        "--max-fails",
+        "1",
+    ]);
+    let mut held: Vec<TcpStream> = (0..3).map(|_| connect(p.addr())).collect();
+    for c in &mut held {
+        ping(c, b"held");
+    }
+    let limit = one_free_slot(p.pid());
+    set_nofile(p.pid(), limit);
+    // The accept takes the last descriptor; the upstream connect finds none.
+    let mut c = connect(p.addr());
+    assert!(
+        closed_by_peer(&mut c),
+        "the client was served without a descriptor"
+    );
+    let line = p.wait_line("out of file descriptors", Duration::from_secs(5));
+    let line = line.unwrap_or_else(|| panic!("{:?}", p.stderr()));
+    assert!(line.contains(&format!("(limit {limit})")), "{line}");
+    assert_eq!(p.metric("corio_proxy_fd_limit_total", ""), 1);
+    let status = p.status();
+    assert_eq!(status["upstreams"][0]["state"], "up", "{status}");
+    assert_eq!(status["upstreams"][0]["fails"], 0, "{status}");
+    set_nofile(p.pid(), 1024);
+    let mut again = connect(p.addr());
+    ping(&mut again, b"room again");
+    for c in &mut held {
+        ping(c, b"unaffected");
+    }
+}
+
+/// An fd limit for `pid` under which exactly one descriptor number is free.
+fn one_free_slot(pid: i32) -> u64 {
+    let mut open: Vec<u64> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    open.sort_unstable();
+    let max = *open.last().unwrap();
+    let holes: Vec<u64> = (0..max)
+        .filter(|n| open.binary_search(n).is_err())
+        .collect();
+    match holes.len() {
+        0 => max + 2,
+        1 => max + 1,
+        _ => holes[1],
+    }
+}
+
+fn set_nofile(pid: i32, n: u64) {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: prlimit writes the current limit into `lim`, which lives for the call.
+    let rc = unsafe { libc::prlimit(pid, libc::RLIMIT_NOFILE, std::ptr::null(), &mut lim) };
+    assert_eq!(rc, 0, "prlimit: {}", std::io::Error::last_os_error());
+    lim.rlim_cur = n;
+    // SAFETY: prlimit reads `lim`, which lives for the call (the hard limit is unchanged).
+    let rc = unsafe { libc::prlimit(pid, libc::RLIMIT_NOFILE, &lim, std::ptr::null_mut()) };
+    assert_eq!(rc, 0, "prlimit: {}", std::io::Error::last_os_error());
 }
 
 /// Top-level max-conns caps both listeners together; the client beyond it waits and is served.

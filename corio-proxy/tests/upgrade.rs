@@ -2,7 +2,8 @@
 //! connection: connect, 64 B, read the echo, close; two client threads as fast as they go):
 //!
 //! - by listener hand-over: `--control PATH` on the running proxy, a new one started with
-//!   `--takeover PATH --control PATH`, three times in a chain; long-lived pairs opened before
+//!   `--takeover PATH --control PATH`, three times in a chain (the last one with balanced
+//!   accept); long-lived pairs opened before
 //!   each takeover keep working to their end, and each old process exits 0;
 //! - by overlap: a second proxy started on the same port (SO_REUSEPORT), then SIGTERM to the
 //!   first, eight times in a chain.
@@ -67,11 +68,14 @@ fn takeover_three_times_under_load_loses_nothing() {
         for c in &mut long {
             ping(c, b"before the takeover");
         }
+        // The last successor hands its clients out from worker 0 (`--accept balanced`), on
+        // the two SO_REUSEPORT sockets it was given.
+        let accept = if round == 3 { "balanced" } else { "reuseport" };
         let new = start(
             &listen,
             &admin,
             echo,
-            &["--control", ctl, "--takeover", ctl],
+            &["--control", ctl, "--takeover", ctl, "--accept", accept],
         );
         let done = new.wait_line(
             "takeover: accepting on 1 listeners",
