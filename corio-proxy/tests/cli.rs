@@ -295,7 +295,11 @@ upstreams = [\"{}\"]
     ping(&mut s, b"with --control");
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(sock).unwrap().permissions().mode();
-    assert_eq!(mode & 0o777, 0o600, "the control socket is the owner's only");
+    assert_eq!(
+        mode & 0o777,
+        0o600,
+        "the control socket is the owner's only"
+    );
     // A second proxy may not bind a control socket a live one holds.
     let out = run(&["--config", file, "--control", sock], &[]);
     let err = String::from_utf8_lossy(&out.stderr);
