@@ -7,6 +7,7 @@
 //! An error (a reset on either side) ends it with the error and the side it came from, and
 //! the pair is torn down.
 
+use crate::idle::Activity;
 use crate::metrics::Counter;
 use crate::pool;
 use corio::buf::IoBuf;
@@ -14,7 +15,6 @@ use corio::net::TcpStream;
 use std::cell::Cell;
 use std::io;
 use std::net::Shutdown;
-use std::time::Instant;
 
 /// Which socket of a direction failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,31 +46,6 @@ impl Moved<'_> {
     fn add(&self, n: usize) {
         self.total.add(n as u64);
         self.pair.set(self.pair.get() + n as u64);
-    }
-}
-
-/// When bytes last moved either way, for the idle timeout (only read when one is set).
-pub struct Activity {
-    last: Cell<Instant>,
-    enabled: bool,
-}
-
-impl Activity {
-    pub fn new(enabled: bool) -> Activity {
-        Activity {
-            last: Cell::new(Instant::now()),
-            enabled,
-        }
-    }
-
-    fn touch(&self) {
-        if self.enabled {
-            self.last.set(Instant::now());
-        }
-    }
-
-    pub fn last(&self) -> Instant {
-        self.last.get()
     }
 }
 
