@@ -5,8 +5,8 @@
 //! Why not the others: a thread waiting in sigwaitinfo would make a one-worker proxy
 //! multi-threaded, and glibc then wraps every recv, send and epoll_wait in cancellation-point
 //! bookkeeping; polling for a pending SIGHUP keeps a timer armed, and with one armed every
-//! park reads the clock (about 330 and 400 instructions per proxied request, callgrind,
-//! docs/proxy.md).
+//! park reads the clock (about 300 instructions per proxied request each, one connection on
+//! epoll, callgrind as in docs/proxy.md, "Limits").
 //!
 //! SIGINT and SIGTERM are the runtime's (its signalfd): `block_int_term` blocks them before
 //! any thread starts, so that no thread started before the runtime takes one.
