@@ -839,3 +839,42 @@ fn echo_500_concurrent_connections() {
         server.await.unwrap();
     });
 }
+
+/// Issue 21 defect 2: on io_uring a read with 4 GiB of room went to the kernel with a length
+/// of 0 (a u32), which returned 0: EOF, with 13 bytes waiting. Writes of 4 GiB sent 0 bytes.
+/// A huge buffer means a short read or write, never 0. The buffers are reserved, not touched
+/// (the kernel writes 13 bytes, and takes from the zero pages only what the socket holds).
+#[test]
+fn reads_and_writes_with_4_gib_buffers_are_short_not_zero() {
+    let _g = shared();
+    const HUGE: usize = 1 << 32;
+    run_test(|| async {
+        let (a, b) = pair().await;
+        for room in [HUGE, HUGE + 5, HUGE - 1] {
+            let (res, _) = a.write_all(&b"thirteen byte"[..]).await;
+            res.unwrap();
+            let (res, got) = b.read(Vec::with_capacity(room)).await;
+            assert_eq!(res.unwrap(), 13, "a read with {room} bytes of room");
+            assert_eq!(got, b"thirteen byte");
+        }
+        let zeros = vec![0u8; HUGE + 3];
+        let (res, zeros) = a.write(zeros).await;
+        let n = res.unwrap();
+        assert!(n > 0 && n < HUGE, "a 4 GiB write sent {n} bytes");
+        read_zeros(&b, n).await;
+        let (res, _) = a.writev(vec![zeros]).await;
+        let m = res.unwrap();
+        assert!(m > 0 && m < HUGE, "a 4 GiB writev sent {m} bytes");
+        read_zeros(&b, m).await;
+    });
+}
+
+/// Reads `n` bytes, which must all be zeros.
+async fn read_zeros(s: &TcpStream, mut n: usize) {
+    while n > 0 {
+        let (res, got) = s.read(Vec::with_capacity(1 << 20)).await;
+        let k = res.unwrap();
+        assert!(k > 0 && got.iter().all(|&x| x == 0));
+        n -= k;
+    }
+}

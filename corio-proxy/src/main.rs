@@ -26,7 +26,6 @@ mod listeners;
 mod log;
 mod metrics;
 mod pair;
-mod pool;
 mod reload;
 mod sockdiag;
 mod status;

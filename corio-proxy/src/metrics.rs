@@ -6,8 +6,8 @@
 //! pairs per upstream (least-conn) — is one atomic updated once per connection.
 
 use crate::limits::Gate;
-use crate::pool::PoolStats;
 use crate::upstream::Upstreams;
+use corio::io::PoolStats;
 use corio::WorkerMetrics;
 use std::fmt::Write;
 use std::net::SocketAddr;

@@ -178,7 +178,7 @@ pub async fn run(id: usize, shared: Arc<Shared>) {
         return;
     };
     // The first sockets were queued before the workers started.
-    while let Some(cmd) = rx.try_recv() {
+    while let Ok(cmd) = rx.try_recv() {
         handle(cmd, id, &shared);
     }
     shared.started.fetch_add(1, Ordering::AcqRel);
