@@ -236,6 +236,7 @@ fn child_full_table() {
 
 #[test]
 fn a_full_table_falls_back_to_plain_fds() {
+    let _fds = support::fds_share();
     // The child's pipes are fds of this process.
     let out = std::process::Command::new(std::env::current_exe().unwrap())
         .args([
