@@ -12,21 +12,9 @@ use std::io::ErrorKind;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::pin::pin;
-use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::task::Poll;
 use std::time::{Duration, SystemTime};
 use support::{driver, open_fds, pattern, run_test, settled_fds};
-
-/// fd counts are per process: the tests that count them run alone.
-static FDS: RwLock<()> = RwLock::new(());
-
-fn shared() -> RwLockReadGuard<'static, ()> {
-    FDS.read().unwrap_or_else(|e| e.into_inner())
-}
-
-fn exclusive() -> RwLockWriteGuard<'static, ()> {
-    FDS.write().unwrap_or_else(|e| e.into_inner())
-}
 
 /// A fresh directory for one test pass, removed (with what is in it) when dropped.
 struct TempDir(PathBuf);
@@ -66,7 +54,6 @@ fn check_where_ops_ran() {
 
 #[test]
 fn write_then_read_back_byte_exact() {
-    let _fds = shared();
     run_test(|| async {
         let dir = TempDir::new("rw");
         let path = dir.path("rw");
@@ -110,7 +97,6 @@ fn write_then_read_back_byte_exact() {
 
 #[test]
 fn scattered_writes_read_back_at_their_offsets() {
-    let _fds = shared();
     run_test(|| async {
         let dir = TempDir::new("scatter");
         let file = File::create(dir.path("f")).await.unwrap();
@@ -141,7 +127,6 @@ fn scattered_writes_read_back_at_their_offsets() {
 
 #[test]
 fn open_options_follow_std() {
-    let _fds = shared();
     run_test(|| async {
         let dir = TempDir::new("options");
         let path = dir.path("f");
@@ -203,7 +188,6 @@ fn umask() -> u32 {
 
 #[test]
 fn metadata_names_directories_and_sizes() {
-    let _fds = shared();
     run_test(|| async {
         let dir = TempDir::new("names");
         let sub = dir.path("sub");
@@ -257,7 +241,6 @@ fn metadata_names_directories_and_sizes() {
 
 #[test]
 fn set_len_shrinks_and_grows_and_allocate_grows() {
-    let _fds = shared();
     run_test(|| async {
         let dir = TempDir::new("len");
         let file = File::create(dir.path("f")).await.unwrap();
@@ -304,7 +287,7 @@ fn in_flight() -> u64 {
 
 #[test]
 fn a_dropped_open_closes_what_it_opened() {
-    let _fds = exclusive();
+    let _fds = support::counting_fds();
     run_test(|| async {
         let dir = TempDir::new("dropped-open");
         std::fs::write(dir.path("f"), b"x").unwrap();
@@ -340,7 +323,6 @@ fn a_dropped_open_closes_what_it_opened() {
 
 #[test]
 fn a_dropped_read_keeps_its_buffer_until_the_result() {
-    let _fds = shared();
     run_test(|| async {
         let dir = TempDir::new("dropped-read");
         let data = pattern(11, 1 << 20);
@@ -375,7 +357,6 @@ const HUGE: usize = 1 << 32;
 /// reserved, not touched: the file holds 13 bytes, and /dev/null reads nothing it is given.
 #[test]
 fn reads_and_writes_with_4_gib_buffers_are_short_not_zero() {
-    let _fds = shared();
     run_test(|| async {
         let dir = TempDir::new("huge");
         let file = File::create(dir.path("f")).await.unwrap();
@@ -408,7 +389,6 @@ fn reads_and_writes_with_4_gib_buffers_are_short_not_zero() {
 /// the ring.)
 #[test]
 fn offsets_above_i64_max_are_invalid_input_everywhere() {
-    let _fds = shared();
     run_test(|| async {
         let dir = TempDir::new("offsets");
         let file = File::create(dir.path("f")).await.unwrap();
@@ -463,7 +443,6 @@ fn offsets_above_i64_max_are_invalid_input_everywhere() {
 /// the op is an SQE unless test.sh's run with the file opcodes missing sends it to the pool.
 #[test]
 fn a_file_op_waits_for_room_in_a_full_pool_instead_of_running_on_the_executor() {
-    let _fds = shared();
     support::each_driver(|| {
         let rt = support::builder()
             .blocking_threads(1)
@@ -531,7 +510,6 @@ fn a_file_op_waits_for_room_in_a_full_pool_instead_of_running_on_the_executor() 
 /// -(2 + 0.5) s, one second early. Now it is the instant std reports.
 #[test]
 fn times_before_1970_with_nanoseconds_are_exact() {
-    let _fds = shared();
     run_test(|| async {
         let dir = TempDir::new("epoch");
         let path = dir.path("old");

@@ -10,19 +10,8 @@ use corio::DriverKind;
 use std::io::{ErrorKind, Read, Write};
 use std::os::fd::AsRawFd;
 use std::rc::Rc;
-use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 use support::{builder, driver, each_driver, echo, open_fds, pattern, settled_fds, LIMIT};
-
-static FDS: RwLock<()> = RwLock::new(());
-
-fn shared() -> RwLockReadGuard<'static, ()> {
-    FDS.read().unwrap_or_else(|e| e.into_inner())
-}
-
-fn exclusive() -> RwLockWriteGuard<'static, ()> {
-    FDS.write().unwrap_or_else(|e| e.into_inner())
-}
 
 fn is_registered(stream: &TcpStream) -> bool {
     format!("{stream:?}").contains("registered")
@@ -52,7 +41,6 @@ fn each_registered<F: std::future::Future<Output = ()>>(body: impl Fn() -> F) {
 
 #[test]
 fn registered_sockets_echo_byte_exact() {
-    let _fds = shared();
     each_registered(|| async {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
@@ -90,7 +78,6 @@ fn registered_sockets_echo_byte_exact() {
 
 #[test]
 fn a_registered_socket_gets_an_fd_when_asked() {
-    let _fds = shared();
     each_registered(|| async {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
@@ -126,7 +113,6 @@ fn a_registered_socket_gets_an_fd_when_asked() {
 
 #[test]
 fn into_std_hands_a_registered_socket_over_as_an_fd() {
-    let _fds = shared();
     each_registered(|| async {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
@@ -148,7 +134,7 @@ fn into_std_hands_a_registered_socket_over_as_an_fd() {
 /// really closes it: the peer sees EOF, and no fd is left behind.
 #[test]
 fn closed_and_dropped_registered_sockets_are_really_closed() {
-    let _fds = exclusive();
+    let _fds = support::counting_fds();
     each_registered(|| async {
         let baseline = open_fds();
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -182,9 +168,13 @@ fn closed_and_dropped_registered_sockets_are_really_closed() {
         read.abort();
         drop(c);
         let _ = read.await;
-        let eofs = corio::spawn_blocking(move || peers.join().unwrap())
-            .await
-            .unwrap();
+        // Waited for here, not on the blocking pool: a pool thread lets go of this runtime's
+        // wake handle (its eventfd, and on io_uring its ring) a moment after the job returns,
+        // which would put this pass's fds into the next pass's baseline.
+        while !peers.is_finished() {
+            corio::time::sleep(Duration::from_millis(2)).await;
+        }
+        let eofs = peers.join().unwrap();
         for (i, eof) in eofs.into_iter().enumerate() {
             assert!(
                 eof.unwrap(),
@@ -250,8 +240,8 @@ fn child_full_table() {
 
 #[test]
 fn a_full_table_falls_back_to_plain_fds() {
+    let _fds = support::fds_share();
     // The child's pipes are fds of this process.
-    let _fds = exclusive();
     let out = std::process::Command::new(std::env::current_exe().unwrap())
         .args([
             "child_full_table",
@@ -303,7 +293,6 @@ async fn splice_through(pipe: &corio::pipe::Pipe, from: &TcpStream, to: &TcpStre
 /// the bytes reach the right connection only.
 #[test]
 fn splice_and_readiness_waits_name_the_right_registered_socket() {
-    let _fds = shared();
     each_registered(|| async {
         let far = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let far_addr = far.local_addr().unwrap();

@@ -15,9 +15,8 @@ use support::{open_fds, run_test, settled_fds, tcp_pair};
 
 /// The tests of this file run one at a time: one of them counts the process's fds, which a
 /// test running beside it would change.
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+fn serial() -> support::CountingFds {
+    support::counting_fds()
 }
 
 #[test]

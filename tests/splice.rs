@@ -43,7 +43,6 @@ async fn read_all(s: &TcpStream) -> Vec<u8> {
 /// 4 MiB from a -> (splice) -> b, with the reader and writer running concurrently.
 #[test]
 fn splice_forwards_byte_exact_until_eof() {
-    let _counted = counted();
     run_test(|| async {
         let (a_out, a_in) = tcp_pair().await;
         let (b_in, b_out) = tcp_pair().await;
@@ -69,7 +68,6 @@ fn splice_forwards_byte_exact_until_eof() {
 /// A bigger pipe (F_SETPIPE_SZ) moves bigger chunks; `len` tracks what it holds.
 #[test]
 fn pipe_with_capacity_and_len() {
-    let _counted = counted();
     run_test(|| async {
         let pipe = Pipe::with_capacity(256 << 10).unwrap();
         assert!(pipe.capacity() >= 256 << 10, "{pipe:?}");
@@ -93,7 +91,6 @@ fn pipe_with_capacity_and_len() {
 /// bytes, or from a stream that keeps bytes of a dropped read.
 #[test]
 fn splice_refuses_misuse() {
-    let _counted = counted();
     run_test(|| async {
         let (a_out, a_in) = tcp_pair().await;
         let (res, _) = a_out.write_all(pattern(7, 100)).await;
@@ -118,7 +115,6 @@ fn splice_refuses_misuse() {
 /// and the bytes that come later are moved by the next splice, in order.
 #[test]
 fn dropped_splice_from_loses_nothing() {
-    let _counted = counted();
     run_test(|| async {
         let (a_out, a_in) = tcp_pair().await;
         let pipe = Pipe::new().unwrap();
@@ -142,7 +138,6 @@ fn dropped_splice_from_loses_nothing() {
 /// exactly once, in order.
 #[test]
 fn dropped_splice_to_keeps_the_count_exact() {
-    let _counted = counted();
     run_test(|| async {
         let (a_out, a_in) = tcp_pair().await;
         let (b_in, b_out) = tcp_pair().await;
@@ -189,19 +184,11 @@ fn dropped_splice_to_keeps_the_count_exact() {
     });
 }
 
-/// fd counts are per process: every test here opens fds, so they take turns (a test whose
-/// runtime and sockets were open when the count took its baseline and closed before its end
-/// made the count come out short, now and then, in ./test.sh).
-static COUNTED: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn counted() -> std::sync::MutexGuard<'static, ()> {
-    COUNTED.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Pipes and their splices release every fd.
+/// Pipes and their splices release every fd. (fd counts are per process: this test and the
+/// one whose child holds pipes for seconds hold `counting_fds`, which keeps the others out.)
 #[test]
 fn pipes_release_their_fds() {
-    let _counted = counted();
+    let _fds = support::counting_fds();
     support::each_driver(|| {
         support::run(Duration::from_secs(20), async {
             let (a_out, a_in) = tcp_pair().await;
@@ -322,7 +309,7 @@ fn child_fallback_splice() {
 /// without registered descriptors); a child still running after 30 s has blocked.
 #[test]
 fn a_splice_on_the_ring_fallback_never_blocks_the_executor() {
-    let _counted = counted();
+    let _fds = support::counting_fds();
     for registered in ["0", "1"] {
         let mut child = std::process::Command::new(std::env::current_exe().unwrap())
             .args([

@@ -1,63 +1,78 @@
 //! One direction of a pair: corio's `io::copy_half` (buffered) or `io::copy_half_spliced`
-//! (kernel to kernel through a pipe), with the pair's byte counter and idle clock as the
+//! (kernel to kernel through a pipe), with the pair's byte counters and idle activity as the
 //! copy's observer. A direction waits until the source is readable before it takes a buffer
 //! (or a pipe) from the worker's pool and gives it back once the bytes are delivered, so an
 //! idle pair holds neither, and a destination that does not read stalls only this
 //! direction's reads (backpressure), never grows memory.
 //!
 //! EOF from the source becomes shutdown(Write) on the destination; the direction is then done.
-//! An error (a reset on either side) ends it with the error, and the pair is torn down.
+//! An error (a reset on either side) ends it with the error and the side it came from, and
+//! the pair is torn down.
 
+use crate::idle::Activity;
 use crate::metrics::Counter;
 use corio::io::{copy_half, copy_half_spliced, CopyObserver, CopyOptions, Splice};
 use corio::net::TcpStream;
 use std::cell::Cell;
 use std::io;
-use std::time::Instant;
 
 /// Bytes per copy buffer: one read's worth, the most a direction holds in user space.
 const BUF_SIZE: usize = 16 << 10;
 
-/// When bytes last moved either way, for the idle timeout (only read when one is set).
-pub struct Activity {
-    last: Cell<Instant>,
-    enabled: bool,
+/// Which socket of a direction failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// The one it reads from.
+    Source,
+    /// The one it writes to.
+    Dest,
 }
 
-impl Activity {
-    pub fn new(enabled: bool) -> Activity {
-        Activity {
-            last: Cell::new(Instant::now()),
-            enabled,
-        }
-    }
+/// A direction's failure.
+#[derive(Debug)]
+pub struct CopyError {
+    pub side: Side,
+    pub error: io::Error,
+}
 
-    fn touch(&self) {
-        if self.enabled {
-            self.last.set(Instant::now());
-        }
-    }
-
-    pub fn last(&self) -> Instant {
-        self.last.get()
-    }
+/// Bytes one direction moved: the worker's counter and the pair's own (for the access log).
+pub struct Moved<'a> {
+    pub total: &'a Counter,
+    pub pair: &'a Cell<u64>,
 }
 
 /// Counts the bytes read, and each read and each partial write as activity (a slow reader
-/// that keeps taking bytes is not idle).
+/// that keeps taking bytes is not idle). Bytes read and not yet written when the copy fails
+/// say it failed writing: the destination's side (otherwise, reading: the source's).
 struct Progress<'a> {
-    moved: &'a Counter,
+    moved: Moved<'a>,
     activity: &'a Activity,
+    unwritten: Cell<u64>,
 }
 
 impl CopyObserver for Progress<'_> {
     fn read(&self, n: usize) {
         self.activity.touch();
-        self.moved.add(n as u64);
+        self.moved.total.add(n as u64);
+        self.moved.pair.set(self.moved.pair.get() + n as u64);
+        self.unwritten.set(self.unwritten.get() + n as u64);
     }
 
-    fn wrote(&self, _n: usize) {
+    fn wrote(&self, n: usize) {
         self.activity.touch();
+        self.unwritten
+            .set(self.unwritten.get().saturating_sub(n as u64));
+    }
+}
+
+impl Progress<'_> {
+    fn failed(&self, error: io::Error) -> CopyError {
+        let side = if self.unwritten.get() > 0 {
+            Side::Dest
+        } else {
+            Side::Source
+        };
+        CopyError { side, error }
     }
 }
 
@@ -65,26 +80,38 @@ impl CopyObserver for Progress<'_> {
 pub async fn buffered(
     from: &TcpStream,
     to: &TcpStream,
-    moved: &Counter,
+    moved: Moved<'_>,
     activity: &Activity,
-) -> io::Result<()> {
+) -> Result<(), CopyError> {
     let options = CopyOptions {
         buffer_size: BUF_SIZE,
         splice: Splice::Never,
     };
-    let progress = Progress { moved, activity };
+    let progress = Progress {
+        moved,
+        activity,
+        unwritten: Cell::new(0),
+    };
     copy_half(&mut &*from, &mut &*to, &options, &progress)
         .await
         .map(drop)
+        .map_err(|e| progress.failed(e))
 }
 
 /// Copies `from` to `to` kernel to kernel through a pooled pipe until EOF.
 pub async fn spliced(
     from: &TcpStream,
     to: &TcpStream,
-    moved: &Counter,
+    moved: Moved<'_>,
     activity: &Activity,
-) -> io::Result<()> {
-    let progress = Progress { moved, activity };
-    copy_half_spliced(from, to, &progress).await.map(drop)
+) -> Result<(), CopyError> {
+    let progress = Progress {
+        moved,
+        activity,
+        unwritten: Cell::new(0),
+    };
+    copy_half_spliced(from, to, &progress)
+        .await
+        .map(drop)
+        .map_err(|e| progress.failed(e))
 }

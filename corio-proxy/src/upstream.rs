@@ -28,6 +28,13 @@ pub struct Upstream {
     pub connect_timeouts: AtomicU64,
 }
 
+impl Upstream {
+    /// Failed connects in a row.
+    pub fn fails(&self) -> u32 {
+        self.fails.load(Ordering::Relaxed)
+    }
+}
+
 /// A listener's upstreams.
 pub struct Upstreams {
     list: Vec<Upstream>,
@@ -37,6 +44,21 @@ pub struct Upstreams {
     fail_timeout: Duration,
     connect_timeout: Duration,
     epoch: Instant,
+}
+
+/// Why a client got no upstream.
+#[derive(Debug)]
+pub struct NoUpstream {
+    /// The last upstream tried, if any was.
+    pub last: Option<SocketAddr>,
+    /// The proxy ran out of file descriptors (EMFILE/ENFILE): its own trouble, not the
+    /// upstream's, whose health is left alone.
+    pub fd_limit: bool,
+}
+
+/// True for the errors that mean this process (or the system) has no descriptor left.
+pub fn is_fd_limit(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
 }
 
 /// Why a connect failed.
@@ -146,22 +168,34 @@ impl Upstreams {
     }
 
     /// Connects to the first upstream in `order()` that answers within the connect timeout;
-    /// `None` when every one failed (each was tried once).
-    pub async fn connect(&self, listener: SocketAddr) -> Option<(TcpStream, usize)> {
+    /// an error when every one failed (each was tried once), or at once when the proxy has no
+    /// file descriptor for the connection (no upstream is blamed for that).
+    pub async fn connect(&self, listener: SocketAddr) -> Result<(TcpStream, usize), NoUpstream> {
+        let mut last = None;
         for i in self.order() {
             let addr = self.list[i].addr;
+            last = Some(addr);
             let why =
                 match corio::time::timeout(self.connect_timeout, TcpStream::connect(addr)).await {
                     Ok(Ok(stream)) => {
                         self.succeeded(i);
-                        return Some((stream, i));
+                        return Ok((stream, i));
+                    }
+                    Ok(Err(e)) if is_fd_limit(&e) => {
+                        return Err(NoUpstream {
+                            last,
+                            fd_limit: true,
+                        })
                     }
                     Ok(Err(e)) => Failure::Error(e),
                     Err(_) => Failure::TimedOut,
                 };
             self.failed(i, &why, listener);
         }
-        None
+        Err(NoUpstream {
+            last,
+            fd_limit: false,
+        })
     }
 }
 
