@@ -32,6 +32,15 @@ impl UnixListener {
         })
     }
 
+    /// Adopts a listening Unix socket made with std (or inherited), on the current runtime.
+    /// Must be called inside a runtime.
+    pub fn from_std(socket: std::os::unix::net::UnixListener) -> io::Result<UnixListener> {
+        Ok(UnixListener {
+            fd: crate::net::socket::adopt(socket.into())?,
+            backoff: Cell::new(Duration::ZERO),
+        })
+    }
+
     /// Sets a deadline for `accept` (Go's Listener.SetDeadline): accepts waiting now or
     /// started later fail with `ErrorKind::TimedOut` once it passes; `None` removes it.
     pub fn set_deadline(&self, deadline: Option<std::time::Instant>) {

@@ -119,6 +119,21 @@ impl UnixStream {
         writev::writev(&self.fd, bufs).await
     }
 
+    /// Waits until a read would not wait, without taking a buffer; see
+    /// [`TcpStream::readable`](crate::net::TcpStream::readable).
+    pub async fn readable(&self) -> io::Result<()> {
+        crate::op::poll::readable(&self.fd).await
+    }
+
+    /// Waits until a write would not wait (buffer space, or an error).
+    pub async fn writable(&self) -> io::Result<()> {
+        crate::op::poll::writable(&self.fd).await
+    }
+
+    pub(crate) fn shared_fd(&self) -> &SharedFd {
+        &self.fd
+    }
+
     /// Shuts down the read, write, or both halves.
     pub async fn shutdown(&self, how: std::net::Shutdown) -> io::Result<()> {
         shutdown::shutdown(&self.fd, how).await
