@@ -1,11 +1,144 @@
 //! Listening sockets, all made on the main thread before any worker starts, so a bind error
 //! stops the process with nothing started. Each worker then adopts its own
-//! (`TcpListener::from_std`).
+//! (`Acceptor::from_std`).
+//!
+//! A `unix:` listener is one socket, which every worker accepts on (a dup each: the kernel
+//! gives each connection to one waiting accept). Its file is made with `unix-mode`; a stale
+//! file (nothing listens) is replaced; a live socket at the path is an error; the file is
+//! removed at exit (`remove_unix_sockets`) unless another process took the socket over.
 
+use crate::addr::Listen;
 use crate::config::Accept;
+use crate::conn::Conn;
+use corio::net::{TcpListener, UnixListener};
 use socket2::{Domain, Socket, Type};
 use std::io;
 use std::net::SocketAddr;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// A bound listening socket, before a worker adopts it.
+#[derive(Debug)]
+pub enum Bound {
+    Tcp(std::net::TcpListener),
+    Unix(std::os::unix::net::UnixListener),
+}
+
+/// A worker's listening socket.
+pub enum Acceptor {
+    Tcp(TcpListener),
+    Unix(UnixListener),
+}
+
+impl Acceptor {
+    /// Adopts `b` on the current worker's runtime.
+    pub fn from_std(b: Bound) -> io::Result<Acceptor> {
+        match b {
+            Bound::Tcp(l) => TcpListener::from_std(l).map(Acceptor::Tcp),
+            Bound::Unix(l) => UnixListener::from_std(l).map(Acceptor::Unix),
+        }
+    }
+
+    /// The next client, and its address (none for a Unix client).
+    pub async fn accept(&self) -> io::Result<(Conn, Option<SocketAddr>)> {
+        match self {
+            Acceptor::Tcp(l) => l.accept().await.map(|(s, a)| (Conn::Tcp(s), Some(a))),
+            Acceptor::Unix(l) => l.accept().await.map(|(s, _)| (Conn::Unix(s), None)),
+        }
+    }
+
+    pub async fn close(&self) -> io::Result<()> {
+        match self {
+            Acceptor::Tcp(l) => l.close().await,
+            Acceptor::Unix(l) => l.close().await,
+        }
+    }
+}
+
+/// Binds a listener: TCP (see `listen`) or Unix (see `listen_unix`); returns the address as
+/// bound (port 0 resolved) and one socket per worker that accepts on it.
+pub fn bind(
+    listen: &Listen,
+    workers: usize,
+    accept: Accept,
+    unix_mode: u32,
+) -> io::Result<(Listen, Vec<Bound>)> {
+    match listen {
+        Listen::Tcp(a) => {
+            let (addr, socks) = self::listen(*a, workers, accept)?;
+            Ok((
+                Listen::Tcp(addr),
+                socks.into_iter().map(Bound::Tcp).collect(),
+            ))
+        }
+        Listen::Unix(p) => {
+            let l = listen_unix(p, unix_mode)?;
+            let mut out = Vec::with_capacity(workers);
+            for _ in 1..workers {
+                out.push(Bound::Unix(l.try_clone()?));
+            }
+            out.push(Bound::Unix(l));
+            Ok((listen.clone(), out))
+        }
+    }
+}
+
+/// The Unix socket files this process made: (path, device, inode), removed at exit.
+static UNIX_PATHS: Mutex<Vec<(PathBuf, u64, u64)>> = Mutex::new(Vec::new());
+
+/// Binds a Unix listener at `path` with permissions `mode`.
+fn listen_unix(path: &Path, mode: u32) -> io::Result<std::os::unix::net::UnixListener> {
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        if !meta.file_type().is_socket() {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                "the path exists and is not a socket; not replacing it",
+            ));
+        }
+        match std::os::unix::net::UnixStream::connect(path) {
+            Ok(_) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::AddrInUse,
+                    "a live socket listens there (another proxy?)",
+                ))
+            }
+            // ECONNREFUSED: a stale file from a process that is gone.
+            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => std::fs::remove_file(path)?,
+            Err(e) => return Err(e),
+        }
+    }
+    let l = std::os::unix::net::UnixListener::bind(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
+    let meta = std::fs::metadata(path)?;
+    UNIX_PATHS.lock().unwrap_or_else(|e| e.into_inner()).push((
+        path.to_path_buf(),
+        meta.dev(),
+        meta.ino(),
+    ));
+    Ok(l)
+}
+
+/// Removes the Unix socket files this process made, where they are still the ones it made.
+pub fn remove_unix_sockets() {
+    for (path, dev, ino) in UNIX_PATHS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .drain(..)
+    {
+        if let Ok(m) = std::fs::symlink_metadata(&path) {
+            if m.dev() == dev && m.ino() == ino {
+                let _ = std::fs::remove_file(&path);
+            }
+        }
+    }
+}
+
+/// Keeps the Unix socket files at exit: another process now accepts on them (a takeover).
+#[allow(dead_code)] // called by the takeover (issue 23's branch)
+pub fn keep_unix_sockets() {
+    UNIX_PATHS.lock().unwrap_or_else(|e| e.into_inner()).clear();
+}
 
 /// Accept backlog; the kernel caps it at net.core.somaxconn.
 const BACKLOG: i32 = 4096;

@@ -6,10 +6,10 @@
 //! EOF from the source becomes shutdown(Write) on the destination; the direction is then done.
 //! An error (a reset on either side) ends it with the error, and the pair is torn down.
 
+use crate::conn::Conn;
 use crate::metrics::Counter;
 use crate::pool;
 use corio::buf::IoBuf;
-use corio::net::TcpStream;
 use std::cell::Cell;
 use std::io;
 use std::net::Shutdown;
@@ -42,8 +42,8 @@ impl Activity {
 
 /// Copies `from` to `to` through pooled buffers until EOF (then shuts `to` for writing).
 pub async fn buffered(
-    from: &TcpStream,
-    to: &TcpStream,
+    from: &Conn,
+    to: &Conn,
     moved: &Counter,
     activity: &Activity,
 ) -> io::Result<()> {
@@ -73,11 +73,7 @@ pub async fn buffered(
 
 /// Writes every byte of `buf`, counting each partial write as activity (a slow reader that
 /// keeps taking bytes is not idle).
-async fn write_all(
-    to: &TcpStream,
-    mut buf: Vec<u8>,
-    activity: &Activity,
-) -> (io::Result<()>, Vec<u8>) {
+async fn write_all(to: &Conn, mut buf: Vec<u8>, activity: &Activity) -> (io::Result<()>, Vec<u8>) {
     let total = buf.len();
     let mut written = 0;
     while written < total {
@@ -98,8 +94,8 @@ async fn write_all(
 
 /// Copies `from` to `to` kernel to kernel through a pooled pipe until EOF.
 pub async fn spliced(
-    from: &TcpStream,
-    to: &TcpStream,
+    from: &Conn,
+    to: &Conn,
     moved: &Counter,
     activity: &Activity,
 ) -> io::Result<()> {
@@ -107,7 +103,7 @@ pub async fn spliced(
         // No pipe is held while the source is idle.
         from.readable().await?;
         let (pipe, lease) = pool::take_pipe()?;
-        let n = match pipe.splice_from(from, pipe.capacity()).await {
+        let n = match from.splice_into(&pipe, pipe.capacity()).await {
             Ok(n) => n,
             Err(e) => {
                 pool::put_pipe(pipe, lease);
@@ -121,7 +117,7 @@ pub async fn spliced(
         activity.touch();
         moved.add(n as u64);
         while !pipe.is_empty() {
-            if let Err(e) = pipe.splice_to(to, pipe.len()).await {
+            if let Err(e) = to.splice_out_of(&pipe, pipe.len()).await {
                 // The pipe still holds bytes for a destination that failed: closed with them.
                 pool::put_pipe(pipe, lease);
                 return Err(e);

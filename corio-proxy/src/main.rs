@@ -8,15 +8,25 @@
 
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
+mod acl;
+mod addr;
 mod admin;
+mod balance;
 mod bind;
 mod cli;
 mod config;
+mod conn;
 mod copy;
+mod health;
+mod inspect;
 mod log;
 mod metrics;
+mod monitor;
 mod pair;
 mod pool;
+mod proxy_proto;
+mod sni;
+mod traffic;
 mod upstream;
 mod worker;
 
@@ -27,7 +37,6 @@ use metrics::{ListenerMetrics, ProcessState};
 use pair::Listener;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use upstream::Upstreams;
 use worker::Shared;
 
 fn main() {
@@ -58,6 +67,11 @@ fn run() -> i32 {
         Ok(rt) => rt,
         Err(code) => return code,
     };
+    monitor::set_driver(settings.driver.map(|d| match d {
+        DriverChoice::Auto => Choice::Auto,
+        DriverChoice::Uring => Choice::IoUring,
+        DriverChoice::Epoll => Choice::Epoll,
+    }));
     let shared = match bind_all(&settings, workers) {
         Ok(s) => Arc::new(s),
         Err(msg) => {
@@ -66,6 +80,7 @@ fn run() -> i32 {
         }
     };
     let results = rt.run(move |id| worker::run(id, shared.clone()));
+    bind::remove_unix_sockets();
     match results {
         Ok(results) => {
             let failed = results
@@ -125,14 +140,13 @@ fn bind_all(s: &Settings, workers: usize) -> Result<Shared, String> {
     let mut listeners = Vec::new();
     let mut sockets = Vec::new();
     for l in &s.listeners {
-        let (addr, socks) = bind::listen(l.listen, workers, s.accept)
+        let (addr, socks) = bind::bind(&l.listen, workers, s.accept, l.traffic.unix_mode)
             .map_err(|e| format!("listen {}: {e}", l.listen))?;
         sockets.push(Mutex::new(socks.into_iter().map(Some).collect()));
-        listeners.push(Arc::new(Listener {
-            settings: l.clone(),
-            metrics: ListenerMetrics::new(addr, workers),
-            upstreams: Upstreams::new(l),
-        }));
+        let metrics = ListenerMetrics::new(addr.clone(), workers);
+        let listener =
+            Listener::new(l.clone(), metrics).map_err(|e| format!("listener {addr}: {e}"))?;
+        listeners.push(Arc::new(listener));
     }
     let admin = match s.admin {
         Some(a) => {

@@ -5,15 +5,20 @@
 //!   so the side still up sees a reset promptly, as it would without the proxy.
 //! - No byte moved either way for the idle timeout: both closed.
 
+use crate::acl::{Acl, SourceLimit};
 use crate::config::{Copy, ListenerSettings};
+use crate::conn::Conn;
 use crate::copy::{self, Activity};
+use crate::inspect::{self, Client};
 use crate::log;
 use crate::metrics::{ListenerMetrics, WorkerCounters};
+use crate::proxy_proto;
+use crate::sni::Router;
+use crate::traffic::ProxyVersion;
 use crate::upstream::Upstreams;
-use corio::net::TcpStream;
 use std::future::{poll_fn, Future};
 use std::io;
-use std::os::fd::AsRawFd;
+use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::Poll;
@@ -22,7 +27,42 @@ use std::task::Poll;
 pub struct Listener {
     pub settings: ListenerSettings,
     pub metrics: ListenerMetrics,
-    pub upstreams: Upstreams,
+    /// Upstream groups: 0 is the listener's own list (the default route, possibly empty when
+    /// there are SNI routes), 1.. the routes in order.
+    pub upstreams: Vec<Arc<Upstreams>>,
+    pub router: Router,
+    pub acl: Acl,
+    pub per_source: Option<SourceLimit>,
+}
+
+impl Listener {
+    /// Builds the listener's shared state. Host names are resolved here (blocking: call it
+    /// off the executor); a name that does not resolve is an error naming it.
+    pub fn new(settings: ListenerSettings, metrics: ListenerMetrics) -> Result<Listener, String> {
+        let t = &settings.traffic;
+        let mut upstreams = vec![Arc::new(Upstreams::new(
+            "default",
+            &settings.upstreams,
+            settings.balance,
+            &settings,
+        )?)];
+        for r in &t.routes {
+            let group = Upstreams::new(&r.sni[0], &r.upstreams, r.balance, &settings)?;
+            upstreams.push(Arc::new(group));
+        }
+        let label = metrics.addr.to_string();
+        for g in &upstreams {
+            crate::monitor::watch(g, &label);
+        }
+        Ok(Listener {
+            router: Router::new(t.routes.iter().map(|r| r.sni.as_slice())),
+            acl: Acl::new(&t.allow, &t.deny),
+            per_source: t.max_conns_per_source.map(SourceLimit::new),
+            upstreams,
+            metrics,
+            settings,
+        })
+    }
 }
 
 /// How a pair ended.
@@ -53,43 +93,99 @@ impl Drop for UpstreamLive<'_> {
     }
 }
 
-/// Serves `client` (already counted in `live`) on worker `worker`.
-pub async fn serve(client: TcpStream, live: Live, worker: usize) {
+/// Serves `client` (already counted in `live`; `peer` is its address from accept) on worker
+/// `worker`.
+pub async fn serve(client: Conn, peer: Option<SocketAddr>, live: Live, worker: usize) {
     let l = &*live.0;
     let counters = &l.metrics.workers[worker];
-    let Some((upstream, i)) = l.upstreams.connect(l.metrics.addr).await else {
+    let c = match inspect::intake(&client, peer, l).await {
+        Ok(c) => c,
+        Err(r) => {
+            counters.refused[r.reason as usize].add(1);
+            let from = r.src.map_or("a Unix client".to_string(), |a| a.to_string());
+            log::error(format_args!(
+                "listener {}: client {from} closed before any upstream ({}): {}",
+                l.metrics.addr,
+                r.reason.label(),
+                r.detail
+            ));
+            return;
+        }
+    };
+    let group = &l.upstreams[c.group];
+    let Some((upstream, server)) = group.connect(&l.metrics.addr, c.src.map(|a| a.ip())).await
+    else {
         counters.no_upstream.add(1);
         log::error(format_args!(
-            "listener {}: every upstream failed to connect; closing the client",
+            "listener {}: every upstream failed to connect or is down; closing the client",
             l.metrics.addr
         ));
         return;
     };
-    let up = l.upstreams.get(i);
-    up.active.fetch_add(1, Ordering::Relaxed);
-    let _up_live = UpstreamLive(&up.active);
-    let _ = client.set_nodelay(true);
-    let _ = upstream.set_nodelay(true);
-    match pair(&client, &upstream, &l.settings, counters).await {
+    server.active.fetch_add(1, Ordering::Relaxed);
+    let _up_live = UpstreamLive(&server.active);
+    client.set_nodelay();
+    upstream.set_nodelay();
+    let first = match send_first(
+        &client,
+        &upstream,
+        &c,
+        l.settings.traffic.send_proxy,
+        counters,
+    )
+    .await
+    {
+        Ok(()) => pair(&client, &upstream, &l.settings, counters).await,
+        Err(e) => End::Error(e),
+    };
+    match first {
         End::Done => {}
         End::Idle => counters.idle_timeouts.add(1),
         End::Error(e) => {
             counters.pair_errors.add(1);
-            reset(&client);
-            reset(&upstream);
-            let addr = l.metrics.addr;
+            client.reset_on_close();
+            upstream.reset_on_close();
+            let addr = &l.metrics.addr;
             log::error(format_args!(
                 "listener {addr}: pair with upstream {}: {e}",
-                up.addr
+                server.dest
             ));
         }
     }
 }
 
+/// Writes what the upstream must get before the copy starts: the PROXY header (`send-proxy`)
+/// and the bytes already read from the client, in one write.
+async fn send_first(
+    client: &Conn,
+    upstream: &Conn,
+    c: &Client,
+    send_proxy: Option<ProxyVersion>,
+    counters: &WorkerCounters,
+) -> io::Result<()> {
+    let mut first = match send_proxy {
+        Some(v) => {
+            let dst = c.dst.or_else(|| client.ip_addrs().1);
+            let addrs = c.src.zip(dst);
+            match v {
+                ProxyVersion::V1 => proxy_proto::v1(addrs),
+                ProxyVersion::V2 => proxy_proto::v2(addrs),
+            }
+        }
+        None => Vec::new(),
+    };
+    first.extend_from_slice(&c.prefix);
+    if first.is_empty() {
+        return Ok(());
+    }
+    counters.bytes_up.add(c.prefix.len() as u64);
+    upstream.write_all(first).await.0
+}
+
 /// Runs both directions and the idle timer until the pair ends.
 async fn pair(
-    client: &TcpStream,
-    upstream: &TcpStream,
+    client: &Conn,
+    upstream: &Conn,
     settings: &ListenerSettings,
     counters: &WorkerCounters,
 ) -> End {
@@ -180,22 +276,4 @@ impl<'a> Dir<'a> {
             Poll::Pending => None,
         }
     }
-}
-
-/// SO_LINGER 0: closing the socket sends a reset instead of a FIN.
-fn reset(s: &TcpStream) {
-    let linger = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    // SAFETY: setsockopt reads `linger`, which lives for the call, on an fd `s` owns.
-    unsafe {
-        libc::setsockopt(
-            s.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&linger as *const libc::linger).cast(),
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
-        )
-    };
 }

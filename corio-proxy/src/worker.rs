@@ -6,11 +6,13 @@
 //! what is left is closed with its runtime. Worker 0 returns last — when every worker's pairs
 //! are done, or at the timeout — so /metrics stays up until the process exits.
 
+use crate::bind::{Acceptor, Bound};
 use crate::config::Accept;
+use crate::conn::Conn;
 use crate::log;
 use crate::metrics::ProcessState;
 use crate::pair::{self, Listener, Live};
-use corio::net::{TcpListener, TcpStream};
+use corio::net::TcpStream;
 use std::cell::Cell;
 use std::future::{poll_fn, Future};
 use std::net::SocketAddr;
@@ -24,7 +26,7 @@ use std::time::{Duration, Instant};
 pub struct Shared {
     pub listeners: Vec<Arc<Listener>>,
     /// Per listener, the socket each worker adopts (taken once).
-    pub sockets: Vec<Mutex<Vec<Option<std::net::TcpListener>>>>,
+    pub sockets: Vec<Mutex<Vec<Option<Bound>>>>,
     pub admin: Mutex<Option<std::net::TcpListener>>,
     pub drain_timeout: Duration,
     pub accept: Accept,
@@ -70,7 +72,7 @@ pub async fn run(id: usize, shared: Arc<Shared>) {
             .get_mut(id)
             .and_then(Option::take);
         let Some(socket) = socket else { continue };
-        let listener = match TcpListener::from_std(socket) {
+        let listener = match Acceptor::from_std(socket) {
             Ok(l) => l,
             Err(e) => {
                 log::error(format_args!(
@@ -80,9 +82,12 @@ pub async fn run(id: usize, shared: Arc<Shared>) {
                 continue;
             }
         };
-        match shared.accept {
-            Accept::Reuseport => drop(corio::spawn(accept_loop(listener, l.clone(), id))),
-            Accept::Balanced => drop(corio::spawn(balanced(listener, l.clone()))),
+        match (shared.accept, listener) {
+            (Accept::Balanced, Acceptor::Tcp(listener)) => {
+                drop(corio::spawn(balanced(listener, l.clone())))
+            }
+            // A Unix listener is one socket every worker accepts on, in either mode.
+            (_, listener) => drop(corio::spawn(accept_loop(listener, l.clone(), id))),
         }
     }
     if id == 0 {
@@ -92,7 +97,7 @@ pub async fn run(id: usize, shared: Arc<Shared>) {
             .unwrap_or_else(|e| e.into_inner())
             .take();
         if let Some(admin) = admin {
-            match TcpListener::from_std(admin) {
+            match corio::net::TcpListener::from_std(admin) {
                 Ok(a) => drop(corio::spawn(crate::admin::serve(a, shared.clone()))),
                 Err(e) => log::error(format_args!("admin listener: {e}")),
             }
@@ -131,7 +136,7 @@ async fn drain(shared: &Shared) {
 }
 
 /// Accepts on this worker's SO_REUSEPORT listener until the drain starts, then closes it.
-async fn accept_loop(listener: TcpListener, l: Arc<Listener>, worker: usize) {
+async fn accept_loop(listener: Acceptor, l: Arc<Listener>, worker: usize) {
     let mut stop = pin!(corio::shutdown_requested());
     loop {
         let next = {
@@ -146,9 +151,9 @@ async fn accept_loop(listener: TcpListener, l: Arc<Listener>, worker: usize) {
         };
         match next {
             None => break,
-            Some(Ok((stream, _))) => {
+            Some(Ok((stream, peer))) => {
                 if let Some(live) = admit(&l, worker) {
-                    spawn_pair(stream, live, worker);
+                    spawn_pair(stream, peer, live, worker);
                 }
             }
             Some(Err(e)) => {
@@ -161,15 +166,16 @@ async fn accept_loop(listener: TcpListener, l: Arc<Listener>, worker: usize) {
 }
 
 /// Accepts on worker 0 and hands each client to the least-loaded worker.
-async fn balanced(listener: TcpListener, l: Arc<Listener>) {
-    let addr: SocketAddr = l.metrics.addr;
+async fn balanced(listener: corio::net::TcpListener, l: Arc<Listener>) {
+    let addr = l.metrics.addr.clone();
     let handler = move |stream: TcpStream| {
         let l = l.clone();
         async move {
             let worker = corio::worker_id();
             if let Some(live) = admit(&l, worker) {
                 let _local = LocalLive::new();
-                pair::serve(stream, live, worker).await;
+                let peer = stream.peer_addr().ok();
+                pair::serve(Conn::Tcp(stream), peer, live, worker).await;
             }
         }
     };
@@ -196,10 +202,10 @@ fn admit(l: &Arc<Listener>, worker: usize) -> Option<Live> {
     Some(live)
 }
 
-fn spawn_pair(stream: TcpStream, live: Live, worker: usize) {
+fn spawn_pair(stream: Conn, peer: Option<SocketAddr>, live: Live, worker: usize) {
     let local = LocalLive::new();
     drop(corio::spawn(async move {
         let _local = local;
-        pair::serve(stream, live, worker).await;
+        pair::serve(stream, peer, live, worker).await;
     }));
 }

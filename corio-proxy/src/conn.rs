@@ -1,0 +1,123 @@
+//! A connection of either kind the proxy serves: TCP, or a Unix stream (`unix:` listeners and
+//! upstreams). The copy loops, the PROXY header and the SNI peek see only this type, so every
+//! feature works across both kinds, buffered or spliced.
+
+use crate::addr::Dest;
+use corio::buf::{BufResult, IoBuf, IoBufMut};
+use corio::net::{TcpStream, UnixStream};
+use corio::pipe::Pipe;
+use std::io;
+use std::net::{Shutdown, SocketAddr};
+use std::os::fd::{AsRawFd, RawFd};
+
+/// One side of a pair.
+pub enum Conn {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+impl Conn {
+    /// Connects to an upstream.
+    pub async fn connect(dest: &Dest) -> io::Result<Conn> {
+        match dest {
+            Dest::Ip(a) => TcpStream::connect(*a).await.map(Conn::Tcp),
+            Dest::Unix(p) => UnixStream::connect(p).await.map(Conn::Unix),
+        }
+    }
+
+    /// Waits until a read would not wait, holding no buffer.
+    pub async fn readable(&self) -> io::Result<()> {
+        match self {
+            Conn::Tcp(s) => s.readable().await,
+            Conn::Unix(s) => s.readable().await,
+        }
+    }
+
+    pub async fn read<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
+        match self {
+            Conn::Tcp(s) => s.read(buf).await,
+            Conn::Unix(s) => s.read(buf).await,
+        }
+    }
+
+    pub async fn write<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
+        match self {
+            Conn::Tcp(s) => s.write(buf).await,
+            Conn::Unix(s) => s.write(buf).await,
+        }
+    }
+
+    pub async fn write_all<B: IoBuf>(&self, buf: B) -> BufResult<(), B> {
+        match self {
+            Conn::Tcp(s) => s.write_all(buf).await,
+            Conn::Unix(s) => s.write_all(buf).await,
+        }
+    }
+
+    pub async fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        match self {
+            Conn::Tcp(s) => s.shutdown(how).await,
+            Conn::Unix(s) => s.shutdown(how).await,
+        }
+    }
+
+    /// Moves what this socket has (up to `max`) into `pipe`; 0 at EOF.
+    pub async fn splice_into(&self, pipe: &Pipe, max: usize) -> io::Result<usize> {
+        match self {
+            Conn::Tcp(s) => pipe.splice_from(s, max).await,
+            Conn::Unix(s) => pipe.splice_from(s, max).await,
+        }
+    }
+
+    /// Moves up to `max` bytes of `pipe` out to this socket.
+    pub async fn splice_out_of(&self, pipe: &Pipe, max: usize) -> io::Result<usize> {
+        match self {
+            Conn::Tcp(s) => pipe.splice_to(s, max).await,
+            Conn::Unix(s) => pipe.splice_to(s, max).await,
+        }
+    }
+
+    /// TCP_NODELAY on TCP (a proxy forwards what it has at once); nothing on Unix streams.
+    pub fn set_nodelay(&self) {
+        if let Conn::Tcp(s) = self {
+            let _ = s.set_nodelay(true);
+        }
+    }
+
+    /// The peer's and the local IP address (none on a Unix stream).
+    pub fn ip_addrs(&self) -> (Option<SocketAddr>, Option<SocketAddr>) {
+        match self {
+            Conn::Tcp(s) => (s.peer_addr().ok(), s.local_addr().ok()),
+            Conn::Unix(_) => (None, None),
+        }
+    }
+
+    /// Makes the close send a reset (SO_LINGER 0) on TCP, so the side still up learns of a
+    /// failure promptly; a Unix stream has no reset, its close is seen as EOF or EPIPE.
+    pub fn reset_on_close(&self) {
+        let Conn::Tcp(s) = self else { return };
+        let linger = libc::linger {
+            l_onoff: 1,
+            l_linger: 0,
+        };
+        // SAFETY: setsockopt reads `linger`, which lives for the call, on an fd `s` owns.
+        unsafe {
+            libc::setsockopt(
+                s.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_LINGER,
+                (&linger as *const libc::linger).cast(),
+                std::mem::size_of::<libc::linger>() as libc::socklen_t,
+            )
+        };
+    }
+}
+
+impl AsRawFd for Conn {
+    fn as_raw_fd(&self) -> RawFd {
+        match self {
+            Conn::Tcp(s) => s.as_raw_fd(),
+            Conn::Unix(s) => s.as_raw_fd(),
+        }
+    }
+}
