@@ -20,6 +20,7 @@ mod deadline;
 pub(crate) mod fsync;
 pub(crate) mod nop;
 pub(crate) mod open;
+pub(crate) mod pass_fds;
 pub(crate) mod path;
 pub(crate) mod poll;
 pub(crate) mod read;

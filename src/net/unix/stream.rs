@@ -7,11 +7,11 @@ use crate::fd::SharedFd;
 use crate::net::socket::{nonblocking_sockets, socket};
 use crate::net::stream;
 use crate::op::recv::{self, ReadKind};
-use crate::op::{close, connect, send, shutdown, writev};
+use crate::op::{close, connect, pass_fds, send, shutdown, writev};
 use crate::sys::addr::{sock_name, RawAddr};
 use crate::sys::syscall;
 use std::io;
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::{BorrowedFd, FromRawFd, OwnedFd};
 use std::path::Path;
 use std::time::Instant;
 
@@ -23,6 +23,32 @@ pub struct UnixStream {
 impl UnixStream {
     pub(crate) fn from_fd(fd: SharedFd) -> UnixStream {
         UnixStream { fd }
+    }
+
+    /// Gives the socket back as a std stream, deregistered from this executor (to hand it to
+    /// another worker or runtime, which adopts it with [`from_std`](Self::from_std)). Fails
+    /// with `WouldBlock` while an operation on it is still in flight or bytes from a dropped
+    /// read are kept on it, and with `NotConnected` after `close`.
+    pub fn into_std(self) -> io::Result<std::os::unix::net::UnixStream> {
+        self.fd.check_open()?;
+        if self.fd.has_stash() {
+            return Err(io::Error::new(
+                io::ErrorKind::WouldBlock,
+                "bytes from a dropped read are still kept on this stream",
+            ));
+        }
+        match self.fd.take_if_last() {
+            Some(taken) if taken.fd >= 0 => {
+                // SAFETY: `take_if_last` gave us sole ownership of this open fd (a Unix socket
+                // is never in the ring's registered files, so it has a number).
+                let std = unsafe { std::os::unix::net::UnixStream::from_raw_fd(taken.fd) };
+                Ok(std)
+            }
+            _ => Err(io::Error::new(
+                io::ErrorKind::WouldBlock,
+                "an operation on this stream is still in flight",
+            )),
+        }
     }
 
     /// Adopts a connected Unix stream made with std (or inherited), on the current runtime. Must be
@@ -132,6 +158,52 @@ impl UnixStream {
 
     pub(crate) fn shared_fd(&self) -> &SharedFd {
         &self.fd
+    }
+
+    /// Sends `buf`'s initialized bytes with the descriptors `fds` attached (SCM_RIGHTS), in
+    /// one sendmsg (an SQE on io_uring); returns how many bytes went. The descriptors travel
+    /// with the first byte sent; write any rest with [`write_all`](Self::write_all). The
+    /// receiver gets its own descriptors for the same open files (sockets, pipes, files).
+    ///
+    /// `buf` must hold at least one byte, and `fds` at most 253 descriptors (the kernel's
+    /// SCM_MAX_FD): otherwise `InvalidInput`. The op keeps its own duplicates of `fds` until
+    /// the kernel is done with the message, so the caller may close its descriptors as soon as
+    /// this returns — or drops the future.
+    ///
+    /// ```
+    /// # corio::block_on(async {
+    /// use std::os::fd::AsFd;
+    /// let (a, b) = corio::net::UnixStream::pair()?;
+    /// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let (res, _) = a.send_fds(vec![b'L'], &[listener.as_fd()]).await;
+    /// res?;
+    /// let (res, _) = b.recv_fds(Vec::with_capacity(1), 4).await;
+    /// let (_n, fds) = res?;
+    /// let same = std::net::TcpListener::from(fds.into_iter().next().unwrap());
+    /// assert_eq!(same.local_addr()?, listener.local_addr()?);
+    /// # Ok::<(), std::io::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn send_fds<B: IoBuf>(&self, buf: B, fds: &[BorrowedFd<'_>]) -> BufResult<usize, B> {
+        pass_fds::send_fds(&self.fd, buf, fds).await
+    }
+
+    /// Reads into `buf`'s spare capacity, like [`read`](Self::read), and takes up to
+    /// `max_fds` descriptors sent with those bytes (SCM_RIGHTS): recvmsg, an SQE on io_uring.
+    /// Each descriptor comes back as an `OwnedFd` (close-on-exec), closed when dropped.
+    ///
+    /// One call returns the descriptors of at most one message, with the bytes that came
+    /// with them (a read stops where a message with descriptors begins or ends). If more
+    /// descriptors arrived than `max_fds` (the kernel sets MSG_CTRUNC and drops the rest), the
+    /// ones that were received are closed and the call fails with `InvalidData`; the bytes
+    /// are in `buf` all the same. A `recv_fds` future dropped in flight keeps its bytes for
+    /// the next read, as every read does, and closes the descriptors that came with them.
+    pub async fn recv_fds<B: IoBufMut>(
+        &self,
+        buf: B,
+        max_fds: usize,
+    ) -> BufResult<(usize, Vec<OwnedFd>), B> {
+        pass_fds::recv_fds(&self.fd, buf, max_fds).await
     }
 
     /// Shuts down the read, write, or both halves.
