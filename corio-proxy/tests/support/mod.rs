@@ -83,12 +83,13 @@ impl Proxy {
         };
         let ready = wait_for(Duration::from_secs(20), || {
             let lines = proxy.stderr.lock().unwrap();
-            let listen: Vec<SocketAddr> = lines
+            let shown: Vec<&str> = lines
                 .iter()
                 .filter_map(|l| l.strip_prefix("corio-proxy: listening on "))
-                .map(|a| a.parse().unwrap())
                 .collect();
-            (listen.len() >= listeners).then(|| {
+            // unix:/path listeners are counted, and not in `listen`.
+            let listen: Vec<SocketAddr> = shown.iter().filter_map(|a| a.parse().ok()).collect();
+            (shown.len() >= listeners).then(|| {
                 let admin = lines.iter().find_map(|l| {
                     let a = l.strip_prefix("corio-proxy: admin on http://")?;
                     a.strip_suffix("/metrics")?.parse().ok()
