@@ -130,7 +130,7 @@ fn accept_proxy_addresses_are_sent_on() {
         in6.extend_from_slice(&tlvs);
         let payload = support::pattern(3, 100_000);
         let cases = [(v1(src4, dst4), src4, dst4), (in6, src6, dst6)];
-        for (header, src, dst) in &cases {
+        for (header, _, _) in &cases {
             let back = send_and_close(proxy.addr(), &[&header[..], &payload].concat());
             assert!(back.is_empty());
         }
