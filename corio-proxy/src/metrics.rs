@@ -375,6 +375,20 @@ fn render_traffic(out: &mut String, ls: &[ListenerView<'_>]) {
             }
         }
     }
+    let name = "corio_proxy_route_clients_total";
+    family(
+        out,
+        name,
+        "counter",
+        "Clients each upstream group took (SNI routes, the default).",
+    );
+    for l in ls {
+        for g in l.upstreams {
+            let n = g.clients.load(Ordering::Relaxed);
+            let (la, r) = (&l.metrics.addr, &g.route);
+            let _ = writeln!(out, "{name}{{listener=\"{la}\",route=\"{r}\"}} {n}");
+        }
+    }
     let name = "corio_proxy_resolve_failures_total";
     family(
         out,

@@ -110,6 +110,8 @@ pub struct Upstreams {
     pub health: Option<HealthCheck>,
     pub resolve_interval: Duration,
     pub resolve_failures: AtomicU64,
+    /// Clients sent to this group (for SNI routes: how many each route took).
+    pub clients: AtomicU64,
     epoch: Instant,
 }
 
@@ -152,6 +154,7 @@ impl Upstreams {
             health: l.traffic.health.clone(),
             resolve_interval: l.traffic.resolve_interval,
             resolve_failures: AtomicU64::new(0),
+            clients: AtomicU64::new(0),
             epoch: Instant::now(),
         })
     }
@@ -293,6 +296,7 @@ impl Upstreams {
         listener: &dyn Display,
         client: Option<IpAddr>,
     ) -> Option<(Conn, Arc<Server>)> {
+        self.clients.fetch_add(1, Ordering::Relaxed);
         let set = self.snapshot();
         for i in self.order(&set, client) {
             let s = &set.servers[i];
@@ -314,6 +318,15 @@ impl Upstreams {
     /// thread). A name that fails keeps its last addresses, and the failure is logged and
     /// counted. Servers whose address stays keep their state; new ones start up.
     pub fn refresh(&self, listener: &dyn Display) {
+        self.refresh_with(listener, lookup)
+    }
+
+    /// `refresh` with a given resolver (tests replace the system's).
+    fn refresh_with(
+        &self,
+        listener: &dyn Display,
+        lookup: impl Fn(&str, u16) -> Result<Vec<SocketAddr>, String>,
+    ) {
         let mut resolved = self.resolved.lock().unwrap_or_else(|e| e.into_inner());
         let mut changed = false;
         for (e, last) in self.entries.iter().zip(resolved.iter_mut()) {
@@ -529,6 +542,31 @@ mod tests {
                 assert_eq!(order(&u, Some(c)), first);
             }
         }
+    }
+
+    #[test]
+    fn a_name_that_stops_resolving_keeps_its_addresses() {
+        let u = group(&[("localhost:7", 1, false)], Balance::RoundRobin);
+        let ip = |s: &str| -> SocketAddr { s.parse().unwrap() };
+        let l = "test";
+        u.refresh_with(&l, |_, _| Ok(vec![ip("10.0.0.1:7"), ip("10.0.0.2:7")]));
+        let before = u.servers();
+        assert_eq!(before.len(), 2);
+        u.refresh_with(&l, |h, _| Err(format!("cannot resolve {h}")));
+        assert_eq!(u.resolve_failures.load(Ordering::Relaxed), 1);
+        let kept = u.servers();
+        assert!(
+            kept.iter().zip(&before).all(|(a, b)| Arc::ptr_eq(a, b)),
+            "kept as they were"
+        );
+        u.refresh_with(&l, |_, _| Ok(vec![ip("10.0.0.2:7"), ip("10.0.0.3:7")]));
+        let after = u.servers();
+        let dests: Vec<String> = after.iter().map(|s| s.dest.to_string()).collect();
+        assert_eq!(dests, ["10.0.0.2:7", "10.0.0.3:7"]);
+        assert!(
+            Arc::ptr_eq(&after[0], &before[1]),
+            "the address that stayed kept its state"
+        );
     }
 
     #[test]

@@ -167,6 +167,13 @@ fn no_route_and_slow_hellos_are_closed_and_counted() {
     let no_route = if python_ssl() { 2 } else { 1 };
     assert_eq!(refused("sni_no_route"), no_route, "{m}");
     assert_eq!(refused("sni_timeout"), 1, "{m}");
+    if python_ssl() {
+        let routed = "route=\"api.example.com\"";
+        assert_eq!(
+            support::metric_value(&m, "corio_proxy_route_clients_total", routed),
+            1
+        );
+    }
 }
 
 /// A real TLS handshake through the proxy: the route's server answers with the name it saw.
