@@ -84,11 +84,11 @@ impl Conn {
         }
     }
 
-    /// The peer's and the local IP address (none on a Unix stream).
-    pub fn ip_addrs(&self) -> (Option<SocketAddr>, Option<SocketAddr>) {
+    /// The local IP address (none on a Unix stream).
+    pub fn local_ip_addr(&self) -> Option<SocketAddr> {
         match self {
-            Conn::Tcp(s) => (s.peer_addr().ok(), s.local_addr().ok()),
-            Conn::Unix(_) => (None, None),
+            Conn::Tcp(s) => s.local_addr().ok(),
+            Conn::Unix(_) => None,
         }
     }
 

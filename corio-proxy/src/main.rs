@@ -76,6 +76,7 @@ fn run() -> i32 {
         Ok(s) => Arc::new(s),
         Err(msg) => {
             eprintln!("corio-proxy: {msg}");
+            bind::remove_unix_sockets();
             return 1;
         }
     };

@@ -1,4 +1,6 @@
-//! One client: connect it to an upstream, copy both directions at once, and end the pair.
+//! One client: take it in (its PROXY header, ACLs, SNI route: `inspect`), connect it to an
+//! upstream of its route, send what the upstream must get first (the PROXY header we add,
+//! the bytes already read), then copy both directions at once, and end the pair.
 //!
 //! - Both directions done (each saw EOF and passed it on as shutdown(Write)): both closed.
 //! - An error on either (a reset, a failed write): both sockets are closed with SO_LINGER 0,
@@ -165,7 +167,7 @@ async fn send_first(
 ) -> io::Result<()> {
     let mut first = match send_proxy {
         Some(v) => {
-            let dst = c.dst.or_else(|| client.ip_addrs().1);
+            let dst = c.dst.or_else(|| client.local_ip_addr());
             let addrs = c.src.zip(dst);
             match v {
                 ProxyVersion::V1 => proxy_proto::v1(addrs),
