@@ -141,6 +141,31 @@ fn a_stale_file_is_replaced_and_a_live_socket_is_an_error() {
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(std::fs::read_to_string(&file.0).unwrap(), "keep me");
     drop(proxy);
+    // A start that fails after the socket file was made (the next listener's port is taken)
+    // leaves no file behind.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let made = TempPath::new("made.sock");
+    let text = format!(
+        "[[listener]]\nlisten = \"unix:{}\"\nupstreams = [\"{r}\"]\n\
+         [[listener]]\nlisten = \"{}\"\nupstreams = [\"{r}\"]\n",
+        made.str(),
+        taken.local_addr().unwrap(),
+        r = rec.addr
+    );
+    let cfg = TempPath::new("failing.toml");
+    std::fs::write(&cfg.0, text).unwrap();
+    let out = Command::new(BIN)
+        .args(["--config", cfg.str()])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!made.0.exists(), "the socket file of a failed start stayed");
 }
 
 /// A Unix client has no IP: send-proxy says so (v1 UNKNOWN), and the bytes follow.
