@@ -58,8 +58,10 @@ fn client_hello(addr: SocketAddr, sni: &str, pieces: usize) -> Vec<u8> {
         .output()
         .unwrap();
     assert!(out.status.success(), "the TLS client failed: {out:?}");
-    let hex = String::from_utf8(out.stdout).unwrap();
-    let hex = hex.trim();
+    unhex(String::from_utf8(out.stdout).unwrap().trim())
+}
+
+fn unhex(hex: &str) -> Vec<u8> {
     (0..hex.len())
         .step_by(2)
         .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
@@ -127,6 +129,31 @@ fn routes_by_server_name_and_forwards_the_hello_byte_exact() {
             }
         }
     }
+}
+
+/// With accept-proxy, the PROXY header is taken off and the ClientHello behind it, in the
+/// same write, still picks the route and arrives byte-exact.
+#[test]
+fn a_proxy_header_then_the_hello_in_one_write() {
+    if !python_ssl() {
+        return;
+    }
+    let (default, api) = (Recorder::start(), Recorder::start());
+    let text = format!(
+        "workers = 1\n[[listener]]\nlisten = \"127.0.0.1:0\"\naccept-proxy = true\n\
+         upstreams = [\"{}\"]\n[[listener.route]]\nsni = [\"api.example.com\"]\nupstreams = [\"{}\"]\n",
+        default.addr, api.addr
+    );
+    let (proxy, _file) = proxy_config(&text, 1);
+    let out = Command::new(python().unwrap())
+        .args([SCRIPT, "bytes", "api.example.com"])
+        .output()
+        .unwrap();
+    let hello = unhex(String::from_utf8(out.stdout).unwrap().trim());
+    let header = b"PROXY TCP4 192.0.2.1 192.0.2.2 1000 443\r\n";
+    send_and_close(proxy.addr(), &[&header[..], &hello].concat());
+    assert!(api.wait(1)[0].bytes == hello);
+    assert_eq!(default.count(), 0);
 }
 
 /// Bytes that are not TLS take the default route, unchanged.

@@ -4,6 +4,8 @@ hello HOST PORT SNI PIECES: makes the ClientHello Python's ssl module (OpenSSL) 
 ("-" for none), sends it to HOST:PORT in PIECES writes 50 ms apart (TCP_NODELAY, so each is
 its own segment), prints the bytes in hex, half-closes and reads until EOF.
 
+bytes SNI: prints the ClientHello for SNI in hex, and sends nothing.
+
 e2e CERT KEY NAME: starts a TLS server (CERT, KEY) on 127.0.0.1:0 that answers "hi NAME: "
 and echoes one line; prints its port, reads the proxy's port from stdin, makes a real TLS
 handshake through the proxy with server_name NAME, sends a line, prints what came back.
@@ -15,7 +17,7 @@ import threading
 import time
 
 
-def hello(host, port, sni, pieces):
+def client_hello(sni):
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
@@ -25,7 +27,11 @@ def hello(host, port, sni, pieces):
         obj.do_handshake()
     except ssl.SSLWantReadError:
         pass
-    data = out.read()
+    return out.read()
+
+
+def hello(host, port, sni, pieces):
+    data = client_hello(sni)
     s = socket.create_connection((host, port), timeout=20)
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     step = max(1, -(-len(data) // pieces))
@@ -66,7 +72,9 @@ def e2e(cert, key, name):
 
 
 if __name__ == "__main__":
-    if sys.argv[1] == "hello":
+    if sys.argv[1] == "bytes":
+        print(client_hello(sys.argv[2]).hex(), flush=True)
+    elif sys.argv[1] == "hello":
         hello(sys.argv[2], int(sys.argv[3]), sys.argv[4], int(sys.argv[5]))
     else:
         e2e(sys.argv[2], sys.argv[3], sys.argv[4])
