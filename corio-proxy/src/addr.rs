@@ -93,6 +93,20 @@ fn unix_path(p: &str) -> Result<PathBuf, String> {
     Ok(Path::new(p).to_path_buf())
 }
 
+/// As a string (`IP:PORT` or `unix:/path`): the takeover messages carry it.
+impl serde::Serialize for Listen {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Listen {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Listen, D::Error> {
+        let s = String::deserialize(d)?;
+        Listen::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
 impl fmt::Display for Listen {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

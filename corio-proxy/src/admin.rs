@@ -1,22 +1,37 @@
 //! `--admin ADDR`: a minimal HTTP/1.1 responder on worker 0. `GET /metrics` answers the
-//! Prometheus text; anything else 404 (or 405 for another method). One request per
-//! connection (`Connection: close`), bounded in size and time.
+//! Prometheus text, `GET /status` a JSON summary (status.rs); anything else 404 (or 405 for
+//! another method). One request per connection (`Connection: close`), bounded in size and
+//! time. A successor that takes the admin socket over stops this one (`stop`).
 
 use crate::log;
 use crate::metrics::{self, ListenerView};
 use crate::pool::{self, PoolStats};
-use crate::worker::Shared;
+use crate::worker::{select, Either, Shared};
 use corio::net::{TcpListener, TcpStream};
+use std::pin::pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const MAX_REQUEST: usize = 8 << 10;
 const DEADLINE: Duration = Duration::from_secs(5);
 
-/// Serves until the process exits.
+/// Serves until the process exits, or until a successor takes the socket over.
 pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
+    let stop = shared.admin_stop.clone();
     loop {
-        match listener.accept().await {
+        let mut accept = pin!(listener.accept());
+        let res = match select(accept.as_mut(), pin!(stop.stopped())).await {
+            Either::Left(res) => res,
+            Either::Right(_) => {
+                // Handed over: cancel the accept; a connection it already took is answered.
+                listener.set_deadline(Some(Instant::now()));
+                if let Ok((conn, _)) = accept.await {
+                    drop(corio::spawn(answer(conn, shared.clone())));
+                }
+                return;
+            }
+        };
+        match res {
             Ok((conn, _)) => drop(corio::spawn(answer(conn, shared.clone()))),
             Err(e) => {
                 log::error(format_args!("admin: accept: {e}"));
@@ -50,14 +65,30 @@ async fn answer(conn: TcpStream, shared: Arc<Shared>) {
             let body = render(&shared).await;
             respond(&conn, "200 OK", &body).await
         }
-        ("GET", _) => respond(&conn, "404 Not Found", "not found: try /metrics\n").await,
+        ("GET", "/status") => {
+            let body = crate::status::render(&shared);
+            respond_as(&conn, "200 OK", "application/json", &body).await
+        }
+        ("GET", _) => {
+            respond(
+                &conn,
+                "404 Not Found",
+                "not found: try /metrics or /status\n",
+            )
+            .await
+        }
         _ => respond(&conn, "405 Method Not Allowed", "only GET\n").await,
     }
 }
 
 async fn respond(conn: &TcpStream, status: &str, body: &str) {
+    let text = "text/plain; version=0.0.4; charset=utf-8";
+    respond_as(conn, status, text, body).await
+}
+
+async fn respond_as(conn: &TcpStream, status: &str, content_type: &str, body: &str) {
     let msg = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n\
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\n\
          Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
@@ -78,13 +109,17 @@ async fn render(shared: &Shared) -> String {
                 .unwrap_or(PoolStats::default()),
         );
     }
-    let views: Vec<ListenerView<'_>> = shared
-        .listeners
+    let entries = shared.entries();
+    let current: Vec<_> = entries.iter().map(|e| e.current()).collect();
+    let views: Vec<ListenerView<'_>> = entries
         .iter()
-        .map(|l| ListenerView {
+        .zip(&current)
+        .map(|(e, l)| ListenerView {
             metrics: &l.metrics,
             upstreams: &l.upstreams,
+            gate: &e.gate,
+            accepting: e.accepting(shared.process_room()),
         })
         .collect();
-    metrics::render(&views, &shared.state, &workers, &pools)
+    metrics::render(&views, &shared.state, &shared.gate, &workers, &pools)
 }

@@ -9,11 +9,12 @@
 
 use crate::addr::Listen;
 use crate::config::Accept;
-use crate::conn::Conn;
+use crate::conn::{Conn, StdConn};
 use corio::net::{TcpListener, UnixListener};
 use socket2::{Domain, Socket, Type};
 use std::io;
 use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -23,6 +24,64 @@ use std::sync::Mutex;
 pub enum Bound {
     Tcp(std::net::TcpListener),
     Unix(std::os::unix::net::UnixListener),
+}
+
+impl Bound {
+    /// The socket a predecessor handed over, as the kind `listen` says it is.
+    pub fn from_fd(listen: &Listen, fd: OwnedFd) -> Bound {
+        match listen {
+            Listen::Tcp(_) => Bound::Tcp(fd.into()),
+            Listen::Unix(_) => Bound::Unix(fd.into()),
+        }
+    }
+
+    pub fn try_clone(&self) -> io::Result<Bound> {
+        match self {
+            Bound::Tcp(l) => l.try_clone().map(Bound::Tcp),
+            Bound::Unix(l) => l.try_clone().map(Bound::Unix),
+        }
+    }
+
+    /// A duplicate of its descriptor (what an entry keeps, and a successor receives).
+    pub fn dup(&self) -> io::Result<OwnedFd> {
+        match self {
+            Bound::Tcp(l) => l.try_clone().map(OwnedFd::from),
+            Bound::Unix(l) => l.try_clone().map(OwnedFd::from),
+        }
+    }
+}
+
+/// One connection from a listening socket's queue without waiting, or `None` when the queue
+/// is empty (a listener that closes serves what is queued first). `listen` says the kind.
+pub fn accept_now(listen: &Listen, fd: RawFd) -> io::Result<Option<(StdConn, Option<SocketAddr>)>> {
+    if let Listen::Tcp(_) = listen {
+        let got = crate::steer::accept_now(fd)?;
+        return Ok(got.map(|(s, peer)| (StdConn::Tcp(s), Some(peer))));
+    }
+    let mut on: libc::c_int = 1;
+    // SAFETY: FIONBIO reads an int at `on`, which lives for the call.
+    if unsafe { libc::ioctl(fd, libc::FIONBIO, &mut on) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: accept4 with null address pointers only returns a new fd.
+    let conn = unsafe {
+        libc::accept4(
+            fd,
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            libc::SOCK_CLOEXEC,
+        )
+    };
+    if conn < 0 {
+        let e = io::Error::last_os_error();
+        return match e.raw_os_error() {
+            Some(libc::EAGAIN) => Ok(None),
+            _ => Err(e),
+        };
+    }
+    // SAFETY: accept4 just returned this fd and nothing else owns it.
+    let fd = unsafe { OwnedFd::from_raw_fd(conn) };
+    Ok(Some((StdConn::Unix(fd.into()), None)))
 }
 
 /// A worker's listening socket.
@@ -52,6 +111,23 @@ impl Acceptor {
         match self {
             Acceptor::Tcp(l) => l.close().await,
             Acceptor::Unix(l) => l.close().await,
+        }
+    }
+
+    /// A deadline for `accept` (a past one cancels an accept in flight).
+    pub fn set_deadline(&self, deadline: Option<std::time::Instant>) {
+        match self {
+            Acceptor::Tcp(l) => l.set_deadline(deadline),
+            Acceptor::Unix(l) => l.set_deadline(deadline),
+        }
+    }
+}
+
+impl AsRawFd for Acceptor {
+    fn as_raw_fd(&self) -> RawFd {
+        match self {
+            Acceptor::Tcp(l) => l.as_raw_fd(),
+            Acceptor::Unix(l) => l.as_raw_fd(),
         }
     }
 }
@@ -121,23 +197,41 @@ fn listen_unix(path: &Path, mode: u32) -> io::Result<std::os::unix::net::UnixLis
 
 /// Removes the Unix socket files this process made, where they are still the ones it made.
 pub fn remove_unix_sockets() {
-    for (path, dev, ino) in UNIX_PATHS
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .drain(..)
-    {
+    let paths = std::mem::take(&mut *UNIX_PATHS.lock().unwrap_or_else(|e| e.into_inner()));
+    remove_if_ours(paths);
+}
+
+/// Keeps `listen`'s socket file at exit (if it is a `unix:` one this process made): another
+/// process accepts on it now (a takeover).
+pub fn keep_unix_socket(listen: &Listen) {
+    if let Listen::Unix(p) = listen {
+        UNIX_PATHS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|(q, ..)| q != p);
+    }
+}
+
+/// Removes `listen`'s socket file now, if this process made it (a reload removed the
+/// listener, which has closed).
+pub fn remove_unix_socket(listen: &Listen) {
+    let Listen::Unix(p) = listen else { return };
+    let mut paths = UNIX_PATHS.lock().unwrap_or_else(|e| e.into_inner());
+    let (mine, rest): (Vec<_>, Vec<_>) = paths.drain(..).partition(|(q, ..)| q == p);
+    *paths = rest;
+    drop(paths);
+    remove_if_ours(mine);
+}
+
+/// Removes each file that is still the socket this process made (same device and inode).
+fn remove_if_ours(paths: Vec<(PathBuf, u64, u64)>) {
+    for (path, dev, ino) in paths {
         if let Ok(m) = std::fs::symlink_metadata(&path) {
             if m.dev() == dev && m.ino() == ino {
                 let _ = std::fs::remove_file(&path);
             }
         }
     }
-}
-
-/// Keeps the Unix socket files at exit: another process now accepts on them (a takeover).
-#[allow(dead_code)] // called by the takeover (issue 23's branch)
-pub fn keep_unix_sockets() {
-    UNIX_PATHS.lock().unwrap_or_else(|e| e.into_inner()).clear();
 }
 
 /// Accept backlog; the kernel caps it at net.core.somaxconn.

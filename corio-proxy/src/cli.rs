@@ -2,7 +2,8 @@
 
 use crate::addr::{Listen, Target};
 use crate::config::{
-    self, Accept, BadInput, Balance, Copy, DriverChoice, ListenerSettings, Names, Settings,
+    self, Accept, BadInput, Balance, Copy, DriverChoice, ListenerSettings, LogFormat, Names,
+    Settings,
 };
 use crate::traffic::{Entry, ProxyVersion, Traffic};
 use clap::Parser;
@@ -44,10 +45,12 @@ pub struct Args {
     /// Upstream connect timeout.
     #[arg(long, value_name = "DUR", allow_hyphen_values = true, value_parser = config::parse_duration, default_value = "5s")]
     connect_timeout: Duration,
-    /// Close a pair when no byte moved either way for DUR (off unless set).
-    #[arg(long, value_name = "DUR", allow_hyphen_values = true, value_parser = config::parse_duration)]
-    idle_timeout: Option<Duration>,
-    /// Live clients allowed on the listener, across all workers (unlimited unless set).
+    /// Close a pair when no byte moved either way for DUR; `off` disables it.
+    #[arg(long, value_name = "DUR|off", allow_hyphen_values = true, value_parser = parse_idle, default_value = "10m")]
+    idle_timeout: Idle,
+    /// Live clients, across all workers; at the limit the listener stops accepting and new
+    /// clients wait in the backlog. Default: what the fd limit allows (two per client, less a
+    /// reserve).
     #[arg(long, value_name = "N", allow_hyphen_values = true)]
     max_conns: Option<usize>,
     /// On SIGTERM/SIGINT, how long live pairs may finish before they are closed.
@@ -68,23 +71,56 @@ pub struct Args {
     /// How connections reach the workers.
     #[arg(long, value_enum, default_value = "reuseport")]
     accept: Accept,
-    /// Read every setting from a TOML file instead of flags.
+    /// Write one JSON line per ended connection to PATH (`-`: stderr); reopened on SIGHUP.
+    #[arg(long, value_name = "PATH")]
+    access_log: Option<PathBuf>,
+    /// The event log's format on stderr.
+    #[arg(long, value_enum, default_value = "text")]
+    log_format: LogFormat,
+    /// Event log filter (error, warn, info, debug, trace, or RUST_LOG syntax); default: RUST_LOG,
+    /// else info.
+    #[arg(long, value_name = "FILTER")]
+    log_level: Option<String>,
+    /// Listen on a Unix socket at PATH for a successor's --takeover (binary upgrade). May be
+    /// given with --config.
+    #[arg(long, value_name = "PATH")]
+    control: Option<PathBuf>,
+    /// Take the listening sockets over from the proxy whose --control socket is PATH, then
+    /// tell it to drain. May be given with --config.
+    #[arg(long, value_name = "PATH")]
+    pub takeover: Option<PathBuf>,
+    /// Read every setting from a TOML file instead of flags (SIGHUP reads it again).
     #[arg(long, value_name = "FILE", conflicts_with_all = [
         "listen", "upstreams", "workers", "driver", "balance", "connect_timeout",
         "idle_timeout", "max_conns", "drain_timeout", "copy", "admin", "max_fails",
-        "fail_timeout", "accept", "send_proxy", "accept_proxy",
+        "fail_timeout", "accept", "access_log", "log_format", "log_level", "send_proxy",
+        "accept_proxy",
     ])]
-    config: Option<PathBuf>,
+    pub config: Option<PathBuf>,
+}
+
+/// `--idle-timeout`: a duration, or off (`None`).
+#[derive(Debug, Clone, Copy)]
+struct Idle(Option<Duration>);
+
+fn parse_idle(s: &str) -> Result<Idle, String> {
+    config::parse_idle(s).map(Idle)
 }
 
 impl Args {
     /// The settings these flags (or the file they name) describe.
-    pub fn settings(self) -> Result<Settings, BadInput> {
+    pub fn settings(&self) -> Result<Settings, BadInput> {
         if let Some(path) = &self.config {
-            return config::load(path);
+            let mut s = config::load(path)?;
+            // The two process flags that may go with --config; they win over the file.
+            if self.control.is_some() {
+                s.control.clone_from(&self.control);
+            }
+            return Ok(s);
         }
         let listen = self
             .listen
+            .clone()
             .ok_or_else(|| BadInput("--listen is required".into()))?;
         let settings = Settings {
             workers: self.workers,
@@ -92,12 +128,17 @@ impl Args {
             admin: self.admin,
             drain_timeout: self.drain_timeout,
             accept: self.accept,
+            max_conns: None,
+            control: self.control.clone(),
+            access_log: self.access_log.clone(),
+            log_format: self.log_format,
+            log_level: self.log_level.clone(),
             listeners: vec![ListenerSettings {
                 listen,
-                upstreams: self.upstreams.into_iter().map(Entry::new).collect(),
+                upstreams: self.upstreams.iter().cloned().map(Entry::new).collect(),
                 balance: self.balance,
                 connect_timeout: self.connect_timeout,
-                idle_timeout: self.idle_timeout,
+                idle_timeout: self.idle_timeout.0,
                 max_conns: self.max_conns,
                 copy: self.copy,
                 max_fails: self.max_fails,

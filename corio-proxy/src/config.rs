@@ -9,13 +9,15 @@ use crate::traffic::{self, Entry, FileRoute, HealthCheck, HealthKind, ProxyVersi
 use serde::Deserialize;
 use std::fmt;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_MAX_FAILS: u32 = 3;
 pub const DEFAULT_FAIL_TIMEOUT: Duration = Duration::from_secs(10);
+/// nginx's stream `proxy_timeout` default; `off` disables it.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// How a listener picks an upstream for a new client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
@@ -58,14 +60,27 @@ pub enum DriverChoice {
     Epoll,
 }
 
+/// The error log's format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogFormat {
+    /// One line per event: time, level, message.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
 /// One listener and its upstreams.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ListenerSettings {
     pub listen: Listen,
     pub upstreams: Vec<Entry>,
     pub balance: Balance,
     pub connect_timeout: Duration,
+    /// `None`: off.
     pub idle_timeout: Option<Duration>,
+    /// `None`: only the process-wide limit applies.
     pub max_conns: Option<usize>,
     pub copy: Copy,
     pub max_fails: u32,
@@ -85,6 +100,15 @@ pub struct Settings {
     pub drain_timeout: Duration,
     pub accept: Accept,
     pub listeners: Vec<ListenerSettings>,
+    /// Live clients across all listeners; `None`: what the fd limit allows (see limits.rs).
+    pub max_conns: Option<usize>,
+    /// The Unix socket a successor takes the listeners over from (`--control`).
+    pub control: Option<PathBuf>,
+    /// Where one JSON line per ended pair goes (`-`: stderr).
+    pub access_log: Option<PathBuf>,
+    pub log_format: LogFormat,
+    /// A `RUST_LOG`-style filter (`info`, `corio_proxy=debug`); `None`: RUST_LOG, else info.
+    pub log_level: Option<String>,
 }
 
 /// A bad flag or key: the message names it; the process exits with status 2.
@@ -109,6 +133,11 @@ struct File {
     accept: Option<Accept>,
     #[serde(default)]
     listener: Vec<FileListener>,
+    max_conns: Option<usize>,
+    control: Option<PathBuf>,
+    access_log: Option<PathBuf>,
+    log_format: Option<LogFormat>,
+    log_level: Option<String>,
 }
 
 /// One `[[listener]]` table.
@@ -122,8 +151,8 @@ struct FileListener {
     balance: Option<Balance>,
     #[serde(default, with = "dur")]
     connect_timeout: Option<Duration>,
-    #[serde(default, with = "dur")]
-    idle_timeout: Option<Duration>,
+    #[serde(default, with = "idle")]
+    idle_timeout: Option<Option<Duration>>,
     max_conns: Option<usize>,
     copy: Option<Copy>,
     max_fails: Option<u32>,
@@ -223,6 +252,31 @@ mod dur {
     }
 }
 
+/// The idle timeout: a duration, or "off" (`Some(None)`).
+mod idle {
+    use serde::{Deserialize, Deserializer};
+    use std::time::Duration;
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Option<Duration>>, D::Error> {
+        let s = String::deserialize(d)?;
+        super::parse_idle(&s)
+            .map(Some)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// An idle timeout: a duration above zero, or `off` (`None`).
+pub fn parse_idle(s: &str) -> Result<Option<Duration>, String> {
+    if s.trim() == "off" {
+        return Ok(None);
+    }
+    parse_duration(s)
+        .map(Some)
+        .map_err(|e| format!("{e}, or off"))
+}
+
 /// A humantime duration ("250ms", "5s", "1m30s"); zero is refused.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let d = humantime::parse_duration(s.trim())
@@ -266,7 +320,7 @@ fn from_file(file: File) -> Result<Settings, BadInput> {
             upstreams: l.upstreams,
             balance: l.balance.unwrap_or(Balance::RoundRobin),
             connect_timeout: l.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT),
-            idle_timeout: l.idle_timeout,
+            idle_timeout: l.idle_timeout.unwrap_or(Some(DEFAULT_IDLE_TIMEOUT)),
             max_conns: l.max_conns,
             copy: l.copy.unwrap_or(Copy::Buffered),
             max_fails: l.max_fails.unwrap_or(DEFAULT_MAX_FAILS),
@@ -281,6 +335,11 @@ fn from_file(file: File) -> Result<Settings, BadInput> {
         drain_timeout: file.drain_timeout.unwrap_or(DEFAULT_DRAIN_TIMEOUT),
         accept: file.accept.unwrap_or(Accept::Reuseport),
         listeners,
+        max_conns: file.max_conns,
+        control: file.control,
+        access_log: file.access_log,
+        log_format: file.log_format.unwrap_or_default(),
+        log_level: file.log_level,
     };
     validate(&settings, Names::File)?;
     Ok(settings)
@@ -319,6 +378,22 @@ pub fn validate(s: &Settings, names: Names) -> Result<(), BadInput> {
     if s.drain_timeout.is_zero() {
         let key = names.top("drain-timeout");
         return Err(BadInput(format!("{key}: must be above zero")));
+    }
+    if s.max_conns == Some(0) {
+        let key = names.top("max-conns");
+        return Err(BadInput(format!("{key}: must be at least 1")));
+    }
+    if let Some(filter) = &s.log_level {
+        crate::log::check_filter(filter)
+            .map_err(|e| BadInput(format!("{}: {e}", names.top("log-level"))))?;
+    }
+    let mut seen = std::collections::HashSet::new();
+    for (i, l) in s.listeners.iter().enumerate() {
+        let port_0 = matches!(l.listen, Listen::Tcp(a) if a.port() == 0);
+        if !port_0 && !seen.insert(l.listen.clone()) {
+            let key = names.listener(i, "listen");
+            return Err(BadInput(format!("{key}: {} is listed twice", l.listen)));
+        }
     }
     for (i, l) in s.listeners.iter().enumerate() {
         traffic::check(&l.listen, &l.upstreams, &l.traffic, &|k| {
@@ -402,8 +477,44 @@ fail-timeout = "2s"
         assert_eq!(s.drain_timeout, DEFAULT_DRAIN_TIMEOUT);
         let l = &s.listeners[0];
         assert_eq!(l.connect_timeout, DEFAULT_CONNECT_TIMEOUT);
-        assert_eq!((l.idle_timeout, l.max_conns), (None, None));
+        assert_eq!(l.idle_timeout, Some(DEFAULT_IDLE_TIMEOUT));
+        assert_eq!((l.max_conns, s.max_conns), (None, None));
         assert_eq!((l.balance, l.copy), (Balance::RoundRobin, Copy::Buffered));
+        assert_eq!(
+            (s.log_format, &s.control, &s.access_log),
+            (LogFormat::Text, &None, &None)
+        );
+    }
+
+    #[test]
+    fn operations_keys_parse() {
+        let s = parse(
+            "max-conns = 500\ncontrol = \"/run/corio-proxy.sock\"\naccess-log = \"-\"\n\
+             log-format = \"json\"\nlog-level = \"debug\"\n\
+             [[listener]]\nlisten = \"127.0.0.1:1\"\nupstreams = [\"127.0.0.1:2\"]\n\
+             idle-timeout = \"off\"\n",
+        )
+        .unwrap();
+        assert_eq!(s.max_conns, Some(500));
+        assert_eq!(s.control, Some(PathBuf::from("/run/corio-proxy.sock")));
+        assert_eq!(s.access_log, Some(PathBuf::from("-")));
+        assert_eq!(
+            (s.log_format, s.log_level.as_deref()),
+            (LogFormat::Json, Some("debug"))
+        );
+        assert_eq!(s.listeners[0].idle_timeout, None);
+        let bad = [
+            ("max-conns = 0\n", "max-conns"),
+            ("log-format = \"xml\"\n", "log-format"),
+            ("log-level = \"loud=?=\"\n", "log-level"),
+        ];
+        let l = "[[listener]]\nlisten = \"127.0.0.1:1\"\nupstreams = [\"127.0.0.1:2\"]\n";
+        for (top, key) in bad {
+            let err = parse(&format!("{top}{l}")).unwrap_err();
+            assert!(err.contains(key), "{top:?}: {err}");
+        }
+        let twice = format!("{l}{l}");
+        assert!(parse(&twice).unwrap_err().contains("listener[1].listen"));
     }
 
     #[test]
@@ -434,6 +545,9 @@ fail-timeout = "2s"
 
     #[test]
     fn durations() {
+        assert_eq!(parse_idle("off").unwrap(), None);
+        assert_eq!(parse_idle("2m").unwrap(), Some(Duration::from_secs(120)));
+        assert!(parse_idle("0s").unwrap_err().contains("or off"));
         assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
         assert_eq!(parse_duration("1m30s").unwrap(), Duration::from_secs(90));
         assert!(parse_duration("0s").is_err());

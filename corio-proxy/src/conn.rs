@@ -113,6 +113,32 @@ impl Conn {
     }
 }
 
+/// A connection between runtimes (a balanced hand-off to another worker): std's socket.
+pub enum StdConn {
+    Tcp(std::net::TcpStream),
+    Unix(std::os::unix::net::UnixStream),
+}
+
+impl Conn {
+    /// Leaves this worker's runtime, for another to adopt (`StdConn::adopt`).
+    pub fn into_std(self) -> io::Result<StdConn> {
+        match self {
+            Conn::Tcp(s) => s.into_std().map(StdConn::Tcp),
+            Conn::Unix(s) => s.into_std().map(StdConn::Unix),
+        }
+    }
+}
+
+impl StdConn {
+    /// Adopts it on the current worker's runtime.
+    pub fn adopt(self) -> io::Result<Conn> {
+        match self {
+            StdConn::Tcp(s) => TcpStream::from_std(s).map(Conn::Tcp),
+            StdConn::Unix(s) => UnixStream::from_std(s).map(Conn::Unix),
+        }
+    }
+}
+
 impl AsRawFd for Conn {
     fn as_raw_fd(&self) -> RawFd {
         match self {

@@ -102,11 +102,11 @@ fn record(s: &Server, outcome: Result<(), String>, h: &HealthCheck, listener: &s
     s.streak.store(0, Ordering::Relaxed);
     s.down.store(!down, Ordering::Relaxed);
     match outcome {
-        Ok(()) => log::error(format_args!(
+        Ok(()) => tracing::info!(
             "listener {listener}: upstream {} is up: {streak} health checks passed in a row",
             s.dest
-        )),
-        Err(why) => log::error(format_args!(
+        ),
+        Err(why) => log::warn(format_args!(
             "listener {listener}: upstream {} is down: {streak} health checks failed in a row (last: {why})",
             s.dest
         )),

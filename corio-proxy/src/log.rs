@@ -1,12 +1,50 @@
-//! Error lines on stderr: one per error with its reason, at most `PER_SECOND` a second across
-//! the process; the lines held back are counted and the count is printed with the next line
-//! let through. Nothing is logged for a healthy connection.
+//! The event log on stderr, through `tracing`: every line has a time and a level, as text
+//! (the default) or one JSON object per line (`--log-format json`), filtered by
+//! `--log-level` / key `log-level`, else `RUST_LOG`, else `info`.
+//!
+//! Events about one connection (a failed connect, a reset, a client closed for lack of
+//! descriptors) go through [`error`] / [`warn`] / [`debug`], which let at most `PER_SECOND`
+//! lines a second through across the process; the lines held back are counted, and the count
+//! is printed with the next line let through. Lifecycle events (listening, reload, takeover,
+//! drain) use `tracing` directly and are never held back. Nothing is logged for a healthy
+//! connection.
 
+use crate::config::LogFormat;
 use std::fmt;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+use tracing_subscriber::EnvFilter;
 
 const PER_SECOND: u32 = 20;
+
+/// Checks a filter (`info`, `warn,corio_proxy=debug`) without installing it.
+pub fn check_filter(filter: &str) -> Result<(), String> {
+    EnvFilter::builder()
+        .parse(filter)
+        .map(drop)
+        .map_err(|e| format!("{filter:?} is not a log filter ({e}); write e.g. info, debug, warn"))
+}
+
+/// Installs the process's subscriber. `level` wins over `RUST_LOG`.
+pub fn init(format: LogFormat, level: Option<&str>) {
+    let filter = match level {
+        Some(l) => EnvFilter::builder().parse_lossy(l),
+        None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .with_target(false);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .try_init(),
+    };
+}
 
 struct Window {
     start: Option<Instant>,
@@ -20,8 +58,8 @@ static WINDOW: Mutex<Window> = Mutex::new(Window {
     suppressed: 0,
 });
 
-/// Logs one error line (rate-limited).
-pub fn error(args: fmt::Arguments<'_>) {
+/// `Some(lines held back since the last one let through)` if this line may be printed.
+fn admit() -> Option<u64> {
     let now = Instant::now();
     let mut w = WINDOW.lock().unwrap_or_else(|e| e.into_inner());
     let fresh = w
@@ -33,16 +71,42 @@ pub fn error(args: fmt::Arguments<'_>) {
     }
     if w.printed >= PER_SECOND {
         w.suppressed += 1;
-        return;
+        return None;
     }
     w.printed += 1;
-    let held = std::mem::take(&mut w.suppressed);
-    drop(w);
-    if held > 0 {
-        eprintln!(
-            "corio-proxy: error: {args} ({held} earlier error lines suppressed by the rate limit)"
-        );
-    } else {
-        eprintln!("corio-proxy: error: {args}");
+    Some(std::mem::take(&mut w.suppressed))
+}
+
+/// Logs one error line about a connection (rate-limited).
+pub fn error(args: fmt::Arguments<'_>) {
+    if !tracing::enabled!(tracing::Level::ERROR) {
+        return;
+    }
+    match admit() {
+        Some(0) => tracing::error!("{args}"),
+        Some(held) => tracing::error!("{args} ({held} earlier lines suppressed by the rate limit)"),
+        None => {}
+    }
+}
+
+/// Logs one warning about a connection (rate-limited).
+pub fn warn(args: fmt::Arguments<'_>) {
+    if !tracing::enabled!(tracing::Level::WARN) {
+        return;
+    }
+    match admit() {
+        Some(0) => tracing::warn!("{args}"),
+        Some(held) => tracing::warn!("{args} ({held} earlier lines suppressed by the rate limit)"),
+        None => {}
+    }
+}
+
+/// Logs one debug line about a connection (rate-limited; off unless the filter asks).
+pub fn debug(args: fmt::Arguments<'_>) {
+    if !tracing::enabled!(tracing::Level::DEBUG) {
+        return;
+    }
+    if admit().is_some() {
+        tracing::debug!("{args}");
     }
 }

@@ -1,13 +1,17 @@
 //! corio-proxy: an L4 TCP proxy on corio. See docs/proxy.md for every flag and config key,
-//! the data path under each driver, and how to run it across hosts.
+//! the data path under each driver, how to run it across hosts, and how to operate it
+//! (reload, upgrade, limits, logs, status).
 //!
 //! Start-up does everything that can fail before any worker runs: settings (exit 2 on a bad
 //! flag or key, naming it), the runtime and its driver (exit 1, e.g. `--driver uring` where
-//! io_uring is refused), every listening socket (exit 1). Then one worker per core serves
-//! until SIGTERM or SIGINT, drains, and the process exits 0.
+//! io_uring is refused), a takeover's hand-over, every listening socket, the control socket
+//! and the access log (exit 1). Then one worker per core serves until SIGTERM or SIGINT (or a
+//! successor's takeover), drains, and the process exits 0. SIGHUP reloads.
 
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
+mod accept;
+mod access_log;
 mod acl;
 mod addr;
 mod admin;
@@ -16,27 +20,37 @@ mod bind;
 mod cli;
 mod config;
 mod conn;
+mod control;
 mod copy;
 mod health;
 mod inspect;
+mod latch;
+mod limits;
+mod listeners;
 mod log;
 mod metrics;
 mod monitor;
 mod pair;
 mod pool;
 mod proxy_proto;
+mod reload;
 mod sni;
+mod status;
+mod steer;
+mod takeover;
 mod traffic;
 mod upstream;
 mod worker;
 
 use clap::Parser;
-use config::{DriverChoice, Settings};
+use config::{Copy, DriverChoice, Settings};
 use corio::{DriverChoice as Choice, DriverKind, Runtime};
-use metrics::{ListenerMetrics, ProcessState};
-use pair::Listener;
-use std::sync::{Arc, Mutex};
+use limits::Gate;
+use std::os::fd::OwnedFd;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
+use takeover::Received;
 use worker::Shared;
 
 fn main() {
@@ -59,6 +73,9 @@ fn run() -> i32 {
             return 2;
         }
     };
+    // Before any thread starts, so that every thread has them blocked (reload.rs).
+    reload::block();
+    log::init(settings.log_format, settings.log_level.as_deref());
     bind::raise_nofile();
     let workers = settings
         .workers
@@ -67,20 +84,40 @@ fn run() -> i32 {
         Ok(rt) => rt,
         Err(code) => return code,
     };
+    let received = match &args.takeover {
+        Some(path) => match rt.block_on(takeover::receive(path)) {
+            Ok(r) => Some(r),
+            Err(msg) => {
+                tracing::error!("{msg}");
+                return 1;
+            }
+        },
+        None => None,
+    };
+    // Before any listener is built: its health checks and resolution start on the monitor
+    // thread, on the same driver as the workers.
     monitor::set_driver(settings.driver.map(|d| match d {
         DriverChoice::Auto => Choice::Auto,
         DriverChoice::Uring => Choice::IoUring,
         DriverChoice::Epoll => Choice::Epoll,
     }));
-    let shared = match bind_all(&settings, workers) {
+    let shared = match start(settings, args.config.clone(), workers, received) {
         Ok(s) => Arc::new(s),
         Err(msg) => {
-            eprintln!("corio-proxy: {msg}");
+            tracing::error!("{msg}");
             bind::remove_unix_sockets();
             return 1;
         }
     };
-    let results = rt.run(move |id| worker::run(id, shared.clone()));
+    if let Err(e) = reload::spawn(shared.clone()) {
+        tracing::error!("cannot start the reload thread: {e}");
+        return 1;
+    }
+    let results = rt.run({
+        let shared = shared.clone();
+        move |id| worker::run(id, shared.clone())
+    });
+    access_log::flush();
     bind::remove_unix_sockets();
     match results {
         Ok(results) => {
@@ -89,13 +126,13 @@ fn run() -> i32 {
                 .filter(|r| matches!(r, Err(corio::JoinError::Panic(_))))
                 .count();
             if failed > 0 {
-                eprintln!("corio-proxy: {failed} workers panicked");
+                tracing::error!("{failed} workers panicked");
                 return 1;
             }
             0
         }
         Err(e) => {
-            eprintln!("corio-proxy: cannot start the workers: {e}");
+            tracing::error!("cannot start the workers: {e}");
             1
         }
     }
@@ -107,7 +144,7 @@ fn runtime(s: &Settings, workers: usize) -> Result<Runtime, i32> {
     let mut b = Runtime::builder();
     // The runtime's own grace period is a backstop: the drain ends the workers first.
     b.handle_signals(true)
-        .grace_period(s.drain_timeout + Duration::from_secs(2));
+        .grace_period(s.drain_timeout + accept::STEER_SETTLE + Duration::from_secs(2));
     b.workers(workers);
     match s.driver {
         Some(DriverChoice::Auto) => drop(b.driver(Choice::Auto)),
@@ -123,7 +160,7 @@ fn runtime(s: &Settings, workers: usize) -> Result<Runtime, i32> {
                 Some(DriverChoice::Epoll) => "epoll ",
                 _ => "",
             };
-            eprintln!("corio-proxy: cannot start the {which}driver: {e}");
+            tracing::error!("cannot start the {which}driver: {e}");
             return Err(1);
         }
     };
@@ -132,37 +169,94 @@ fn runtime(s: &Settings, workers: usize) -> Result<Runtime, i32> {
         DriverKind::IoUring => "io_uring",
         DriverKind::Epoll => "epoll",
     };
-    eprintln!("corio-proxy: driver {kind} ({})", info.reason);
+    tracing::info!("driver {kind} ({})", info.reason);
     Ok(rt)
 }
 
-/// Binds every listener and the admin socket; an error names the address.
-fn bind_all(s: &Settings, workers: usize) -> Result<Shared, String> {
-    let mut listeners = Vec::new();
-    let mut sockets = Vec::new();
-    for l in &s.listeners {
-        let (addr, socks) = bind::bind(&l.listen, workers, s.accept, l.traffic.unix_mode)
-            .map_err(|e| format!("listen {}: {e}", l.listen))?;
-        sockets.push(Mutex::new(socks.into_iter().map(Some).collect()));
-        let metrics = ListenerMetrics::new(addr.clone(), workers);
-        let listener =
-            Listener::new(l.clone(), metrics).map_err(|e| format!("listener {addr}: {e}"))?;
-        listeners.push(Arc::new(listener));
-    }
-    let admin = match s.admin {
-        Some(a) => {
-            let (addr, l) = bind::admin(a).map_err(|e| format!("admin {a}: {e}"))?;
-            eprintln!("corio-proxy: admin on http://{addr}/metrics");
-            Some(l)
+/// Everything before the workers: the listeners (handed over or bound), the admin and
+/// control sockets, the access log, the limits. An error names what failed.
+fn start(
+    settings: Settings,
+    config_path: Option<std::path::PathBuf>,
+    workers: usize,
+    mut received: Option<Received>,
+) -> Result<Shared, String> {
+    let splice = settings.listeners.iter().any(|l| l.copy == Copy::Splice);
+    let fd_default =
+        limits::fd_default(limits::nofile(), workers, settings.listeners.len(), splice);
+    let max = settings.max_conns.unwrap_or(fd_default);
+    let mut opened = Vec::new();
+    let mut taken = Vec::new();
+    for l in &settings.listeners {
+        let from_old = received.as_mut().and_then(|r| r.take(&l.listen));
+        if let Some(r) = &from_old {
+            taken.push(r.addr.clone());
         }
+        opened.push(listeners::open(l, workers, settings.accept, from_old)?);
+        if l.idle_timeout.is_none() {
+            tracing::warn!(
+                "listener {}: idle-timeout is off: a pair whose peers stay silent lives until \
+                 one of them closes, and a drain waits for it to the drain timeout",
+                l.listen
+            );
+        }
+    }
+    let admin = admin_socket(&settings, received.as_mut())?;
+    let control = match (&settings.control, &received) {
+        // Bound once the old process has let go of the path (takeover::finish).
+        (Some(c), Some(r)) if *c == r.path => None,
+        (Some(c), _) => Some(control::bind(c)?),
+        (None, _) => None,
+    };
+    if let Some(path) = &settings.access_log {
+        access_log::open(path).map_err(|e| format!("--access-log {}: {e}", path.display()))?;
+    }
+    let admin_taken = admin.as_ref().is_some_and(|a| a.1);
+    let generation = received.as_ref().map_or(1, |r| r.generation + 1);
+    let takeover_control = received
+        .as_ref()
+        .is_some_and(|r| settings.control.as_ref() == Some(&r.path));
+    let pending = match received {
+        Some(r) => Some(
+            r.pending(taken, admin_taken, takeover_control)
+                .map_err(|e| format!("--takeover: {e}"))?,
+        ),
         None => None,
     };
-    Ok(Shared {
-        listeners,
-        sockets,
-        admin: Mutex::new(admin),
-        drain_timeout: s.drain_timeout,
-        accept: s.accept,
-        state: ProcessState::default(),
-    })
+    let shared = Shared::new(settings, config_path, workers, Gate::new(Some(max)));
+    shared.state.generation.store(generation, Ordering::Relaxed);
+    *shared.control.lock().unwrap_or_else(|e| e.into_inner()) = control;
+    *shared.takeover.lock().unwrap_or_else(|e| e.into_inner()) = pending;
+    if let Some((listener, _, addr)) = admin {
+        let dup = listener
+            .try_clone()
+            .map(OwnedFd::from)
+            .map_err(|e| format!("admin: {e}"))?;
+        *shared.admin_fd.lock().unwrap_or_else(|e| e.into_inner()) = Some((addr, dup));
+        *shared.admin.lock().unwrap_or_else(|e| e.into_inner()) = Some(listener);
+        tracing::info!("admin on http://{addr}/metrics");
+    }
+    for (entry, sockets) in opened {
+        shared.start_entry(entry, sockets);
+    }
+    Ok(shared)
+}
+
+/// The admin socket: the predecessor's if it served the same address, else a fresh one.
+/// Returns the socket, whether it was handed over, and its address.
+fn admin_socket(
+    s: &Settings,
+    received: Option<&mut Received>,
+) -> Result<Option<(std::net::TcpListener, bool, std::net::SocketAddr)>, String> {
+    let Some(want) = s.admin else { return Ok(None) };
+    if let Some(r) = received {
+        if let Some((addr, _)) = &r.admin {
+            if *addr == want || (want.port() == 0 && addr.ip() == want.ip()) {
+                let (addr, l) = r.admin.take().expect("checked above");
+                return Ok(Some((l, true, addr)));
+            }
+        }
+    }
+    let (addr, l) = bind::admin(want).map_err(|e| format!("admin {want}: {e}"))?;
+    Ok(Some((l, false, addr)))
 }

@@ -7,6 +7,7 @@
 
 use crate::addr::Listen;
 use crate::inspect::Reject;
+use crate::limits::Gate;
 use crate::pool::PoolStats;
 use crate::upstream::Upstreams;
 use corio::WorkerMetrics;
@@ -35,8 +36,8 @@ impl Counter {
 pub struct WorkerCounters {
     /// Clients accepted.
     pub accepted: Counter,
-    /// Clients closed at once because the listener was at max-conns.
-    pub rejected: Counter,
+    /// Clients closed because the proxy had no file descriptor for their upstream connection.
+    pub fd_limit: Counter,
     /// Bytes copied client → upstream.
     pub bytes_up: Counter,
     /// Bytes copied upstream → client.
@@ -73,12 +74,22 @@ impl ListenerMetrics {
     }
 }
 
-/// What /metrics shows beyond the listeners: the drain flag.
+/// What /metrics shows beyond the listeners: the drain flag, config generations, reloads and
+/// takeovers.
 #[derive(Default)]
 pub struct ProcessState {
     pub draining: AtomicBool,
     /// Set by worker 0 when the drain ends: the other workers stop then.
     pub drain_over: AtomicBool,
+    /// The config generation in effect (1 at start; +1 per applied reload or takeover).
+    pub generation: AtomicU64,
+    pub reloads_ok: AtomicU64,
+    pub reloads_failed: AtomicU64,
+    /// Takeovers this process gave its listeners to (0 or 1), and took them in (0 or 1).
+    pub takeovers_given: AtomicU64,
+    pub takeovers_taken: AtomicU64,
+    /// Accepts that completed as they were cancelled (io_uring), whose clients were served.
+    pub accepts_after_cancel: AtomicU64,
 }
 
 /// One listener as /metrics sees it.
@@ -86,6 +97,8 @@ pub struct ListenerView<'a> {
     pub metrics: &'a ListenerMetrics,
     /// The listener's upstream groups (default route first).
     pub upstreams: &'a [Arc<Upstreams>],
+    pub gate: &'a Gate,
+    pub accepting: bool,
 }
 
 /// Writes one metric family's header.
@@ -97,13 +110,16 @@ fn family(out: &mut String, name: &str, kind: &str, help: &str) {
 pub fn render(
     listeners: &[ListenerView<'_>],
     state: &ProcessState,
+    process: &Gate,
     workers: &[WorkerMetrics],
     pools: &[PoolStats],
 ) -> String {
     let mut out = String::with_capacity(8 << 10);
     render_listeners(&mut out, listeners);
+    render_limits(&mut out, listeners);
     render_upstreams(&mut out, listeners);
     render_traffic(&mut out, listeners);
+    render_operations(&mut out, state, process);
     family(
         &mut out,
         "corio_proxy_draining",
@@ -126,9 +142,9 @@ fn render_listeners(out: &mut String, ls: &[ListenerView<'_>]) {
             |w| &w.accepted,
         ),
         (
-            "corio_proxy_client_rejected_total",
-            "Clients closed at once at max-conns.",
-            |w| &w.rejected,
+            "corio_proxy_fd_limit_total",
+            "Clients closed because the proxy was out of file descriptors.",
+            |w| &w.fd_limit,
         ),
         (
             "corio_proxy_no_upstream_total",
@@ -185,6 +201,103 @@ fn render_listeners(out: &mut String, ls: &[ListenerView<'_>]) {
             "{name}{{listener=\"{addr}\",direction=\"upstream_to_client\"}} {down}"
         );
     }
+}
+
+/// Limits that queue, per listener.
+fn render_limits(out: &mut String, ls: &[ListenerView<'_>]) {
+    type Get = fn(&ListenerView<'_>) -> u64;
+    let families: [(&str, &str, &str, Get); 3] = [
+        (
+            "corio_proxy_listener_accepting",
+            "gauge",
+            "1 while the listener accepts; 0 while paused at its limit or draining.",
+            |l| l.accepting as u64,
+        ),
+        (
+            "corio_proxy_listener_paused_total",
+            "counter",
+            "Times the listener stopped accepting at max-conns (clients wait in the backlog).",
+            |l| l.gate.paused.load(Ordering::Relaxed),
+        ),
+        (
+            "corio_proxy_listener_max_conns",
+            "gauge",
+            "The listener's max-conns (0: only the process-wide limit).",
+            |l| l.gate.max().unwrap_or(0) as u64,
+        ),
+    ];
+    for (name, kind, help, get) in families {
+        family(out, name, kind, help);
+        for l in ls {
+            let _ = writeln!(out, "{name}{{listener=\"{}\"}} {}", l.metrics.addr, get(l));
+        }
+    }
+}
+
+/// Config generations, reloads, takeovers.
+fn render_operations(out: &mut String, state: &ProcessState, process: &Gate) {
+    let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    let name = "corio_proxy_max_conns";
+    family(
+        out,
+        name,
+        "gauge",
+        "The process-wide max-conns (all listeners together).",
+    );
+    let _ = writeln!(out, "{name} {}", process.max().unwrap_or(0));
+    family(
+        out,
+        "corio_proxy_config_generation",
+        "gauge",
+        "The config generation in effect.",
+    );
+    let _ = writeln!(
+        out,
+        "corio_proxy_config_generation {}",
+        load(&state.generation)
+    );
+    let name = "corio_proxy_reloads_total";
+    family(out, name, "counter", "SIGHUP reloads, applied or rejected.");
+    let _ = writeln!(out, "{name}{{result=\"ok\"}} {}", load(&state.reloads_ok));
+    let _ = writeln!(
+        out,
+        "{name}{{result=\"failed\"}} {}",
+        load(&state.reloads_failed)
+    );
+    let name = "corio_proxy_takeovers_total";
+    family(
+        out,
+        name,
+        "counter",
+        "Listener hand-overs: given to a successor, taken from a predecessor.",
+    );
+    let _ = writeln!(
+        out,
+        "{name}{{role=\"given\"}} {}",
+        load(&state.takeovers_given)
+    );
+    let _ = writeln!(
+        out,
+        "{name}{{role=\"taken\"}} {}",
+        load(&state.takeovers_taken)
+    );
+    let name = "corio_proxy_accepts_after_cancel_total";
+    family(
+        out,
+        name,
+        "counter",
+        "Accepts that completed as they were cancelled; the clients were served.",
+    );
+    let _ = writeln!(out, "{name} {}", load(&state.accepts_after_cancel));
+    let name = "corio_proxy_access_log_dropped_total";
+    family(
+        out,
+        name,
+        "counter",
+        "Access-log lines dropped because the writer fell behind.",
+    );
+    let dropped = crate::access_log::DROPPED.load(Ordering::Relaxed);
+    let _ = writeln!(out, "{name} {dropped}");
 }
 
 fn render_upstreams(out: &mut String, ls: &[ListenerView<'_>]) {

@@ -6,11 +6,14 @@
 //! - An error on either (a reset, a failed write): both sockets are closed with SO_LINGER 0,
 //!   so the side still up sees a reset promptly, as it would without the proxy.
 //! - No byte moved either way for the idle timeout: both closed.
+//!
+//! Every pair leaves one access-log record (access_log.rs) saying how it ended.
 
+use crate::access_log::{ConnLog, End as LogEnd};
 use crate::acl::{Acl, SourceLimit};
 use crate::config::{Copy, ListenerSettings};
 use crate::conn::Conn;
-use crate::copy::{self, Activity};
+use crate::copy::{self, Activity, CopyError, Moved, Side};
 use crate::inspect::{self, Client};
 use crate::log;
 use crate::metrics::{ListenerMetrics, WorkerCounters};
@@ -25,46 +28,101 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::Poll;
 
-/// What every worker shares about one listener.
+/// What every worker shares about one listener, as one config generation set it (a reload
+/// makes a new one; the metrics go on from generation to generation).
 pub struct Listener {
     pub settings: ListenerSettings,
-    pub metrics: ListenerMetrics,
+    pub metrics: Arc<ListenerMetrics>,
     /// Upstream groups: 0 is the listener's own list (the default route, possibly empty when
     /// there are SNI routes), 1.. the routes in order.
     pub upstreams: Vec<Arc<Upstreams>>,
     pub router: Router,
     pub acl: Acl,
-    pub per_source: Option<SourceLimit>,
+    pub per_source: Option<Arc<SourceLimit>>,
 }
 
 impl Listener {
     /// Builds the listener's shared state. Host names are resolved here (blocking: call it
     /// off the executor); a name that does not resolve is an error naming it.
-    pub fn new(settings: ListenerSettings, metrics: ListenerMetrics) -> Result<Listener, String> {
+    pub fn new(
+        settings: ListenerSettings,
+        metrics: Arc<ListenerMetrics>,
+    ) -> Result<Listener, String> {
+        let upstreams = groups(&settings, &metrics)?;
+        Ok(Listener::with(settings, metrics, upstreams, None))
+    }
+
+    /// The listener a reload makes from this one: the upstream groups (their servers, health
+    /// and passive state) are kept when nothing about them changed, and so are the live
+    /// counts of `max-conns-per-source` when its limit stayed.
+    pub fn next(&self, settings: &ListenerSettings) -> Result<Listener, String> {
+        let (old, new) = (&self.settings, settings);
+        let same = old.upstreams == new.upstreams
+            && old.balance == new.balance
+            && old.connect_timeout == new.connect_timeout
+            && old.max_fails == new.max_fails
+            && old.fail_timeout == new.fail_timeout
+            && old.traffic.routes == new.traffic.routes
+            && old.traffic.health == new.traffic.health
+            && old.traffic.resolve_interval == new.traffic.resolve_interval;
+        let upstreams = match same {
+            true => self.upstreams.clone(),
+            false => groups(settings, &self.metrics)?,
+        };
+        let per_source = self
+            .per_source
+            .clone()
+            .filter(|_| old.traffic.max_conns_per_source == new.traffic.max_conns_per_source);
+        Ok(Listener::with(
+            settings.clone(),
+            self.metrics.clone(),
+            upstreams,
+            per_source,
+        ))
+    }
+
+    fn with(
+        settings: ListenerSettings,
+        metrics: Arc<ListenerMetrics>,
+        upstreams: Vec<Arc<Upstreams>>,
+        per_source: Option<Arc<SourceLimit>>,
+    ) -> Listener {
         let t = &settings.traffic;
-        let mut upstreams = vec![Arc::new(Upstreams::new(
-            "default",
-            &settings.upstreams,
-            settings.balance,
-            &settings,
-        )?)];
-        for r in &t.routes {
-            let group = Upstreams::new(&r.sni[0], &r.upstreams, r.balance, &settings)?;
-            upstreams.push(Arc::new(group));
-        }
-        let label = metrics.addr.to_string();
-        for g in &upstreams {
-            crate::monitor::watch(g, &label);
-        }
-        Ok(Listener {
+        Listener {
             router: Router::new(t.routes.iter().map(|r| r.sni.as_slice())),
             acl: Acl::new(&t.allow, &t.deny),
-            per_source: t.max_conns_per_source.map(SourceLimit::new),
+            per_source: per_source.or_else(|| {
+                t.max_conns_per_source
+                    .map(|n| Arc::new(SourceLimit::new(n)))
+            }),
             upstreams,
             metrics,
             settings,
-        })
+        }
     }
+}
+
+/// The upstream groups of `settings` (the default route, then each SNI route), watched by
+/// the monitor thread when they have health checks or host names.
+fn groups(
+    settings: &ListenerSettings,
+    metrics: &ListenerMetrics,
+) -> Result<Vec<Arc<Upstreams>>, String> {
+    let mut upstreams = vec![Arc::new(Upstreams::new(
+        "default",
+        &settings.upstreams,
+        settings.balance,
+        settings,
+    )?)];
+    for r in &settings.traffic.routes {
+        let group = Upstreams::new(&r.sni[0], &r.upstreams, r.balance, settings)?;
+        upstreams.push(Arc::new(group));
+    }
+    let label = metrics.addr.to_string();
+    for g in &upstreams {
+        crate::monitor::watch(g, &label);
+    }
+    Ok(upstreams)
 }
 
 /// How a pair ended.
@@ -74,7 +132,13 @@ enum End {
     /// The idle timeout passed with no byte moved.
     Idle,
     /// A direction failed (a reset on either side, a failed write or shutdown).
-    Error(io::Error),
+    Error(Failed),
+}
+
+/// Which socket of the pair failed, and how.
+struct Failed {
+    client: bool,
+    error: std::io::Error,
 }
 
 /// Counts one live client on its listener until dropped.
@@ -95,17 +159,21 @@ impl Drop for UpstreamLive<'_> {
     }
 }
 
-/// Serves `client` (already counted in `live`; `peer` is its address from accept) on worker
-/// `worker`.
+/// Serves `client` (already counted in `live`; `peer` is its address from accept, none for
+/// a Unix client) on worker `worker`.
 pub async fn serve(client: Conn, peer: Option<SocketAddr>, live: Live, worker: usize) {
     let l = &*live.0;
     let counters = &l.metrics.workers[worker];
+    let mut record = ConnLog::new(l.metrics.addr.to_string(), peer);
     let c = match inspect::intake(&client, peer, l).await {
         Ok(c) => c,
         Err(r) => {
             counters.refused[r.reason as usize].add(1);
+            record.note_client(r.src, peer);
+            record.refused = Some(r.reason.label());
+            record.end = Some(LogEnd::Refused);
             let from = r.src.map_or("a Unix client".to_string(), |a| a.to_string());
-            log::error(format_args!(
+            log::warn(format_args!(
                 "listener {}: client {from} closed before any upstream ({}): {}",
                 l.metrics.addr,
                 r.reason.label(),
@@ -114,46 +182,76 @@ pub async fn serve(client: Conn, peer: Option<SocketAddr>, live: Live, worker: u
             return;
         }
     };
+    record.note_client(c.src, peer);
+    record.sni = c.sni.clone();
+    if !l.settings.traffic.routes.is_empty() {
+        record.route = Some(l.upstreams[c.group].route.clone());
+    }
     let group = &l.upstreams[c.group];
-    let Some((upstream, server)) = group.connect(&l.metrics.addr, c.src.map(|a| a.ip())).await
-    else {
-        counters.no_upstream.add(1);
-        log::error(format_args!(
-            "listener {}: every upstream failed to connect or is down; closing the client",
-            l.metrics.addr
-        ));
-        return;
+    let (upstream, server) = match group.connect(&l.metrics.addr, c.src.map(|a| a.ip())).await {
+        Ok(c) => c,
+        Err(no) => {
+            record.upstream = no.last.map(|d| d.to_string());
+            let addr = &l.metrics.addr;
+            if no.fd_limit {
+                counters.fd_limit.add(1);
+                record.end = Some(LogEnd::FdLimit);
+                log::error(format_args!(
+                    "listener {addr}: out of file descriptors (limit {}); closing the client",
+                    crate::limits::nofile()
+                ));
+            } else {
+                counters.no_upstream.add(1);
+                record.end = Some(LogEnd::ConnectFailed);
+                log::error(format_args!(
+                    "listener {addr}: every upstream failed to connect or is down; closing the client"
+                ));
+            }
+            return;
+        }
     };
+    record.upstream = Some(server.dest.to_string());
     server.active.fetch_add(1, Ordering::Relaxed);
     let _up_live = UpstreamLive(&server.active);
     client.set_nodelay();
     upstream.set_nodelay();
-    let first = match send_first(
-        &client,
-        &upstream,
-        &c,
-        l.settings.traffic.send_proxy,
-        counters,
-    )
-    .await
-    {
-        Ok(()) => pair(&client, &upstream, &l.settings, counters).await,
-        Err(e) => End::Error(e),
+    let send_proxy = l.settings.traffic.send_proxy;
+    let end = match send_first(&client, &upstream, &c, send_proxy, counters, &record).await {
+        Ok(()) => pair(&client, &upstream, &l.settings, counters, &record).await,
+        Err(error) => End::Error(Failed {
+            client: false,
+            error,
+        }),
     };
-    match first {
-        End::Done => {}
-        End::Idle => counters.idle_timeouts.add(1),
-        End::Error(e) => {
+    let who = c.src.map_or("a Unix client".to_string(), |a| a.to_string());
+    record.end = Some(match end {
+        End::Done => LogEnd::Done,
+        End::Idle => {
+            counters.idle_timeouts.add(1);
+            LogEnd::Idle
+        }
+        End::Error(f) => {
             counters.pair_errors.add(1);
             client.reset_on_close();
             upstream.reset_on_close();
             let addr = &l.metrics.addr;
-            log::error(format_args!(
-                "listener {addr}: pair with upstream {}: {e}",
-                server.dest
-            ));
+            let e = &f.error;
+            if f.client {
+                // A client that resets or goes away is ordinary: not an error of the proxy.
+                log::debug(format_args!(
+                    "listener {addr}: client {who} (upstream {}): {e}",
+                    server.dest
+                ));
+                LogEnd::ClientError
+            } else {
+                log::warn(format_args!(
+                    "listener {addr}: upstream {} (client {who}): {e}",
+                    server.dest
+                ));
+                LogEnd::UpstreamError
+            }
         }
-    }
+    });
 }
 
 /// Writes what the upstream must get before the copy starts: the PROXY header (`send-proxy`)
@@ -164,6 +262,7 @@ async fn send_first(
     c: &Client,
     send_proxy: Option<ProxyVersion>,
     counters: &WorkerCounters,
+    record: &ConnLog,
 ) -> io::Result<()> {
     let mut first = match send_proxy {
         Some(v) => {
@@ -180,7 +279,9 @@ async fn send_first(
     if first.is_empty() {
         return Ok(());
     }
-    counters.bytes_up.add(c.prefix.len() as u64);
+    let n = c.prefix.len() as u64;
+    counters.bytes_up.add(n);
+    record.bytes_up.set(record.bytes_up.get() + n);
     upstream.write_all(first).await.0
 }
 
@@ -190,36 +291,34 @@ async fn pair(
     upstream: &Conn,
     settings: &ListenerSettings,
     counters: &WorkerCounters,
+    record: &ConnLog,
 ) -> End {
     let activity = Activity::new(settings.idle_timeout.is_some());
+    let moved_up = || Moved {
+        total: &counters.bytes_up,
+        pair: &record.bytes_up,
+    };
+    let moved_down = || Moved {
+        total: &counters.bytes_down,
+        pair: &record.bytes_down,
+    };
     let (mut up, mut down) = match settings.copy {
         Copy::Buffered => (
-            Dir::new(copy::buffered(
-                client,
-                upstream,
-                &counters.bytes_up,
-                &activity,
-            )),
-            Dir::new(copy::buffered(
-                upstream,
-                client,
-                &counters.bytes_down,
-                &activity,
-            )),
+            Dir::new(
+                copy::buffered(client, upstream, moved_up(), &activity),
+                true,
+            ),
+            Dir::new(
+                copy::buffered(upstream, client, moved_down(), &activity),
+                false,
+            ),
         ),
         Copy::Splice => (
-            Dir::new(copy::spliced(
-                client,
-                upstream,
-                &counters.bytes_up,
-                &activity,
-            )),
-            Dir::new(copy::spliced(
-                upstream,
-                client,
-                &counters.bytes_down,
-                &activity,
-            )),
+            Dir::new(copy::spliced(client, upstream, moved_up(), &activity), true),
+            Dir::new(
+                copy::spliced(upstream, client, moved_down(), &activity),
+                false,
+            ),
         ),
     };
     let mut idle = settings
@@ -249,31 +348,37 @@ async fn pair(
     .await
 }
 
-type DirFuture<'a> = std::pin::Pin<Box<dyn Future<Output = io::Result<()>> + 'a>>;
+type DirFuture<'a> = std::pin::Pin<Box<dyn Future<Output = Result<(), CopyError>> + 'a>>;
 
 /// One direction and whether it has finished.
 struct Dir<'a> {
     fut: DirFuture<'a>,
     done: bool,
+    /// Client → upstream (its source is the client), or the other way.
+    from_client: bool,
 }
 
 impl<'a> Dir<'a> {
-    fn new(f: impl Future<Output = io::Result<()>> + 'a) -> Dir<'a> {
+    fn new(f: impl Future<Output = Result<(), CopyError>> + 'a, from_client: bool) -> Dir<'a> {
         Dir {
             fut: Box::pin(f),
             done: false,
+            from_client,
         }
     }
 
     /// Polls it unless finished; `Some(result)` the moment it finishes.
-    fn poll(&mut self, cx: &mut std::task::Context<'_>) -> Option<io::Result<()>> {
+    fn poll(&mut self, cx: &mut std::task::Context<'_>) -> Option<Result<(), Failed>> {
         if self.done {
             return None;
         }
         match self.fut.as_mut().poll(cx) {
             Poll::Ready(res) => {
                 self.done = true;
-                Some(res)
+                Some(res.map_err(|e| Failed {
+                    client: (e.side == Side::Source) == self.from_client,
+                    error: e.error,
+                }))
             }
             Poll::Pending => None,
         }

@@ -52,7 +52,7 @@ pub enum ProxyVersion {
 }
 
 /// An SNI route: clients whose ClientHello names one of `sni` go to `upstreams`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Route {
     /// Lower-case names; `*.example.org` matches exactly one more label.
     pub sni: Vec<String>,
@@ -81,7 +81,7 @@ pub enum HealthKind {
 }
 
 /// Everything of this module a listener has.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Traffic {
     pub send_proxy: Option<ProxyVersion>,
     pub accept_proxy: bool,

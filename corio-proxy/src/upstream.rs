@@ -74,7 +74,6 @@ impl Server {
     }
 
     /// Failed connects in a row (for /status).
-    #[allow(dead_code)] // read by /status (issue 23's branch)
     pub fn fails(&self) -> u32 {
         self.fails.load(Ordering::Relaxed)
     }
@@ -113,6 +112,21 @@ pub struct Upstreams {
     /// Clients sent to this group (for SNI routes: how many each route took).
     pub clients: AtomicU64,
     epoch: Instant,
+}
+
+/// Why a client got no upstream.
+#[derive(Debug)]
+pub struct NoUpstream {
+    /// The last upstream tried, if any was.
+    pub last: Option<Dest>,
+    /// The proxy ran out of file descriptors (EMFILE/ENFILE): its own trouble, not the
+    /// upstream's, whose health is left alone.
+    pub fd_limit: bool,
+}
+
+/// True for the errors that mean this process (or the system) has no descriptor left.
+pub fn is_fd_limit(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
 }
 
 /// Why a connect failed.
@@ -189,7 +203,6 @@ impl Upstreams {
     }
 
     /// `up`, `down` (by active checks) or `skipped` (by passive health), for /status.
-    #[allow(dead_code)] // read by /status (issue 23's branch)
     pub fn state(&self, s: &Server) -> &'static str {
         if s.down.load(Ordering::Relaxed) {
             "down"
@@ -290,28 +303,41 @@ impl Upstreams {
     }
 
     /// Connects to the first server in the client's order that answers within the connect
-    /// timeout; `None` when every one failed (each was tried once) or none may be used.
+    /// timeout; an error when every one failed (each was tried once) or none may be used, or
+    /// at once when the proxy has no file descriptor for the connection (no upstream is
+    /// blamed for that).
     pub async fn connect(
         &self,
         listener: &dyn Display,
         client: Option<IpAddr>,
-    ) -> Option<(Conn, Arc<Server>)> {
+    ) -> Result<(Conn, Arc<Server>), NoUpstream> {
         self.clients.fetch_add(1, Ordering::Relaxed);
         let set = self.snapshot();
+        let mut last = None;
         for i in self.order(&set, client) {
             let s = &set.servers[i];
+            last = Some(s.dest.clone());
             let why = match corio::time::timeout(self.connect_timeout, Conn::connect(&s.dest)).await
             {
                 Ok(Ok(conn)) => {
                     self.succeeded(s);
-                    return Some((conn, s.clone()));
+                    return Ok((conn, s.clone()));
+                }
+                Ok(Err(e)) if is_fd_limit(&e) => {
+                    return Err(NoUpstream {
+                        last,
+                        fd_limit: true,
+                    })
                 }
                 Ok(Err(e)) => Failure::Error(e),
                 Err(_) => Failure::TimedOut,
             };
             self.failed(s, &why, listener);
         }
-        None
+        Err(NoUpstream {
+            last,
+            fd_limit: false,
+        })
     }
 
     /// Resolves the host names again (blocking: the monitor thread calls it on a blocking
@@ -335,17 +361,17 @@ impl Upstreams {
             };
             match lookup(h, *p) {
                 Ok(addrs) if addrs != *last => {
-                    log::error(format_args!(
+                    tracing::info!(
                         "listener {listener}: upstream {}: now resolves to {addrs:?} (was {last:?})",
                         e.target
-                    ));
+                    );
                     *last = addrs;
                     changed = true;
                 }
                 Ok(_) => {}
                 Err(err) => {
                     self.resolve_failures.fetch_add(1, Ordering::Relaxed);
-                    log::error(format_args!(
+                    log::warn(format_args!(
                         "listener {listener}: upstream {}: {err}; keeping {last:?}",
                         e.target
                     ));

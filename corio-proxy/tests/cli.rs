@@ -335,7 +335,7 @@ fn good_config_starts() {
         ping(&mut s, b"configured");
     }
     let err = p.stderr().join("\n");
-    assert!(err.contains("corio-proxy: driver "), "{err}");
+    assert!(err.contains("INFO driver "), "{err}");
     assert!(p.admin.is_some());
 }
 

@@ -1,6 +1,6 @@
 //! corio-proxy under faults: refused and timed-out upstreams (failover, passive health), all
 //! upstreams down, an upstream killed mid-stream, client resets (fds back to baseline), idle
-//! timeout, max-conns, a client that never reads (RSS bounded). Runs under both drivers.
+//! timeout, max-conns that queues, a client that never reads (RSS bounded). Runs under both drivers.
 
 mod support;
 
@@ -180,33 +180,50 @@ fn idle_timeout_closes_quiet_pairs_only() {
     assert_eq!(p.metric("corio_proxy_idle_timeouts_total", ""), 1);
 }
 
-/// --max-conns counts across workers: beyond it a new client is closed at once and counted;
-/// once a pair ends, a new client is served again.
+/// --max-conns counts across workers and queues: at the limit the listener stops accepting,
+/// so the next client waits in the backlog (neither closed nor served) and is served once a
+/// pair ends; the live count never exceeds the limit, and /status says the listener paused.
 #[test]
-fn max_conns_across_workers() {
+fn max_conns_queues_clients_in_the_backlog() {
     let echo = Echo::start();
     let p = proxy(&[echo.addr.to_string()], &["--max-conns", "3"]);
     let mut live: Vec<TcpStream> = (0..3).map(|_| connect(p.addr())).collect();
     for c in &mut live {
         ping(c, b"in");
     }
-    let mut extra = connect(p.addr());
-    let _ = extra.write_all(b"over");
+    let mut waiting = connect(p.addr());
+    waiting.write_all(b"queued").unwrap();
+    waiting
+        .set_read_timeout(Some(Duration::from_millis(400)))
+        .unwrap();
+    let mut buf = [0u8; 6];
+    let err = std::io::Read::read(&mut waiting, &mut buf).unwrap_err();
     assert!(
-        closed_by_peer(&mut extra),
-        "the client over the limit was served"
+        matches!(
+            err.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ),
+        "the client over the limit was served or closed: {err}"
     );
-    assert_eq!(p.metric("corio_proxy_client_rejected_total", ""), 1);
+    assert_eq!(p.metric("corio_proxy_client_connections_active", ""), 3);
+    assert!(p.metric("corio_proxy_listener_paused_total", "") > 0);
+    assert_eq!(p.metric("corio_proxy_listener_accepting", ""), 0);
+    let status = p.status();
+    assert_eq!(status["listeners"][0]["accepting"], false, "{status}");
+    assert_eq!(status["listeners"][0]["max_conns"], 3, "{status}");
     drop(live.pop());
-    let back = wait_for(Duration::from_secs(5), || {
-        (p.metric("corio_proxy_client_connections_active", "") == 2).then_some(())
-    });
-    assert!(back.is_some());
-    let mut again = connect(p.addr());
-    ping(&mut again, b"room again");
+    // The waiting client is served now, with the bytes it sent while it waited.
+    waiting
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    std::io::Read::read_exact(&mut waiting, &mut buf).unwrap();
+    assert_eq!(&buf, b"queued");
+    live.push(waiting);
     for c in &mut live {
         ping(c, b"unaffected");
     }
+    assert_eq!(p.metric("corio_proxy_client_connections_active", ""), 3);
+    assert_eq!(p.metric("corio_proxy_fd_limit_total", ""), 0);
 }
 
 /// A client that sends without ever reading: the echo stalls, the proxy stops reading it

@@ -85,13 +85,13 @@ impl Proxy {
             let lines = proxy.stderr.lock().unwrap();
             let shown: Vec<&str> = lines
                 .iter()
-                .filter_map(|l| l.strip_prefix("corio-proxy: listening on "))
+                .filter_map(|l| l.split_once("listening on ").map(|(_, a)| a.trim()))
                 .collect();
             // unix:/path listeners are counted, and not in `listen`.
             let listen: Vec<SocketAddr> = shown.iter().filter_map(|a| a.parse().ok()).collect();
             (shown.len() >= listeners).then(|| {
                 let admin = lines.iter().find_map(|l| {
-                    let a = l.strip_prefix("corio-proxy: admin on http://")?;
+                    let (_, a) = l.split_once("admin on http://")?;
                     a.strip_suffix("/metrics")?.parse().ok()
                 });
                 (listen, admin)
@@ -140,6 +140,14 @@ impl Proxy {
     pub fn metrics(&self) -> String {
         let addr = self.admin.expect("started with --admin");
         http_get(addr, "/metrics").1
+    }
+
+    /// GET /status from the admin address, parsed.
+    pub fn status(&self) -> serde_json::Value {
+        let addr = self.admin.expect("started with --admin");
+        let (head, body) = http_get(addr, "/status");
+        assert!(head.contains("200"), "{head}");
+        serde_json::from_str(&body).unwrap()
     }
 
     /// The sum of the samples of `name` whose labels contain `label` ("" for any).
