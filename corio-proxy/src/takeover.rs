@@ -145,7 +145,8 @@ pub struct Received {
     pub generation: u64,
     pub listeners: Vec<ReceivedListener>,
     pub admin: Option<(SocketAddr, std::net::TcpListener)>,
-    conn: UnixStream,
+    /// Already out of the runtime that received it (see `receive`).
+    conn: std::os::unix::net::UnixStream,
 }
 
 /// The takeover's last step, run by worker 0 once every worker accepts.
@@ -175,7 +176,7 @@ impl Received {
         Ok(Pending {
             path: self.path,
             old_pid: self.old_pid,
-            conn: self.conn.into_std()?,
+            conn: self.conn,
             taken,
             admin,
             control,
@@ -224,6 +225,12 @@ pub async fn receive(path: &Path) -> Result<Received, String> {
         .await
         .map_err(|e| format!("--takeover {shown}: the hand-over failed: {e}"))?;
     conn.set_deadline(None);
+    // Out of this runtime while inside it: on epoll, into_std deregisters the socket from
+    // the runtime it runs in, and outside one it stays registered, so worker 0 (the same
+    // runtime) could not adopt it again (EEXIST) and the drain was never confirmed.
+    let conn = conn
+        .into_std()
+        .map_err(|e| format!("--takeover {shown}: {e}"))?;
     Ok(Received {
         path: path.to_owned(),
         old_pid,
