@@ -106,3 +106,86 @@ fn max_conns_per_source_closes_the_extra_client_at_once() {
     ping(&mut again, b"back");
     assert!(refused(&proxy, "max_conns_per_source") >= 1);
 }
+
+/// The traffic keys reload on SIGHUP: a deny rule removed lets the client in, for new
+/// clients only; a reload naming a host that does not resolve is rejected and changes
+/// nothing; a `unix:` listener added by a reload listens, and removed by one, its file goes.
+#[test]
+fn traffic_keys_reload_on_sighup() {
+    let rec = Recorder::start();
+    let cfg = support::TempPath::new("reload.toml");
+    let sock = support::TempPath::new("added.sock");
+    let write = |deny: &str, extra: &str| {
+        let text = format!(
+            "admin = \"127.0.0.1:0\"\nworkers = 1\n[[listener]]\nlisten = \"127.0.0.1:0\"\n\
+             upstreams = [\"{}\"]\ndeny = [{deny}]\n{extra}",
+            rec.addr
+        );
+        std::fs::write(&cfg.0, text).unwrap();
+    };
+    write("\"127.0.0.2\"", "");
+    let proxy = support::Proxy::start_with(&["--config", cfg.str()], 1, &[]);
+    let a = IpAddr::from([127, 0, 0, 2]);
+    let mut denied = connect_from(a, proxy.addr());
+    assert!(closed_by_peer(&mut denied));
+    let reloaded = |n: u64| {
+        wait_for(Duration::from_secs(10), || {
+            (proxy.status()["generation"].as_u64() == Some(n)).then_some(())
+        })
+    };
+    // The port 0 listener is matched by the address it bound.
+    let listen = format!("\"{}\"", proxy.addr());
+    let write_bound = |deny: &str, extra: &str| {
+        write(deny, extra);
+        let t = std::fs::read_to_string(&cfg.0).unwrap();
+        std::fs::write(
+            &cfg.0,
+            t.replacen(
+                "\"127.0.0.1:0\"\nupstreams",
+                &format!("{listen}\nupstreams"),
+                1,
+            ),
+        )
+        .unwrap();
+    };
+    let unix = format!(
+        "[[listener]]\nlisten = \"unix:{}\"\nupstreams = [\"{}\"]\n",
+        sock.str(),
+        rec.addr
+    );
+    write_bound("", &unix);
+    proxy.signal(libc::SIGHUP);
+    reloaded(2).expect("generation 2");
+    let mut s = connect_from(a, proxy.addr());
+    s.write_all(b"let in").unwrap();
+    s.shutdown(Shutdown::Write).unwrap();
+    closed_by_peer(&mut s);
+    assert!(rec.wait(1).iter().any(|r| r.bytes == b"let in"));
+    assert!(sock.0.exists(), "the unix: listener added by the reload");
+    let mut u = std::os::unix::net::UnixStream::connect(&sock.0).unwrap();
+    u.write_all(b"via unix").unwrap();
+    u.shutdown(Shutdown::Write).unwrap();
+    let _ = std::io::Read::read_to_end(&mut u, &mut Vec::new());
+    // A name that does not resolve: rejected, generation 2 stays, the name is logged.
+    let bad = format!(
+        "{unix}[[listener]]\nlisten = \"127.0.0.1:0\"\nupstreams = [\"nohost.invalid:1\"]\n"
+    );
+    write_bound("", &bad);
+    proxy.signal(libc::SIGHUP);
+    wait_for(Duration::from_secs(10), || {
+        proxy
+            .stderr()
+            .iter()
+            .any(|l| l.contains("nohost.invalid"))
+            .then_some(())
+    })
+    .expect("the rejected reload names the host");
+    assert_eq!(proxy.status()["generation"], 2);
+    // The unix: listener removed: its file goes.
+    write_bound("", "");
+    proxy.signal(libc::SIGHUP);
+    reloaded(3).expect("generation 3");
+    wait_for(Duration::from_secs(10), || (!sock.0.exists()).then_some(()))
+        .expect("the removed listener's socket file is gone");
+    assert!(rec.wait(2).iter().any(|r| r.bytes == b"via unix"));
+}

@@ -218,3 +218,40 @@ fn bad_and_slow_headers_are_closed_and_counted() {
         .iter()
         .any(|l| l.contains("proxy_header_malformed")));
 }
+
+/// The access log names the real client (the header's), the balancer it came through (`via`),
+/// and a client refused for a bad header (`end` refused, with the reason).
+#[test]
+fn the_access_log_names_the_real_client() {
+    let rec = Recorder::start();
+    let log = support::TempPath::new("access.log");
+    let text = format!(
+        "workers = 1\naccess-log = \"{}\"\n[[listener]]\nlisten = \"127.0.0.1:0\"\n\
+         upstreams = [\"{}\"]\naccept-proxy = true\n",
+        log.str(),
+        rec.addr
+    );
+    let (mut proxy, _file) = proxy_config(&text, 1);
+    let mut c = connect(proxy.addr());
+    let via = c.local_addr().unwrap();
+    c.write_all(b"PROXY TCP4 192.0.2.7 192.0.2.1 40000 443\r\nhello")
+        .unwrap();
+    c.shutdown(Shutdown::Write).unwrap();
+    let _ = c.read_to_end(&mut Vec::new());
+    rec.wait(1);
+    send_and_close(proxy.addr(), b"not a header\r\n");
+    proxy.signal(libc::SIGTERM);
+    assert!(proxy.wait_exit(Duration::from_secs(10)).unwrap().success());
+    let text = std::fs::read_to_string(&log.0).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let served = lines.iter().find(|l| l["end"] == "done").expect(&text);
+    assert_eq!(served["client"], "192.0.2.7:40000");
+    assert_eq!(served["via"], via.to_string());
+    assert_eq!(served["bytes_up"], 5);
+    let refused = lines.iter().find(|l| l["end"] == "refused").expect(&text);
+    assert_eq!(refused["refused"], "proxy_header_malformed");
+    assert_eq!(refused["upstream"], serde_json::Value::Null);
+}

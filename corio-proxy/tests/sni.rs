@@ -139,12 +139,15 @@ fn a_proxy_header_then_the_hello_in_one_write() {
         return;
     }
     let (default, api) = (Recorder::start(), Recorder::start());
+    let log = TempPath::new("access.log");
     let text = format!(
-        "workers = 1\n[[listener]]\nlisten = \"127.0.0.1:0\"\naccept-proxy = true\n\
+        "workers = 1\naccess-log = \"{}\"\n[[listener]]\nlisten = \"127.0.0.1:0\"\naccept-proxy = true\n\
          upstreams = [\"{}\"]\n[[listener.route]]\nsni = [\"api.example.com\"]\nupstreams = [\"{}\"]\n",
-        default.addr, api.addr
+        log.str(),
+        default.addr,
+        api.addr
     );
-    let (proxy, _file) = proxy_config(&text, 1);
+    let (mut proxy, _file) = proxy_config(&text, 1);
     let out = Command::new(python().unwrap())
         .args([SCRIPT, "bytes", "api.example.com"])
         .output()
@@ -154,6 +157,15 @@ fn a_proxy_header_then_the_hello_in_one_write() {
     send_and_close(proxy.addr(), &[&header[..], &hello].concat());
     assert!(api.wait(1)[0].bytes == hello);
     assert_eq!(default.count(), 0);
+    // The access log has the name and the route, and the client the header named.
+    proxy.signal(libc::SIGTERM);
+    assert!(proxy.wait_exit(Duration::from_secs(10)).unwrap().success());
+    let line = std::fs::read_to_string(&log.0).unwrap();
+    let rec: serde_json::Value = serde_json::from_str(line.lines().next().unwrap()).unwrap();
+    assert_eq!(rec["sni"], "api.example.com", "{line}");
+    assert_eq!(rec["route"], "api.example.com", "{line}");
+    assert_eq!(rec["client"], "192.0.2.1:1000", "{line}");
+    assert_eq!(rec["bytes_up"], hello.len() as u64, "{line}");
 }
 
 /// Bytes that are not TLS take the default route, unchanged.

@@ -224,6 +224,14 @@ fn health_checks_mark_down_and_up_once_per_process() {
     let start = Instant::now();
     wait_for(Duration::from_secs(10), || (up(addr) == 0).then_some(())).expect("marked down");
     let down = start.elapsed();
+    let status = proxy.status();
+    let row = status["upstreams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["addr"] == addr.to_string())
+        .cloned();
+    assert_eq!(row.unwrap()["state"], "down", "{status}");
     assert!(
         down >= Duration::from_millis(150) && down < Duration::from_secs(3),
         "{down:?}"
