@@ -201,6 +201,19 @@ pub fn remove_unix_sockets() {
     remove_if_ours(paths);
 }
 
+/// Takes `listen`'s socket file (a predecessor made it) as this process's own: removed at
+/// exit, if it is still the same file then.
+pub fn own_unix_socket(listen: &Listen) {
+    let Listen::Unix(p) = listen else { return };
+    if let Ok(meta) = std::fs::metadata(p) {
+        UNIX_PATHS.lock().unwrap_or_else(|e| e.into_inner()).push((
+            p.clone(),
+            meta.dev(),
+            meta.ino(),
+        ));
+    }
+}
+
 /// Keeps `listen`'s socket file at exit (if it is a `unix:` one this process made): another
 /// process accepts on it now (a takeover).
 pub fn keep_unix_socket(listen: &Listen) {

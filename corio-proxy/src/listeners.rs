@@ -232,7 +232,11 @@ fn open_unix(
     let listen = &settings.listen;
     let err = |e: std::io::Error| format!("listen {listen}: {e}");
     let one = match received.and_then(|r| r.sockets.into_iter().next()) {
-        Some(b) => b,
+        Some(b) => {
+            // Handed over: its file is ours to remove at exit now.
+            crate::bind::own_unix_socket(listen);
+            b
+        }
         None => {
             let (_, mut socks) =
                 crate::bind::bind(listen, 1, accept, settings.traffic.unix_mode).map_err(err)?;

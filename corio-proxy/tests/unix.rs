@@ -186,3 +186,51 @@ fn send_proxy_from_a_unix_client() {
     wait_for(Duration::from_secs(10), || (rec.count() == 1).then_some(())).unwrap();
     assert_eq!(rec.wait(1)[0].bytes, b"PROXY UNKNOWN\r\nx");
 }
+
+/// A `unix:` listener is handed over by `--takeover` like a TCP one: the path keeps
+/// accepting throughout, the old process exits 0 and leaves the file (the successor's now),
+/// which the successor removes at its exit.
+#[test]
+fn a_unix_listener_is_handed_over() {
+    let rec = Recorder::start();
+    let (path, control) = (TempPath::new("l.sock"), TempPath::new("control.sock"));
+    let text = format!(
+        "workers = 2\n[[listener]]\nlisten = \"unix:{}\"\nupstreams = [\"{}\"]\n",
+        path.str(),
+        rec.addr
+    );
+    let file = TempPath::new("takeover.toml");
+    std::fs::write(&file.0, text).unwrap();
+    let start = |extra: &[&str]| {
+        let args = [
+            &["--config", file.str(), "--control", control.str()][..],
+            extra,
+        ]
+        .concat();
+        Proxy::start_with(&args, 1, &[])
+    };
+    let mut old = start(&[]);
+    let send = |msg: &[u8]| {
+        let mut s = UnixStream::connect(&path.0).unwrap();
+        s.write_all(msg).unwrap();
+        s.shutdown(std::net::Shutdown::Write).unwrap();
+        let _ = s.read_to_end(&mut Vec::new());
+    };
+    send(b"before");
+    let mut new = start(&["--takeover", control.str()]);
+    assert!(
+        old.wait_exit(Duration::from_secs(20)).unwrap().success(),
+        "{:?}",
+        old.stderr()
+    );
+    assert!(
+        path.0.exists(),
+        "the old process left the successor's socket file"
+    );
+    send(b"after");
+    let got = rec.wait(2);
+    assert!(got.iter().any(|r| r.bytes == b"after"), "{got:?}");
+    new.signal(libc::SIGTERM);
+    assert!(new.wait_exit(Duration::from_secs(20)).unwrap().success());
+    assert!(!path.0.exists(), "the successor removes it at its exit");
+}
