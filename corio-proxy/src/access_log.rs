@@ -7,6 +7,7 @@
 //! The record is [`Record`]; a feature that knows more about a connection (the client address
 //! a PROXY protocol header carried, the SNI route) adds a field there, skipped when empty.
 
+use crate::addr::{Dest, Listen};
 use serde::Serialize;
 use std::cell::Cell;
 use std::fs::{File, OpenOptions};
@@ -81,10 +82,10 @@ pub struct Record {
 /// A pair's record in the making; written when dropped, with `End::Drain` if nothing ended it
 /// first (its task was dropped at the drain timeout).
 pub struct ConnLog {
-    pub listener: String,
+    pub listener: Listen,
     pub client: Option<SocketAddr>,
     pub via: Option<SocketAddr>,
-    pub upstream: Option<String>,
+    pub upstream: Option<Dest>,
     pub sni: Option<String>,
     pub route: Option<String>,
     pub refused: Option<&'static str>,
@@ -95,7 +96,7 @@ pub struct ConnLog {
 }
 
 impl ConnLog {
-    pub fn new(listener: String, client: Option<SocketAddr>) -> ConnLog {
+    pub fn new(listener: Listen, client: Option<SocketAddr>) -> ConnLog {
         ConnLog {
             listener,
             client,
@@ -114,10 +115,10 @@ impl ConnLog {
     fn record(&self) -> Record {
         Record {
             ts: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
-            listener: self.listener.clone(),
+            listener: self.listener.to_string(),
             client: self.client,
             via: self.via,
-            upstream: self.upstream.clone(),
+            upstream: self.upstream.as_ref().map(Dest::to_string),
             sni: self.sni.clone(),
             route: self.route.clone(),
             refused: self.refused,
@@ -285,7 +286,8 @@ mod tests {
 
     #[test]
     fn a_record_is_one_json_line_with_every_field() {
-        let mut c = ConnLog::new("127.0.0.1:80".into(), "[::1]:5000".parse().ok());
+        let listener = Listen::parse("127.0.0.1:80").unwrap();
+        let mut c = ConnLog::new(listener, "[::1]:5000".parse().ok());
         c.bytes_up.set(64);
         c.bytes_down.set(128);
         c.end = Some(End::UpstreamError);

@@ -164,7 +164,7 @@ impl Drop for UpstreamLive<'_> {
 pub async fn serve(client: Conn, peer: Option<SocketAddr>, live: Live, worker: usize) {
     let l = &*live.0;
     let counters = &l.metrics.workers[worker];
-    let mut record = ConnLog::new(l.metrics.addr.to_string(), peer);
+    let mut record = ConnLog::new(l.metrics.addr.clone(), peer);
     let c = match inspect::intake(&client, peer, l).await {
         Ok(c) => c,
         Err(r) => {
@@ -191,7 +191,7 @@ pub async fn serve(client: Conn, peer: Option<SocketAddr>, live: Live, worker: u
     let (upstream, server) = match group.connect(&l.metrics.addr, c.src.map(|a| a.ip())).await {
         Ok(c) => c,
         Err(no) => {
-            record.upstream = no.last.map(|d| d.to_string());
+            record.upstream = no.last;
             let addr = &l.metrics.addr;
             if no.fd_limit {
                 counters.fd_limit.add(1);
@@ -210,7 +210,7 @@ pub async fn serve(client: Conn, peer: Option<SocketAddr>, live: Live, worker: u
             return;
         }
     };
-    record.upstream = Some(server.dest.to_string());
+    record.upstream = Some(server.dest.clone());
     server.active.fetch_add(1, Ordering::Relaxed);
     let _up_live = UpstreamLive(&server.active);
     client.set_nodelay();
@@ -223,7 +223,6 @@ pub async fn serve(client: Conn, peer: Option<SocketAddr>, live: Live, worker: u
             error,
         }),
     };
-    let who = c.src.map_or("a Unix client".to_string(), |a| a.to_string());
     record.end = Some(match end {
         End::Done => LogEnd::Done,
         End::Idle => {
@@ -236,6 +235,7 @@ pub async fn serve(client: Conn, peer: Option<SocketAddr>, live: Live, worker: u
             upstream.reset_on_close();
             let addr = &l.metrics.addr;
             let e = &f.error;
+            let who = c.src.map_or("a Unix client".to_string(), |a| a.to_string());
             if f.client {
                 // A client that resets or goes away is ordinary: not an error of the proxy.
                 log::debug(format_args!(

@@ -216,30 +216,30 @@ impl Upstreams {
     /// The order one client tries the servers in (see the module docs).
     fn order(&self, set: &Set, client: Option<IpAddr>) -> Vec<usize> {
         let all = &set.servers;
-        let checked_up = |i: &usize| !all[*i].down.load(Ordering::Relaxed);
-        let usable = |i: &usize| checked_up(i) && self.is_healthy(&all[*i]);
-        let primary: Vec<usize> = (0..all.len()).filter(|&i| !all[i].backup).collect();
-        let backup: Vec<usize> = (0..all.len()).filter(|&i| all[i].backup).collect();
-        let pick = |list: &[usize], f: &dyn Fn(&usize) -> bool| -> Vec<usize> {
-            list.iter().copied().filter(|i| f(i)).collect()
+        let now = self.now_ms();
+        let checked_up = |s: &Server| !s.down.load(Ordering::Relaxed);
+        let usable = |s: &Server| checked_up(s) && now >= s.skip_until_ms.load(Ordering::Relaxed);
+        // One list: the first group (usable primaries), then the backups after them.
+        let group = |order: &mut Vec<usize>, backup: bool, ok: &dyn Fn(&Server) -> bool| {
+            order.extend((0..all.len()).filter(|&i| all[i].backup == backup && ok(&all[i])));
         };
-        let mut order = pick(&primary, &usable);
-        let mut rest = Vec::new();
+        let mut order = Vec::with_capacity(all.len());
+        group(&mut order, false, &usable);
+        let mut first = order.len();
+        group(&mut order, true, &usable);
         if order.is_empty() {
-            order = pick(&backup, &usable);
-        } else {
-            rest = pick(&backup, &usable);
+            // Nothing usable: those only skipped by passive health, primaries first.
+            group(&mut order, false, &checked_up);
+            first = order.len();
+            group(&mut order, true, &checked_up);
         }
-        if order.is_empty() {
-            order = pick(&primary, &checked_up);
-            rest = pick(&backup, &checked_up);
+        if first == 0 {
+            // No primary: the backups are the first group.
+            first = order.len();
         }
-        if order.is_empty() {
-            return rest;
-        }
-        self.arrange(set, &mut order, client);
-        self.arrange(set, &mut rest, client);
-        order.extend(rest);
+        let (head, rest) = order.split_at_mut(first);
+        self.arrange(set, head, client);
+        self.arrange(set, rest, client);
         order
     }
 
