@@ -14,7 +14,7 @@ use corio::net::{TcpListener, UnixListener};
 use socket2::{Domain, Socket, Type};
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -58,30 +58,7 @@ pub fn accept_now(listen: &Listen, fd: RawFd) -> io::Result<Option<(StdConn, Opt
         let got = crate::steer::accept_now(fd)?;
         return Ok(got.map(|(s, peer)| (StdConn::Tcp(s), Some(peer))));
     }
-    let mut on: libc::c_int = 1;
-    // SAFETY: FIONBIO reads an int at `on`, which lives for the call.
-    if unsafe { libc::ioctl(fd, libc::FIONBIO, &mut on) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: accept4 with null address pointers only returns a new fd.
-    let conn = unsafe {
-        libc::accept4(
-            fd,
-            std::ptr::null_mut(),
-            std::ptr::null_mut(),
-            libc::SOCK_CLOEXEC,
-        )
-    };
-    if conn < 0 {
-        let e = io::Error::last_os_error();
-        return match e.raw_os_error() {
-            Some(libc::EAGAIN) => Ok(None),
-            _ => Err(e),
-        };
-    }
-    // SAFETY: accept4 just returned this fd and nothing else owns it.
-    let fd = unsafe { OwnedFd::from_raw_fd(conn) };
-    Ok(Some((StdConn::Unix(fd.into()), None)))
+    Ok(crate::steer::accept_fd_now(fd)?.map(|fd| (StdConn::Unix(fd.into()), None)))
 }
 
 /// A worker's listening socket.
