@@ -171,10 +171,13 @@ pub fn dispatch(
             return;
         }
     };
+    // Counted on its worker from now on (so the next client goes elsewhere), and uncounted
+    // if the worker is gone and the hand-off is dropped.
     shared.local_live[target].fetch_add(1, Ordering::Relaxed);
-    let shared = shared.clone();
+    let moving = LocalLive(shared.clone(), target);
     drop(corio::spawn_on(target, async move {
-        shared.local_live[target].fetch_sub(1, Ordering::Relaxed);
+        let shared = moving.0.clone();
+        drop(moving);
         match StdConn::adopt(std) {
             Ok(s) => spawn_pair(s, peer, permit, listener, shared, target),
             Err(e) => log::error(format_args!("worker {target}: adopting a client: {e}")),
@@ -194,7 +197,7 @@ fn spawn_pair(
 ) {
     shared.local_live[worker].fetch_add(1, Ordering::Relaxed);
     drop(corio::spawn(async move {
-        let _local = LocalLive(&shared, worker);
+        let _local = LocalLive(shared, worker);
         let _permit = permit;
         listener.metrics.workers[worker].accepted.add(1);
         listener.metrics.active.fetch_add(1, Ordering::AcqRel);
@@ -202,10 +205,11 @@ fn spawn_pair(
     }));
 }
 
-/// One live pair on a worker (for the drain, and the balanced hand-off).
-struct LocalLive<'a>(&'a Shared, usize);
+/// One live pair on a worker (for the drain, and the balanced hand-off), counted by whoever
+/// made it and uncounted when dropped.
+struct LocalLive(Arc<Shared>, usize);
 
-impl Drop for LocalLive<'_> {
+impl Drop for LocalLive {
     fn drop(&mut self) {
         self.0.local_live[self.1].fetch_sub(1, Ordering::Relaxed);
     }

@@ -5,7 +5,9 @@
 //! The socket file: a fresh start refuses a PATH where a live proxy answers (use --takeover)
 //! and replaces a stale file; a successor binds a new socket beside PATH and renames it over
 //! PATH (atomic), so upgrades chain; at exit a process removes PATH only if it is still its
-//! own and it did not hand over.
+//! own and it did not hand over. The file is mode 0600 before it appears at PATH (bound
+//! beside it, then renamed), and a peer of another user (SO_PEERCRED) is refused, root aside:
+//! whoever may connect can take the listeners and make this process drain.
 
 use crate::listeners::Stop;
 use crate::takeover::{self, Ack, Drain, Hello, Offer, Offered};
@@ -51,41 +53,74 @@ pub fn bind(path: &Path) -> Result<Control, String> {
         std::fs::remove_file(path)
             .map_err(|e| format!("--control {shown}: cannot replace the stale file: {e}"))?;
     }
-    let listener = std::os::unix::net::UnixListener::bind(path)
-        .map_err(|e| format!("--control {shown}: {e}"))?;
-    let id = file_id(path).map_err(|e| format!("--control {shown}: {e}"))?;
-    Ok(Control {
-        listener,
-        path: path.to_owned(),
-        id,
-    })
+    place(path).map_err(|e| format!("--control {shown}: {e}"))
 }
 
-/// A successor's bind once the old process let go: a new socket beside PATH, renamed over it.
-pub fn bind_in_place(shared: &Arc<Shared>, path: &Path) {
+/// Binds a socket beside `path`, makes it 0600, and renames it over `path` (atomic: the path
+/// always names a live socket, ours or the one we replace).
+fn place(path: &Path) -> io::Result<Control> {
+    use std::os::unix::fs::PermissionsExt;
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(format!(".{}.new", std::process::id()));
     let tmp = PathBuf::from(tmp);
     let _ = std::fs::remove_file(&tmp);
-    let bound = std::os::unix::net::UnixListener::bind(&tmp)
-        .and_then(|l| std::fs::rename(&tmp, path).map(|()| l))
-        .and_then(|l| Ok((l, file_id(path)?)));
-    match bound {
-        Ok((listener, id)) => {
-            *shared.control.lock().unwrap_or_else(|e| e.into_inner()) = Some(Control {
-                listener,
-                path: path.to_owned(),
-                id,
-            });
-        }
-        Err(e) => {
-            let _ = std::fs::remove_file(&tmp);
-            tracing::error!(
-                "--control {}: cannot bind: {e}; no further upgrade by takeover",
-                path.display()
-            );
-        }
+    let placed = std::os::unix::net::UnixListener::bind(&tmp).and_then(|listener| {
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))?;
+        std::fs::rename(&tmp, path)?;
+        Ok(Control {
+            listener,
+            path: path.to_owned(),
+            id: file_id(path)?,
+        })
+    });
+    if placed.is_err() {
+        let _ = std::fs::remove_file(&tmp);
     }
+    placed
+}
+
+/// A successor's bind once the old process let go of PATH.
+pub fn bind_in_place(shared: &Arc<Shared>, path: &Path) {
+    match place(path) {
+        Ok(c) => *shared.control.lock().unwrap_or_else(|e| e.into_inner()) = Some(c),
+        Err(e) => tracing::error!(
+            "--control {}: cannot bind: {e}; no further upgrade by takeover",
+            path.display()
+        ),
+    }
+}
+
+/// The peer's uid must be ours, or root's.
+fn check_peer(conn: &UnixStream) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: ucred is plain data; all-zero is valid.
+    let mut cred: libc::ucred = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes into `cred`, which lives for the call.
+    let rc = unsafe {
+        libc::getsockopt(
+            conn.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&mut cred as *mut libc::ucred).cast(),
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: geteuid cannot fail.
+    let me = unsafe { libc::geteuid() };
+    if cred.uid == me || cred.uid == 0 {
+        return Ok(());
+    }
+    Err(io::Error::new(
+        io::ErrorKind::PermissionDenied,
+        format!(
+            "pid {} of uid {} may not take over (ours is {me})",
+            cred.pid, cred.uid
+        ),
+    ))
 }
 
 /// Worker 0: serves the control socket, if there is one.
@@ -157,6 +192,7 @@ async fn serve(listener: UnixListener, shared: Arc<Shared>) {
 
 /// Steps 2 and 4 of takeover.rs; the successor's pid once it accepts on what it took.
 async fn hand_over(conn: &UnixStream, shared: &Arc<Shared>) -> io::Result<u32> {
+    check_peer(conn)?;
     conn.set_deadline(Some(Instant::now() + HELLO_WAIT));
     let hello: Hello = takeover::read_frame(conn).await?;
     if hello.hello != takeover::HELLO || hello.version != takeover::VERSION {

@@ -35,6 +35,7 @@ mod pool;
 mod proxy_proto;
 mod reload;
 mod sni;
+mod sockdiag;
 mod status;
 mod steer;
 mod takeover;
@@ -216,13 +217,7 @@ fn start(
     let takeover_control = received
         .as_ref()
         .is_some_and(|r| settings.control.as_ref() == Some(&r.path));
-    let pending = match received {
-        Some(r) => Some(
-            r.pending(taken, admin_taken, takeover_control)
-                .map_err(|e| format!("--takeover: {e}"))?,
-        ),
-        None => None,
-    };
+    let pending = received.map(|r| r.pending(taken, admin_taken, takeover_control));
     let shared = Shared::new(settings, config_path, workers, Gate::new(Some(max)));
     shared.state.generation.store(generation, Ordering::Relaxed);
     *shared.control.lock().unwrap_or_else(|e| e.into_inner()) = control;

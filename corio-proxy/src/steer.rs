@@ -27,41 +27,10 @@ use std::io;
 use std::net::SocketAddr;
 use std::os::fd::RawFd;
 
-/// Listening sockets bound to exactly `addr` in this network namespace, from /proc/net/tcp
-/// (or tcp6): the size of its SO_REUSEPORT group, for sockets of this user.
+/// Listening sockets bound to exactly `addr` in this network namespace: the size of its
+/// SO_REUSEPORT group (for sockets of one user).
 pub fn group_size(addr: SocketAddr) -> io::Result<usize> {
-    let (file, want) = match addr {
-        SocketAddr::V4(a) => (
-            "/proc/net/tcp",
-            format!(
-                "{:08X}:{:04X}",
-                u32::from_ne_bytes(a.ip().octets()),
-                a.port()
-            ),
-        ),
-        SocketAddr::V6(a) => {
-            let o = a.ip().octets();
-            let words: String = o
-                .chunks(4)
-                .map(|w| format!("{:08X}", u32::from_ne_bytes([w[0], w[1], w[2], w[3]])))
-                .collect();
-            ("/proc/net/tcp6", format!("{words}:{:04X}", a.port()))
-        }
-    };
-    let text = std::fs::read_to_string(file)?;
-    Ok(count_listening(&text, &want))
-}
-
-/// Rows of a /proc/net/tcp table whose local address is `want` and state LISTEN (0A).
-fn count_listening(text: &str, want: &str) -> usize {
-    text.lines()
-        .skip(1)
-        .filter(|row| {
-            let mut f = row.split_whitespace();
-            let (_, local, _, st) = (f.next(), f.next(), f.next(), f.next());
-            local == Some(want) && st == Some("0A")
-        })
-        .count()
+    crate::sockdiag::listening_on(addr)
 }
 
 /// Attaches a program to `fd`'s group that sends each new connection to a random index in

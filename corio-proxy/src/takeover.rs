@@ -145,7 +145,7 @@ pub struct Received {
     pub generation: u64,
     pub listeners: Vec<ReceivedListener>,
     pub admin: Option<(SocketAddr, std::net::TcpListener)>,
-    /// Already out of the runtime that received it (see `receive`).
+    /// Out of the runtime that received (deregistered there), for worker 0 to adopt.
     conn: std::os::unix::net::UnixStream,
 }
 
@@ -172,15 +172,15 @@ impl Received {
     }
 
     /// What worker 0 needs to finish: which listeners were taken (their bound addresses).
-    pub fn pending(self, taken: Vec<Listen>, admin: bool, control: bool) -> io::Result<Pending> {
-        Ok(Pending {
+    pub fn pending(self, taken: Vec<Listen>, admin: bool, control: bool) -> Pending {
+        Pending {
             path: self.path,
             old_pid: self.old_pid,
             conn: self.conn,
             taken,
             admin,
             control,
-        })
+        }
     }
 }
 
@@ -225,9 +225,7 @@ pub async fn receive(path: &Path) -> Result<Received, String> {
         .await
         .map_err(|e| format!("--takeover {shown}: the hand-over failed: {e}"))?;
     conn.set_deadline(None);
-    // Out of this runtime while inside it: on epoll, into_std deregisters the socket from
-    // the runtime it runs in, and outside one it stays registered, so worker 0 (the same
-    // runtime) could not adopt it again (EEXIST) and the drain was never confirmed.
+    // Inside the runtime, so that its epoll registration goes too.
     let conn = conn
         .into_std()
         .map_err(|e| format!("--takeover {shown}: {e}"))?;

@@ -119,6 +119,9 @@ fn each_bad_flag_exits_2_naming_it() {
         (&["--admin", "127.0.0.1"], "--admin"),
         (&["--max-fails", "0"], "--max-fails"),
         (&["--fail-timeout", "never"], "--fail-timeout"),
+        (&["--idle-timeout", "0s"], "--idle-timeout"),
+        (&["--log-format", "xml"], "--log-format"),
+        (&["--log-level", "loud=?="], "--log-level"),
         (&["--config", "x.toml"], "--config"),
     ];
     for (args, needle) in cases {
@@ -357,7 +360,90 @@ fn help_exits_zero() {
         "--copy",
         "--admin",
         "--config",
+        "--access-log",
+        "--log-format",
+        "--log-level",
+        "--control",
+        "--takeover",
     ] {
         assert!(text.contains(flag), "{flag} missing from --help");
     }
+    assert!(
+        text.contains("[default: 10m]"),
+        "the idle timeout's default: {text}"
+    );
+    assert!(text.contains("fd limit"), "max-conns's default: {text}");
+}
+
+/// --control and --takeover go with --config; the other flags do not.
+#[test]
+fn process_flags_with_config() {
+    let echo = Echo::start();
+    let text = format!(
+        "workers = 1
+[[listener]]
+listen = \"127.0.0.1:0\"
+upstreams = [\"{}\"]
+",
+        echo.addr
+    );
+    let f = config(&text);
+    let file = f.0.to_str().unwrap();
+    let out = run(&["--config", file, "--log-level", "debug"], &[]);
+    assert_bad(&out, "--log-level");
+    let sock = std::env::temp_dir().join(format!("corio-proxy-cli-{}.sock", std::process::id()));
+    let sock = sock.to_str().unwrap();
+    let p = Proxy::start_with(&["--config", file, "--control", sock], 1, &[]);
+    let mut s = support::connect(p.addr());
+    ping(&mut s, b"with --control");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(sock).unwrap().permissions().mode();
+    assert_eq!(
+        mode & 0o777,
+        0o600,
+        "the control socket is the owner's only"
+    );
+    // A second proxy may not bind a control socket a live one holds.
+    let out = run(&["--config", file, "--control", sock], &[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains(sock) && err.contains("--takeover"), "{err}");
+}
+
+/// `--log-format json`: one JSON object per line, with a time and a level; `--log-level warn`
+/// keeps the warnings (an idle timeout turned off) and drops the rest.
+#[test]
+fn log_format_and_level() {
+    let args = [
+        "--listen",
+        "127.0.0.1:0",
+        "--upstream",
+        "127.0.0.1:1",
+        "--log-format",
+        "json",
+    ];
+    let p = Proxy::start(&args);
+    let lines = p.stderr();
+    assert!(!lines.is_empty());
+    for l in &lines {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"));
+        assert!(v["timestamp"].is_string() && v["level"].is_string(), "{l}");
+        assert!(v["message"].is_string(), "{l}");
+    }
+    drop(p);
+    let mut child = std::process::Command::new(BIN)
+        .args(["--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:1"])
+        .args(["--idle-timeout", "off", "--log-level", "warn"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    child.kill().unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("WARN") && err.contains("idle-timeout is off"),
+        "{err}"
+    );
+    assert!(!err.contains("INFO"), "{err}");
 }

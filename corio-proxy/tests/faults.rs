@@ -7,7 +7,7 @@ mod support;
 use std::io::Write;
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
-use support::{closed_by_peer, closed_port, connect, pattern, ping, wait_for, Echo, Proxy};
+use support::{closed_by_peer, connect, pattern, ping, refused_addr, wait_for, Echo, Proxy};
 
 fn proxy(upstreams: &[String], extra: &[&str]) -> Proxy {
     let mut args = vec![
@@ -30,7 +30,7 @@ fn proxy(upstreams: &[String], extra: &[&str]) -> Proxy {
 #[test]
 fn refused_upstream_fails_over_and_is_skipped() {
     let echo = Echo::start();
-    let dead = closed_port().to_string();
+    let dead = refused_addr().to_string();
     let p = proxy(
         &[dead.clone(), echo.addr.to_string()],
         &["--fail-timeout", "1m"],
@@ -83,7 +83,10 @@ fn connect_timeout_fails_over() {
 /// Every upstream refuses: the client is closed at once and the failure counted.
 #[test]
 fn all_upstreams_down_closes_the_client() {
-    let p = proxy(&[closed_port().to_string(), closed_port().to_string()], &[]);
+    let p = proxy(
+        &[refused_addr().to_string(), refused_addr().to_string()],
+        &[],
+    );
     let start = Instant::now();
     let mut s = connect(p.addr());
     assert!(closed_by_peer(&mut s), "the client was not closed");

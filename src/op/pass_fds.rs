@@ -168,7 +168,9 @@ impl<B: IoBuf> OpAble for SendFds<B> {
         Some(Direction::Write)
     }
     fn readiness_call(&mut self) -> io::Result<u32> {
-        syscall!(sendmsg(self.fd.raw(), &self.parts.msg, libc::MSG_NOSIGNAL)).map(|n| n as u32)
+        // MSG_DONTWAIT: on a ring without SENDMSG this runs after a poll on a blocking socket.
+        let flags = libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT;
+        syscall!(sendmsg(self.fd.raw(), &self.parts.msg, flags)).map(|n| n as u32)
     }
     fn deadline(&self) -> Option<Direction> {
         Some(Direction::Write)
@@ -206,7 +208,7 @@ impl<B: IoBufMut> OpAble for RecvFds<B> {
     }
     fn readiness_call(&mut self) -> io::Result<u32> {
         self.parts.reset();
-        let flags = libc::MSG_CMSG_CLOEXEC;
+        let flags = libc::MSG_CMSG_CLOEXEC | libc::MSG_DONTWAIT;
         syscall!(recvmsg(self.fd.raw(), &mut self.parts.msg, flags)).map(|n| n as u32)
     }
     fn deadline(&self) -> Option<Direction> {

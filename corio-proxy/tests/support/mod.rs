@@ -11,6 +11,10 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+mod ops;
+#[allow(unused_imports)]
+pub use ops::*;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_corio-proxy");
 
 /// A deterministic byte pattern of length `len`, distinct per `seed`.
@@ -32,6 +36,12 @@ pub struct Proxy {
     pub listen: Vec<SocketAddr>,
     pub admin: Option<SocketAddr>,
     stderr: Arc<Mutex<Vec<String>>>,
+}
+
+/// The word after `marker` in a log line, text or JSON (up to a space or a quote).
+fn after<'a>(line: &'a str, marker: &str) -> Option<&'a str> {
+    let (_, rest) = line.split_once(marker)?;
+    rest.split([' ', '"']).next()
 }
 
 /// Waits up to `limit` for `f` to return `Some`.
@@ -58,13 +68,19 @@ impl Proxy {
     /// Like `start`, with extra environment and an explicit listener count (for --config).
     pub fn start_with(args: &[&str], listeners: usize, env: &[(&str, &str)]) -> Proxy {
         let mut cmd = Command::new(BIN);
-        cmd.args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
+        cmd.args(args);
         for (k, v) in env {
             cmd.env(k, v);
         }
+        Proxy::start_cmd(cmd, listeners)
+    }
+
+    /// Starts `cmd` (corio-proxy with its arguments) and waits for `listeners` "listening on"
+    /// lines.
+    pub fn start_cmd(mut cmd: Command, listeners: usize) -> Proxy {
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("start corio-proxy");
         let stderr = Arc::new(Mutex::new(Vec::new()));
         let lines = stderr.clone();
@@ -85,13 +101,13 @@ impl Proxy {
             let lines = proxy.stderr.lock().unwrap();
             let shown: Vec<&str> = lines
                 .iter()
-                .filter_map(|l| l.split_once("listening on ").map(|(_, a)| a.trim()))
+                .filter_map(|l| after(l, "listening on "))
                 .collect();
             // unix:/path listeners are counted, and not in `listen`.
             let listen: Vec<SocketAddr> = shown.iter().filter_map(|a| a.parse().ok()).collect();
             (shown.len() >= listeners).then(|| {
                 let admin = lines.iter().find_map(|l| {
-                    let (_, a) = l.split_once("admin on http://")?;
+                    let a = after(l, "admin on http://")?;
                     a.strip_suffix("/metrics")?.parse().ok()
                 });
                 (listen, admin)
@@ -117,6 +133,14 @@ impl Proxy {
 
     pub fn stderr(&self) -> Vec<String> {
         self.stderr.lock().unwrap().clone()
+    }
+
+    /// Waits up to `limit` for a stderr line containing `needle`.
+    pub fn wait_line(&self, needle: &str, limit: Duration) -> Option<String> {
+        wait_for(limit, || {
+            let lines = self.stderr.lock().unwrap();
+            lines.iter().find(|l| l.contains(needle)).cloned()
+        })
     }
 
     /// Open fds of the proxy process.
@@ -203,10 +227,23 @@ pub fn metric_value(text: &str, name: &str, label: &str) -> u64 {
         .sum()
 }
 
-/// A port nothing listens on (bound, then closed).
+/// A port nothing listens on (bound, then closed): free for a server the test starts.
 pub fn closed_port() -> SocketAddr {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     l.local_addr().unwrap()
+}
+
+/// An address that refuses connections for the rest of the test process: bound, never
+/// listening, and kept bound, so that no other bind (a parallel test's, another process's)
+/// can take the port, as one that was bound and closed (`closed_port`) can be.
+pub fn refused_addr() -> SocketAddr {
+    static HELD: Mutex<Vec<socket2::Socket>> = Mutex::new(Vec::new());
+    let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    s.bind(&any.into()).unwrap();
+    let addr = s.local_addr().unwrap().as_socket().unwrap();
+    HELD.lock().unwrap().push(s);
+    addr
 }
 
 /// An echo upstream: a thread per connection, each echoing until EOF (then closing). `kill`
