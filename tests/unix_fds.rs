@@ -230,6 +230,15 @@ fn bad_arguments_are_refused_and_into_std_round_trips() {
             // A full buffer has no room to receive into.
             let (res, _) = b.recv_fds(Vec::<u8>::new(), 1).await;
             assert_eq!(res.unwrap_err().kind(), ErrorKind::InvalidInput);
+            // 4 GiB of room (never touched): the message and its descriptor arrive whole.
+            assert_eq!(
+                a.send_fds(b"big".to_vec(), &[r.as_fd()]).await.0.unwrap(),
+                3
+            );
+            let (res, got) = b.recv_fds(Vec::with_capacity(4 << 30), 1).await;
+            let (n, fds) = res.unwrap();
+            assert_eq!((n, &got[..], fds.len()), (3, &b"big"[..], 1));
+            drop((got, fds));
             // Out to std and back: the connection is the same.
             let mut std_a = a.into_std().unwrap();
             std_a.write_all(b"std").unwrap();

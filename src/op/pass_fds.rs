@@ -168,7 +168,8 @@ impl<B: IoBuf> OpAble for SendFds<B> {
         Some(Direction::Write)
     }
     fn readiness_call(&mut self) -> io::Result<u32> {
-        // MSG_DONTWAIT: on a ring without SENDMSG this runs after a poll on a blocking socket.
+        // MSG_DONTWAIT: never blocks, even on a blocking socket adopted as it was (a ring never
+        // runs this: SENDMSG and RECVMSG are required opcodes, driver/opcodes.rs).
         let flags = libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT;
         syscall!(sendmsg(self.fd.raw(), &self.parts.msg, flags)).map(|n| n as u32)
     }
