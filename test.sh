@@ -4,8 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 echo "=== the library: every test, both drivers ==="
-# Without CORIO_DRIVER (which would keep one pass only; see docs/testing.md).
-env -u CORIO_DRIVER cargo test -p corio --all-targets -- --test-threads=2
+# Without CORIO_DRIVER (which would keep one pass only; see docs/testing.md). With every
+# feature (macros, bytes, tracing): their tests and examples build only so.
+env -u CORIO_DRIVER cargo test -p corio --all-targets --all-features -- --test-threads=2
 # The programs (corio-bench, corio-compat, corio-proxy) drive their servers as child processes
 # that take their driver from CORIO_DRIVER: once per driver.
 for driver in uring epoll; do
@@ -31,7 +32,17 @@ env CORIO_DRIVER=uring CORIO_FORCE_MISSING_OPCODE=WRITE,FSYNC,OPENAT,STATX,RENAM
 echo "=== CORIO_DRIVER=uring CORIO_REGISTERED_FDS=1 ==="
 env CORIO_DRIVER=uring CORIO_REGISTERED_FDS=1 cargo test -p corio --test net_tcp --test deadline \
   --test readiness --test workers --test fuzz_findings --test soundness --test registered \
-  --test quarantine -- --test-threads=2 --skip close_releases_the_fd_and_fails_later_operations \
+  --test quarantine --test splice --test readable --test io --test sockets -- --test-threads=2 \
+  --skip close_releases_the_fd_and_fails_later_operations \
   --skip a_socket_used_under_a_second_executor_works_or_fails_clearly
+# The proxy's data path (buffered and splice) with its sockets registered.
+echo "=== corio-proxy data tests, CORIO_DRIVER=uring CORIO_REGISTERED_FDS=1 ==="
+env CORIO_DRIVER=uring CORIO_REGISTERED_FDS=1 cargo test -p corio-proxy --test data -- --test-threads=2
+# A kernel without IORING_OP_SPLICE: splice runs splice(2) on the ring (the readiness form),
+# which must never block the executor; registered sockets get an fd for it.
+echo "=== CORIO_DRIVER=uring CORIO_FORCE_MISSING_OPCODE=SPLICE CORIO_REGISTERED_FDS=1 ==="
+env CORIO_DRIVER=uring CORIO_FORCE_MISSING_OPCODE=SPLICE CORIO_REGISTERED_FDS=1 \
+  cargo test -p corio --test splice -- --test-threads=2 \
+  --skip a_splice_on_the_ring_fallback_never_blocks_the_executor
 echo "=== doc examples ==="
-cargo test --doc -p corio -p corio-compat
+cargo test --doc -p corio -p corio-compat --features corio/macros,corio/bytes,corio/tracing

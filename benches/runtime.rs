@@ -24,6 +24,8 @@
 //!   `spawn_on` and awaits it. Two cross-worker wake-ups per iteration (the job, then the
 //!   result): IORING_OP_MSG_RING between io_uring workers, eventfd writes on epoll or with
 //!   `CORIO_DISABLE_MSG_RING=1` set (run the bench twice to compare the two paths on io_uring).
+//!   On io_uring it also prints worker 0's io_uring_enter calls per round trip: each message
+//!   is submitted when it is sent (docs/architecture.md, "Cross-thread wake").
 //! - `ping-pong under a blocking job`: a task waits on `spawn_blocking` of a 500 ms sleep while
 //!   a 64-byte ping-pong runs on the same executor (an echo task on a loopback pair); the
 //!   figures are the round trips' p50 / p99 / max during the job. A job that blocked the
@@ -253,25 +255,43 @@ fn main() {
                 assert_eq!(corio::time::pending_timers(), 0);
             })
         });
+        let enters = std::cell::Cell::new(Vec::new());
         b.run(&format!("spawn_on round trip [{label}]"), 20_000, |n| {
             let workers = Runtime::builder()
                 .driver(driver)
                 .workers(2)
                 .build()
                 .expect("a runtime like the one above");
-            workers
+            let out = workers
                 .run(move |id| async move {
                     if id == 0 {
+                        let before = corio::current_driver_stats().enters;
                         for i in 0..n {
                             assert_eq!(corio::spawn_on(1, async move { i }).await.unwrap(), i);
                         }
                         corio::request_shutdown();
+                        Some((corio::current_driver_stats().enters - before) as f64 / n as f64)
                     } else {
                         corio::shutdown_requested().await;
+                        None
                     }
                 })
                 .expect("workers start");
+            let mut e = enters.take();
+            e.extend(out.into_iter().next().and_then(Result::ok).flatten());
+            enters.set(e);
         });
+        if b.full && driver == DriverChoice::IoUring {
+            let mut e = enters.take();
+            e.sort_by(|a, b| a.total_cmp(b));
+            println!(
+                "  [{label}] io_uring_enter calls of worker 0 per spawn_on round trip: median {:.2} \
+                 (min {:.2}, max {:.2})",
+                e[e.len() / 2],
+                e[0],
+                e[e.len() - 1]
+            );
+        }
         let job = if b.full { 500 } else { 20 };
         let rtts = rt.block_on(ping_pong_during_blocking_job(Duration::from_millis(job)));
         let at = |q: f64| rtts[((rtts.len() - 1) as f64 * q) as usize];

@@ -39,6 +39,19 @@
 //! runtime's workers, which [`spawn_blocking`] also offers for any work that would block the
 //! executor's thread.
 //!
+//! What a tokio service reaches for is here under tokio's names: [`io`] (owned-buffer
+//! `AsyncReadRent`/`AsyncWriteRent`, `copy`, `copy_bidirectional`, `BufReader`, `BufWriter`),
+//! [`sync`] (each primitive in a thread-safe and a [`sync::local`] form), [`task::JoinSet`],
+//! [`net::TcpSocket`] and socket options, [`net::lookup_host`]; `docs/ecosystem.md` maps the
+//! imports.
+//!
+//! Features, all off by default (the default build has four dependencies): `macros`
+//! (`#[corio::main]`, `#[corio::test]`, `select!`, `join!`, `try_join!`), `bytes`
+//! (`Bytes`/`BytesMut` as buffers), `tracing` (the library's few events — the driver fallback
+//! and its reason, ring set-up, forced shutdown, work dropped at shutdown — as `tracing`
+//! events, target `corio`; without it the library prints nothing, and the fallback's reason
+//! is in [`Runtime::driver_info`]).
+//!
 //! The architecture and the invariants that make the unsafe code sound are in
 //! `docs/architecture.md`.
 
@@ -50,6 +63,9 @@ pub mod buf;
 mod driver;
 mod fd;
 pub mod fs;
+pub mod io;
+#[cfg(feature = "macros")]
+mod macros;
 pub mod net;
 pub mod op;
 pub mod pipe;
@@ -58,10 +74,13 @@ pub mod sync;
 mod sys;
 pub mod task;
 pub mod time;
+mod trace;
 mod workers;
 
 pub use blocking::BlockingStats;
 pub use driver::{DriverChoice, DriverInfo, DriverKind, DriverStats};
+#[cfg(feature = "macros")]
+pub use macros::{__macro_support, join, main, select, test, try_join};
 pub use runtime::{
     block_on, current_driver_stats, current_stats, metrics, request_shutdown, shutdown_requested,
     spawn, spawn_on, worker_count, worker_id, Builder, ExecutorStats, RemoteJoinHandle, Runtime,

@@ -141,8 +141,10 @@ impl Pipe {
 pub trait SpliceStream: sealed::Sealed {}
 
 // The sealed trait is unnameable outside the crate, so its crate-private return type is too.
+// io::copy's spliced loop reads a source's shared descriptor through it (bytes a dropped read
+// kept there come first).
 #[allow(private_interfaces)]
-mod sealed {
+pub(crate) mod sealed {
     use crate::fd::SharedFd;
 
     pub trait Sealed {

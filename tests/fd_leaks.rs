@@ -1,6 +1,6 @@
 //! No fd outlives its owner: after cancellation, close, aborted tasks and runtime drop, the
-//! process's fd count returns to its baseline. The tests in this binary take a lock, because
-//! the count is process-wide.
+//! process's fd count returns to its baseline. The tests in this binary hold
+//! `support::counting_fds` (the count is process-wide).
 
 mod support;
 
@@ -8,14 +8,11 @@ use corio::net::{TcpListener, TcpStream};
 use corio::time::timeout;
 use std::future::Future;
 use std::rc::Rc;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use support::{each_driver, open_fds, run, run_test, LIMIT};
 
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+fn serial() -> support::CountingFds {
+    support::counting_fds()
 }
 
 #[test]

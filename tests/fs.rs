@@ -12,21 +12,9 @@ use std::io::ErrorKind;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::pin::pin;
-use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::task::Poll;
 use std::time::{Duration, SystemTime};
 use support::{driver, open_fds, pattern, run_test, settled_fds};
-
-/// fd counts are per process: the tests that count them run alone.
-static FDS: RwLock<()> = RwLock::new(());
-
-fn shared() -> RwLockReadGuard<'static, ()> {
-    FDS.read().unwrap_or_else(|e| e.into_inner())
-}
-
-fn exclusive() -> RwLockWriteGuard<'static, ()> {
-    FDS.write().unwrap_or_else(|e| e.into_inner())
-}
 
 /// A fresh directory for one test pass, removed (with what is in it) when dropped.
 struct TempDir(PathBuf);
@@ -66,7 +54,6 @@ fn check_where_ops_ran() {
 
 #[test]
 fn write_then_read_back_byte_exact() {
-    let _fds = shared();
     run_test(|| async {
         let dir = TempDir::new("rw");
         let path = dir.path("rw");
@@ -110,7 +97,6 @@ fn write_then_read_back_byte_exact() {
 
 #[test]
 fn scattered_writes_read_back_at_their_offsets() {
-    let _fds = shared();
     run_test(|| async {
         let dir = TempDir::new("scatter");
         let file = File::create(dir.path("f")).await.unwrap();
@@ -141,7 +127,6 @@ fn scattered_writes_read_back_at_their_offsets() {
 
 #[test]
 fn open_options_follow_std() {
-    let _fds = shared();
     run_test(|| async {
         let dir = TempDir::new("options");
         let path = dir.path("f");
@@ -203,7 +188,6 @@ fn umask() -> u32 {
 
 #[test]
 fn metadata_names_directories_and_sizes() {
-    let _fds = shared();
     run_test(|| async {
         let dir = TempDir::new("names");
         let sub = dir.path("sub");
@@ -257,7 +241,6 @@ fn metadata_names_directories_and_sizes() {
 
 #[test]
 fn set_len_shrinks_and_grows_and_allocate_grows() {
-    let _fds = shared();
     run_test(|| async {
         let dir = TempDir::new("len");
         let file = File::create(dir.path("f")).await.unwrap();
@@ -304,7 +287,7 @@ fn in_flight() -> u64 {
 
 #[test]
 fn a_dropped_open_closes_what_it_opened() {
-    let _fds = exclusive();
+    let _fds = support::counting_fds();
     run_test(|| async {
         let dir = TempDir::new("dropped-open");
         std::fs::write(dir.path("f"), b"x").unwrap();
@@ -340,7 +323,6 @@ fn a_dropped_open_closes_what_it_opened() {
 
 #[test]
 fn a_dropped_read_keeps_its_buffer_until_the_result() {
-    let _fds = shared();
     run_test(|| async {
         let dir = TempDir::new("dropped-read");
         let data = pattern(11, 1 << 20);
@@ -362,5 +344,196 @@ fn a_dropped_read_keeps_its_buffer_until_the_result() {
         let (res, got) = file.read_exact_at(Vec::with_capacity(1 << 20), 0).await;
         res.unwrap();
         assert!(got == data);
+    });
+}
+
+/// 4 GiB: an io_uring length is a u32, so a buffer of this size used to go to the kernel as 0.
+const HUGE: usize = 1 << 32;
+
+/// Issue 21 defect 2: a read with 4 GiB (or more) of room read 0 bytes on io_uring (the length
+/// cut to a u32), which callers take for end of file with bytes there; a write of 4 GiB wrote
+/// 0 bytes, so `write_all_at` failed with `WriteZero`. A huge buffer means a short read or
+/// write (at most MAX_RW_COUNT, as read(2) and write(2) do), never 0. The buffers are
+/// reserved, not touched: the file holds 13 bytes, and /dev/null reads nothing it is given.
+#[test]
+fn reads_and_writes_with_4_gib_buffers_are_short_not_zero() {
+    run_test(|| async {
+        let dir = TempDir::new("huge");
+        let file = File::create(dir.path("f")).await.unwrap();
+        let (res, _) = file.write_all_at(&b"thirteen byte"[..], 0).await;
+        res.unwrap();
+        for room in [HUGE, HUGE + 5, HUGE - 1] {
+            let (res, got) = file.read_at(Vec::with_capacity(room), 0).await;
+            assert_eq!(res.unwrap(), 13, "a read with {room} bytes of room");
+            assert_eq!(got, b"thirteen byte");
+        }
+        let null = OpenOptions::new()
+            .write(true)
+            .open("/dev/null")
+            .await
+            .unwrap();
+        let zeros = vec![0u8; HUGE + 7];
+        let (res, zeros) = null.write_at(zeros, 0).await;
+        let n = res.unwrap();
+        assert!(n > 0 && n < HUGE, "a 4 GiB write wrote {n} bytes");
+        let (res, _) = null.write_all_at(zeros, 0).await;
+        res.unwrap();
+    });
+}
+
+/// Issue 21 defect 3: `IORING_OP_READ`/`WRITE` read an offset of -1 (u64::MAX) as "the file's
+/// current position", so on io_uring `write_at(u64::MAX)` overwrote the start of the file and
+/// `read_at(u64::MAX)` returned its first bytes, while the blocking form refused the offset.
+/// Every offset above i64::MAX is `InvalidInput` on every driver and form, and the file is left
+/// as it was. (test.sh runs this file again with the file opcodes missing: the blocking form on
+/// the ring.)
+#[test]
+fn offsets_above_i64_max_are_invalid_input_everywhere() {
+    run_test(|| async {
+        let dir = TempDir::new("offsets");
+        let file = File::create(dir.path("f")).await.unwrap();
+        let (res, _) = file.write_all_at(&b"original"[..], 0).await;
+        res.unwrap();
+        for at in [u64::MAX, u64::MAX - 1, i64::MAX as u64 + 1] {
+            let (res, buf) = file.write_at(&b"CLOBBER!"[..], at).await;
+            assert_eq!(
+                res.unwrap_err().kind(),
+                ErrorKind::InvalidInput,
+                "write at {at}"
+            );
+            assert_eq!(buf, b"CLOBBER!", "the buffer comes back");
+            let (res, _) = file.write_all_at(&b"CLOBBER!"[..], at).await;
+            assert_eq!(
+                res.unwrap_err().kind(),
+                ErrorKind::InvalidInput,
+                "write_all at {at}"
+            );
+            let (res, got) = file.read_at(Vec::with_capacity(8), at).await;
+            assert_eq!(
+                res.unwrap_err().kind(),
+                ErrorKind::InvalidInput,
+                "read at {at}: {got:?}"
+            );
+            let (res, _) = file.read_exact_at(Vec::with_capacity(8), at).await;
+            assert_eq!(
+                res.unwrap_err().kind(),
+                ErrorKind::InvalidInput,
+                "read_exact at {at}"
+            );
+            let err = file.allocate(at, 1).await.unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidInput, "allocate at {at}");
+        }
+        // A write that would end past i64::MAX from a valid offset fails, and writes nothing.
+        let (res, _) = file
+            .write_all_at(&b"CLOBBER!"[..], i64::MAX as u64 - 3)
+            .await;
+        assert!(res.is_err(), "a write ending past i64::MAX: {res:?}");
+        let (res, got) = file.read_at(Vec::with_capacity(64), 0).await;
+        assert_eq!(res.unwrap(), 8);
+        assert_eq!(got, b"original", "the file's first bytes were overwritten");
+        assert_eq!(file.metadata().await.unwrap().len(), 8);
+    });
+}
+
+/// Issue 21, decision on a full blocking pool: a file operation that finds every pool thread
+/// busy and the queue full waits for room, as a task waits for a socket; it used to run its
+/// syscall on the executor's thread, where a slow disk under a file storm stalled every socket
+/// of the core. The executor's other tasks keep running meanwhile, and the op's result is
+/// right. (`spawn_blocking` keeps running on the caller: see tests/blocking.rs.) On io_uring
+/// the op is an SQE unless test.sh's run with the file opcodes missing sends it to the pool.
+#[test]
+fn a_file_op_waits_for_room_in_a_full_pool_instead_of_running_on_the_executor() {
+    support::each_driver(|| {
+        let rt = support::builder()
+            .blocking_threads(1)
+            .blocking_queue(1)
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let dir = TempDir::new("full-pool");
+            let file = File::create(dir.path("f")).await.unwrap();
+            let (res, _) = file.write_all_at(&b"abc"[..], 0).await;
+            res.unwrap();
+            let ticks = std::rc::Rc::new(std::cell::Cell::new(0u32));
+            let t = ticks.clone();
+            let ticker = corio::spawn(async move {
+                loop {
+                    corio::time::sleep(Duration::from_millis(5)).await;
+                    t.set(t.get() + 1);
+                }
+            });
+            // One job runs, one waits in the queue: the pool is full for about 300 ms.
+            let start = std::time::Instant::now();
+            let running = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let r = running.clone();
+            let first = corio::spawn_blocking(move || {
+                r.store(true, std::sync::atomic::Ordering::Release);
+                std::thread::sleep(Duration::from_millis(300));
+            });
+            while !running.load(std::sync::atomic::Ordering::Acquire) {
+                corio::time::sleep(Duration::from_millis(1)).await;
+            }
+            let second = corio::spawn_blocking(|| std::thread::sleep(Duration::from_millis(300)));
+            let jobs = [first, second];
+            let pooled_before = corio::current_driver_stats().pool_ops;
+            let (res, _) = file.write_at(&b"def"[..], 3).await;
+            assert_eq!(res.unwrap(), 3);
+            let s = rt.blocking_stats();
+            assert_eq!(
+                s.jobs_run_by_caller, 0,
+                "a file op ran on the executor's thread: {s:?}"
+            );
+            if corio::current_driver_stats().pool_ops > pooled_before {
+                let took = start.elapsed();
+                assert!(
+                    took >= Duration::from_millis(250),
+                    "done in {took:?}, pool full"
+                );
+                assert!(
+                    ticks.get() >= 10,
+                    "the executor stalled: {} ticks",
+                    ticks.get()
+                );
+            }
+            for j in jobs {
+                j.await.unwrap();
+            }
+            let (res, got) = file.read_at(Vec::with_capacity(8), 0).await;
+            assert_eq!((res.unwrap(), &got[..]), (6, &b"abcdef"[..]));
+            ticker.abort();
+        });
+    });
+}
+
+/// Issue 21, decision on pre-1970 times: statx gives a time as whole seconds (negative before
+/// 1970) plus nanoseconds forward from them; -1.5 s is (-2, 500,000,000). Metadata read it as
+/// -(2 + 0.5) s, one second early. Now it is the instant std reports.
+#[test]
+fn times_before_1970_with_nanoseconds_are_exact() {
+    run_test(|| async {
+        let dir = TempDir::new("epoch");
+        let path = dir.path("old");
+        let f = std::fs::File::create(&path).unwrap();
+        let times = [
+            SystemTime::UNIX_EPOCH - Duration::from_millis(1500),
+            SystemTime::UNIX_EPOCH - Duration::from_nanos(1),
+            SystemTime::UNIX_EPOCH - Duration::from_secs(86_400 * 365),
+            SystemTime::UNIX_EPOCH + Duration::from_millis(1500),
+        ];
+        for when in times {
+            f.set_times(
+                std::fs::FileTimes::new()
+                    .set_modified(when)
+                    .set_accessed(when),
+            )
+            .unwrap();
+            let std_says = std::fs::metadata(&path).unwrap().modified().unwrap();
+            assert_eq!(std_says, when, "the filesystem keeps the time");
+            let meta = fs::metadata(&path).await.unwrap();
+            assert_eq!(meta.modified().unwrap(), when, "modified");
+            assert_eq!(meta.accessed().unwrap(), when, "accessed");
+            let open = File::open(&path).await.unwrap();
+            assert_eq!(open.metadata().await.unwrap().modified().unwrap(), when);
+        }
     });
 }

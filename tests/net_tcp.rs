@@ -10,21 +10,8 @@ use std::io::ErrorKind;
 use std::net::{Shutdown, SocketAddr};
 use std::os::fd::AsRawFd;
 use std::rc::Rc;
-use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 use support::{pattern, run_test, set_linger_zero};
-
-/// fd counts are process-wide: tests that count them run alone (write lock), every other test
-/// of this binary shares the read lock.
-static FDS: RwLock<()> = RwLock::new(());
-
-fn shared() -> RwLockReadGuard<'static, ()> {
-    FDS.read().unwrap_or_else(|e| e.into_inner())
-}
-
-fn exclusive() -> RwLockWriteGuard<'static, ()> {
-    FDS.write().unwrap_or_else(|e| e.into_inner())
-}
 
 /// A connected pair on `ip`: (client, server).
 async fn pair_on(ip: &str) -> (TcpStream, TcpStream) {
@@ -57,7 +44,6 @@ fn ipv6_available() -> bool {
 
 #[test]
 fn bind_accept_connect_and_addresses() {
-    let _g = shared();
     run_test(|| async {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let laddr = listener.local_addr().unwrap();
@@ -89,7 +75,6 @@ fn bind_accept_connect_and_addresses() {
 
 #[test]
 fn ipv6_loopback_round_trip() {
-    let _g = shared();
     if !ipv6_available() {
         println!("skipped: IPv6 loopback unavailable");
         return;
@@ -111,7 +96,6 @@ fn ipv6_loopback_round_trip() {
 /// handled by hand) and read back with random-size buffers: byte-exact.
 #[test]
 fn echo_4_mib_with_random_sizes_is_byte_exact() {
-    let _g = shared();
     const LEN: usize = 4 << 20;
     run_test(|| async {
         let (client, server) = pair().await;
@@ -172,7 +156,6 @@ fn echo_4_mib_with_random_sizes_is_byte_exact() {
 
 #[test]
 fn write_all_read_exact_and_writev() {
-    let _g = shared();
     run_test(|| async {
         let (c, s) = pair().await;
         // write_all of 1 MiB, read_exact of it in two parts.
@@ -240,7 +223,6 @@ fn write_all_read_exact_and_writev() {
 /// A read fills at most the spare capacity, keeps the bytes already there, and sets len.
 #[test]
 fn read_fills_exactly_the_spare_capacity() {
-    let _g = shared();
     run_test(|| async {
         let (c, s) = pair().await;
         let data = pattern(5, 100);
@@ -280,7 +262,6 @@ fn read_fills_exactly_the_spare_capacity() {
 
 #[test]
 fn shutdown_write_gives_the_peer_eof_and_keeps_the_other_direction() {
-    let _g = shared();
     run_test(|| async {
         let (c, s) = pair().await;
         let (res, _) = c.write_all(&b"last words"[..]).await;
@@ -317,7 +298,6 @@ fn shutdown_write_gives_the_peer_eof_and_keeps_the_other_direction() {
 /// was already parked.
 #[test]
 fn peer_close_is_eof() {
-    let _g = shared();
     run_test(|| async {
         let (c, s) = pair().await;
         let s = Rc::new(s);
@@ -336,7 +316,6 @@ fn peer_close_is_eof() {
 
 #[test]
 fn nodelay_round_trips() {
-    let _g = shared();
     run_test(|| async {
         let (c, s) = pair().await;
         assert!(!c.nodelay().unwrap(), "Nagle is on by default");
@@ -361,7 +340,6 @@ fn nodelay_round_trips() {
 /// 200 clients at once against one echo server, each with its own data.
 #[test]
 fn two_hundred_concurrent_connections_echo() {
-    let _g = shared();
     const CLIENTS: u64 = 200;
     const LEN: usize = 8 * 1024;
     run_test(|| async {
@@ -415,7 +393,6 @@ fn two_hundred_concurrent_connections_echo() {
 
 #[test]
 fn connect_to_a_closed_port_is_refused() {
-    let _g = shared();
     run_test(|| async {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = l.local_addr().unwrap();
@@ -437,7 +414,6 @@ fn connect_to_a_closed_port_is_refused() {
 
 #[test]
 fn binding_a_port_in_use_is_addr_in_use() {
-    let _g = shared();
     run_test(|| async {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = l.local_addr().unwrap();
@@ -456,7 +432,6 @@ fn binding_a_port_in_use_is_addr_in_use() {
 
 #[test]
 fn unparsable_addresses_are_errors_not_panics() {
-    let _g = shared();
     run_test(|| async {
         for bad in ["not an address", "127.0.0.1", "127.0.0.1:99999", ""] {
             let err = TcpListener::bind(bad).unwrap_err();
@@ -481,7 +456,6 @@ fn unparsable_addresses_are_errors_not_panics() {
 /// through refused addresses to one that listens.
 #[test]
 fn multiple_addresses_are_tried_in_order() {
-    let _g = shared();
     run_test(|| async {
         let taken = TcpListener::bind("127.0.0.1:0").unwrap();
         let free: SocketAddr = "127.0.0.1:0".parse().unwrap();
@@ -503,7 +477,6 @@ fn multiple_addresses_are_tried_in_order() {
 /// ECONNRESET; writes fail with ECONNRESET or EPIPE; nothing panics, on either driver.
 #[test]
 fn peer_reset_is_an_error_not_a_panic() {
-    let _g = shared();
     run_test(|| async {
         // A read already parked when the RST arrives.
         let (c, s) = pair().await;
@@ -572,7 +545,6 @@ fn peer_reset_is_an_error_not_a_panic() {
 
 #[test]
 fn bind_reuseport_shares_a_port_between_listeners() {
-    let _g = shared();
     run_test(|| async {
         let a = Rc::new(TcpListener::bind_reuseport("127.0.0.1:0").unwrap());
         let addr = a.local_addr().unwrap();
@@ -622,7 +594,7 @@ fn bind_reuseport_shares_a_port_between_listeners() {
 /// close is idempotent; a read parked in another task is woken with NotConnected.
 #[test]
 fn close_releases_the_fd_and_fails_later_operations() {
-    let _g = exclusive();
+    let _fds = support::counting_fds();
     run_test(|| async {
         let baseline = support::open_fds();
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -698,7 +670,7 @@ fn close_releases_the_fd_and_fails_later_operations() {
 /// 300 connections opened, used and dropped: the fd count returns to where it was.
 #[test]
 fn connection_churn_leaks_no_fds() {
-    let _g = exclusive();
+    let _fds = support::counting_fds();
     run_test(|| async {
         let baseline = support::open_fds();
         {
@@ -734,7 +706,6 @@ fn connection_churn_leaks_no_fds() {
 
 #[test]
 fn from_std_adopts_sockets() {
-    let _g = shared();
     run_test(|| async {
         let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = std_listener.local_addr().unwrap();
@@ -753,7 +724,6 @@ fn from_std_adopts_sockets() {
 /// Echo over one connection, byte-exact, for message sizes from 1 B to 4 MiB.
 #[test]
 fn echo_one_connection_sizes_1b_to_4mib() {
-    let _g = shared();
     run_test(|| async {
         let (client, server) = pair().await;
         let echo = corio::spawn(async move {
@@ -795,7 +765,6 @@ fn echo_one_connection_sizes_1b_to_4mib() {
 /// 500 concurrent connections, each echoing messages of different sizes, byte-exact.
 #[test]
 fn echo_500_concurrent_connections() {
-    let _g = shared();
     run_test(|| async {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
@@ -838,4 +807,42 @@ fn echo_500_concurrent_connections() {
         }
         server.await.unwrap();
     });
+}
+
+/// Issue 21 defect 2: on io_uring a read with 4 GiB of room went to the kernel with a length
+/// of 0 (a u32), which returned 0: EOF, with 13 bytes waiting. Writes of 4 GiB sent 0 bytes.
+/// A huge buffer means a short read or write, never 0. The buffers are reserved, not touched
+/// (the kernel writes 13 bytes, and takes from the zero pages only what the socket holds).
+#[test]
+fn reads_and_writes_with_4_gib_buffers_are_short_not_zero() {
+    const HUGE: usize = 1 << 32;
+    run_test(|| async {
+        let (a, b) = pair().await;
+        for room in [HUGE, HUGE + 5, HUGE - 1] {
+            let (res, _) = a.write_all(&b"thirteen byte"[..]).await;
+            res.unwrap();
+            let (res, got) = b.read(Vec::with_capacity(room)).await;
+            assert_eq!(res.unwrap(), 13, "a read with {room} bytes of room");
+            assert_eq!(got, b"thirteen byte");
+        }
+        let zeros = vec![0u8; HUGE + 3];
+        let (res, zeros) = a.write(zeros).await;
+        let n = res.unwrap();
+        assert!(n > 0 && n < HUGE, "a 4 GiB write sent {n} bytes");
+        read_zeros(&b, n).await;
+        let (res, _) = a.writev(vec![zeros]).await;
+        let m = res.unwrap();
+        assert!(m > 0 && m < HUGE, "a 4 GiB writev sent {m} bytes");
+        read_zeros(&b, m).await;
+    });
+}
+
+/// Reads `n` bytes, which must all be zeros.
+async fn read_zeros(s: &TcpStream, mut n: usize) {
+    while n > 0 {
+        let (res, got) = s.read(Vec::with_capacity(1 << 20)).await;
+        let k = res.unwrap();
+        assert!(k > 0 && got.iter().all(|&x| x == 0));
+        n -= k;
+    }
 }

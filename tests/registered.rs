@@ -10,19 +10,8 @@ use corio::DriverKind;
 use std::io::{ErrorKind, Read, Write};
 use std::os::fd::AsRawFd;
 use std::rc::Rc;
-use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 use support::{builder, driver, each_driver, echo, open_fds, pattern, settled_fds, LIMIT};
-
-static FDS: RwLock<()> = RwLock::new(());
-
-fn shared() -> RwLockReadGuard<'static, ()> {
-    FDS.read().unwrap_or_else(|e| e.into_inner())
-}
-
-fn exclusive() -> RwLockWriteGuard<'static, ()> {
-    FDS.write().unwrap_or_else(|e| e.into_inner())
-}
 
 fn is_registered(stream: &TcpStream) -> bool {
     format!("{stream:?}").contains("registered")
@@ -52,7 +41,6 @@ fn each_registered<F: std::future::Future<Output = ()>>(body: impl Fn() -> F) {
 
 #[test]
 fn registered_sockets_echo_byte_exact() {
-    let _fds = shared();
     each_registered(|| async {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
@@ -90,7 +78,6 @@ fn registered_sockets_echo_byte_exact() {
 
 #[test]
 fn a_registered_socket_gets_an_fd_when_asked() {
-    let _fds = shared();
     each_registered(|| async {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
@@ -126,7 +113,6 @@ fn a_registered_socket_gets_an_fd_when_asked() {
 
 #[test]
 fn into_std_hands_a_registered_socket_over_as_an_fd() {
-    let _fds = shared();
     each_registered(|| async {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
@@ -148,7 +134,7 @@ fn into_std_hands_a_registered_socket_over_as_an_fd() {
 /// really closes it: the peer sees EOF, and no fd is left behind.
 #[test]
 fn closed_and_dropped_registered_sockets_are_really_closed() {
-    let _fds = exclusive();
+    let _fds = support::counting_fds();
     each_registered(|| async {
         let baseline = open_fds();
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -251,7 +237,6 @@ fn child_full_table() {
 #[test]
 fn a_full_table_falls_back_to_plain_fds() {
     // The child's pipes are fds of this process.
-    let _fds = exclusive();
     let out = std::process::Command::new(std::env::current_exe().unwrap())
         .args([
             "child_full_table",
@@ -270,4 +255,139 @@ fn a_full_table_falls_back_to_plain_fds() {
     if text.contains("driver=IoUring") && !text.contains("registered_fds=4") {
         println!("skipped on io_uring: no registered descriptors here:\n{text}");
     }
+}
+
+/// The first accepted connection (of `clients`) that received anything: none may, since
+/// nothing was ever sent to them.
+fn stray(clients: &mut [std::net::TcpStream]) -> Option<(usize, Vec<u8>)> {
+    let mut buf = [0u8; 64];
+    clients.iter_mut().enumerate().find_map(|(i, c)| {
+        c.set_nonblocking(true).unwrap();
+        let got = c.read(&mut buf).ok().map(|n| (i, buf[..n].to_vec()));
+        c.set_nonblocking(false).unwrap();
+        got
+    })
+}
+
+/// Splices `n` bytes from `from` to `to` through `pipe`, each step within 2 s.
+async fn splice_through(pipe: &corio::pipe::Pipe, from: &TcpStream, to: &TcpStream, n: usize) {
+    let wait = Duration::from_secs(2);
+    let got = corio::time::timeout(wait, pipe.splice_from(from, 64 << 10)).await;
+    assert_eq!(
+        got.expect("splice_from waited on another socket").unwrap(),
+        n
+    );
+    let sent = corio::time::timeout(wait, pipe.splice_to(to, n)).await;
+    assert_eq!(sent.expect("splice_to hung").unwrap(), n);
+}
+
+/// Issue 21 defect 1: readiness waits and splice named a registered socket by its fd number,
+/// which the kernel read as a slot of the table, so with 96 accepted connections in the low
+/// slots the bytes spliced to `dst` went to one of them (and a socket with only a slot had
+/// nothing to wait on: EBADF). Each wait and splice must name its own socket, fd or slot, and
+/// the bytes reach the right connection only.
+#[test]
+fn splice_and_readiness_waits_name_the_right_registered_socket() {
+    each_registered(|| async {
+        let far = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let far_addr = far.local_addr().unwrap();
+        // Connected before the accepted ones exist, so that their fd numbers are low: on
+        // io_uring they keep their fd and get a slot after the connect.
+        let dst = TcpStream::connect(far_addr).await.unwrap();
+        let (mut dst_peer, _) = far.accept().unwrap();
+        let src = TcpStream::connect(far_addr).await.unwrap();
+        let (mut src_peer, _) = far.accept().unwrap();
+        // Adopted from std: never registered.
+        let (plain, mut plain_peer) = {
+            let s = std::net::TcpStream::connect(far_addr).unwrap();
+            (TcpStream::from_std(s).unwrap(), far.accept().unwrap().0)
+        };
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut clients = Vec::new();
+        let mut accepted = Vec::new();
+        for _ in 0..96 {
+            clients.push(std::net::TcpStream::connect(addr).unwrap());
+            accepted.push(listener.accept().await.unwrap().0);
+        }
+        if driver() == DriverKind::IoUring {
+            assert!(is_registered(&dst) && is_registered(&src) && is_registered(&accepted[0]));
+            // Their fd numbers are slots taken by accepted connections.
+            assert!(
+                dst.as_raw_fd() < 96 && src.as_raw_fd() < 96,
+                "{dst:?} {src:?}"
+            );
+        }
+        for p in [&dst_peer, &src_peer, &plain_peer] {
+            p.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        }
+        let pipe = corio::pipe::Pipe::new().unwrap();
+        let wait = Duration::from_secs(2);
+        let splice = |from, to, n| splice_through(&pipe, from, to, n);
+
+        // A plain socket into a registered one (the SQE's fd field names `dst`'s slot).
+        plain_peer.write_all(b"for dst only!").unwrap();
+        splice(&plain, &dst, 13).await;
+        corio::time::sleep(Duration::from_millis(20)).await;
+        if let Some((i, bytes)) = stray(&mut clients) {
+            panic!("bytes spliced to dst arrived at accepted connection #{i}: {bytes:?}");
+        }
+        let mut got = [0u8; 13];
+        dst_peer.read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"for dst only!");
+
+        // A registered socket into a registered one (splice's other end names `src`'s slot).
+        src_peer.write_all(b"src to dst").unwrap();
+        splice(&src, &dst, 10).await;
+        let mut got = [0u8; 10];
+        dst_peer.read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"src to dst");
+        assert!(
+            stray(&mut clients).is_none(),
+            "bytes for dst went elsewhere"
+        );
+
+        // Readiness waits: every accepted connection has data, `dst` none until its peer writes.
+        corio::time::timeout(wait, dst.writable())
+            .await
+            .unwrap()
+            .unwrap();
+        for c in &mut clients {
+            c.write_all(b"x").unwrap();
+        }
+        let early = corio::time::timeout(Duration::from_millis(50), dst.readable()).await;
+        assert!(
+            early.is_err(),
+            "dst readable with nothing sent to it: {early:?}"
+        );
+        dst_peer.write_all(b"now").unwrap();
+        corio::time::timeout(wait, dst.readable())
+            .await
+            .unwrap()
+            .unwrap();
+        let (res, buf) = dst.read(Vec::with_capacity(8)).await;
+        assert_eq!((res.unwrap(), &buf[..]), (3, &b"now"[..]));
+
+        // Sockets that only have a slot: waits and splice work on them too.
+        let (a, b) = (&accepted[5], &accepted[6]);
+        corio::time::timeout(wait, a.readable())
+            .await
+            .unwrap()
+            .unwrap();
+        corio::time::timeout(wait, b.writable())
+            .await
+            .unwrap()
+            .unwrap();
+        let (res, _) = a.read(Vec::with_capacity(1)).await;
+        assert_eq!(res.unwrap(), 1);
+        clients[5].write_all(b"slot to slot").unwrap();
+        splice(a, b, 12).await;
+        let mut got = [0u8; 13];
+        clients[6]
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        clients[6].read_exact(&mut got[..12]).unwrap();
+        assert_eq!(&got[..12], b"slot to slot");
+        drop((src, plain));
+    });
 }

@@ -12,22 +12,10 @@ use std::io::ErrorKind;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 use support::{driver, each_driver, expect_panic, panic_message, pattern, run_test, tcp_pair};
-
-/// fd counts are process-wide: the test that counts them runs alone (write lock), every other
-/// test of this binary shares the read lock.
-static FDS: RwLock<()> = RwLock::new(());
-
-fn shared() -> RwLockReadGuard<'static, ()> {
-    FDS.read().unwrap_or_else(|e| e.into_inner())
-}
-
-fn exclusive() -> RwLockWriteGuard<'static, ()> {
-    FDS.write().unwrap_or_else(|e| e.into_inner())
-}
 
 /// A future that is always ready after waking itself: `yield_now` in a loop keeps a task
 /// runnable forever.
@@ -54,7 +42,6 @@ impl Drop for DropFlag {
 
 #[test]
 fn join_handles_yield_outputs_of_any_type() {
-    let _g = shared();
     run_test(|| async {
         let alive0 = corio::current_stats().tasks_alive;
         let s = corio::spawn(async { String::from("text") });
@@ -95,7 +82,6 @@ fn join_handles_yield_outputs_of_any_type() {
 
 #[test]
 fn abort_cancels_tasks_in_every_state() {
-    let _g = shared();
     run_test(|| async {
         // Before its first poll: the future never runs, and is dropped.
         let ran = Rc::new(Cell::new(false));
@@ -136,7 +122,6 @@ fn abort_cancels_tasks_in_every_state() {
 /// task) stays usable and loses nothing the peer sends afterwards.
 #[test]
 fn abort_of_a_task_blocked_in_a_read_keeps_the_stream_usable() {
-    let _g = shared();
     run_test(|| async {
         let (a, b) = tcp_pair().await;
         let b = Rc::new(b);
@@ -164,7 +149,6 @@ fn abort_of_a_task_blocked_in_a_read_keeps_the_stream_usable() {
 
 #[test]
 fn a_panicking_task_is_a_join_error_and_the_runtime_survives() {
-    let _g = shared();
     run_test(|| async {
         let (a, b) = tcp_pair().await;
         let ticker = corio::spawn(async {
@@ -207,7 +191,6 @@ fn a_panicking_task_is_a_join_error_and_the_runtime_survives() {
 
 #[test]
 fn block_on_inside_block_on_panics() {
-    let _g = shared();
     each_driver(|| {
         let rt = support::rt();
         expect_panic("from within a corio runtime", || {
@@ -220,7 +203,6 @@ fn block_on_inside_block_on_panics() {
 
 #[test]
 fn another_runtimes_block_on_inside_a_task_panics() {
-    let _g = shared();
     each_driver(|| {
         let outer = support::rt();
         let inner = support::rt();
@@ -238,14 +220,12 @@ fn another_runtimes_block_on_inside_a_task_panics() {
 #[test]
 #[should_panic(expected = "within a corio runtime")]
 fn spawn_outside_a_runtime_panics() {
-    let _g = shared();
     drop(corio::spawn(async {}));
 }
 
 /// Three tasks that are always ready cannot keep timers, I/O or the main future from running.
 #[test]
 fn always_ready_tasks_cannot_starve_timers_or_io() {
-    let _g = shared();
     run_test(|| async {
         let spins = Rc::new(Cell::new(0u64));
         let spinners: Vec<_> = (0..3)
@@ -311,7 +291,6 @@ fn always_ready_tasks_cannot_starve_timers_or_io() {
 /// A waker sent to another thread wakes the task (and the main future) through the eventfd.
 #[test]
 fn wakes_from_another_thread_complete_tasks() {
-    let _g = shared();
     run_test(|| async {
         let before = corio::current_stats();
         // A spawned task parked until another thread wakes it 20 ms later.
@@ -369,7 +348,6 @@ fn wakes_from_another_thread_complete_tasks() {
 /// message sits in the sender's SQ until something submits it; `block_on` flushes it on return.
 #[test]
 fn a_wake_sent_just_before_block_on_returns_arrives() {
-    let _g = shared();
     each_driver(|| {
         for _ in 0..20 {
             let (tx, rx) = corio::sync::oneshot::channel::<u32>();
@@ -410,7 +388,6 @@ fn a_wake_sent_just_before_block_on_returns_arrives() {
 /// (never more writes than wakes; a burst costs far fewer).
 #[test]
 fn cross_thread_wakes_are_coalesced() {
-    let _g = shared();
     const THREADS: usize = 4;
     const PER_THREAD: usize = 250;
     run_test(|| async {
@@ -513,7 +490,6 @@ fn cross_thread_wakes_are_coalesced() {
 /// remote wake, whatever the number.
 #[test]
 fn same_thread_wakes_cost_no_syscall() {
-    let _g = shared();
     run_test(|| async {
         let before = corio::current_stats();
         // Self-wakes.
@@ -564,7 +540,6 @@ fn same_thread_wakes_cost_no_syscall() {
 
 #[test]
 fn driver_info_reports_the_requested_driver() {
-    let _g = shared();
     each_driver(|| {
         let rt = support::rt();
         let info = rt.driver_info().clone();
@@ -607,7 +582,6 @@ fn driver_info_reports_the_requested_driver() {
 
 #[test]
 fn driver_counters_grow_with_work() {
-    let _g = shared();
     each_driver(|| {
         let rt = support::rt();
         let s0 = rt.driver_stats();
@@ -653,7 +627,6 @@ fn driver_counters_grow_with_work() {
 /// Work survives between `block_on` calls: a task spawned in one runs during the next.
 #[test]
 fn tasks_outlive_the_block_on_that_spawned_them() {
-    let _g = shared();
     each_driver(|| {
         let rt = support::rt();
         let done = Rc::new(Cell::new(0));
@@ -677,7 +650,7 @@ fn tasks_outlive_the_block_on_that_spawned_them() {
 /// every fd.
 #[test]
 fn dropping_a_busy_runtime_is_prompt_and_leaks_no_fds() {
-    let _g = exclusive();
+    let _fds = support::counting_fds();
     each_driver(|| {
         let baseline = support::open_fds();
         let rt = support::rt();
@@ -771,7 +744,6 @@ impl Drop for DropCount {
 
 #[test]
 fn dropping_a_join_handle_detaches_the_task() {
-    let _g = shared();
     run_test(|| async {
         let (tx, rx) = std::sync::mpsc::channel();
         drop(corio::spawn(async move {
@@ -787,7 +759,6 @@ fn dropping_a_join_handle_detaches_the_task() {
 /// outer runtime keeps working.
 #[test]
 fn dropping_a_runtime_inside_another_is_clean() {
-    let _g = shared();
     run_test(|| async {
         let inner = support::rt();
         drop(inner);

@@ -14,23 +14,12 @@ use std::future::{poll_fn, Future};
 use std::io::{ErrorKind, Read, Write};
 use std::pin::pin;
 use std::rc::Rc;
-use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 use support::{
     driver, each_driver, only_on, open_fds, pattern, rt, run_test, settled_fds, skip, tcp_pair,
 };
-
-/// fd counts are process-wide: tests that count them run alone.
-static FDS: RwLock<()> = RwLock::new(());
-
-fn shared() -> RwLockReadGuard<'static, ()> {
-    FDS.read().unwrap_or_else(|e| e.into_inner())
-}
-
-fn exclusive() -> RwLockWriteGuard<'static, ()> {
-    FDS.write().unwrap_or_else(|e| e.into_inner())
-}
 
 /// Lets the executor run one full turn (every queued task, one driver park).
 async fn yield_turns(n: usize) {
@@ -66,7 +55,6 @@ thread_local! {
 /// reused its registry key.
 #[test]
 fn a_stale_wake_of_a_finished_task_leaves_the_live_task_registered() {
-    let _g = shared();
     each_driver(|| {
         let dropped = Rc::new(Cell::new(false));
         let rt = rt();
@@ -126,7 +114,7 @@ impl Drop for PanicOnDrop {
 /// buffers are not freed under the kernel), and the fds come back.
 #[test]
 fn a_panicking_destructor_at_shutdown_does_not_skip_the_driver_shutdown() {
-    let _g = exclusive();
+    let _fds = support::counting_fds();
     each_driver(|| {
         let base = open_fds();
         let peers: Arc<Mutex<Vec<std::net::TcpStream>>> = Arc::default();
@@ -187,7 +175,6 @@ impl Drop for CountOnDrop {
 /// Defect 3: a cancelled `send` must not take the wake-up meant for a sender still waiting.
 #[test]
 fn a_cancelled_send_does_not_swallow_the_wake_of_a_waiting_sender() {
-    let _g = shared();
     run_test(|| async {
         let (tx, mut rx) = mpsc::bounded::<u32>(1);
         tx.send(0).await.unwrap();
@@ -220,7 +207,6 @@ impl Wake for CountingWake {
 /// one per poll.
 #[test]
 fn repolling_a_waiting_send_does_not_grow_the_waiter_queue() {
-    let _g = shared();
     run_test(|| async {
         let (tx, mut rx) = mpsc::bounded::<u32>(1);
         tx.send(0).await.unwrap();
@@ -247,7 +233,7 @@ fn repolling_a_waiting_send_does_not_grow_the_waiter_queue() {
 /// connection on the closed listener.
 #[test]
 fn a_late_accept_after_close_is_closed_at_once() {
-    let _g = exclusive();
+    let _fds = support::counting_fds();
     run_test(|| async {
         let base = open_fds();
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -287,7 +273,6 @@ fn a_late_accept_after_close_is_closed_at_once() {
 /// executor's table) — it never hangs or parks on another socket's slot.
 #[test]
 fn a_socket_used_under_a_second_executor_works_or_fails_clearly() {
-    let _g = shared();
     each_driver(|| {
         let first = rt();
         let (a, b) = first.block_on(tcp_pair());
@@ -333,7 +318,6 @@ fn a_socket_used_under_a_second_executor_works_or_fails_clearly() {
 /// `sleep(Duration::MAX)` and `timeout(Duration::MAX, f)` mean "never", not a panic.
 #[test]
 fn sleep_and_timeout_of_duration_max_mean_never() {
-    let _g = shared();
     run_test(|| async {
         let sleep = corio::time::sleep(Duration::MAX);
         let r = corio::time::timeout(Duration::from_millis(10), sleep).await;
@@ -357,7 +341,6 @@ fn sleep_and_timeout_of_duration_max_mean_never() {
 /// read must not mark the socket drained (the next read would park with data queued).
 #[test]
 fn a_read_cut_at_the_tcp_urgent_mark_does_not_park_with_data_queued() {
-    let _g = shared();
     run_test(|| async {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
@@ -423,7 +406,6 @@ fn send_oob(peer: &std::net::TcpStream, byte: u8) {
 /// bytes queued: on epoll that short read must not mark the socket drained.
 #[test]
 fn a_unix_read_cut_at_an_scm_rights_boundary_does_not_park_with_data_queued() {
-    let _g = shared();
     run_test(|| async {
         let (ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
         let ours = corio::net::UnixStream::from_std(ours).unwrap();
@@ -475,7 +457,6 @@ fn send_with_fd(sock: &std::os::unix::net::UnixStream, data: &[u8]) {
 /// must not cancel the other's operations.
 #[test]
 fn closing_one_of_two_adopted_dups_leaves_the_other_working() {
-    let _g = shared();
     run_test(|| async {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let mut peer = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
@@ -508,7 +489,6 @@ fn closing_one_of_two_adopted_dups_leaves_the_other_working() {
 /// full SQ. Only io_uring has this state.
 #[test]
 fn a_ring_whose_enters_fail_errors_instead_of_spinning() {
-    let _g = exclusive();
     only_on(DriverKind::IoUring, "an io_uring state", || {
         let rt = support::builder().ring_entries(2).build().unwrap();
         rt.block_on(async {});
@@ -572,7 +552,6 @@ fn a_ring_whose_enters_fail_errors_instead_of_spinning() {
 /// bounded number of operations (the cooperative budget).
 #[test]
 fn a_task_reading_a_full_socket_yields_to_other_tasks() {
-    let _g = shared();
     run_test(|| async {
         let (a, b) = tcp_pair().await;
         let (res, _) = a.write_all(pattern(9, 64 << 10)).await;

@@ -8,6 +8,7 @@ use corio::net::TcpStream;
 use corio::pipe::Pipe;
 use corio::time::timeout;
 use std::io::ErrorKind;
+use std::os::fd::AsRawFd;
 use std::time::Duration;
 use support::{open_fds, pattern, run_test, settled_fds, tcp_pair};
 
@@ -183,12 +184,19 @@ fn dropped_splice_to_keeps_the_count_exact() {
     });
 }
 
-/// Pipes and their splices release every fd.
+/// Pipes and their splices release every fd. (fd counts are per process: this test and the
+/// one whose child holds pipes for seconds hold `counting_fds`, which keeps the others out.)
 #[test]
 fn pipes_release_their_fds() {
+    let _fds = support::counting_fds();
     support::each_driver(|| {
         support::run(Duration::from_secs(20), async {
             let (a_out, a_in) = tcp_pair().await;
+            // A first splice, before the count: where splice(2) runs on the ring (no
+            // IORING_OP_SPLICE), a socket that only has a registered slot is given an fd.
+            let (res, _) = a_out.write_all(&b"x"[..]).await;
+            res.unwrap();
+            assert_eq!(Pipe::new().unwrap().splice_from(&a_in, 1).await.unwrap(), 1);
             let baseline = open_fds();
             for i in 0..50u64 {
                 let pipe = Pipe::new().unwrap();
@@ -255,5 +263,153 @@ fn splice_between_unix_and_tcp_streams() {
         let (res, buf) = u_out.read(Vec::with_capacity(8192)).await;
         assert_eq!(res.unwrap(), n);
         assert_eq!(&buf[..], &pattern(10, 5000)[..n]);
+        // io::copy_half_spliced between a Unix and a TCP stream, to EOF, shuts `to` down.
+        let (u_out, u_in) = UnixStream::pair().unwrap();
+        let (t_in, t_out) = tcp_pair().await;
+        let writer = corio::spawn(async move {
+            let (res, _) = u_out.write_all(pattern(12, LEN)).await;
+            res.unwrap();
+            u_out.shutdown(std::net::Shutdown::Write).await.unwrap();
+            u_out
+        });
+        let reader = corio::spawn(async move { read_all(&t_out).await });
+        let copied = corio::io::copy_half_spliced(&u_in, &t_in, &())
+            .await
+            .unwrap();
+        assert_eq!(copied, LEN as u64);
+        assert!(reader.await.unwrap() == pattern(12, LEN));
+        drop(writer.await.unwrap());
     });
+}
+
+/// Child of `a_splice_on_the_ring_fallback_never_blocks_the_executor` (run with
+/// `CORIO_FORCE_MISSING_OPCODE=SPLICE`): on io_uring, splice then takes its readiness form on
+/// the ring (splice(2) after POLL_ADD), on sockets the ring keeps blocking.
+#[test]
+#[ignore = "run in a child process by a_splice_on_the_ring_fallback_never_blocks_the_executor"]
+fn child_fallback_splice() {
+    run_test(|| async {
+        let ticks = std::rc::Rc::new(std::cell::Cell::new(0u32));
+        let t = ticks.clone();
+        let ticker = corio::spawn(async move {
+            loop {
+                corio::time::sleep(Duration::from_millis(10)).await;
+                t.set(t.get() + 1);
+            }
+        });
+        // A splice that waited out its 500 ms timeout let the other tasks run meanwhile.
+        let waited = |start: std::time::Instant, ticks_before: u32, timed_out: bool| {
+            let (took, ticked) = (start.elapsed(), ticks.get() - ticks_before);
+            assert!(
+                took < Duration::from_secs(2),
+                "the timeout fired after {took:?}"
+            );
+            if timed_out {
+                assert!(ticked >= 5, "other tasks ran {ticked} times in {took:?}");
+            }
+        };
+
+        // Into a peer whose buffers are full: the splice waits, and its timeout fires.
+        let (stalled, dst) = tcp_pair().await;
+        support::set_sock_buf(stalled.as_raw_fd(), libc::SO_RCVBUF, 4096);
+        support::set_sock_buf(dst.as_raw_fd(), libc::SO_SNDBUF, 4096);
+        let mut full = 0;
+        while full < 3 {
+            let w = timeout(Duration::from_millis(20), dst.write(vec![7u8; 64 << 10])).await;
+            full = if w.is_err() { full + 1 } else { 0 };
+        }
+        let (src_peer, src) = tcp_pair().await;
+        let (res, _) = src_peer.write_all(pattern(11, 32 << 10)).await;
+        res.unwrap();
+        let pipe = Pipe::new().unwrap();
+        let n = pipe.splice_from(&src, 32 << 10).await.unwrap();
+        assert!(n > 0);
+        let (start, before) = (std::time::Instant::now(), ticks.get());
+        let r = timeout(Duration::from_millis(500), pipe.splice_to(&dst, n)).await;
+        assert!(r.is_err(), "a splice into a full peer returned {r:?}");
+        waited(start, before, true);
+        if support::driver() == corio::DriverKind::IoUring {
+            let s = corio::current_driver_stats();
+            assert!(s.fallback_ops > 0, "splice ran natively: {s:?}");
+        }
+        drop((stalled, dst, pipe));
+
+        // Socket to pipe after a readiness that another reader made stale: its recv takes the
+        // bytes, the splice finds none, and must wait instead of blocking in splice(2).
+        let reader_src = std::rc::Rc::new(src);
+        let r2 = reader_src.clone();
+        let reader = corio::spawn(async move { r2.read(Vec::with_capacity(1 << 20)).await.0 });
+        let writer = corio::spawn(async move {
+            corio::time::sleep(Duration::from_millis(50)).await;
+            let (res, _) = src_peer.write_all(&b"12345"[..]).await;
+            res.unwrap();
+            src_peer
+        });
+        let pipe = Pipe::new().unwrap();
+        let (start, before) = (std::time::Instant::now(), ticks.get());
+        let r = timeout(
+            Duration::from_millis(500),
+            pipe.splice_from(&*reader_src, 64),
+        )
+        .await;
+        waited(start, before, r.is_err());
+        let src_peer = writer.await.unwrap();
+        let spliced = match r {
+            Ok(n) => n.unwrap(),
+            Err(_) => 0,
+        };
+        drop(src_peer);
+        let read = reader.await.unwrap().unwrap();
+        assert!(
+            read + spliced == 5 || (read == 0 && spliced == 5),
+            "read {read}, spliced {spliced}"
+        );
+        ticker.abort();
+    });
+}
+
+/// Issue 21 defect 4: without the kernel's IORING_OP_SPLICE, splice runs splice(2) on the
+/// ring, where sockets are blocking and SPLICE_F_NONBLOCK speaks only of the pipe: into a full
+/// peer (or after a stale readiness) it blocked the executor's thread, and a 500 ms timeout
+/// around it never fired. Each check runs in a child with the opcode forced missing (with and
+/// without registered descriptors); a child still running after 30 s has blocked.
+#[test]
+fn a_splice_on_the_ring_fallback_never_blocks_the_executor() {
+    let _fds = support::counting_fds();
+    for registered in ["0", "1"] {
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "child_fallback_splice",
+                "--exact",
+                "--include-ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env("CORIO_FORCE_MISSING_OPCODE", "SPLICE")
+            .env("CORIO_REGISTERED_FDS", registered)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while child.try_wait().unwrap().is_none() {
+            if std::time::Instant::now() > deadline {
+                child.kill().unwrap();
+                let out = child.wait_with_output().unwrap();
+                panic!(
+                    "CORIO_REGISTERED_FDS={registered}: the child blocked (killed after 30 s):\n{}",
+                    String::from_utf8_lossy(&out.stdout)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let out = child.wait_with_output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success(),
+            "CORIO_REGISTERED_FDS={registered}:\n{text}"
+        );
+        assert!(text.contains("1 passed"), "{text}");
+    }
 }

@@ -433,6 +433,61 @@ fn a_cross_worker_wake_is_not_held_back_by_a_busy_sender() {
     });
 }
 
+/// Issue 21 defect 5: a task that wakes another worker and then blocks *in the same poll*
+/// (blocking DNS, a CPU-heavy step) must not hold the wake back: the MSG_RING wake used to
+/// wait in this ring's SQ until the poll ended, 1.5 s late. Checked from a spawned task and
+/// from the main future of worker 0 (`block_on`'s own poll).
+#[test]
+fn a_cross_worker_wake_is_not_held_back_by_the_poll_that_sent_it() {
+    each_driver(|| {
+        let rt = support::builder()
+            .workers(2)
+            .pin_cores(false)
+            .build()
+            .unwrap();
+        let out = rt
+            .run(|id| async move {
+                if id != 0 {
+                    corio::shutdown_requested().await;
+                    return None;
+                }
+                let mut latencies = Vec::new();
+                for from_main in [false, true] {
+                    let (tx, rx) = corio::sync::oneshot::channel::<std::time::Instant>();
+                    let (woke_tx, woke_rx) = corio::sync::oneshot::channel::<Duration>();
+                    let waiter = corio::spawn_on(1, async move {
+                        let sent = rx.await.unwrap();
+                        let _ = woke_tx.send(sent.elapsed());
+                    });
+                    // Let worker 1 park on the channel.
+                    corio::time::sleep(Duration::from_millis(100)).await;
+                    let send_then_block = move || {
+                        tx.send(std::time::Instant::now()).unwrap();
+                        std::thread::sleep(Duration::from_millis(1500));
+                    };
+                    if from_main {
+                        send_then_block();
+                    } else {
+                        corio::spawn(async move { send_then_block() });
+                    }
+                    latencies.push(woke_rx.await.unwrap());
+                    waiter.await.unwrap();
+                }
+                corio::request_shutdown();
+                Some(latencies)
+            })
+            .unwrap();
+        let latencies = out.into_iter().next().unwrap().unwrap().unwrap();
+        for (latency, from) in latencies.iter().zip(["a task", "the main future"]) {
+            assert!(
+                *latency < Duration::from_millis(750),
+                "worker 1 saw the send from {from} {latency:?} late (the sender's poll blocked \
+                 for 1.5 s after it)"
+            );
+        }
+    });
+}
+
 /// Tasks worker 0 spawned during `run` (its own and the signal watcher) end with the run, as
 /// the other workers' do, whether the run ended by itself or was forced.
 #[test]

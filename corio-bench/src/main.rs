@@ -1,21 +1,23 @@
 //! corio-bench: the completion-vs-readiness benchmark harness.
 //!
-//! With no arguments it runs the default suite: every workload (`workloads/`) against every
-//! server (`servers/`) it can drive, server and load generator pinned to separate cores, and
-//! writes a report folder. `serve`, `load` and `file-read` are the pieces, usable on their
-//! own (the plug-in contract in `--help`).
+//! With no arguments it runs the default suite (`suite/`): every workload (`workloads/`)
+//! against every server (`servers/`) or proxy it can drive, in interleaved rounds, server and
+//! load generator pinned to separate cores; its one result type (`results/`) goes to every
+//! exporter (`export/`): report.md, results.json, report.html. The processes a run starts are
+//! this binary again (`serve/`: `serve`, `file-read`, `tokio-proxy`, `syscall-probe`), started,
+//! sampled and stopped by `child.rs`. `load` is corio's load generator (`load/`) on its own.
 
 mod child;
 mod cli;
 mod content;
+mod export;
 mod load;
-mod proxy;
-mod report;
-mod row;
+mod results;
+mod seccomp;
+mod serve;
 mod servers;
-mod snap;
 mod suite;
-mod svg;
+mod sys;
 mod workloads;
 
 use clap::Parser;
@@ -26,11 +28,13 @@ fn main() {
     let code = match cli.cmd {
         None => suite::suite_cmd(cli::suite_options(cli.suite, cli::command_line())),
         Some(Cmd::Suite(a)) => suite::suite_cmd(cli::suite_options(a, cli::command_line())),
-        Some(Cmd::Serve(s)) => servers::serve_cmd(cli::serve_config(s.service)),
+        Some(Cmd::Proxy(a)) => suite::suite_cmd(cli::proxy_options(a, cli::command_line())),
+        Some(Cmd::Report(a)) => export::report_cmd(&a.file, a.out.as_deref(), a.instr.as_deref()),
+        Some(Cmd::Serve(s)) => serve::serve_cmd(cli::serve_config(s.service)),
         Some(Cmd::Load(l)) => load_cmd(&l),
-        Some(Cmd::FileRead(a)) => servers::file_read_cmd(cli::file_read_config(a)),
-        Some(Cmd::Proxy(a)) => proxy::proxy_cmd(cli::proxy_options(a)),
-        Some(Cmd::TokioProxy(a)) => proxy::tokio_proxy_cmd(a.listen, a.upstream),
+        Some(Cmd::FileRead(a)) => serve::file_read_cmd(cli::file_read_config(a)),
+        Some(Cmd::TokioProxy(a)) => serve::tokio_proxy_cmd(a.listen, a.upstream),
+        Some(Cmd::SyscallProbe) => serve::syscall_probe_cmd(),
     };
     std::process::exit(code);
 }
@@ -41,7 +45,7 @@ fn load_cmd(args: &cli::LoadArgs) -> i32 {
         Ok(c) => c,
         Err(msg) => return cli::usage_error("load", &msg),
     };
-    raise_fd_limit();
+    sys::raise_fd_limit();
     match load::run(&cfg, None) {
         Ok(r) if args.json => {
             let json = serde_json::to_string(&r.json()).expect("plain data serializes");
@@ -71,21 +75,5 @@ fn load_cmd(args: &cli::LoadArgs) -> i32 {
             eprintln!("corio-bench load: {e}");
             1
         }
-    }
-}
-
-/// Raises the soft open-file limit to the hard one: thousands of connections need thousands of
-/// fds, on both ends (a server child inherits the limit). Failure only leaves the old limit.
-pub fn raise_fd_limit() {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes the struct we pass.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0 && lim.rlim_cur < lim.rlim_max
-    {
-        lim.rlim_cur = lim.rlim_max;
-        // SAFETY: setrlimit reads the struct we pass.
-        unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) };
     }
 }

@@ -71,6 +71,11 @@ fn argument_errors_exit_2_with_a_message() {
         vec!["proxy", "--cases", "nothing"],
         vec!["proxy", "--rounds", "0"],
         vec!["proxy", "--idle-pairs", "-3"],
+        vec!["--syscall-cost", "docker"],
+        vec!["--syscall-cost", "seccomp-nocache-x99"],
+        vec!["--workers", "0"],
+        vec!["--rounds", "0"],
+        vec!["report"],
     ] {
         let out = run(&args, Duration::from_secs(10));
         assert_eq!(out.status.code(), Some(2), "{args:?}");
@@ -238,6 +243,8 @@ fn help_works_after_any_subcommand() {
         (&["serve", "http", "--help"][..], "hyper"),
         (&["file-read", "--help"][..], "--check-every"),
         (&["proxy", "--help"][..], "HAProxy"),
+        (&["report", "--help"][..], "results.json"),
+        (&["--help"][..], "--syscall-cost"),
     ] {
         let out = run(args, Duration::from_secs(10));
         assert!(out.status.success(), "{args:?}: {out:?}");

@@ -85,6 +85,8 @@ fn quick_http_suite_runs_wrk_against_every_server() {
     let out = run(
         &[
             "--quick",
+            "--rounds",
+            "1",
             "--cases",
             "http",
             "--out",
@@ -107,12 +109,18 @@ fn quick_http_suite_runs_wrk_against_every_server() {
     for row in rows {
         assert!(row["error"].is_null(), "{row}");
         assert_eq!(row["case"], "http c=50", "{row}");
-        assert!(row["requests_hint"].as_u64().unwrap() > 0, "{row}");
+        assert!(row["window"]["requests"].as_u64().unwrap() > 0, "{row}");
         assert!(row["load"]["p99_us"].as_f64().unwrap() > 0.0, "{row}");
         assert_eq!(row["load"]["errors"], 0, "{row}");
         assert!(row["cpu_us_per_unit"].as_f64().unwrap() > 0.0, "{row}");
     }
-    assert!(stdout.contains("- **http c=50**: "), "{stdout}");
+    assert!(stdout.contains("### http c=50"), "{stdout}");
+    if uring_works() {
+        assert!(
+            stdout.contains("corio-uring vs corio-epoll") || stdout.contains("**corio-uring "),
+            "{stdout}"
+        );
+    }
     std::fs::remove_dir_all(&out_dir).unwrap();
 }
 
@@ -144,10 +152,10 @@ fn without_wrk_the_http_workload_is_skipped_saying_why() {
     let text = std::fs::read_to_string(out_dir.join("results.json")).unwrap();
     let results: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert!(results["rows"].as_array().unwrap().is_empty(), "{results}");
-    assert_eq!(results["skipped"][0]["workload"], "http", "{results}");
+    assert_eq!(results["skipped"][0]["what"], "http", "{results}");
     let report = std::fs::read_to_string(out_dir.join("report.md")).unwrap();
     assert!(
-        report.contains("- skipped the http workload: wrk is not installed"),
+        report.contains("- skipped http: wrk is not installed"),
         "{report}"
     );
     std::fs::remove_dir_all(&out_dir).unwrap();

@@ -41,6 +41,27 @@ fn every_server_echoes_byte_exact() {
     }
 }
 
+/// The servers of the `--workers` sweep on two workers: one runtime per worker thread (each
+/// with its own listener on the shared port), or tokio's multi-thread scheduler on one.
+#[test]
+fn the_scaling_servers_serve_on_two_workers() {
+    let uring = uring_works();
+    for server in ["corio-uring", "corio-epoll", "monoio", "compio", "tokio-mt"] {
+        if !uring && ["corio-uring", "monoio", "compio"].contains(&server) {
+            println!("skipping {server}: io_uring is refused on this machine");
+            continue;
+        }
+        let addr = format!("127.0.0.1:{}", free_port());
+        let (child, before) = serve_with(&["--server", server, "--workers", "2"], &addr, &[]);
+        clean_load(&addr, server);
+        let line = stop_for_stats(child);
+        assert!(
+            json_field(&line, "accepted") >= 10.0,
+            "{server}: {line} {before:?}"
+        );
+    }
+}
+
 #[test]
 fn serve_auto_says_which_driver_and_why() {
     // Where io_uring works, auto takes it; forced off, it falls back to epoll and says why.

@@ -1,14 +1,16 @@
-//! [`OwnedStream`]: the three owned-buffer operations the compat layer needs from a stream.
+//! [`OwnedStream`]: the three owned-buffer operations the compat layer needs from a stream,
+//! taken from corio's I/O traits (`corio::io::AsyncReadRent` / `AsyncWriteRent`).
 
 use corio::buf::BufResult;
-use corio::net::{TcpStream, UnixStream};
+use corio::io::{AsyncReadRent, AsyncWriteRent};
 use std::future::Future;
 use std::io;
-use std::net::Shutdown;
 
 /// A byte stream with corio's owned-buffer I/O: what [`Compat`](crate::Compat) wraps.
 ///
-/// Implemented for [`corio::net::TcpStream`] and [`corio::net::UnixStream`]. An
+/// Implemented for every stream whose shared reference implements corio's
+/// `AsyncReadRent + AsyncWriteRent` (`corio::net::TcpStream`, `corio::net::UnixStream`): the
+/// compat layer runs a read and a write at once, so it needs both from `&self`. An
 /// implementation must keep corio's read contract: a `read_owned` future dropped while in
 /// flight loses no bytes (the next `read_owned` returns them).
 pub trait OwnedStream: 'static {
@@ -22,30 +24,22 @@ pub trait OwnedStream: 'static {
     fn shutdown_write(&self) -> impl Future<Output = io::Result<()>>;
 }
 
-impl OwnedStream for TcpStream {
-    fn read_owned(&self, buf: Vec<u8>) -> impl Future<Output = BufResult<usize, Vec<u8>>> {
-        self.read(buf)
+impl<S: 'static> OwnedStream for S
+where
+    for<'a> &'a S: AsyncReadRent + AsyncWriteRent,
+{
+    async fn read_owned(&self, buf: Vec<u8>) -> BufResult<usize, Vec<u8>> {
+        let mut s = self;
+        s.read(buf).await
     }
 
-    fn write_all_owned(&self, buf: Vec<u8>) -> impl Future<Output = BufResult<(), Vec<u8>>> {
-        self.write_all(buf)
+    async fn write_all_owned(&self, buf: Vec<u8>) -> BufResult<(), Vec<u8>> {
+        let mut s = self;
+        s.write_all(buf).await
     }
 
-    fn shutdown_write(&self) -> impl Future<Output = io::Result<()>> {
-        self.shutdown(Shutdown::Write)
-    }
-}
-
-impl OwnedStream for UnixStream {
-    fn read_owned(&self, buf: Vec<u8>) -> impl Future<Output = BufResult<usize, Vec<u8>>> {
-        self.read(buf)
-    }
-
-    fn write_all_owned(&self, buf: Vec<u8>) -> impl Future<Output = BufResult<(), Vec<u8>>> {
-        self.write_all(buf)
-    }
-
-    fn shutdown_write(&self) -> impl Future<Output = io::Result<()>> {
-        self.shutdown(Shutdown::Write)
+    async fn shutdown_write(&self) -> io::Result<()> {
+        let mut s = self;
+        AsyncWriteRent::shutdown(&mut s).await
     }
 }

@@ -5,8 +5,8 @@
 
 use crate::log;
 use crate::metrics::{self, ListenerView};
-use crate::pool::{self, PoolStats};
 use crate::worker::{select, Either, Shared};
+use corio::io::PoolStats;
 use corio::net::{TcpListener, TcpStream};
 use std::pin::pin;
 use std::sync::Arc;
@@ -104,7 +104,7 @@ async fn render(shared: &Shared) -> String {
     let mut pools = Vec::with_capacity(workers.len());
     for w in 0..corio::worker_count() {
         pools.push(
-            corio::spawn_on(w, async { pool::stats() })
+            corio::spawn_on(w, async { corio::io::pool_stats() })
                 .await
                 .unwrap_or(PoolStats::default()),
         );

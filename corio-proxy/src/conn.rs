@@ -1,13 +1,13 @@
 //! A connection of either kind the proxy serves: TCP, or a Unix stream (`unix:` listeners and
-//! upstreams). The copy loops, the PROXY header and the SNI peek see only this type, so every
-//! feature works across both kinds, buffered or spliced.
+//! upstreams). The copy (copy.rs, over corio's `io::copy_half` and `io::copy_half_spliced`),
+//! the PROXY header and the SNI peek see only this type, so every feature works across both
+//! kinds, buffered or spliced.
 
 use crate::addr::Dest;
 use corio::buf::{BufResult, IoBuf, IoBufMut};
 use corio::net::{TcpStream, UnixStream};
-use corio::pipe::Pipe;
 use std::io;
-use std::net::{Shutdown, SocketAddr};
+use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, RawFd};
 
 /// One side of a pair.
@@ -25,14 +25,6 @@ impl Conn {
         }
     }
 
-    /// Waits until a read would not wait, holding no buffer.
-    pub async fn readable(&self) -> io::Result<()> {
-        match self {
-            Conn::Tcp(s) => s.readable().await,
-            Conn::Unix(s) => s.readable().await,
-        }
-    }
-
     pub async fn read<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
         match self {
             Conn::Tcp(s) => s.read(buf).await,
@@ -40,40 +32,10 @@ impl Conn {
         }
     }
 
-    pub async fn write<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
-        match self {
-            Conn::Tcp(s) => s.write(buf).await,
-            Conn::Unix(s) => s.write(buf).await,
-        }
-    }
-
     pub async fn write_all<B: IoBuf>(&self, buf: B) -> BufResult<(), B> {
         match self {
             Conn::Tcp(s) => s.write_all(buf).await,
             Conn::Unix(s) => s.write_all(buf).await,
-        }
-    }
-
-    pub async fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        match self {
-            Conn::Tcp(s) => s.shutdown(how).await,
-            Conn::Unix(s) => s.shutdown(how).await,
-        }
-    }
-
-    /// Moves what this socket has (up to `max`) into `pipe`; 0 at EOF.
-    pub async fn splice_into(&self, pipe: &Pipe, max: usize) -> io::Result<usize> {
-        match self {
-            Conn::Tcp(s) => pipe.splice_from(s, max).await,
-            Conn::Unix(s) => pipe.splice_from(s, max).await,
-        }
-    }
-
-    /// Moves up to `max` bytes of `pipe` out to this socket.
-    pub async fn splice_out_of(&self, pipe: &Pipe, max: usize) -> io::Result<usize> {
-        match self {
-            Conn::Tcp(s) => pipe.splice_to(s, max).await,
-            Conn::Unix(s) => pipe.splice_to(s, max).await,
         }
     }
 

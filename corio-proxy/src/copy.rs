@@ -1,6 +1,8 @@
-//! One direction of a pair: wait until the source is readable, take a buffer (or a pipe) from
-//! the worker's pool, move what is there to the destination, give the buffer back. A
-//! direction holds at most one buffer, so a destination that does not read stalls only this
+//! One direction of a pair: corio's `io::copy_half` (buffered) or `io::copy_half_spliced`
+//! (kernel to kernel through a pipe), with the pair's byte counters and idle activity as the
+//! copy's observer. Either side is TCP or a Unix stream ([`Conn`]), in any mix, both ways. A direction waits until the source is readable before it takes a buffer
+//! (or a pipe) from the worker's pool and gives it back once the bytes are delivered, so an
+//! idle pair holds neither, and a destination that does not read stalls only this
 //! direction's reads (backpressure), never grows memory.
 //!
 //! EOF from the source becomes shutdown(Write) on the destination; the direction is then done.
@@ -8,13 +10,14 @@
 //! the pair is torn down.
 
 use crate::conn::Conn;
+use crate::idle::Activity;
 use crate::metrics::Counter;
-use crate::pool;
-use corio::buf::IoBuf;
+use corio::io::{copy_half, copy_half_spliced, CopyObserver, CopyOptions, Splice};
 use std::cell::Cell;
 use std::io;
-use std::net::Shutdown;
-use std::time::Instant;
+
+/// Bytes per copy buffer: one read's worth, the most a direction holds in user space.
+const BUF_SIZE: usize = 16 << 10;
 
 /// Which socket of a direction failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,45 +35,44 @@ pub struct CopyError {
     pub error: io::Error,
 }
 
-fn at(side: Side) -> impl FnOnce(io::Error) -> CopyError {
-    move |error| CopyError { side, error }
-}
-
 /// Bytes one direction moved: the worker's counter and the pair's own (for the access log).
 pub struct Moved<'a> {
     pub total: &'a Counter,
     pub pair: &'a Cell<u64>,
 }
 
-impl Moved<'_> {
-    fn add(&self, n: usize) {
-        self.total.add(n as u64);
-        self.pair.set(self.pair.get() + n as u64);
+/// Counts the bytes read, and each read and each partial write as activity (a slow reader
+/// that keeps taking bytes is not idle). Bytes read and not yet written when the copy fails
+/// say it failed writing: the destination's side (otherwise, reading: the source's).
+struct Progress<'a> {
+    moved: Moved<'a>,
+    activity: &'a Activity,
+    unwritten: Cell<u64>,
+}
+
+impl CopyObserver for Progress<'_> {
+    fn read(&self, n: usize) {
+        self.activity.touch();
+        self.moved.total.add(n as u64);
+        self.moved.pair.set(self.moved.pair.get() + n as u64);
+        self.unwritten.set(self.unwritten.get() + n as u64);
+    }
+
+    fn wrote(&self, n: usize) {
+        self.activity.touch();
+        self.unwritten
+            .set(self.unwritten.get().saturating_sub(n as u64));
     }
 }
 
-/// When bytes last moved either way, for the idle timeout (only read when one is set).
-pub struct Activity {
-    last: Cell<Instant>,
-    enabled: bool,
-}
-
-impl Activity {
-    pub fn new(enabled: bool) -> Activity {
-        Activity {
-            last: Cell::new(Instant::now()),
-            enabled,
-        }
-    }
-
-    fn touch(&self) {
-        if self.enabled {
-            self.last.set(Instant::now());
-        }
-    }
-
-    pub fn last(&self) -> Instant {
-        self.last.get()
+impl Progress<'_> {
+    fn failed(&self, error: io::Error) -> CopyError {
+        let side = if self.unwritten.get() > 0 {
+            Side::Dest
+        } else {
+            Side::Source
+        };
+        CopyError { side, error }
     }
 }
 
@@ -81,49 +83,22 @@ pub async fn buffered(
     moved: Moved<'_>,
     activity: &Activity,
 ) -> Result<(), CopyError> {
-    loop {
-        // No buffer is held while the source is idle.
-        from.readable().await.map_err(at(Side::Source))?;
-        let (buf, lease) = pool::take_buf();
-        let (res, buf) = from.read(buf).await;
-        let n = match res {
-            Ok(n) => n,
-            Err(e) => {
-                pool::put_buf(buf, lease);
-                return Err(at(Side::Source)(e));
-            }
-        };
-        if n == 0 {
-            pool::put_buf(buf, lease);
-            return to.shutdown(Shutdown::Write).await.map_err(at(Side::Dest));
-        }
-        activity.touch();
-        moved.add(n);
-        let (res, buf) = write_all(to, buf, activity).await;
-        pool::put_buf(buf, lease);
-        res.map_err(at(Side::Dest))?;
-    }
-}
-
-/// Writes every byte of `buf`, counting each partial write as activity (a slow reader that
-/// keeps taking bytes is not idle).
-async fn write_all(to: &Conn, mut buf: Vec<u8>, activity: &Activity) -> (io::Result<()>, Vec<u8>) {
-    let total = buf.len();
-    let mut written = 0;
-    while written < total {
-        let (res, slice) = to.write(buf.slice(written..total)).await;
-        buf = slice.into_inner();
-        match res {
-            Ok(0) => return (Err(io::ErrorKind::WriteZero.into()), buf),
-            Ok(n) => {
-                written += n;
-                activity.touch();
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return (Err(e), buf),
-        }
-    }
-    (Ok(()), buf)
+    let options = CopyOptions {
+        buffer_size: BUF_SIZE,
+        splice: Splice::Never,
+    };
+    let progress = Progress {
+        moved,
+        activity,
+        unwritten: Cell::new(0),
+    };
+    let res = match (from, to) {
+        (Conn::Tcp(f), Conn::Tcp(t)) => copy_half(&mut &*f, &mut &*t, &options, &progress).await,
+        (Conn::Tcp(f), Conn::Unix(t)) => copy_half(&mut &*f, &mut &*t, &options, &progress).await,
+        (Conn::Unix(f), Conn::Tcp(t)) => copy_half(&mut &*f, &mut &*t, &options, &progress).await,
+        (Conn::Unix(f), Conn::Unix(t)) => copy_half(&mut &*f, &mut &*t, &options, &progress).await,
+    };
+    res.map(drop).map_err(|e| progress.failed(e))
 }
 
 /// Copies `from` to `to` kernel to kernel through a pooled pipe until EOF.
@@ -133,32 +108,16 @@ pub async fn spliced(
     moved: Moved<'_>,
     activity: &Activity,
 ) -> Result<(), CopyError> {
-    loop {
-        // No pipe is held while the source is idle.
-        from.readable().await.map_err(at(Side::Source))?;
-        // No pipe to be had (EMFILE) is the proxy's own trouble, counted against the source.
-        let (pipe, lease) = pool::take_pipe().map_err(at(Side::Source))?;
-        let n = match from.splice_into(&pipe, pipe.capacity()).await {
-            Ok(n) => n,
-            Err(e) => {
-                pool::put_pipe(pipe, lease);
-                return Err(at(Side::Source)(e));
-            }
-        };
-        if n == 0 {
-            pool::put_pipe(pipe, lease);
-            return to.shutdown(Shutdown::Write).await.map_err(at(Side::Dest));
-        }
-        activity.touch();
-        moved.add(n);
-        while !pipe.is_empty() {
-            if let Err(e) = to.splice_out_of(&pipe, pipe.len()).await {
-                // The pipe still holds bytes for a destination that failed: closed with them.
-                pool::put_pipe(pipe, lease);
-                return Err(at(Side::Dest)(e));
-            }
-            activity.touch();
-        }
-        pool::put_pipe(pipe, lease);
-    }
+    let progress = Progress {
+        moved,
+        activity,
+        unwritten: Cell::new(0),
+    };
+    let res = match (from, to) {
+        (Conn::Tcp(f), Conn::Tcp(t)) => copy_half_spliced(f, t, &progress).await,
+        (Conn::Tcp(f), Conn::Unix(t)) => copy_half_spliced(f, t, &progress).await,
+        (Conn::Unix(f), Conn::Tcp(t)) => copy_half_spliced(f, t, &progress).await,
+        (Conn::Unix(f), Conn::Unix(t)) => copy_half_spliced(f, t, &progress).await,
+    };
+    res.map(drop).map_err(|e| progress.failed(e))
 }

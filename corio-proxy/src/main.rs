@@ -22,7 +22,9 @@ mod config;
 mod conn;
 mod control;
 mod copy;
+mod hangup;
 mod health;
+mod idle;
 mod inspect;
 mod latch;
 mod limits;
@@ -31,7 +33,6 @@ mod log;
 mod metrics;
 mod monitor;
 mod pair;
-mod pool;
 mod proxy_proto;
 mod reload;
 mod sni;
@@ -74,8 +75,15 @@ fn run() -> i32 {
             return 2;
         }
     };
-    // Before any thread starts, so that every thread has them blocked (reload.rs).
-    reload::block();
+    // Before any thread starts (hangup.rs).
+    hangup::block_int_term();
+    let hangups = match hangup::install() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("corio-proxy: cannot handle SIGHUP: {e}");
+            return 1;
+        }
+    };
     log::init(settings.log_format, settings.log_level.as_deref());
     bind::raise_nofile();
     let workers = settings
@@ -103,17 +111,16 @@ fn run() -> i32 {
         DriverChoice::Epoll => Choice::Epoll,
     }));
     let shared = match start(settings, args.config.clone(), workers, received) {
-        Ok(s) => Arc::new(s),
+        Ok(s) => {
+            *s.hangups.lock().unwrap_or_else(|e| e.into_inner()) = Some(hangups);
+            Arc::new(s)
+        }
         Err(msg) => {
             tracing::error!("{msg}");
             bind::remove_unix_sockets();
             return 1;
         }
     };
-    if let Err(e) = reload::spawn(shared.clone()) {
-        tracing::error!("cannot start the reload thread: {e}");
-        return 1;
-    }
     let results = rt.run({
         let shared = shared.clone();
         move |id| worker::run(id, shared.clone())

@@ -8,8 +8,8 @@
 use crate::addr::Listen;
 use crate::inspect::Reject;
 use crate::limits::Gate;
-use crate::pool::PoolStats;
 use crate::upstream::Upstreams;
+use corio::io::PoolStats;
 use corio::WorkerMetrics;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};

@@ -13,7 +13,8 @@ use crate::access_log::{ConnLog, End as LogEnd};
 use crate::acl::{Acl, SourceLimit};
 use crate::config::{Copy, ListenerSettings};
 use crate::conn::Conn;
-use crate::copy::{self, Activity, CopyError, Moved, Side};
+use crate::copy::{self, CopyError, Moved, Side};
+use crate::idle::Activity;
 use crate::inspect::{self, Client};
 use crate::log;
 use crate::metrics::{ListenerMetrics, WorkerCounters};
@@ -293,7 +294,7 @@ async fn pair(
     counters: &WorkerCounters,
     record: &ConnLog,
 ) -> End {
-    let activity = Activity::new(settings.idle_timeout.is_some());
+    let activity = Activity::new(settings.idle_timeout);
     let moved_up = || Moved {
         total: &counters.bytes_up,
         pair: &record.bytes_up,
@@ -321,9 +322,6 @@ async fn pair(
             ),
         ),
     };
-    let mut idle = settings
-        .idle_timeout
-        .map(|d| (d, corio::time::sleep_until(activity.last() + d)));
     poll_fn(|cx| {
         for dir in [&mut up, &mut down] {
             if let Some(Err(e)) = dir.poll(cx) {
@@ -333,17 +331,7 @@ async fn pair(
         if up.done && down.done {
             return Poll::Ready(End::Done);
         }
-        if let Some((d, sleep)) = &mut idle {
-            // Re-arm from the last activity until a whole idle period passes with none.
-            while std::pin::Pin::new(&mut *sleep).poll(cx).is_ready() {
-                let due = activity.last() + *d;
-                if due <= std::time::Instant::now() {
-                    return Poll::Ready(End::Idle);
-                }
-                sleep.reset(due);
-            }
-        }
-        Poll::Pending
+        activity.poll_idle(cx).map(|()| End::Idle)
     })
     .await
 }

@@ -1,5 +1,5 @@
 //! SIGHUP: reopen the access log (logrotate), and with `--config`, read the file again and
-//! apply it as a new config generation — all on a thread of its own, off the executors.
+//! apply it as a new config generation — on the blocking pool, off the executors.
 //!
 //! - The file is read and validated here; one that does not parse or validate is rejected
 //!   with a line naming the key, and the running config stays.
@@ -12,54 +12,18 @@
 //! - Process keys that only a start can apply (workers, driver, accept, admin, control, the
 //!   log's format and filter) are kept as they are, with a warning per key.
 //!
-//! SIGHUP is blocked in every thread (`block`, before any is started) and taken here with
-//! sigwaitinfo, so it never kills the process.
+//! How SIGHUP gets here without killing the process is hangup.rs.
 
 use crate::addr::Listen;
 use crate::config::{self, ListenerSettings, Settings};
 use crate::listeners;
 use crate::worker::{Command, Shared};
 use std::collections::HashMap;
-use std::io;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-/// SIGHUP, SIGINT and SIGTERM, blocked in this thread (and so in every thread it starts):
-/// SIGHUP for the reload thread, the other two for the runtime's signal watcher.
-pub fn block() {
-    // SAFETY: sigset_t is plain data; sigemptyset initializes it.
-    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
-    // SAFETY: a valid set; pthread_sigmask changes this thread's mask only.
-    unsafe {
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGHUP);
-        libc::sigaddset(&mut set, libc::SIGINT);
-        libc::sigaddset(&mut set, libc::SIGTERM);
-        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-    }
-}
-
-/// Starts the thread that waits for SIGHUP.
-pub fn spawn(shared: Arc<Shared>) -> io::Result<()> {
-    std::thread::Builder::new()
-        .name("reload".into())
-        .spawn(move || loop {
-            // SAFETY: as in `block`.
-            let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
-            // SAFETY: a valid set, for this call.
-            let sig = unsafe {
-                libc::sigemptyset(&mut set);
-                libc::sigaddset(&mut set, libc::SIGHUP);
-                libc::sigwaitinfo(&set, std::ptr::null_mut())
-            };
-            if sig == libc::SIGHUP {
-                on_hup(&shared);
-            }
-        })
-        .map(drop)
-}
-
-fn on_hup(shared: &Arc<Shared>) {
+/// One SIGHUP (hangup.rs takes it): the access log reopens, the config file is applied.
+pub fn on_hup(shared: &Arc<Shared>) {
     crate::access_log::reopen(None);
     if shared.state.draining.load(Ordering::Relaxed) {
         tracing::info!("SIGHUP while draining: no reload");

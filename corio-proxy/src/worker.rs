@@ -56,6 +56,8 @@ pub struct Shared {
     pub admin_stop: Arc<Latch>,
     /// The bound `--control` socket, served by worker 0.
     pub control: Mutex<Option<crate::control::Control>>,
+    /// The socket SIGHUPs arrive on, for worker 0 (hangup.rs).
+    pub hangups: Mutex<Option<std::os::unix::net::UnixStream>>,
     /// A takeover to finish once every worker accepts (`--takeover`).
     pub takeover: Mutex<Option<crate::takeover::Pending>>,
     commands: Vec<UnboundedSender<Command>>,
@@ -91,6 +93,7 @@ impl Shared {
             admin_fd: Mutex::new(None),
             admin_stop: Arc::new(Latch::default()),
             control: Mutex::new(None),
+            hangups: Mutex::new(None),
             takeover: Mutex::new(None),
             commands,
             receivers: Mutex::new(receivers),
@@ -175,7 +178,7 @@ pub async fn run(id: usize, shared: Arc<Shared>) {
         return;
     };
     // The first sockets were queued before the workers started.
-    while let Some(cmd) = rx.try_recv() {
+    while let Ok(cmd) = rx.try_recv() {
         handle(cmd, id, &shared);
     }
     shared.started.fetch_add(1, Ordering::AcqRel);
@@ -262,6 +265,14 @@ async fn start_worker_0(shared: &Arc<Shared>) {
         crate::takeover::finish(pending, shared).await;
     }
     crate::control::start(shared);
+    let hangups = shared
+        .hangups
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take();
+    if let Some(h) = hangups {
+        drop(corio::spawn(crate::hangup::watch(h, shared.clone())));
+    }
 }
 
 /// Worker 0's part of the drain: stop every listener, wait until no client is live on any

@@ -149,3 +149,36 @@ fn connect_failed_and_drain_are_recorded_and_stderr_works() {
     assert_eq!(got[0]["end"], "drain", "{}", got[0]);
     assert_eq!(got[0]["bytes_up"], 5);
 }
+
+/// A reset from the client is `client_error`; one from the upstream is `upstream_error`.
+#[test]
+fn resets_name_the_side_that_failed() {
+    // An upstream that echoes one message on each connection, then resets it.
+    let up = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let up_addr = up.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for conn in up.incoming() {
+            let Ok(mut conn) = conn else { return };
+            let mut buf = [0u8; 64];
+            let n = conn.read(&mut buf).unwrap_or(0);
+            let _ = conn.write_all(&buf[..n]);
+            // Wait for the word to reset this one, or for the peer to go.
+            let _ = conn.read(&mut buf);
+            support::set_linger_zero(&conn);
+        }
+    });
+    let log = TempFile::path(".log");
+    let p = start(log.as_str(), &up_addr, &[]);
+    let mut c = connect(p.addr());
+    ping(&mut c, b"then a reset");
+    support::set_linger_zero(&c);
+    drop(c);
+    let got = wait_lines(&log.0, 1);
+    assert_eq!(got[0]["end"], "client_error", "{}", got[0]);
+    let mut u = connect(p.addr());
+    ping(&mut u, b"then the upstream resets");
+    u.write_all(b"x").unwrap();
+    assert!(closed_by_peer(&mut u));
+    let got = wait_lines(&log.0, 2);
+    assert_eq!(got[1]["end"], "upstream_error", "{}", got[1]);
+}

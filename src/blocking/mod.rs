@@ -13,6 +13,11 @@
 //!   handle to the pool is gone: the threads drain the queue before they exit) or hands it
 //!   back (the queue is full, the pool is shutting down, or no thread could be started), and
 //!   the caller runs it itself. So nothing waits on a job nobody will run.
+//! - `execute_or_wait` hands a job back on a full queue without asking the caller to run it:
+//!   the caller keeps it and is woken (`room`) when a thread next takes a job from the queue,
+//!   and tries again (the driver's file operations: docs/architecture.md, "Files and the
+//!   blocking pool"). A pool that cannot run anything (shutting down, no thread) still hands
+//!   the job back to be run by the caller.
 //! - A job that panics does not take its thread or the pool's bookkeeping with it.
 
 mod thread;
@@ -21,6 +26,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::task::Waker;
 use std::time::Duration;
 
 /// Work for a pool thread.
@@ -40,6 +46,7 @@ pub(crate) struct PoolConfig {
 /// Counters of a runtime's blocking pool, read with
 /// [`Runtime::blocking_stats`](crate::Runtime::blocking_stats).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct BlockingStats {
     /// Gauge: pool threads alive now (busy or idle).
     pub threads: u64,
@@ -56,6 +63,18 @@ pub struct BlockingStats {
     /// Jobs handed back to their caller and run on its thread: the queue was full, the pool
     /// was shutting down, or no thread could be started.
     pub jobs_run_by_caller: u64,
+}
+
+/// What `execute_or_wait` did with a job.
+pub(crate) enum Queued {
+    /// A pool thread will run it.
+    Yes,
+    /// The queue is full: the caller keeps the job; `room` is woken when a thread takes a job
+    /// from the queue.
+    Full(Job),
+    /// The pool cannot run it (shutting down, or no thread could be started): the caller runs
+    /// it.
+    Refused(Job),
 }
 
 /// A handle to the pool; the pool shuts down when the last handle is dropped.
@@ -82,6 +101,8 @@ struct State {
     threads: usize,
     /// Threads waiting on `work`.
     idle: usize,
+    /// Callers of `execute_or_wait` that found the queue full: woken when a thread takes a job.
+    room: Vec<Waker>,
     /// Wake-ups sent to idle threads and not yet taken (each is meant for one queued job).
     notified: usize,
     /// The last handle is gone: threads finish the queue, then exit.
@@ -111,24 +132,59 @@ impl Pool {
     /// `Err(job)`: the queue is full, the pool is shutting down, or no thread could be started
     /// and none is alive; the caller must run the job itself (see the module's rules).
     pub(crate) fn execute(&self, job: Job) -> Result<(), Job> {
-        let start_thread = {
-            let mut state = self.shared.lock();
-            let idle_free = state.idle > state.notified;
-            let room = state.threads < self.shared.config.max_threads;
-            let queue_full = state.queue.len() >= self.shared.config.queue_limit;
-            if state.shutdown || (!idle_free && !room && queue_full) {
-                drop(state);
+        match self.submit(job, None) {
+            Queued::Yes => Ok(()),
+            Queued::Full(job) | Queued::Refused(job) => {
                 self.shared
                     .jobs_run_by_caller
                     .fetch_add(1, Ordering::Relaxed);
-                return Err(job);
+                Err(job)
+            }
+        }
+    }
+
+    /// Queues `job` like `execute`; on a full queue hands it back with `room` registered, to
+    /// be woken when a thread takes a job from the queue (see the module's rules).
+    pub(crate) fn execute_or_wait(&self, job: Job, room: &Waker) -> Queued {
+        match self.submit(job, Some(room)) {
+            Queued::Refused(job) => {
+                self.shared
+                    .jobs_run_by_caller
+                    .fetch_add(1, Ordering::Relaxed);
+                Queued::Refused(job)
+            }
+            queued => queued,
+        }
+    }
+
+    fn submit(&self, job: Job, room: Option<&Waker>) -> Queued {
+        let start_thread = {
+            let mut state = self.shared.lock();
+            let idle_free = state.idle > state.notified;
+            let room_for_thread = state.threads < self.shared.config.max_threads;
+            let queue_full = state.queue.len() >= self.shared.config.queue_limit;
+            if state.shutdown {
+                return Queued::Refused(job);
+            }
+            if !idle_free && !room_for_thread && queue_full {
+                return match room {
+                    Some(waker) => {
+                        // Registered under the lock the threads take the queue under: the next
+                        // job taken wakes it.
+                        if !state.room.iter().any(|w| w.will_wake(waker)) {
+                            state.room.push(waker.clone());
+                        }
+                        Queued::Full(job)
+                    }
+                    None => Queued::Refused(job),
+                };
             }
             state.queue.push_back(job);
             if idle_free {
                 state.notified += 1;
                 self.shared.work.notify_one();
                 false
-            } else if room {
+            } else if room_for_thread {
                 // Counted now, so that concurrent callers do not overshoot the bound.
                 state.threads += 1;
                 true
@@ -140,26 +196,20 @@ impl Pool {
         if start_thread && !thread::start(&self.shared) {
             return self.thread_failed();
         }
-        Ok(())
+        Queued::Yes
     }
 
     /// A thread could not be started (the system is out of threads or memory): undo its
     /// count; if no thread is left to run the queue, the caller takes the newest job back.
-    fn thread_failed(&self) -> Result<(), Job> {
+    fn thread_failed(&self) -> Queued {
         let mut state = self.shared.lock();
         state.threads -= 1;
         if state.threads > 0 {
-            return Ok(());
+            return Queued::Yes;
         }
         match state.queue.pop_back() {
-            Some(job) => {
-                drop(state);
-                self.shared
-                    .jobs_run_by_caller
-                    .fetch_add(1, Ordering::Relaxed);
-                Err(job)
-            }
-            None => Ok(()),
+            Some(job) => Queued::Refused(job),
+            None => Queued::Yes,
         }
     }
 

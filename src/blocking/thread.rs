@@ -26,7 +26,10 @@ fn run(shared: &Shared) {
     let mut state = shared.lock();
     loop {
         if let Some(job) = state.queue.pop_front() {
+            // The queue has room again: callers waiting for it try again.
+            let room = std::mem::take(&mut state.room);
             drop(state);
+            room.into_iter().for_each(std::task::Waker::wake);
             run_job(shared, job);
             state = shared.lock();
             continue;

@@ -6,6 +6,8 @@
 //! operation's completion has been reaped — even if the future that owned the buffer was dropped
 //! in the meantime (then the driver keeps the buffer; see docs/architecture.md, "Ownership").
 
+#[cfg(feature = "bytes")]
+mod bytes;
 mod slice;
 
 pub use slice::Slice;
@@ -137,13 +139,33 @@ unsafe impl IoBuf for &'static str {
     }
 }
 
-/// Where a read into `buf` writes: the spare capacity `bytes_init..bytes_total`.
+/// The most bytes one read or write asks the kernel for: Linux's `MAX_RW_COUNT` (`INT_MAX`
+/// rounded down to a page), which read(2), write(2), send(2), recv(2) and their io_uring
+/// opcodes cut every longer count to anyway. Clamping to it here keeps a count in the `u32`
+/// an SQE's length field holds (2^32 would be 0: a read reporting EOF, a write sending
+/// nothing) and in the `i32` its result comes back in: a bigger buffer just means a short read
+/// or write, on both drivers alike.
+pub(crate) const MAX_RW: usize = 0x7fff_f000;
+
+/// Where a read into `buf` writes: the spare capacity `bytes_init..bytes_total`, at most
+/// `MAX_RW` bytes of it (so the length fits an SQE's `u32`).
 pub(crate) fn spare_mut<B: IoBufMut>(buf: &mut B) -> (*mut u8, usize) {
     let init = buf.bytes_init();
-    let len = buf.bytes_total() - init;
+    let len = spare_len(buf);
     // SAFETY: `init <= bytes_total()` (IoBufMut contract), so the pointer stays within the
     // buffer's allocation.
     (unsafe { buf.stable_mut_ptr().add(init) }, len)
+}
+
+/// How many bytes one read into `buf` asks for: its spare capacity, at most `MAX_RW`.
+pub(crate) fn spare_len<B: IoBufMut>(buf: &B) -> usize {
+    (buf.bytes_total() - buf.bytes_init()).min(MAX_RW)
+}
+
+/// What one write of `buf` hands the kernel: its initialized bytes, at most `MAX_RW` of them
+/// (so the length fits an SQE's `u32`).
+pub(crate) fn init_bytes<B: IoBuf>(buf: &B) -> (*const u8, usize) {
+    (buf.stable_ptr(), buf.bytes_init().min(MAX_RW))
 }
 
 /// Marks the `n` bytes a read wrote at `spare_mut(buf)` as initialized.

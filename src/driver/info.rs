@@ -41,6 +41,7 @@ pub enum DriverKind {
 
 /// Which driver a runtime got and why.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct DriverInfo {
     /// The driver in use.
     pub kind: DriverKind,

@@ -17,7 +17,7 @@
 //! - `park(timeout)`: hand what was prepared to the kernel, wait for at least one event (at most
 //!   `timeout`; not at all for zero), wake the tasks whose operations are done;
 //! - cross-executor wake-ups: `msg_ring` queues one for another io_uring executor,
-//!   `submit_wakes` / `flush` make sure it leaves;
+//!   sent at once; `flush` waits for its answer when the loop stops;
 //! - `shutdown`: cancel everything in flight and wait, bounded, until the kernel has let go.
 //!
 //! The driver knows nothing above it: not the runtime, tasks, fds' owners or futures. It keeps
@@ -263,20 +263,13 @@ impl Driver {
         res
     }
 
-    /// Queues a MSG_RING wake-up for `target`'s ring; false where this driver cannot (epoll,
-    /// or no MSG_RING on either end), and the caller writes the target's eventfd instead.
+    /// Sends a MSG_RING wake-up to `target`'s ring now (one submit-only enter); false where
+    /// this driver cannot (epoll, or no MSG_RING on either end), and the caller writes the
+    /// target's eventfd instead.
     pub(crate) fn msg_ring(&mut self, target: &Arc<Notifier>) -> bool {
         match &mut self.io {
             Io::Uring(d) => d.msg_ring(target),
             Io::Epoll(_) => false,
-        }
-    }
-
-    /// Submits a queued MSG_RING wake-up now, without waiting (nothing to do on epoll, whose
-    /// wake-ups are immediate eventfd writes).
-    pub(crate) fn submit_wakes(&mut self) {
-        if let Io::Uring(d) = &mut self.io {
-            d.submit_wakes();
         }
     }
 

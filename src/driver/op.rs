@@ -15,7 +15,7 @@
 use super::opcodes::Opcode;
 use super::token::Token;
 use crate::sys::blocking::Blocking;
-use io_uring::squeue;
+use io_uring::{opcode, squeue, types};
 use std::io;
 use std::os::fd::RawFd;
 
@@ -27,19 +27,60 @@ pub(crate) enum Direction {
     Write = 1,
 }
 
-/// What an op's SQE names: an fd, or a slot of the ring's registered files (`fixed.rs`).
+/// What an SQE names for one file: an fd, or a slot of the ring's registered files
+/// (`fixed.rs`). `SharedFd::file_ref` makes it, and it is the only way a file goes into an SQE
+/// (docs/architecture.md, "What an SQE names"): `sqe` for the SQE's fd field, with
+/// IOSQE_FIXED_FILE for a slot; `splice` for splice's other end, with SPLICE_F_FD_IN_FIXED.
+/// The driver also finds the ops on one file by it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum FileRef {
     Fd(RawFd),
     Fixed(u32),
 }
 
+impl FileRef {
+    /// The number the kernel reads: the fd, or the slot's index.
+    #[inline]
+    fn number(self) -> RawFd {
+        match self {
+            FileRef::Fd(fd) => fd,
+            FileRef::Fixed(index) => index as RawFd,
+        }
+    }
+
+    /// The SQE `build` makes with this file in its fd field; a slot gets IOSQE_FIXED_FILE, so
+    /// the number is never read as the other kind.
+    #[inline]
+    pub(crate) fn sqe(self, build: impl FnOnce(types::Fd) -> squeue::Entry) -> squeue::Entry {
+        let sqe = build(types::Fd(self.number()));
+        match self {
+            FileRef::Fd(_) => sqe,
+            FileRef::Fixed(_) => sqe.flags(squeue::Flags::FIXED_FILE),
+        }
+    }
+
+    /// A splice of up to `len` bytes from `self` into `out`, neither at an offset (pipes and
+    /// sockets): `out` is the SQE's fd field (`sqe`), `self` is `splice_fd_in`, whose slot
+    /// flag is SPLICE_F_FD_IN_FIXED, not IOSQE_FIXED_FILE.
+    #[inline]
+    pub(crate) fn splice(self, out: FileRef, len: u32, flags: u32) -> squeue::Entry {
+        out.sqe(|fd_out| {
+            // The crate sets SPLICE_F_FD_IN_FIXED for `types::Fixed`.
+            match self {
+                FileRef::Fd(fd) => opcode::Splice::new(types::Fd(fd), -1, fd_out, -1, len),
+                FileRef::Fixed(i) => opcode::Splice::new(types::Fixed(i), -1, fd_out, -1, len),
+            }
+            .flags(flags)
+            .build()
+        })
+    }
+}
+
 /// Where the readiness form waits after EAGAIN: the fd's registration with this driver (its
-/// poll descriptor's token), and the direction.
+/// poll descriptor's token), and the direction. (On the ring, the fallback's POLL_ADD names
+/// the op's `file`.)
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Interest {
-    /// The fd (io_uring finds the ops waiting on one fd by it).
-    pub(crate) fd: RawFd,
     /// `None`: the fd is not registered with this driver, so nothing could wake a parked
     /// attempt; an EAGAIN is reported as the op's error instead.
     pub(crate) token: Option<Token>,
@@ -57,8 +98,8 @@ pub(crate) trait Operation {
     /// kernel sees.
     fn sqe(&mut self) -> squeue::Entry;
 
-    /// The file the op works on, if any: the driver finds the ops of one file by it, and an
-    /// SQE that names a registered slot gets IOSQE_FIXED_FILE.
+    /// The file the op works on, if any: the driver finds the ops of one file by it (cancel,
+    /// wake), and the readiness form on the ring waits on it.
     fn file(&self) -> Option<FileRef>;
 
     /// Readiness form: where to wait after EAGAIN; `None` for an operation that never waits.

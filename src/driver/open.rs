@@ -59,6 +59,13 @@ pub(crate) fn open(config: &DriverConfig) -> io::Result<(Driver, Arc<Notifier>, 
             } else {
                 "requested"
             };
+            crate::trace::event!(
+                debug,
+                "io_uring set up: flags {:?}, msg_ring {}, registered files {:?}",
+                ring.setup_flags(),
+                ring.msg_ring_enabled(),
+                ring.fixed_table().map(|t| t.size())
+            );
             let info = DriverInfo {
                 kind: DriverKind::IoUring,
                 requested,
@@ -73,17 +80,42 @@ pub(crate) fn open(config: &DriverConfig) -> io::Result<(Driver, Arc<Notifier>, 
             Ok((Driver::new(Io::Uring(ring), offload), notifier, info))
         }
         Err(Unavailable::Error(e)) => Err(e),
-        Err(Unavailable::Refused(why)) if requested == DriverChoice::IoUring => {
+        Err(Unavailable::Refused { why, errno }) if requested == DriverChoice::IoUring => {
             Err(io::Error::new(
                 io::ErrorKind::Unsupported,
-                format!("io_uring was requested but is unavailable: {why}"),
+                Refused {
+                    why,
+                    os: errno.map(io::Error::from_raw_os_error),
+                },
             ))
         }
-        Err(Unavailable::Refused(why)) => {
+        Err(Unavailable::Refused { why, .. }) => {
             let out = open_epoll(config, requested, format!("io_uring unavailable: {why}"))?;
-            eprintln!("corio: {}", out.2);
+            crate::trace::event!(warn, "{}", out.2);
             Ok(out)
         }
+    }
+}
+
+/// The error of an explicit io_uring request the kernel refused: `ErrorKind::Unsupported`, the
+/// reason in its message, and the kernel's errno (where a syscall refused) as its `source()`,
+/// an `io::Error` whose `raw_os_error()` is the code, so that a caller reads the errno as data
+/// rather than out of the text.
+#[derive(Debug)]
+struct Refused {
+    why: String,
+    os: Option<io::Error>,
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "io_uring was requested but is unavailable: {}", self.why)
+    }
+}
+
+impl std::error::Error for Refused {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.os.as_ref().map(|e| e as _)
     }
 }
 

@@ -4,6 +4,7 @@
 /// Per-driver counters. Fields that do not apply to a driver stay zero; the same name means
 /// the same thing on both, so the two models can be compared counter by counter.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct DriverStats {
     /// Operations started (SQEs pushed on io_uring, first attempts on epoll).
     pub ops_submitted: u64,

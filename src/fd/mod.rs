@@ -151,22 +151,16 @@ impl SharedFd {
         self.inner.fd.get()
     }
 
-    /// What its ops name: the registered slot if it has one, else the fd.
+    /// What an SQE names for this file: the registered slot if it has one, else the fd. The
+    /// one place a `SharedFd` becomes what an SQE names; the SQE builders take the `FileRef`
+    /// (`FileRef::sqe`, `FileRef::splice`), which sets the flag that goes with each kind, so
+    /// no op puts `raw()` (or a slot index) in an SQE itself (docs/architecture.md, "What an
+    /// SQE names").
     #[inline]
     pub(crate) fn file_ref(&self) -> FileRef {
         match self.fixed_index() {
             Some(index) => FileRef::Fixed(index),
             None => FileRef::Fd(self.raw()),
-        }
-    }
-
-    /// The number for an SQE's fd field: the slot if it has one (the driver then sets
-    /// IOSQE_FIXED_FILE, since `file_ref` says so), else the fd.
-    #[inline]
-    pub(crate) fn sqe_fd(&self) -> RawFd {
-        match self.fixed_index() {
-            Some(index) => index as RawFd,
-            None => self.raw(),
         }
     }
 
@@ -402,12 +396,21 @@ impl SharedFd {
 }
 
 impl FdInner {
-    /// Gives the number back now: deregistered and closed, the registered slot released (its
-    /// close goes out with the ring's next park); later operations fail as closed.
+    /// Gives the number back: deregistered and closed, the registered slot released (its close
+    /// goes out with the ring's next park); later operations fail as closed. A polled fd goes
+    /// through its executor (`Core::release_fd`), which puts the pair off until its driver's
+    /// turn is over if the driver is in use right now (a completion it delivers dropped this
+    /// fd): the number stays open until its poll descriptor is gone.
     fn release(&self) {
-        self.deregister();
         drop(self.fixed.borrow_mut().take());
         let fd = self.fd.replace(-1);
+        if let Some(token) = self.token.take() {
+            let core = self.core;
+            let own = context::try_with_core(|c| (c.id() == core).then(|| c.release_fd(token, fd)));
+            if own.flatten().is_some() {
+                return;
+            }
+        }
         if fd >= 0 {
             // No error to report from a drop; see `Drop for FdInner`.
             let _ = crate::sys::close(fd);
@@ -433,3 +436,6 @@ impl Drop for FdInner {
         self.release();
     }
 }
+
+#[cfg(test)]
+mod tests;

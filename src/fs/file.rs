@@ -17,6 +17,8 @@ use std::path::Path;
 /// pool thread is done with it.
 pub struct File {
     fd: SharedFd,
+    /// Where `corio::io`'s `read` / `write` go next (the positional methods ignore it).
+    cursor: std::cell::Cell<u64>,
 }
 
 impl File {
@@ -50,6 +52,7 @@ impl File {
     pub(crate) fn from_owned(fd: OwnedFd) -> io::Result<File> {
         Ok(File {
             fd: SharedFd::new_unpolled(fd)?,
+            cursor: std::cell::Cell::new(0),
         })
     }
 
@@ -97,6 +100,17 @@ impl File {
             }
         }
         (Ok(()), buf)
+    }
+
+    /// Where the `AsyncReadRent` / `AsyncWriteRent` methods read and write next (0 when
+    /// opened; an append-mode file's writes go to its end whatever this says).
+    pub fn position(&self) -> u64 {
+        self.cursor.get()
+    }
+
+    /// Moves the cursor (a seek; the file is not touched).
+    pub fn set_position(&self, pos: u64) {
+        self.cursor.set(pos);
     }
 
     /// Flushes data and metadata to the device (fsync).

@@ -109,11 +109,16 @@ impl Metadata {
                 "this time is not recorded for this file",
             ));
         }
-        let since = Duration::new(t.tv_sec.unsigned_abs(), t.tv_nsec);
+        // Whole seconds (negative before 1970), then nanoseconds forward from them: -1.5 s is
+        // (-2, 500_000_000), so it is epoch - 2 s + 0.5 s, not epoch - 2.5 s.
+        let secs = Duration::from_secs(t.tv_sec.unsigned_abs());
+        let nanos = Duration::from_nanos(u64::from(t.tv_nsec));
         let time = if t.tv_sec >= 0 {
-            SystemTime::UNIX_EPOCH.checked_add(since)
+            SystemTime::UNIX_EPOCH.checked_add(secs + nanos)
         } else {
-            SystemTime::UNIX_EPOCH.checked_sub(since)
+            SystemTime::UNIX_EPOCH
+                .checked_sub(secs)
+                .and_then(|t| t.checked_add(nanos))
         };
         time.ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "time out of range"))
     }

@@ -4,15 +4,20 @@
 //! through the driver. Names follow tokio where the meaning is the same. All methods take
 //! `&self`, so one task can read while another writes (share the socket with `Rc`).
 
+pub(crate) mod fd_conv;
+pub(crate) mod lookup;
 mod socket;
+mod sockopt;
 mod stream;
 pub mod tcp;
 pub mod udp;
 pub mod unix;
 
-pub use tcp::{TcpListener, TcpStream};
+pub use lookup::{lookup_host, ToSocketAddrs};
+pub use sockopt::TcpKeepalive;
+pub use tcp::{TcpListener, TcpSocket, TcpStream};
 pub use udp::UdpSocket;
-pub use unix::{UnixListener, UnixStream};
+pub use unix::{UnixDatagram, UnixListener, UnixStream};
 
 /// `AsRawFd` and `Debug` (the fd number, and the registered slot if any) for socket types
 /// holding a `SharedFd` in `fd`. A socket accepted into the ring's registered files gets an fd

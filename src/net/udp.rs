@@ -27,7 +27,7 @@ use std::time::Instant;
 /// }).unwrap();
 /// ```
 pub struct UdpSocket {
-    fd: SharedFd,
+    pub(crate) fd: SharedFd,
 }
 
 impl UdpSocket {

@@ -58,19 +58,18 @@ impl OpAble for Accept {
         self.failed();
         // A full table would lose the connection (see driver/fixed.rs): only with a slot held.
         self.direct = self.table.as_ref().is_some_and(FixedTable::try_reserve);
-        let accept = opcode::Accept::new(
-            types::Fd(self.fd.sqe_fd()),
-            self.addr.as_mut_ptr(),
-            &mut self.addr.len,
-        );
-        if self.direct {
-            // A slot has no close-on-exec flag (the kernel refuses SOCK_CLOEXEC with it); an fd
-            // installed for it later gets O_CLOEXEC.
-            let slot = types::DestinationSlot::auto_target();
-            accept.file_index(Some(slot)).build()
-        } else {
-            accept.flags(libc::SOCK_CLOEXEC).build()
-        }
+        let (addr, len, direct) = (self.addr.as_mut_ptr(), &mut self.addr.len, self.direct);
+        self.fd.file_ref().sqe(|fd| {
+            let accept = opcode::Accept::new(fd, addr, len);
+            if direct {
+                // A slot has no close-on-exec flag (the kernel refuses SOCK_CLOEXEC with it); an
+                // fd installed for it later gets O_CLOEXEC.
+                let slot = types::DestinationSlot::auto_target();
+                accept.file_index(Some(slot)).build()
+            } else {
+                accept.flags(libc::SOCK_CLOEXEC).build()
+            }
+        })
     }
     fn readiness_interest(&self) -> Option<Direction> {
         Some(Direction::Read)

@@ -6,7 +6,7 @@ use crate::driver::Direction;
 use crate::fd::SharedFd;
 use crate::sys::addr::{sock_name, RawAddr};
 use crate::sys::syscall;
-use io_uring::{opcode, squeue, types};
+use io_uring::{opcode, squeue};
 use std::io;
 
 pub(crate) struct Connect {
@@ -22,12 +22,10 @@ fn again() -> io::Error {
 impl OpAble for Connect {
     const OPCODE: Opcode = opcodes::CONNECT;
     fn uring_op(&mut self) -> squeue::Entry {
-        opcode::Connect::new(
-            types::Fd(self.fd.sqe_fd()),
-            self.addr.as_ptr(),
-            self.addr.len,
-        )
-        .build()
+        let (addr, len) = (self.addr.as_ptr(), self.addr.len);
+        self.fd
+            .file_ref()
+            .sqe(|fd| opcode::Connect::new(fd, addr, len).build())
     }
     fn fd(&self) -> Option<&SharedFd> {
         Some(&self.fd)

@@ -24,9 +24,9 @@ impl OpAble for Fsync {
         } else {
             types::FsyncFlags::empty()
         };
-        opcode::Fsync::new(types::Fd(self.fd.sqe_fd()))
-            .flags(flags)
-            .build()
+        self.fd
+            .file_ref()
+            .sqe(|fd| opcode::Fsync::new(fd).flags(flags).build())
     }
     fn fd(&self) -> Option<&SharedFd> {
         Some(&self.fd)

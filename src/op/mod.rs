@@ -62,7 +62,10 @@ pub(crate) trait OpAble: Sized + 'static {
     fn fd(&self) -> Option<&SharedFd>;
 
     /// Completion form: the SQE (user_data is set by the driver). Every pointer in it must
-    /// point into memory that `self` owns and that does not move when `self` does (heap).
+    /// point into memory that `self` owns and that does not move when `self` does (heap). A
+    /// file goes in only through `SharedFd::file_ref` and its builders (`FileRef::sqe`,
+    /// `FileRef::splice`), which add the flag its kind needs (docs/architecture.md, "What an
+    /// SQE names").
     fn uring_op(&mut self) -> squeue::Entry;
 
     /// Readiness form: the direction to wait on after EAGAIN; `None` for an op that never
@@ -145,7 +148,6 @@ impl<T: OpAble> Operation for T {
     fn interest(&self) -> Option<Interest> {
         let (fd, dir) = (OpAble::fd(self)?, self.readiness_interest()?);
         Some(Interest {
-            fd: fd.raw(),
             token: fd.token(),
             dir,
         })
@@ -413,3 +415,6 @@ impl<T: OpAble> Drop for Op<T> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -14,7 +14,7 @@ use crate::driver::opcodes::{self, Opcode};
 use crate::driver::Direction;
 use crate::fd::{Chunk, SharedFd};
 use crate::sys::syscall;
-use io_uring::{opcode, squeue, types};
+use io_uring::{opcode, squeue};
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
@@ -160,9 +160,12 @@ impl<B: IoBuf> OpAble for SendFds<B> {
         Some(&self.fd)
     }
     fn uring_op(&mut self) -> squeue::Entry {
-        opcode::SendMsg::new(types::Fd(self.fd.sqe_fd()), &self.parts.msg)
-            .flags(libc::MSG_NOSIGNAL as u32)
-            .build()
+        let msg: *const libc::msghdr = &self.parts.msg;
+        self.fd.file_ref().sqe(|fd| {
+            opcode::SendMsg::new(fd, msg)
+                .flags(libc::MSG_NOSIGNAL as u32)
+                .build()
+        })
     }
     fn readiness_interest(&self) -> Option<Direction> {
         Some(Direction::Write)
@@ -200,9 +203,12 @@ impl<B: IoBufMut> OpAble for RecvFds<B> {
     }
     fn uring_op(&mut self) -> squeue::Entry {
         self.parts.reset();
-        opcode::RecvMsg::new(types::Fd(self.fd.sqe_fd()), &mut self.parts.msg)
-            .flags(libc::MSG_CMSG_CLOEXEC as u32)
-            .build()
+        let msg: *mut libc::msghdr = &mut self.parts.msg;
+        self.fd.file_ref().sqe(|fd| {
+            opcode::RecvMsg::new(fd, msg)
+                .flags(libc::MSG_CMSG_CLOEXEC as u32)
+                .build()
+        })
     }
     fn readiness_interest(&self) -> Option<Direction> {
         Some(Direction::Read)

@@ -16,7 +16,7 @@ use crate::driver::opcodes::{self, Opcode};
 use crate::driver::Direction;
 use crate::fd::SharedFd;
 use crate::sys::syscall;
-use io_uring::{opcode, squeue, types};
+use io_uring::{opcode, squeue};
 use std::io;
 
 /// A wait for readability.
@@ -33,7 +33,8 @@ const IN: libc::c_short = libc::POLLIN | libc::POLLRDHUP;
 const OUT: libc::c_short = libc::POLLOUT;
 
 fn poll_add(fd: &SharedFd, events: libc::c_short) -> squeue::Entry {
-    opcode::PollAdd::new(types::Fd(fd.raw()), events as u16 as u32).build()
+    fd.file_ref()
+        .sqe(|fd| opcode::PollAdd::new(fd, events as u16 as u32).build())
 }
 
 /// The probe for a slot with no knowledge: poll(2) with a zero timeout; "nothing yet" is

@@ -13,9 +13,9 @@ use crate::buf::{BufResult, IoBufMut};
 use crate::driver::opcodes::{self, Opcode};
 use crate::driver::Direction;
 use crate::fd::SharedFd;
-use crate::sys::blocking::Blocking;
+use crate::sys::blocking::{off_t, Blocking};
 use crate::sys::syscall;
-use io_uring::{opcode, squeue, types};
+use io_uring::{opcode, squeue};
 use std::io;
 
 pub(crate) struct Read<B> {
@@ -29,9 +29,13 @@ impl<B: IoBufMut> OpAble for Read<B> {
     const OPCODE: Opcode = opcodes::READ;
     fn uring_op(&mut self) -> squeue::Entry {
         let (ptr, len) = crate::buf::spare_mut(&mut self.buf);
-        opcode::Read::new(types::Fd(self.fd.sqe_fd()), ptr, len as u32)
-            .offset(self.offset.unwrap_or(u64::MAX))
-            .build()
+        let offset = self.offset.unwrap_or(u64::MAX);
+        self.fd.file_ref().sqe(|fd| {
+            // `len <= MAX_RW`: it fits.
+            opcode::Read::new(fd, ptr, len as u32)
+                .offset(offset)
+                .build()
+        })
     }
     fn fd(&self) -> Option<&SharedFd> {
         Some(&self.fd)
@@ -56,7 +60,7 @@ impl<B: IoBufMut> OpAble for Read<B> {
         let (ptr, len) = crate::buf::spare_mut(&mut self.buf);
         match self.offset {
             None => syscall!(read(fd, ptr.cast(), len)),
-            Some(off) => syscall!(pread(fd, ptr.cast(), len, off as libc::off_t)),
+            Some(off) => syscall!(pread(fd, ptr.cast(), len, off_t(off)?)),
         }
         .map(|n| n as u32)
     }
@@ -70,6 +74,10 @@ pub(crate) async fn read<B: IoBufMut>(
     offset: Option<u64>,
 ) -> BufResult<usize, B> {
     if let Err(e) = crate::buf::check_room(&buf) {
+        return (Err(e), buf);
+    }
+    // An SQE would read u64::MAX as "the current position": refused on every driver.
+    if let Some(Err(e)) = offset.map(off_t) {
         return (Err(e), buf);
     }
     let done = Op::new(Read {

@@ -9,7 +9,7 @@ use crate::driver::opcodes::{self, Opcode};
 use crate::driver::Direction;
 use crate::fd::{Chunk, SharedFd};
 use crate::sys::syscall;
-use io_uring::{opcode, squeue, types};
+use io_uring::{opcode, squeue};
 use std::io;
 
 /// What kind of socket a read is on: it decides how a stash is handed out (one datagram per
@@ -39,7 +39,10 @@ impl<B: IoBufMut> OpAble for Recv<B> {
     }
     fn uring_op(&mut self) -> squeue::Entry {
         let (ptr, len) = crate::buf::spare_mut(&mut self.buf);
-        opcode::Recv::new(types::Fd(self.fd.sqe_fd()), ptr, len as u32).build()
+        self.fd
+            .file_ref()
+            // `len <= MAX_RW`: it fits.
+            .sqe(|fd| opcode::Recv::new(fd, ptr, len as u32).build())
     }
     fn readiness_interest(&self) -> Option<Direction> {
         Some(Direction::Read)
@@ -50,7 +53,7 @@ impl<B: IoBufMut> OpAble for Recv<B> {
     }
     fn readiness_drained(&self, n: u32) -> bool {
         // 0 is EOF (nothing to wait for); a datagram's size says nothing about the queue.
-        let asked = self.buf.bytes_total() - self.buf.bytes_init();
+        let asked = crate::buf::spare_len(&self.buf);
         self.kind == ReadKind::Tcp && n > 0 && (n as usize) < asked
     }
     fn deadline(&self) -> Option<Direction> {

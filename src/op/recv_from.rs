@@ -7,7 +7,7 @@ use crate::driver::Direction;
 use crate::fd::{Chunk, SharedFd};
 use crate::sys::addr::RawAddr;
 use crate::sys::syscall;
-use io_uring::{opcode, squeue, types};
+use io_uring::{opcode, squeue};
 use std::io;
 use std::net::SocketAddr;
 
@@ -28,12 +28,10 @@ pub(crate) struct RecvFrom<B> {
 
 impl<B: IoBufMut> RecvFrom<B> {
     fn new(fd: SharedFd, mut buf: B) -> Self {
-        let init = buf.bytes_init();
-        // SAFETY: `init <= bytes_total()`: the pointer stays within the buffer.
-        let base = unsafe { buf.stable_mut_ptr().add(init) };
+        let (base, len) = crate::buf::spare_mut(&mut buf);
         let iov = libc::iovec {
             iov_base: base.cast(),
-            iov_len: buf.bytes_total() - init,
+            iov_len: len,
         };
         // SAFETY: msghdr is plain data; all-zero is a valid empty header.
         let msg = unsafe { std::mem::zeroed() };
@@ -69,7 +67,10 @@ impl<B: IoBufMut> OpAble for RecvFrom<B> {
         Some(&self.fd)
     }
     fn uring_op(&mut self) -> squeue::Entry {
-        opcode::RecvMsg::new(types::Fd(self.fd.sqe_fd()), &mut self.parts.msg).build()
+        let msg: *mut libc::msghdr = &mut self.parts.msg;
+        self.fd
+            .file_ref()
+            .sqe(|fd| opcode::RecvMsg::new(fd, msg).build())
     }
     fn readiness_interest(&self) -> Option<Direction> {
         Some(Direction::Read)

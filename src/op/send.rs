@@ -6,7 +6,7 @@ use crate::driver::opcodes::{self, Opcode};
 use crate::driver::Direction;
 use crate::fd::SharedFd;
 use crate::sys::syscall;
-use io_uring::{opcode, squeue, types};
+use io_uring::{opcode, squeue};
 use std::io;
 
 pub(crate) struct Send<B> {
@@ -17,10 +17,13 @@ pub(crate) struct Send<B> {
 impl<B: IoBuf> OpAble for Send<B> {
     const OPCODE: Opcode = opcodes::SEND;
     fn uring_op(&mut self) -> squeue::Entry {
-        let len = self.buf.bytes_init() as u32;
-        opcode::Send::new(types::Fd(self.fd.sqe_fd()), self.buf.stable_ptr(), len)
-            .flags(libc::MSG_NOSIGNAL)
-            .build()
+        let (ptr, len) = crate::buf::init_bytes(&self.buf);
+        self.fd.file_ref().sqe(|fd| {
+            // `len <= MAX_RW`: it fits.
+            opcode::Send::new(fd, ptr, len as u32)
+                .flags(libc::MSG_NOSIGNAL)
+                .build()
+        })
     }
     fn fd(&self) -> Option<&SharedFd> {
         Some(&self.fd)
@@ -33,7 +36,7 @@ impl<B: IoBuf> OpAble for Send<B> {
     }
     const ORDERED: Option<Direction> = Some(Direction::Write);
     fn readiness_call(&mut self) -> io::Result<u32> {
-        let (ptr, len) = (self.buf.stable_ptr(), self.buf.bytes_init());
+        let (ptr, len) = crate::buf::init_bytes(&self.buf);
         syscall!(send(self.fd.raw(), ptr.cast(), len, libc::MSG_NOSIGNAL)).map(|n| n as u32)
     }
 }

@@ -7,7 +7,7 @@ use crate::driver::Direction;
 use crate::fd::SharedFd;
 use crate::sys::addr::RawAddr;
 use crate::sys::syscall;
-use io_uring::{opcode, squeue, types};
+use io_uring::{opcode, squeue};
 use std::io;
 
 /// The kernel-visible parts of a sendmsg, boxed together so their addresses are stable.
@@ -26,9 +26,12 @@ pub(crate) struct SendTo<B> {
 impl<B: IoBuf> OpAble for SendTo<B> {
     const OPCODE: Opcode = opcodes::SENDMSG;
     fn uring_op(&mut self) -> squeue::Entry {
-        opcode::SendMsg::new(types::Fd(self.fd.sqe_fd()), &self.parts.msg)
-            .flags(libc::MSG_NOSIGNAL as u32)
-            .build()
+        let msg: *const libc::msghdr = &self.parts.msg;
+        self.fd.file_ref().sqe(|fd| {
+            opcode::SendMsg::new(fd, msg)
+                .flags(libc::MSG_NOSIGNAL as u32)
+                .build()
+        })
     }
     fn fd(&self) -> Option<&SharedFd> {
         Some(&self.fd)
@@ -46,9 +49,10 @@ impl<B: IoBuf> OpAble for SendTo<B> {
 }
 
 pub(crate) async fn send_to<B: IoBuf>(fd: &SharedFd, buf: B, addr: RawAddr) -> BufResult<usize, B> {
+    let (base, len) = crate::buf::init_bytes(&buf);
     let iov = libc::iovec {
-        iov_base: buf.stable_ptr() as *mut _,
-        iov_len: buf.bytes_init(),
+        iov_base: base as *mut _,
+        iov_len: len,
     };
     // SAFETY: msghdr is plain data; all-zero is a valid empty header.
     let msg = unsafe { std::mem::zeroed() };

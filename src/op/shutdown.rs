@@ -5,7 +5,7 @@ use crate::driver::opcodes::{self, Opcode};
 use crate::driver::Direction;
 use crate::fd::SharedFd;
 use crate::sys::syscall;
-use io_uring::{opcode, squeue, types};
+use io_uring::{opcode, squeue};
 use std::io;
 use std::net::Shutdown as How;
 
@@ -17,7 +17,10 @@ pub(crate) struct Shutdown {
 impl OpAble for Shutdown {
     const OPCODE: Opcode = opcodes::SHUTDOWN;
     fn uring_op(&mut self) -> squeue::Entry {
-        opcode::Shutdown::new(types::Fd(self.fd.sqe_fd()), self.how).build()
+        let how = self.how;
+        self.fd
+            .file_ref()
+            .sqe(|fd| opcode::Shutdown::new(fd, how).build())
     }
     fn fd(&self) -> Option<&SharedFd> {
         Some(&self.fd)

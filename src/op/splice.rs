@@ -23,7 +23,7 @@ use crate::driver::opcodes::{self, Opcode};
 use crate::driver::Direction;
 use crate::fd::SharedFd;
 use crate::sys::syscall;
-use io_uring::{opcode, squeue, types};
+use io_uring::squeue;
 use std::cell::{Cell, RefCell};
 use std::future::poll_fn;
 use std::io;
@@ -53,15 +53,19 @@ impl Level {
         });
     }
 
-    /// Waits until no splice is unfinished, so `bytes` is exact.
+    /// Waits until no splice is unfinished, so `bytes` is exact. A task is listed once however
+    /// often it polls (a select loop makes a new future each time), so the list is as long as
+    /// the number of waiting tasks.
     pub(crate) async fn settled(&self) {
         poll_fn(|cx| {
             if self.in_flight.get() == 0 {
-                Poll::Ready(())
-            } else {
-                self.waiters.borrow_mut().push(cx.waker().clone());
-                Poll::Pending
+                return Poll::Ready(());
             }
+            let mut waiters = self.waiters.borrow_mut();
+            if !waiters.iter().any(|w| w.will_wake(cx.waker())) {
+                waiters.push(cx.waker().clone());
+            }
+            Poll::Pending
         })
         .await
     }
@@ -99,21 +103,56 @@ struct Ends {
     fd_out: SharedFd,
     len: u32,
     flight: Flight,
+    /// Where the splice(2) runs: on a socket the ring keeps blocking (io_uring without
+    /// IORING_OP_SPLICE) it is made non-blocking for the call (`Form::RingFallback`).
+    form: Form,
+}
+
+/// How a splice runs on this executor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Form {
+    /// IORING_OP_SPLICE, on an io-wq worker: it may block there.
+    Native,
+    /// The readiness form on the ring (`driver/uring/fallback.rs`): splice(2) on the
+    /// executor's thread, on a blocking socket.
+    RingFallback,
+    /// epoll: splice(2) on a non-blocking socket.
+    Readiness,
+}
+
+impl Form {
+    fn current() -> Form {
+        crate::runtime::context::with_driver(|_, d| {
+            if d.needs_nonblocking_fds() {
+                Form::Readiness
+            } else if d.runs_natively(opcodes::SPLICE) {
+                Form::Native
+            } else {
+                Form::RingFallback
+            }
+        })
+    }
 }
 
 impl Ends {
     fn sqe(&self) -> squeue::Entry {
-        let (fd_in, fd_out) = (types::Fd(self.fd_in.raw()), types::Fd(self.fd_out.raw()));
-        opcode::Splice::new(fd_in, -1, fd_out, -1, self.len)
-            .flags(FLAGS)
-            .build()
+        let (fd_in, fd_out) = (self.fd_in.file_ref(), self.fd_out.file_ref());
+        fd_in.splice(fd_out, self.len, FLAGS)
     }
 
-    fn call(&self) -> io::Result<u32> {
+    /// splice(2) between `fd_in` and `fd_out`; `socket` is the socket end, which must not
+    /// block (SPLICE_F_NONBLOCK covers the pipe end only).
+    fn call(&self, socket: &SharedFd) -> io::Result<u32> {
         let (fd_in, fd_out) = (self.fd_in.raw(), self.fd_out.raw());
         let null = std::ptr::null_mut();
         let len = self.len as usize;
-        syscall!(splice(fd_in, null, fd_out, null, len, FLAGS)).map(|n| n as u32)
+        let splice = || syscall!(splice(fd_in, null, fd_out, null, len, FLAGS)).map(|n| n as u32);
+        match self.form {
+            // A blocking socket: into a full peer, or after a stale readiness, splice(2) would
+            // block the executor's thread.
+            Form::RingFallback => crate::sys::nonblocking_call(socket.raw(), splice),
+            Form::Native | Form::Readiness => splice(),
+        }
     }
 }
 
@@ -135,7 +174,7 @@ impl OpAble for SpliceIn {
         Some(Direction::Read)
     }
     fn readiness_call(&mut self) -> io::Result<u32> {
-        self.0.call()
+        self.0.call(&self.0.fd_in)
     }
     fn deadline(&self) -> Option<Direction> {
         Some(Direction::Read)
@@ -168,7 +207,7 @@ impl OpAble for SpliceOut {
         Some(Direction::Write)
     }
     fn readiness_call(&mut self) -> io::Result<u32> {
-        self.0.call()
+        self.0.call(&self.0.fd_out)
     }
     fn deadline(&self) -> Option<Direction> {
         Some(Direction::Write)
@@ -198,8 +237,14 @@ fn unsupported(e: io::Error) -> io::Error {
     }
 }
 
-fn on_uring() -> bool {
-    crate::runtime::context::with_driver(|_, d| !d.needs_nonblocking_fds())
+/// How a splice on `socket` runs here; a socket that only has a registered slot gets an fd
+/// first where splice(2) itself will run (docs/architecture.md, "What an SQE names").
+fn prepare(socket: &SharedFd) -> io::Result<Form> {
+    let form = Form::current();
+    if form == Form::RingFallback {
+        socket.real_fd()?;
+    }
+    Ok(form)
 }
 
 /// Moves up to `len` bytes from the socket `src` into the pipe's write end `pipe_w`, which the
@@ -210,8 +255,9 @@ pub(crate) async fn into_pipe(
     level: &Rc<Level>,
     len: u32,
 ) -> io::Result<usize> {
+    let form = prepare(src)?;
     loop {
-        if on_uring() {
+        if form == Form::Native {
             // io_uring: splice runs on a worker thread and would block there until data came.
             super::poll::readable(src).await?;
         }
@@ -220,6 +266,7 @@ pub(crate) async fn into_pipe(
             fd_out: pipe_w.clone(),
             len,
             flight: Flight::new(level),
+            form,
         }))
         .await;
         match done.result {
@@ -242,12 +289,14 @@ pub(crate) async fn out_of_pipe(
     level: &Rc<Level>,
     len: u32,
 ) -> io::Result<usize> {
+    let form = prepare(dst)?;
     loop {
         let done = Op::new(SpliceOut(Ends {
             fd_in: pipe_r.clone(),
             fd_out: dst.clone(),
             len,
             flight: Flight::new(level),
+            form,
         }))
         .await;
         match done.result {
@@ -258,5 +307,58 @@ pub(crate) async fn out_of_pipe(
             Err(e) if crate::sys::would_block(&e) => super::poll::writable(dst).await?,
             Err(e) => return Err(unsupported(e)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Flight, Level};
+    use std::future::Future;
+    use std::pin::pin;
+    use std::rc::Rc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::task::{Context, Wake, Waker};
+
+    #[derive(Default)]
+    struct Count(AtomicUsize);
+
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Issue 21, decision on `Level::settled`: while a dropped splice is still in flight, a
+    /// task that polls `settled` again and again (re-polled, or a new future each time, as in
+    /// a select loop) is listed once, not once per poll: the list stays as long as the number
+    /// of waiting tasks. Each is woken once when the splice ends.
+    #[test]
+    fn a_task_waiting_for_a_pipe_to_settle_is_listed_once() {
+        let level = Rc::new(Level::default());
+        let flight = Flight::new(&level);
+        let (a, b) = (Arc::new(Count::default()), Arc::new(Count::default()));
+        let (wa, wb) = (Waker::from(a.clone()), Waker::from(b.clone()));
+        let mut cx = Context::from_waker(&wa);
+        let mut kept = pin!(level.settled());
+        for _ in 0..1000 {
+            assert!(kept.as_mut().poll(&mut cx).is_pending());
+            let mut fresh = pin!(level.settled());
+            assert!(fresh.as_mut().poll(&mut cx).is_pending());
+        }
+        assert_eq!(level.waiters.borrow().len(), 1, "one task, listed once");
+        let mut other = pin!(level.settled());
+        assert!(other
+            .as_mut()
+            .poll(&mut Context::from_waker(&wb))
+            .is_pending());
+        assert_eq!(level.waiters.borrow().len(), 2);
+        drop(flight);
+        assert_eq!(
+            (a.0.load(Ordering::SeqCst), b.0.load(Ordering::SeqCst)),
+            (1, 1)
+        );
+        assert!(level.waiters.borrow().is_empty());
+        assert!(kept.as_mut().poll(&mut cx).is_ready());
     }
 }

@@ -5,10 +5,10 @@
 
 use super::{Op, OpAble};
 use crate::driver::opcodes::{self, Opcode};
-use crate::driver::Direction;
+use crate::driver::{Direction, FileRef};
 use crate::fd::SharedFd;
 use crate::sys::blocking::Blocking;
-use io_uring::{opcode, squeue, types};
+use io_uring::{opcode, squeue};
 use std::ffi::CString;
 use std::io;
 
@@ -24,8 +24,11 @@ pub(crate) struct Statx {
 }
 
 impl Statx {
-    fn dir(&self) -> i32 {
-        self.file.as_ref().map_or(libc::AT_FDCWD, SharedFd::raw)
+    /// What the path is relative to: the open file itself (an empty path, `AT_EMPTY_PATH`), or
+    /// the working directory.
+    fn dir(&self) -> FileRef {
+        let cwd = FileRef::Fd(libc::AT_FDCWD);
+        self.file.as_ref().map_or(cwd, SharedFd::file_ref)
     }
 }
 
@@ -33,10 +36,13 @@ impl OpAble for Statx {
     const OPCODE: Opcode = opcodes::STATX;
     fn uring_op(&mut self) -> squeue::Entry {
         let buf: *mut libc::statx = &mut *self.buf;
-        opcode::Statx::new(types::Fd(self.dir()), self.path.as_ptr(), buf.cast())
-            .flags(self.flags)
-            .mask(MASK)
-            .build()
+        let (path, flags) = (self.path.as_ptr(), self.flags);
+        self.dir().sqe(|dir| {
+            opcode::Statx::new(dir, path, buf.cast())
+                .flags(flags)
+                .mask(MASK)
+                .build()
+        })
     }
     fn fd(&self) -> Option<&SharedFd> {
         self.file.as_ref()
@@ -46,7 +52,7 @@ impl OpAble for Statx {
     }
     fn blocking_call(&mut self) -> Option<Blocking> {
         Some(Blocking::Statx {
-            dir: self.dir(),
+            dir: self.file.as_ref().map_or(libc::AT_FDCWD, SharedFd::raw),
             path: self.path.as_ptr(),
             flags: self.flags,
             mask: MASK,

@@ -8,7 +8,7 @@ use crate::driver::opcodes::{self, Opcode};
 use crate::driver::Direction;
 use crate::fd::SharedFd;
 use crate::sys::blocking::Blocking;
-use io_uring::{opcode, squeue, types};
+use io_uring::{opcode, squeue};
 use std::io;
 
 pub(crate) struct Ftruncate {
@@ -19,7 +19,10 @@ pub(crate) struct Ftruncate {
 impl OpAble for Ftruncate {
     const OPCODE: Opcode = opcodes::FTRUNCATE;
     fn uring_op(&mut self) -> squeue::Entry {
-        opcode::Ftruncate::new(types::Fd(self.fd.sqe_fd()), self.len).build()
+        let len = self.len;
+        self.fd
+            .file_ref()
+            .sqe(|fd| opcode::Ftruncate::new(fd, len).build())
     }
     fn fd(&self) -> Option<&SharedFd> {
         Some(&self.fd)
@@ -44,9 +47,10 @@ pub(crate) struct Fallocate {
 impl OpAble for Fallocate {
     const OPCODE: Opcode = opcodes::FALLOCATE;
     fn uring_op(&mut self) -> squeue::Entry {
-        opcode::Fallocate::new(types::Fd(self.fd.sqe_fd()), self.len)
-            .offset(self.offset)
-            .build()
+        let (offset, len) = (self.offset, self.len);
+        self.fd
+            .file_ref()
+            .sqe(|fd| opcode::Fallocate::new(fd, len).offset(offset).build())
     }
     fn fd(&self) -> Option<&SharedFd> {
         Some(&self.fd)

@@ -8,7 +8,7 @@ use crate::driver::opcodes::{self, Opcode};
 use crate::driver::Direction;
 use crate::fd::SharedFd;
 use crate::sys::blocking::Blocking;
-use io_uring::{opcode, squeue, types};
+use io_uring::{opcode, squeue};
 
 pub(crate) struct WriteAt<B> {
     fd: SharedFd,
@@ -19,10 +19,12 @@ pub(crate) struct WriteAt<B> {
 impl<B: IoBuf> OpAble for WriteAt<B> {
     const OPCODE: Opcode = opcodes::WRITE;
     fn uring_op(&mut self) -> squeue::Entry {
-        let len = self.buf.bytes_init() as u32;
-        opcode::Write::new(types::Fd(self.fd.sqe_fd()), self.buf.stable_ptr(), len)
-            .offset(self.offset)
-            .build()
+        let ((ptr, len), offset) = (crate::buf::init_bytes(&self.buf), self.offset);
+        // `len <= MAX_RW`: it fits.
+        let len = len as u32;
+        self.fd
+            .file_ref()
+            .sqe(|fd| opcode::Write::new(fd, ptr, len).offset(offset).build())
     }
     fn fd(&self) -> Option<&SharedFd> {
         Some(&self.fd)
@@ -31,10 +33,11 @@ impl<B: IoBuf> OpAble for WriteAt<B> {
         None
     }
     fn blocking_call(&mut self) -> Option<Blocking> {
+        let (buf, len) = crate::buf::init_bytes(&self.buf);
         Some(Blocking::Pwrite {
             fd: self.fd.raw(),
-            buf: self.buf.stable_ptr(),
-            len: self.buf.bytes_init(),
+            buf,
+            len,
             offset: self.offset,
         })
     }
@@ -42,6 +45,10 @@ impl<B: IoBuf> OpAble for WriteAt<B> {
 
 /// Writes once at `offset`; returns how many bytes were written.
 pub(crate) async fn write_at<B: IoBuf>(fd: &SharedFd, buf: B, offset: u64) -> BufResult<usize, B> {
+    // An SQE would read u64::MAX as "the current position": refused on every driver.
+    if let Err(e) = crate::sys::blocking::off_t(offset) {
+        return (Err(e), buf);
+    }
     let done = Op::new(WriteAt {
         fd: fd.clone(),
         buf,

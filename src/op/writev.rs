@@ -6,7 +6,7 @@ use crate::driver::opcodes::{self, Opcode};
 use crate::driver::Direction;
 use crate::fd::SharedFd;
 use crate::sys::syscall;
-use io_uring::{opcode, squeue, types};
+use io_uring::{opcode, squeue};
 use std::io;
 
 pub(crate) struct Writev<B> {
@@ -21,9 +21,13 @@ impl<B: IoBuf> Writev<B> {
     fn new(fd: SharedFd, bufs: Vec<B>) -> Self {
         let mut iovecs: Vec<libc::iovec> = bufs
             .iter()
-            .map(|b| libc::iovec {
-                iov_base: b.stable_ptr() as *mut _,
-                iov_len: b.bytes_init(),
+            .map(|b| {
+                // The kernel cuts the total to MAX_RW as well.
+                let (base, len) = crate::buf::init_bytes(b);
+                libc::iovec {
+                    iov_base: base as *mut _,
+                    iov_len: len,
+                }
             })
             .collect();
         // SAFETY: msghdr is plain data; all-zero is a valid empty header.
@@ -43,9 +47,12 @@ impl<B: IoBuf> OpAble for Writev<B> {
     const OPCODE: Opcode = opcodes::SENDMSG;
     fn uring_op(&mut self) -> squeue::Entry {
         debug_assert_eq!(self.msg.msg_iov, self.iovecs.as_mut_ptr());
-        opcode::SendMsg::new(types::Fd(self.fd.sqe_fd()), &*self.msg)
-            .flags(libc::MSG_NOSIGNAL as u32)
-            .build()
+        let msg: *const libc::msghdr = &*self.msg;
+        self.fd.file_ref().sqe(|fd| {
+            opcode::SendMsg::new(fd, msg)
+                .flags(libc::MSG_NOSIGNAL as u32)
+                .build()
+        })
     }
     fn fd(&self) -> Option<&SharedFd> {
         Some(&self.fd)

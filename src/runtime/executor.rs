@@ -11,11 +11,12 @@ use super::remote::Remote;
 use super::shutdown::ShutdownState;
 use super::timers::Timers;
 use crate::blocking::Pool;
-use crate::driver::{Driver, DriverStats, Notifier};
+use crate::driver::{Driver, DriverStats, Notifier, Token};
 use crate::task::{RunOutcome, Task};
 use slab::Slab;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
+use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -32,6 +33,7 @@ static NEXT_CORE_ID: AtomicU64 = AtomicU64::new(1);
 
 /// Executor counters, read with [`crate::Runtime::stats`].
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ExecutorStats {
     /// Tasks spawned.
     pub tasks_spawned: u64,
@@ -66,9 +68,9 @@ pub(crate) struct Core {
     /// The blocking pool, shared by the executors of one `Runtime`.
     pool: Arc<Pool>,
     stats: Cell<ExecutorStats>,
-    /// A MSG_RING wake-up for another executor sits in this driver's SQ (see
-    /// `submit_wakes_if_busy`): the cheap check after every task poll.
-    wakes_queued: Cell<bool>,
+    /// Polled fds whose last handle went while the driver was in use (`release_fd`): taken out
+    /// of the driver and closed once its turn is over.
+    releases: RefCell<Vec<(Token, RawFd)>>,
     /// Operations the task being polled may still start (see `OP_BUDGET`).
     op_budget: Cell<u32>,
 }
@@ -91,7 +93,7 @@ impl Core {
             remote,
             pool,
             stats: Cell::new(ExecutorStats::default()),
-            wakes_queued: Cell::new(false),
+            releases: RefCell::new(Vec::new()),
             op_budget: Cell::new(OP_BUDGET),
         }
     }
@@ -107,17 +109,41 @@ impl Core {
         self.id
     }
 
-    /// Posts a wake-up to another executor's ring from this one's, if this driver can (an
+    /// Takes a polled fd out of the driver (its poll descriptor) and closes it: now, or — while
+    /// the driver is in use further up this thread's stack (a completion it delivers dropped the
+    /// fd's last handle) — once the driver's turn is over (`finish_releases`), the number kept
+    /// open until then so that no new socket can get it while the driver still names it.
+    pub(crate) fn release_fd(&self, token: Token, fd: RawFd) {
+        match self.driver.try_borrow_mut() {
+            Ok(mut driver) => driver.deregister(token, fd),
+            Err(_) => return self.releases.borrow_mut().push((token, fd)),
+        }
+        close_released(fd);
+    }
+
+    /// The releases `release_fd` put off, now that the driver is free.
+    fn finish_releases(&self) {
+        if self.releases.borrow().is_empty() {
+            return;
+        }
+        let releases = std::mem::take(&mut *self.releases.borrow_mut());
+        {
+            let mut driver = self.driver.borrow_mut();
+            for &(token, fd) in &releases {
+                driver.deregister(token, fd);
+            }
+        }
+        for (_, fd) in releases {
+            close_released(fd);
+        }
+    }
+
+    /// Sends a wake-up to another executor's ring from this one's, now, if this driver can (an
     /// io_uring with MSG_RING, not busy in a borrow right now).
     pub(crate) fn msg_ring(&self, target: &Arc<Notifier>) -> bool {
-        let queued = self
-            .driver
+        self.driver
             .try_borrow_mut()
-            .is_ok_and(|mut driver| driver.msg_ring(target));
-        if queued {
-            self.wakes_queued.set(true);
-        }
-        queued
+            .is_ok_and(|mut driver| driver.msg_ring(target))
     }
 
     /// Pushes out a MSG_RING wake-up still queued in this executor's SQ; called when a
@@ -208,20 +234,6 @@ impl Core {
                 RunOutcome::Done => self.unregister(&task),
                 RunOutcome::Pending | RunOutcome::Stale => {}
             }
-            self.submit_wakes_if_busy();
-        }
-    }
-
-    /// A wake-up this turn queued for another executor's ring leaves now if more tasks are
-    /// queued (any of them may block this thread); with nothing queued the loop is about to
-    /// park, and that enter submits it at no extra cost.
-    pub(crate) fn submit_wakes_if_busy(&self) {
-        if !self.wakes_queued.get() || !self.has_ready_tasks() {
-            return;
-        }
-        if let Ok(mut driver) = self.driver.try_borrow_mut() {
-            driver.submit_wakes();
-            self.wakes_queued.set(false);
         }
     }
 
@@ -277,16 +289,8 @@ impl Core {
         if n > 0 {
             self.bump(|s| s.remote_wakes += n);
         }
-        let mut jobs = self.remote.take_jobs().into_iter().peekable();
-        while let Some(job) = jobs.next() {
+        for job in self.remote.take_jobs() {
             job();
-            if jobs.peek().is_some() && self.wakes_queued.get() {
-                // More jobs follow (any may block): a wake-up this one queued leaves now.
-                if let Ok(mut driver) = self.driver.try_borrow_mut() {
-                    driver.submit_wakes();
-                    self.wakes_queued.set(false);
-                }
-            }
         }
     }
 
@@ -304,9 +308,9 @@ impl Core {
                 .map(|d| d.saturating_duration_since(Instant::now()))
         };
         self.bump(|s| s.ticks += 1);
-        // The enter submits every queued wake-up.
-        self.wakes_queued.set(false);
-        self.driver.borrow_mut().park(timeout)?;
+        let parked = self.driver.borrow_mut().park(timeout);
+        self.finish_releases();
+        parked?;
         self.timers.borrow_mut().fire(Instant::now());
         Ok(())
     }
@@ -360,13 +364,29 @@ impl Core {
             if tasks.is_empty() {
                 break;
             }
+            crate::trace::event!(
+                debug,
+                "runtime shutdown: dropping {} unfinished tasks",
+                tasks.len()
+            );
             for task in &tasks {
                 quietly(|| task.drop_future());
             }
         }
         quietly(|| self.run_queue.borrow_mut().clear());
         quietly(|| self.timers.borrow_mut().clear());
+        self.finish_releases();
         self.driver.borrow_mut().shutdown();
+        // What the driver's shutdown completed may have released fds.
+        self.finish_releases();
+    }
+}
+
+/// Closes a released fd. No error to report: its last handle was dropped (see
+/// `FdInner::release`).
+fn close_released(fd: RawFd) {
+    if fd >= 0 {
+        let _ = crate::sys::close(fd);
     }
 }
 

@@ -11,6 +11,7 @@ use std::task::{Context, Poll};
 
 /// One worker's counters, with the same names on both drivers.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct WorkerMetrics {
     /// The worker's index.
     pub worker: usize,

@@ -125,7 +125,6 @@ impl Runtime {
                 if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
                     return Ok(Some(out));
                 }
-                self.core.submit_wakes_if_busy();
             }
             if stop.load(Ordering::Acquire) {
                 return Ok(None);

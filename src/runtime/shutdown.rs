@@ -89,6 +89,7 @@ impl ShutdownState {
     /// its own eventfd write, not the coalesced `notify`: a notification already pending may
     /// have spent its write on a park that has returned.
     pub(crate) fn force(&self) {
+        crate::trace::event!(warn, "grace period over: forcing the workers to stop");
         self.forced.store(true, Ordering::Release);
         for r in self
             .remotes

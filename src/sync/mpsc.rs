@@ -69,6 +69,26 @@ pub enum TrySendError<T> {
     Closed(T),
 }
 
+/// Why `try_recv` returned no message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TryRecvError {
+    /// Nothing queued now; senders remain.
+    Empty,
+    /// Nothing queued, and every sender is gone.
+    Disconnected,
+}
+
+impl fmt::Display for TryRecvError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TryRecvError::Empty => f.write_str("channel empty"),
+            TryRecvError::Disconnected => f.write_str("channel closed"),
+        }
+    }
+}
+
+impl std::error::Error for TryRecvError {}
+
 fn new<T>(cap: Option<usize>) -> Chan<T> {
     Arc::new(Mutex::new(State {
         queue: VecDeque::new(),
@@ -304,17 +324,16 @@ impl<T> Receiver<T> {
         out
     }
 
-    /// A message if one is queued.
-    pub fn try_recv(&mut self) -> Option<T> {
+    /// A message if one is queued; otherwise whether more may come (`Empty`) or not
+    /// (`Disconnected`: every sender is gone), as tokio's.
+    pub fn try_recv(&mut self) -> Result<T, TryRecvError> {
         let (v, waker) = {
             let mut s = lock(&self.chan);
-            let v = s.queue.pop_front();
-            let w = if v.is_some() {
-                s.tx_waiters.pop_front()
-            } else {
-                None
-            };
-            (v, w)
+            match s.queue.pop_front() {
+                Some(v) => (Ok(v), s.tx_waiters.pop_front()),
+                None if s.senders == 0 => (Err(TryRecvError::Disconnected), None),
+                None => (Err(TryRecvError::Empty), None),
+            }
         };
         if let Some((_, w)) = waker {
             w.wake();

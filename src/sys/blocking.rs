@@ -151,8 +151,14 @@ impl Blocking {
     }
 }
 
-/// A file length or offset as the kernel takes it; beyond `i64::MAX` is EINVAL (as from the
-/// kernel itself).
+/// A file length or offset as the kernel takes it (`loff_t`); beyond `i64::MAX` is
+/// `InvalidInput`. Ops check theirs before they start, so every driver and form gives this
+/// same answer: io_uring's READ and WRITE would read u64::MAX (-1) as "the current position".
 pub(crate) fn off_t(v: u64) -> io::Result<libc::off_t> {
-    libc::off_t::try_from(v).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
+    libc::off_t::try_from(v).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "file offset or length above i64::MAX",
+        )
+    })
 }

@@ -37,6 +37,29 @@ pub(crate) fn close(fd: RawFd) -> io::Result<()> {
     syscall!(close(fd)).map(drop)
 }
 
+/// Makes `call` with `fd`'s open file non-blocking (O_NONBLOCK), then puts its flags back: for a
+/// syscall that must not block on a socket the ring keeps blocking and that has no per-call
+/// flag for it (splice(2): SPLICE_F_NONBLOCK speaks of the pipe end only). Two fcntl calls
+/// around it, on a path that runs only where the kernel lacks an opcode. Another holder of the
+/// same open file (a dup) sees the flag for that moment; corio's own ring ops on it are not
+/// running then (they run in this thread's enters).
+pub(crate) fn nonblocking_call<R>(
+    fd: RawFd,
+    call: impl FnOnce() -> io::Result<R>,
+) -> io::Result<R> {
+    let flags = syscall!(fcntl(fd, libc::F_GETFL))?;
+    if flags & libc::O_NONBLOCK != 0 {
+        return call();
+    }
+    syscall!(fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK))?;
+    let res = call();
+    // The socket goes back to blocking whatever the call did. Should that fail, the socket
+    // stays non-blocking, which the ring handles too (it then polls for readiness itself).
+    let restored = syscall!(fcntl(fd, libc::F_SETFL, flags));
+    debug_assert!(restored.is_ok(), "F_SETFL on an open fd: {restored:?}");
+    res
+}
+
 /// True for the errno values that mean "try again when ready".
 pub(crate) fn would_block(err: &io::Error) -> bool {
     matches!(err.raw_os_error(), Some(libc::EAGAIN))

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
 /// Why a task produced no output.
+#[non_exhaustive]
 pub enum JoinError {
     /// The task was aborted, or the runtime shut down before it finished.
     Cancelled,

@@ -1,5 +1,5 @@
-//! Tasks: spawned futures and their join handles, and closures on the blocking pool
-//! ([`spawn_blocking`]).
+//! Tasks: spawned futures and their join handles, sets of them ([`JoinSet`]), [`yield_now`],
+//! and closures on the blocking pool ([`spawn_blocking`]).
 //!
 //! Invariants (the executor relies on them; see docs/architecture.md, "Tasks"):
 //! - A task's future is only polled and only dropped on its executor's thread. The executor
@@ -11,11 +11,15 @@
 
 mod blocking;
 mod join;
+mod join_set;
 mod waker;
+mod yield_now;
 
 pub use blocking::{spawn_blocking, BlockingJoinHandle};
 pub(crate) use join::Runner;
 pub use join::{JoinError, JoinHandle};
+pub use join_set::JoinSet;
+pub use yield_now::yield_now;
 
 use crate::runtime::remote::Remote;
 use std::cell::UnsafeCell;

@@ -63,6 +63,8 @@ pub struct Run {
     pub strict: bool,
     seed: u64,
     writes: u64,
+    /// The file of the file steps, made at the first one.
+    pub file: Option<crate::files::ScriptFile>,
 }
 
 pub async fn run(
@@ -71,19 +73,24 @@ pub async fn run(
     strict: bool,
     trace: &Trace,
 ) -> Result<Outcome, String> {
-    let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    // A loopback address of this script's own (all of 127/8 is loopback): on a machine
+    // shared with other programs, a client of theirs that connects to a port it knew on
+    // 127.0.0.1 must not reach these listeners (the long run saw such strangers accepted).
+    let ip = own_loopback(seed);
+    let std_listener = std::net::TcpListener::bind((ip, 0)).unwrap();
     set_sock_opt(
         std::os::fd::AsRawFd::as_raw_fd(&std_listener),
         libc::SO_RCVBUF,
         BUF,
     );
-    let listener = corio::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let listener = corio::net::TcpListener::bind((ip, 0)).unwrap();
     let mut run = Run {
         pairs: Vec::new(),
         out: Outcome::default(),
         strict,
         seed,
         writes: 0,
+        file: None,
     };
     for (i, open) in script.opens.iter().enumerate() {
         trace.borrow_mut().push(format!("open #{i}: {open:?}"));
@@ -122,6 +129,17 @@ pub async fn run(
     Ok(run.out)
 }
 
+/// 127.a.b.c, never 127.0.0.1, drawn from the seed.
+fn own_loopback(seed: u64) -> std::net::Ipv4Addr {
+    let x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32;
+    std::net::Ipv4Addr::new(
+        127,
+        1 + (x % 250) as u8,
+        (x >> 8) as u8,
+        1 + (x >> 16) as u8 % 250,
+    )
+}
+
 async fn open_pair(
     open: Open,
     std_listener: &std::net::TcpListener,
@@ -155,8 +173,12 @@ async fn open_pair(
                 Some(s) => s,
                 None => listener.accept().await.map_err(err)?.0,
             };
-            if ours.peer_addr().ok() != peer.local_addr().ok() {
-                return Err("accept returned another connection than the one made".into());
+            let (theirs, made) = (ours.peer_addr(), peer.local_addr());
+            if theirs.as_ref().ok() != made.as_ref().ok() {
+                return Err(format!(
+                    "accept returned another connection than the one made: its peer is \
+                     {theirs:?}, the client is {made:?} ({ours:?})"
+                ));
             }
             (Ours::Tcp(ours), Peer::Tcp(peer))
         }
@@ -207,6 +229,8 @@ impl Run {
             Op::PeerShutdown { p } => self.peer_shutdown(p),
             Op::PeerReset { p } => self.peer_gone(p, true),
             Op::PeerClose { p } => self.peer_gone(p, false),
+            Op::FileWrite { at, len } => self.file_write(at, len).await,
+            Op::FileRead { at, cap } => self.file_read(at, cap).await,
         }
     }
 

@@ -29,6 +29,10 @@ pub struct Flow {
     segs: Vec<(Vec<u8>, bool)>,
     /// All bytes of exact writes, while no prefix write came before them.
     flat: Vec<u8>,
+    /// The write being made now, while the receiver drains (`exec::pumped`): its bytes may
+    /// arrive before it reports its count, and must then be a prefix of it. Resolved (cleared)
+    /// by `done_writing` when it reports.
+    in_progress: Vec<u8>,
     /// What the receiver got.
     pub got: Vec<u8>,
     pub end: Option<End>,
@@ -41,6 +45,17 @@ pub struct Flow {
 }
 
 impl Flow {
+    /// A write of `data` starts while the receiver drains; it reports later (`done_writing`,
+    /// then `send_exact` with what it sent if it succeeded).
+    pub fn writing(&mut self, data: &[u8]) {
+        self.in_progress = data.to_vec();
+    }
+
+    /// The write in progress reported.
+    pub fn done_writing(&mut self) {
+        self.in_progress.clear();
+    }
+
     pub fn send_exact(&mut self, data: &[u8]) {
         if data.is_empty() {
             return;
@@ -81,7 +96,8 @@ impl Flow {
         }
     }
 
-    /// The receiver got `data`.
+    /// The receiver got `data`. In an exact flow it must be the next bytes of the exact writes,
+    /// then of the write in progress (a prefix of it: that write has not reported yet).
     pub fn receive(&mut self, data: &[u8]) -> Result<(), String> {
         if let Some(end) = self.end {
             return Err(format!("{} bytes arrived after {end:?}", data.len()));
@@ -89,12 +105,17 @@ impl Flow {
         let at = self.got.len();
         self.got.extend_from_slice(data);
         if self.all_exact() {
-            let want = &self.flat[at.min(self.flat.len())..self.flat.len().min(self.got.len())];
-            if self.got.len() > self.flat.len() || want != &self.got[at..] {
+            let sent = self.flat.len();
+            let expected = self.flat.iter().chain(&self.in_progress);
+            let known = sent + self.in_progress.len();
+            if self.got.len() > known
+                || !expected.skip(at).zip(&self.got[at..]).all(|(a, b)| a == b)
+            {
                 return Err(format!(
-                    "received bytes {at}..{} are not the bytes sent (sent {} in all)",
+                    "received bytes {at}..{} are not the bytes sent (sent {sent} in all, and {} \
+                     in the write in progress)",
                     self.got.len(),
-                    self.flat.len()
+                    self.in_progress.len()
                 ));
             }
         }
@@ -281,4 +302,40 @@ impl PairModel {
         self.peer_gone = true;
         self.pa.finished = true;
     }
+}
+
+/// Issue 21 defect 6: bytes of a write still in progress (its `write_all` blocked while the
+/// peer drains) arrive before the write reports. They are a prefix of that write, and nothing
+/// else is accepted in their place.
+#[test]
+fn a_write_in_progress_delivers_a_prefix_of_itself_and_nothing_else() {
+    let mut f = Flow::default();
+    f.send_exact(b"0123");
+    f.writing(b"abcdef");
+    f.receive(b"0123ab").unwrap();
+    f.receive(b"cd").unwrap();
+    f.done_writing();
+    f.send_exact(b"abcdef");
+    f.receive(b"ef").unwrap();
+
+    let mut wrong = Flow::default();
+    wrong.send_exact(b"0123");
+    wrong.writing(b"abcdef");
+    assert!(wrong.receive(b"0123ax").is_err(), "bytes not of the write");
+    let mut beyond = Flow::default();
+    beyond.send_exact(b"0123");
+    beyond.writing(b"ab");
+    assert!(
+        beyond.receive(b"0123abc").is_err(),
+        "more than the write holds"
+    );
+    let mut reported = Flow::default();
+    reported.send_exact(b"0123");
+    reported.writing(b"abcdef");
+    reported.done_writing();
+    reported.send_exact(b"ab");
+    assert!(
+        reported.receive(b"0123abc").is_err(),
+        "more than the write reported"
+    );
 }

@@ -69,7 +69,16 @@ pub enum Op {
     PeerReset { p: usize },
     /// The peer closes (FIN, or a reset if it had unread data).
     PeerClose { p: usize },
+    /// `write_at` of `len` bytes on the script's file, at a small offset or one past
+    /// `i64::MAX` (refused, and the file left as it was).
+    FileWrite { at: u64, len: usize },
+    /// `read_at` on the script's file into a buffer of `cap` bytes (some with 4 GiB of room),
+    /// at a small offset, one near `i64::MAX` (end of file), or one past it (refused).
+    FileRead { at: u64, cap: usize },
 }
+
+/// A read buffer with more room than an SQE's u32 length holds (reserved, never touched).
+pub const HUGE_CAP: usize = (1 << 32) + 5;
 
 pub struct Script {
     pub opens: Vec<Open>,
@@ -80,8 +89,10 @@ fn micros(rng: &mut Rng) -> u64 {
     [0, 1, 20, 100, 300][rng.range(0, 4)]
 }
 
-/// The script of `seed`: 1 to 3 pairs, `max_ops / 4` to `max_ops` steps.
-pub fn generate(seed: u64, max_ops: usize) -> Script {
+/// The script of `seed`: 1 to 3 pairs, `max_ops / 4` to `max_ops` steps; with `extras`, the
+/// inputs added by issue 21 too (`extras`), drawn from a second stream of the same seed, so
+/// that the steps drawn without them stay what they were (seeds found before replay).
+pub fn generate(seed: u64, max_ops: usize, extras: bool) -> Script {
     let mut rng = Rng::new(seed);
     let opens = (0..rng.range(1, 3))
         .map(|_| match rng.range(0, 4) {
@@ -94,7 +105,57 @@ pub fn generate(seed: u64, max_ops: usize) -> Script {
         .collect::<Vec<_>>();
     let n = rng.range(max_ops / 4, max_ops);
     let ops = (0..n).map(|_| op(&mut rng, opens.len())).collect();
-    Script { opens, ops }
+    let mut script = Script { opens, ops };
+    if extras {
+        add_extras(seed, &mut script);
+    }
+    script
+}
+
+/// Extreme inputs: some reads with 4 GiB of room (a length an SQE cannot hold), and up to
+/// four file steps at offsets up to `u64::MAX`.
+fn add_extras(seed: u64, script: &mut Script) {
+    let mut rng = Rng::new(seed ^ 0x155E_0021_F0CE_5EED);
+    for op in &mut script.ops {
+        if let Op::Read { cap, .. } | Op::TimedRead { cap, .. } = op {
+            if rng.chance(4) {
+                *cap = HUGE_CAP;
+            }
+        }
+    }
+    for _ in 0..rng.range(0, 4) {
+        let at = rng.range(0, script.ops.len());
+        let op = if rng.chance(50) {
+            Op::FileWrite {
+                at: file_offset(&mut rng, false),
+                len: rng.range(1, 8 << 10),
+            }
+        } else {
+            Op::FileRead {
+                at: file_offset(&mut rng, true),
+                cap: if rng.chance(20) {
+                    HUGE_CAP
+                } else {
+                    rng.range(1, 16 << 10)
+                },
+            }
+        };
+        script.ops.insert(at, op);
+    }
+}
+
+/// A file offset: mostly within the first 64 KiB, else past `i64::MAX` (or, for a read, just
+/// below it: past the end of file).
+fn file_offset(rng: &mut Rng, read: bool) -> u64 {
+    const MAX: u64 = i64::MAX as u64;
+    match rng.range(0, 9) {
+        0 => u64::MAX,
+        1 => u64::MAX - 1,
+        2 => MAX + 1,
+        3 if read => MAX,
+        4 if read => MAX - 8,
+        _ => rng.range(0, 64 << 10) as u64,
+    }
 }
 
 fn op(rng: &mut Rng, pairs: usize) -> Op {

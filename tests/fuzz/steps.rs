@@ -11,6 +11,9 @@ use std::time::{Duration, Instant};
 /// The model's verdict on a write of ours that reported `res` (bytes sent) for `data`.
 fn check_write(pair: &mut Pair, res: io::Result<usize>, data: &[u8]) -> Step {
     let m = &mut pair.m;
+    // Whatever it sent is recorded below (exact), or cannot reach the peer (closed, shut
+    // down, or the peer is gone).
+    m.ap.done_writing();
     let key = Some(m.key());
     let expect = |kind: ErrorKind, class: &str| match &res {
         Err(e) if e.kind() == kind => Ok(Some((class.to_string(), key.clone()))),
@@ -50,6 +53,7 @@ impl Run {
         let data = self.data(len);
         let Pair { ours, peer, m, .. } = &mut self.pairs[p];
         let ours = ours.as_ref().expect("ours open");
+        m.ap.writing(&data);
         let res = match kind {
             WriteKind::Once => pumped(ours.write(data.clone()), peer, &mut m.ap).await?.0,
             WriteKind::All => pumped(ours.write_all(data.clone()), peer, &mut m.ap)
@@ -65,6 +69,7 @@ impl Run {
         let all = bufs.concat();
         let Pair { ours, peer, m, .. } = &mut self.pairs[p];
         let ours = ours.as_ref().expect("ours open");
+        m.ap.writing(&all);
         let (res, _) = pumped(ours.writev(bufs), peer, &mut m.ap).await?;
         check_write(&mut self.pairs[p], res, &all)
     }

@@ -10,6 +10,9 @@
 //!   with a printed reason. Any other error building the ring fails the test.
 //! - `CORIO_DRIVER=uring` or `=epoll` runs only that pass (debugging one driver; test.sh's
 //!   MSG_RING runs); unset or `auto`, both.
+//! - A test that counts the process's fds takes [`counting_fds`] first: it waits until no
+//!   other test of the binary is inside `each_driver`, and keeps them out until it is done
+//!   (the count is process-wide; a socket another test opens beside it would change it).
 //! - Each pass prints `[pass] <driver> ok|skipped|FAILED: <test>`, so that
 //!   `cargo test -- --nocapture | grep -o '\[pass\] uring ok'` counts the bodies run.
 
@@ -18,7 +21,7 @@ use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::io::ErrorKind;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::OnceLock;
+use std::sync::{OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// Both drivers, in the order the passes run.
 pub const ALL: [DriverChoice; 2] = [DriverChoice::IoUring, DriverChoice::Epoll];
@@ -28,6 +31,54 @@ thread_local! {
     static PASS: Cell<Option<DriverChoice>> = const { Cell::new(None) };
     /// Why the body skipped the pass it is in, once it called [`skip`].
     static SKIPPED: RefCell<Option<String>> = const { RefCell::new(None) };
+    /// Whether this thread holds [`FDS`] exclusively (its `each_driver` then takes no share).
+    static COUNTING: Cell<bool> = const { Cell::new(false) };
+    /// Whether this thread holds a share of [`FDS`] (a nested `each_driver` takes no second:
+    /// a read lock taken twice deadlocks once a writer waits between the two).
+    static SHARING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Shared by every `each_driver` body, held exclusively by a test that counts fds.
+static FDS: RwLock<()> = RwLock::new(());
+
+/// The exclusive hold of [`counting_fds`]; dropping it lets the other tests in.
+pub struct CountingFds {
+    _hold: RwLockWriteGuard<'static, ()>,
+}
+
+impl Drop for CountingFds {
+    fn drop(&mut self) {
+        COUNTING.with(|c| c.set(false));
+    }
+}
+
+/// Waits until no other test of this binary runs an `each_driver` body, and keeps them out
+/// while the returned hold lives: take it first in a test that compares fd counts.
+pub fn counting_fds() -> CountingFds {
+    let hold = FDS.write().unwrap_or_else(|e| e.into_inner());
+    COUNTING.with(|c| c.set(true));
+    CountingFds { _hold: hold }
+}
+
+/// A share of [`FDS`] for the outermost `each_driver` call of a thread.
+struct FdsShare {
+    _hold: RwLockReadGuard<'static, ()>,
+}
+
+impl Drop for FdsShare {
+    fn drop(&mut self) {
+        SHARING.with(|s| s.set(false));
+    }
+}
+
+/// A share for this `each_driver` call; none on the thread that counts, or one that shares.
+fn fds_share() -> Option<FdsShare> {
+    if COUNTING.with(|c| c.get()) || SHARING.with(|s| s.get()) {
+        return None;
+    }
+    let hold = FDS.read().unwrap_or_else(|e| e.into_inner());
+    SHARING.with(|s| s.set(true));
+    Some(FdsShare { _hold: hold })
 }
 
 /// The name `CORIO_DRIVER` uses for `d`.
@@ -74,6 +125,7 @@ pub fn each_driver(body: impl Fn()) {
 
 /// `each_driver` for a body outside libtest's threads (which are named after their test).
 pub fn each_driver_as(test: &str, body: impl Fn()) {
+    let _share = fds_share();
     let mut failed = Vec::new();
     for d in passes() {
         if d == DriverChoice::IoUring {

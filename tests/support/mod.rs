@@ -8,8 +8,8 @@ mod drivers;
 // Each test binary uses some of these.
 #[allow(unused_imports)]
 pub use drivers::{
-    builder, choice, driver, each_driver, each_driver_as, expect_panic, name, only_on,
-    panic_message, passes, rt, skip, uring_refused, ALL,
+    builder, choice, counting_fds, driver, each_driver, each_driver_as, expect_panic, name,
+    only_on, panic_message, passes, rt, skip, uring_refused, CountingFds, ALL,
 };
 
 use corio::net::{TcpListener, TcpStream};
@@ -111,4 +111,20 @@ pub async fn settled_fds(baseline: usize) -> usize {
         corio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
     open_fds()
+}
+
+/// Sets a socket buffer size (`SO_SNDBUF` or `SO_RCVBUF`): small and fixed, so a peer that
+/// does not read fills it soon (the kernel doubles the value and stops autotuning it).
+pub fn set_sock_buf(fd: i32, opt: i32, bytes: i32) {
+    // SAFETY: setsockopt reads an i32 that lives for the call, on an fd the caller owns.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            opt,
+            (&bytes as *const i32).cast(),
+            std::mem::size_of::<i32>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(rc, 0, "{}", std::io::Error::last_os_error());
 }

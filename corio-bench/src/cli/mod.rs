@@ -1,32 +1,38 @@
-//! The command line, as clap derive types: the suite (no subcommand, or `suite`), `serve
-//! echo|file|http`, `load` and `file-read`, in one parser, so `--help` works after any of them and every refusal is clap's
-//! (a message naming the argument, exit 2). Value parsers check ranges and resolve `--addr`;
-//! the conversions below turn the parsed arguments into what each command runs on. The
-//! servers' and the file-read runner's arguments are in `serve.rs`.
+//! The command line, as clap derive types: the suite (no subcommand, or `suite`), its `proxy`
+//! shortcut, `report`, and the pieces (`serve echo|file|http`, `load`, `file-read`), in one
+//! parser, so `--help` works after any of them and every refusal is clap's (a message naming
+//! the argument, exit 2). Value parsers check ranges and resolve `--addr`; the conversions
+//! turn the parsed arguments into what each command runs on. The servers' and the file-read
+//! runner's arguments are in `serve.rs`, the load generator's in `load.rs`, the proxy
+//! shortcut's in `proxy.rs`.
 
-use crate::load::{LoadConfig, Mode};
-use crate::servers::{self, ServerSpec};
+use crate::seccomp::Level;
 use crate::suite::Options;
-use crate::workloads;
-use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
-use std::net::{SocketAddr, ToSocketAddrs};
+use crate::workloads::{self, CaseParams};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use std::path::PathBuf;
+use values::{case_word, dedup, level, subject, suite_secs, DEFAULTS, QUICK};
 
 const ABOUT: &str =
-    "completion (io_uring) vs readiness (epoll) on identical work: echo, files, http";
+    "completion (io_uring) vs readiness (epoll) on identical work: echo, files, http, a proxy";
 
 const LONG_ABOUT: &str = "\
-completion (io_uring) vs readiness (epoll) on identical work: echo, files, http.
+completion (io_uring) vs readiness (epoll) on identical work: echo, files, http, a proxy.
 
-With no subcommand (or `suite`) it runs the default suite, about two minutes on 2 cores: every \
-server under every workload it offers (echo, file-read, file-serve, http), the server pinned to one core and the load generator to another. \
-Progress goes to stderr (a bar with the time left on a terminal, else one line per run); the \
-table, a verdict per case, then `report: DIR`, to stdout. DIR (default \
-./corio-bench-report-<unix time>) gets report.md, results.json and SVG charts. A server that \
-fails to start becomes a row with its error; the suite goes on. A workload that needs a \
-program this machine lacks (http: wrk) is skipped with the reason on stderr and in the report. \
-Where io_uring is refused, only the servers that do not need it run (corio-epoll, raw-epoll, \
-tokio), and the report says so.";
+With no subcommand (or `suite`) it runs the default suite, about two and a half minutes on 2 \
+cores: every server under every workload it offers (echo, file-read, file-serve, http, and the \
+proxy's lighter cases), in 3 interleaved rounds, the server pinned to one core and the load \
+generator to another. Progress goes to stderr (a bar with the time left on a terminal, else \
+one line per run); the tables and their verdicts, then `report: DIR`, to stdout. DIR (default \
+./corio-bench-report-<unix time>) gets report.md, results.json (every figure) and report.html \
+(charts, one self-contained file). A verdict is given only where the rounds' ranges of two \
+servers do not overlap. --syscall-cost runs the cases again with the server under a seccomp \
+filter sized like a container runtime's (where do the models cross as syscalls get dearer?); \
+--workers runs the thread-per-core servers on more cores. A server that fails to start \
+becomes a row with its error; the suite goes on. A workload or server that needs a program \
+this machine lacks (wrk, haproxy, nginx) is skipped with the reason on stderr and in the \
+report. Where io_uring is refused, only the servers that do not need it run, and the report \
+says so.";
 
 const CONTRACT: &str = "\
 The pieces the suite is built from (the plug-in contract; each has its own --help):
@@ -83,206 +89,79 @@ pub enum Cmd {
     /// Runs a server until SIGINT/SIGTERM
     Serve(ServeArgs),
     /// Drives any echo (or file) server from one thread and checks every byte
-    #[command(long_about = LOAD_ABOUT, args_override_self = true)]
+    #[command(long_about = load::LOAD_ABOUT, args_override_self = true)]
     Load(LoadArgs),
     /// Runs one server's file-read runner for a window; prints one JSON line
     #[command(name = "file-read", long_about = serve::FILE_READ_ABOUT, args_override_self = true)]
     FileRead(FileReadArgs),
-    /// Runs the proxy workload: corio-proxy against HAProxy, nginx and tokio; prints its tables
+    /// The proxy workload, all of its cases: corio-proxy against HAProxy, nginx and tokio
     #[command(long_about = proxy::PROXY_ABOUT, args_override_self = true)]
     Proxy(ProxyArgs),
+    /// Writes report.md and report.html again from a results.json
+    #[command(args_override_self = true)]
+    Report(ReportArgs),
     /// The tokio proxy the proxy workload runs as a child (until killed)
     #[command(name = "tokio-proxy", hide = true)]
     TokioProxy(TokioProxyArgs),
+    /// Times one syscall in this process (the suite runs it under each syscall-cost level)
+    #[command(name = "syscall-probe", hide = true)]
+    SyscallProbe,
+}
+
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    /// A results.json written by the suite
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Where to write report.md and report.html [default: the file's folder]
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// `corio-bench instr --json`'s output: its instructions per request go into the echo
+    /// rows (and results.json is written again with them)
+    #[arg(long, value_name = "FILE")]
+    pub instr: Option<PathBuf>,
 }
 
 #[derive(Args, Debug, Clone)]
 pub struct SuiteArgs {
-    /// A very short run: 0.2 s measured per case after 0.05 s of warm-up
+    /// A smoke run: 2 rounds of 0.2 s measured after 0.05 s of warm-up, 100 idle pairs
     #[arg(long)]
     pub quick: bool,
-    /// Measured seconds per case, in (0, 600] [default: 1.0, after 0.25 s of warm-up]
+    /// Measured seconds per run, in (0, 600] [default: 0.3, after 0.1 s of warm-up]
     #[arg(long, value_name = "S", allow_negative_numbers = true)]
     #[arg(value_parser = suite_secs)]
     pub secs: Option<f64>,
-    /// Servers, comma-separated [default: all of them: corio-uring, corio-epoll,
-    /// corio-uring-compat, raw-uring, raw-epoll, tokio, monoio, compio]
-    #[arg(long, value_name = "a,b,..", value_delimiter = ',', value_parser = server)]
-    pub servers: Vec<&'static ServerSpec>,
+    /// Rounds: each runs every server once per case, the order rotated [default: 3]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    #[arg(value_parser = clap::value_parser!(u64).range(1..=100))]
+    pub rounds: Option<u64>,
+    /// Servers and proxies, comma-separated [default: all of them: corio-uring, corio-epoll,
+    /// corio-uring-compat, raw-uring, raw-epoll, tokio, tokio-mt, monoio, compio; proxies:
+    /// corio-uring, corio-epoll, corio-uring-splice, corio-epoll-splice, haproxy, nginx,
+    /// tokio]
+    #[arg(long, value_name = "a,b,..", value_delimiter = ',', value_parser = subject)]
+    pub servers: Vec<String>,
     /// Cases, comma-separated: a name ("pingpong c=50"), the start of names (pingpong,
-    /// pipelined, churn, rate, bulk, file) or a workload (echo, file-read, file-serve, http)
-    /// [default: all]
+    /// pipelined, churn, rate, bulk, file, "proxy 64B") or a workload (echo, file-read,
+    /// file-serve, http, proxy) [default: the default suite's]
     #[arg(long, value_name = "c,..", value_delimiter = ',', value_parser = case_word)]
     pub cases: Vec<String>,
+    /// Syscall-cost levels, comma-separated, the first the baseline: none, seccomp,
+    /// seccomp-nocache, seccomp-nocache-xN (N ≤ 64) [default: none]
+    #[arg(long, value_name = "l,..", value_delimiter = ',', value_parser = level)]
+    pub syscall_cost: Vec<Level>,
+    /// Worker counts (one per core) for the thread-per-core servers, comma-separated, the
+    /// first the baseline [default: 1]
+    #[arg(long, value_name = "n,..", value_delimiter = ',')]
+    #[arg(value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub workers: Vec<u64>,
+    /// Idle pairs in the proxy's idle case [default: 1000]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    #[arg(value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub idle_pairs: Option<u64>,
     /// The report folder [default: ./corio-bench-report-<unix time>]
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
-}
-
-/// corio's driver, as `--driver` names it.
-#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DriverArg {
-    /// io_uring where it works, else epoll
-    Auto,
-    /// io_uring, or an error where it is refused
-    #[value(alias = "io_uring")]
-    Uring,
-    /// epoll
-    Epoll,
-}
-
-impl DriverArg {
-    pub(crate) fn driver(self) -> corio::DriverChoice {
-        match self {
-            DriverArg::Auto => corio::DriverChoice::Auto,
-            DriverArg::Uring => corio::DriverChoice::IoUring,
-            DriverArg::Epoll => corio::DriverChoice::Epoll,
-        }
-    }
-}
-
-const LOAD_ABOUT: &str = "\
-Drives any echo server from one thread (corio, io_uring driver by default) and checks every \
-echoed byte; each request's payload is distinct (connection, sequence number). pingpong: D \
-requests of B bytes in flight per connection. churn: N loops of connect, one echo, close. \
-bulk: N connections streaming B-byte chunks full duplex. rate: open loop at R requests/s in \
-total, latency from each request's scheduled send time. fetch (for `serve file`): each \
-connection sends one byte and reads the B-byte answer, D requests in flight, every byte \
-checked against the suite's file content from offset 0. Connections open first, then \
-warm-up, then the measured window; a stalled read or write fails its connection after 3 s, and \
-the run always ends. Prints a summary, or with --json one object: {\"requests\", \"bytes\", \
-\"secs\", \"rps\", \"mbps\", \"p50_us\", \"p99_us\", \"p999_us\", \"errors\", \"corrupt\", \
-\"connect_errors\", \"load_cpu_us\", \"load_wait_us\"}: errors = connections that ended early \
-(reset, closed, timed out); corrupt = responses that differ from the request; load_cpu_us and \
-load_wait_us = the load thread's CPU time and run-queue wait over the window (null if \
-unknown). Exit 1 if no connection could be made, 2 on bad arguments.";
-
-/// The load's mode, as `--mode` names it.
-#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ModeArg {
-    Pingpong,
-    Churn,
-    Bulk,
-    Rate,
-    Fetch,
-}
-
-#[derive(Args, Debug)]
-pub struct LoadArgs {
-    /// The echo server; a host name is resolved (the first address that accepts is used)
-    #[arg(long, value_name = "HOST:PORT", value_parser = addrs)]
-    pub addr: Addrs,
-    /// Connections
-    #[arg(
-        long,
-        value_name = "N",
-        allow_negative_numbers = true,
-        default_value_t = 50
-    )]
-    #[arg(value_parser = clap::value_parser!(u64).range(1..=100_000))]
-    pub conns: u64,
-    /// Bytes per request (bulk: per chunk; fetch: the answer, the file's length)
-    #[arg(
-        long,
-        value_name = "B",
-        allow_negative_numbers = true,
-        default_value_t = 64
-    )]
-    #[arg(value_parser = clap::value_parser!(u64).range(1..=16 << 20))]
-    pub size: u64,
-    /// Requests in flight per connection
-    #[arg(
-        long,
-        value_name = "D",
-        allow_negative_numbers = true,
-        default_value_t = 1
-    )]
-    #[arg(value_parser = clap::value_parser!(u64).range(1..=1024))]
-    pub depth: u64,
-    /// Measured seconds, in (0, 3600]
-    #[arg(
-        long,
-        value_name = "S",
-        allow_negative_numbers = true,
-        default_value_t = 2.0
-    )]
-    #[arg(value_parser = load_secs)]
-    pub secs: f64,
-    /// Warm-up seconds before them, in [0, 60]
-    #[arg(
-        long,
-        value_name = "S",
-        allow_negative_numbers = true,
-        default_value_t = 0.2
-    )]
-    #[arg(value_parser = warmup_secs)]
-    pub warmup: f64,
-    #[arg(long, value_enum, default_value_t = ModeArg::Pingpong)]
-    pub mode: ModeArg,
-    /// Requests/s in total, in (0, 1e7]; only with --mode rate, which needs it
-    #[arg(long, value_name = "R", allow_negative_numbers = true)]
-    #[arg(value_parser = rate, required_if_eq("mode", "rate"))]
-    pub rate: Option<f64>,
-    /// The load generator's corio driver
-    #[arg(long, value_enum, default_value_t = DriverArg::Uring)]
-    pub driver: DriverArg,
-    /// One JSON object on stdout instead of the summary
-    #[arg(long)]
-    pub json: bool,
-}
-
-/// What `--addr` resolved to, in resolver order.
-#[derive(Debug, Clone)]
-pub struct Addrs {
-    pub list: Vec<SocketAddr>,
-}
-
-pub(crate) fn addrs(s: &str) -> Result<Addrs, String> {
-    let list: Vec<SocketAddr> = s
-        .to_socket_addrs()
-        .map_err(|e| format!("expected HOST:PORT ({e})"))?
-        .collect();
-    if list.is_empty() {
-        return Err("expected HOST:PORT (it resolved to no address)".into());
-    }
-    Ok(Addrs { list })
-}
-
-pub(crate) fn server(s: &str) -> Result<&'static ServerSpec, String> {
-    servers::find(s).ok_or_else(|| format!("unknown server (known: {})", servers::names()))
-}
-
-fn case_word(s: &str) -> Result<String, String> {
-    if workloads::known_word(s) {
-        Ok(s.into())
-    } else {
-        let names: Vec<String> = workloads::all_cases().into_iter().map(|c| c.name).collect();
-        Err(format!("matches no case (cases: {})", names.join(", ")))
-    }
-}
-
-/// A float in (lo, hi] (or [lo, hi] with `lo_ok`); NaN is refused.
-fn float_in(s: &str, lo: f64, lo_ok: bool, hi: f64, what: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(v) if (v > lo || (lo_ok && v == lo)) && v <= hi => Ok(v),
-        _ => Err(format!("expected {what}")),
-    }
-}
-
-fn suite_secs(s: &str) -> Result<f64, String> {
-    float_in(s, 0.0, false, 600.0, "seconds in (0, 600]")
-}
-
-pub(crate) fn load_secs(s: &str) -> Result<f64, String> {
-    float_in(s, 0.0, false, 3600.0, "seconds in (0, 3600]")
-}
-
-pub(crate) fn warmup_secs(s: &str) -> Result<f64, String> {
-    float_in(s, 0.0, true, 60.0, "seconds in [0, 60]")
-}
-
-fn rate(s: &str) -> Result<f64, String> {
-    float_in(s, 0.0, false, 1e7, "requests/s in (0, 1e7]")
 }
 
 /// Prints a refusal found after parsing the way clap prints its own (with the usage of
@@ -313,59 +192,41 @@ pub fn command_line() -> String {
 }
 
 pub fn suite_options(a: SuiteArgs, command: String) -> Options {
-    let mut servers: Vec<&'static ServerSpec> = Vec::new();
-    for s in a.servers {
-        if !servers.contains(&s) {
-            servers.push(s);
-        }
+    let (secs, warmup, rounds, pairs) = if a.quick { QUICK } else { DEFAULTS };
+    let idle_pairs = a.idle_pairs.map_or(pairs, |p| p as usize);
+    let mut cases = workloads::select(&a.cases, &CaseParams { idle_pairs });
+    if cases.iter().any(|c| c.pattern == "idle") {
+        let fit = workloads::fit_idle_pairs(idle_pairs);
+        cases = workloads::select(&a.cases, &CaseParams { idle_pairs: fit });
     }
-    if servers.is_empty() {
-        servers = servers::REGISTRY.to_vec();
+    let mut levels = dedup(a.syscall_cost);
+    if levels.is_empty() {
+        levels.push(Level::None);
     }
-    // --quick shortens both phases; an explicit --secs still sets the measured time.
-    let (secs, warmup) = if a.quick { (0.2, 0.05) } else { (1.0, 0.25) };
+    let mut workers: Vec<usize> = dedup(a.workers).into_iter().map(|w| w as usize).collect();
+    if workers.is_empty() {
+        workers.push(1);
+    }
     Options {
         secs: a.secs.unwrap_or(secs),
         warmup,
-        servers,
-        cases: workloads::select(&a.cases),
+        rounds: a.rounds.map_or(rounds, |r| r as usize),
+        servers: dedup(a.servers),
+        cases,
         out: a.out,
-        pin: None,
         command,
-        load_driver: corio::DriverChoice::IoUring,
-        uring_refused: None,
         quick: a.quick,
-        skipped: Vec::new(),
+        levels,
+        workers,
     }
 }
 
-/// What `load` runs, but for the address (picked from `a.addr` by the caller: that connects).
-/// Err: `--rate` without `--mode rate`.
-pub fn load_config(a: &LoadArgs, addr: SocketAddr) -> Result<LoadConfig, String> {
-    let mode = match (a.mode, a.rate) {
-        (ModeArg::Pingpong, None) => Mode::PingPong,
-        (ModeArg::Churn, None) => Mode::Churn,
-        (ModeArg::Bulk, None) => Mode::Bulk,
-        (ModeArg::Rate, Some(r)) => Mode::Rate(r),
-        (ModeArg::Fetch, None) => Mode::Fetch,
-        (ModeArg::Rate, None) => return Err("--mode rate needs --rate R".into()),
-        (_, Some(_)) => return Err("--rate only applies to --mode rate".into()),
-    };
-    Ok(LoadConfig {
-        addr,
-        conns: a.conns as usize,
-        size: a.size as usize,
-        depth: a.depth as usize,
-        secs: a.secs,
-        warmup: a.warmup,
-        mode,
-        driver: a.driver.driver(),
-    })
-}
-
+mod load;
 mod proxy;
 mod serve;
+mod values;
 
+pub use load::{load_config, LoadArgs};
 pub use proxy::{proxy_options, ProxyArgs, TokioProxyArgs};
 pub use serve::{file_read_config, serve_config, FileReadArgs, ServeArgs};
 

@@ -1,30 +1,35 @@
-//! `corio-bench proxy` (the proxy workload) and `corio-bench tokio-proxy` (the tokio proxy it
-//! compares with, run as a child).
+//! `corio-bench proxy`, the shortcut for the suite's proxy workload with all of its cases and
+//! longer windows; and `corio-bench tokio-proxy` (the tokio proxy it compares with, run as a
+//! child).
 
-use crate::proxy::{self, Options, ProxySpec};
+use super::values::{dedup, load_secs, subject, DEFAULTS};
+use crate::seccomp::Level;
+use crate::suite::Options;
+use crate::workloads::{self, CaseParams};
 use clap::Args;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 pub const PROXY_ABOUT: &str = "\
-The proxy workload: corio-proxy under each driver (buffered; splice in bulk), HAProxy (mode \
-tcp, nbthread 1), nginx's stream module (one worker) and a tokio current_thread proxy \
-(copy_bidirectional), on identical work in one run. corio's load generator (every byte \
-checked) and an echo upstream share one core; each proxy, started fresh per run, has the \
-other core to itself. Cases: 64 B ping-pong at 50 and 500 connections, 4 KiB at 50, full \
-duplex bulk (MB/s and proxy CPU per GB), and idle pairs (proxy RSS per pair). Rounds are \
-interleaved (the proxy order rotates each round); the tables give medians and per-round \
-ratios' medians, then the targets, met or missed. Progress on stderr, the markdown tables on \
-stdout. A proxy this machine lacks (haproxy, nginx, its stream module) is skipped with the \
-reason. About six minutes with the defaults.";
+The suite's proxy workload, all of its cases (the same as `corio-bench --cases proxy --secs 3 \
+--idle-pairs 10000` with a 1 s warm-up): corio-proxy under each driver (buffered; splice in \
+bulk), HAProxy (mode tcp, nbthread 1), nginx's stream module (one worker) and a tokio \
+current_thread proxy (copy_bidirectional), on identical work. corio's load generator (every \
+byte checked) and an echo upstream share one core; each proxy, started fresh per run, has the \
+other core to itself. Cases: 64 B ping-pong at 50 and 500 connections, 4 KiB at 50, an \
+open-loop rate (p99 below saturation), full duplex bulk (proxy CPU per MB), and idle pairs \
+(proxy memory per pair). 3 interleaved rounds. Writes report.md, results.json and report.html \
+like the suite. A proxy this machine lacks (haproxy, nginx, its stream module) is skipped with \
+the reason. About six minutes with the defaults.";
 
 #[derive(Args, Debug)]
 pub struct ProxyArgs {
-    /// A smoke run: 1 round, 0.3 s measured after 0.1 s of warm-up, 200 idle pairs
+    /// A smoke run: 2 rounds of 0.2 s measured after 0.1 s of warm-up, 200 idle pairs
     #[arg(long)]
     pub quick: bool,
     /// Measured seconds per run, in (0, 600] [default: 3]
     #[arg(long, value_name = "S", allow_negative_numbers = true)]
-    #[arg(value_parser = super::load_secs)]
+    #[arg(value_parser = load_secs)]
     pub secs: Option<f64>,
     /// Rounds, each running every proxy once per case [default: 3]
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
@@ -36,26 +41,35 @@ pub struct ProxyArgs {
     pub idle_pairs: Option<u64>,
     /// Proxies, comma-separated [default: all: corio-uring, corio-epoll, corio-uring-splice,
     /// corio-epoll-splice, haproxy, nginx, tokio]
-    #[arg(long, value_name = "a,b,..", value_delimiter = ',', value_parser = proxy_name)]
-    pub proxies: Vec<&'static ProxySpec>,
-    /// Cases, comma-separated, by name or its start: "64B c=50", 64B, 4KiB, bulk, idle
-    /// [default: all]
+    #[arg(long, value_name = "a,b,..", value_delimiter = ',', value_parser = subject)]
+    pub proxies: Vec<String>,
+    /// Cases, comma-separated, by name or its start, with or without "proxy ": "64B c=50",
+    /// 64B, 4KiB, rate, bulk, idle [default: all]
     #[arg(long, value_name = "c,..", value_delimiter = ',', value_parser = case_word)]
     pub cases: Vec<String>,
+    /// Syscall-cost levels, as for the suite [default: none]
+    #[arg(long, value_name = "l,..", value_delimiter = ',', value_parser = Level::parse)]
+    pub syscall_cost: Vec<Level>,
+    /// The report folder [default: ./corio-bench-report-<unix time>]
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
 }
 
-fn proxy_name(s: &str) -> Result<&'static ProxySpec, String> {
-    proxy::find(s).ok_or_else(|| format!("unknown proxy (known: {})", proxy::names()))
+/// A proxy case's name from what was typed ("64B" or "proxy 64B").
+fn full(s: &str) -> String {
+    if s.starts_with("proxy ") {
+        s.into()
+    } else {
+        format!("proxy {s}")
+    }
 }
 
 fn case_word(s: &str) -> Result<String, String> {
-    if proxy::case_names().iter().any(|c| c.starts_with(s)) {
-        Ok(s.into())
+    let names = workloads::proxy_case_names();
+    if names.iter().any(|c| c.starts_with(&full(s))) {
+        Ok(full(s))
     } else {
-        Err(format!(
-            "matches no case (cases: {})",
-            proxy::case_names().join(", ")
-        ))
+        Err(format!("matches no case (cases: {})", names.join(", ")))
     }
 }
 
@@ -67,26 +81,37 @@ pub struct TokioProxyArgs {
     pub upstream: SocketAddr,
 }
 
-pub fn proxy_options(a: ProxyArgs) -> Options {
+pub fn proxy_options(a: ProxyArgs, command: String) -> Options {
     let (secs, warmup, rounds, pairs) = if a.quick {
-        (0.3, 0.1, 1, 200)
+        (0.2, 0.1, 2, 200)
     } else {
-        (3.0, 1.0, 3, 10_000)
+        (3.0, 1.0, DEFAULTS.2, 10_000)
     };
-    let mut proxies: Vec<&'static ProxySpec> = Vec::new();
-    for p in a.proxies {
-        if !proxies.contains(&p) {
-            proxies.push(p);
-        }
+    let words = if a.cases.is_empty() {
+        vec!["proxy".to_string()]
+    } else {
+        a.cases
+    };
+    let idle_pairs = a.idle_pairs.map_or(pairs, |p| p as usize);
+    let mut cases = workloads::select(&words, &CaseParams { idle_pairs });
+    if cases.iter().any(|c| c.pattern == "idle") {
+        let fit = workloads::fit_idle_pairs(idle_pairs);
+        cases = workloads::select(&words, &CaseParams { idle_pairs: fit });
+    }
+    let mut levels = dedup(a.syscall_cost);
+    if levels.is_empty() {
+        levels.push(Level::None);
     }
     Options {
-        timing: proxy::Timing {
-            secs: a.secs.unwrap_or(secs),
-            warmup,
-        },
+        secs: a.secs.unwrap_or(secs),
+        warmup,
         rounds: a.rounds.map_or(rounds, |r| r as usize),
-        idle_pairs: a.idle_pairs.map_or(pairs, |p| p as usize),
-        proxies,
-        cases: a.cases,
+        servers: dedup(a.proxies),
+        cases,
+        out: a.out,
+        command,
+        quick: a.quick,
+        levels,
+        workers: vec![1],
     }
 }

@@ -1,7 +1,8 @@
 //! The arguments of the pieces that run one server: `serve echo|file|http` and `file-read`.
 
-use super::{addrs, load_secs, server, warmup_secs, Addrs, DriverArg};
-use crate::servers::{self, ReadConfig, ServeConfig, ServerSpec, ServiceKind};
+use super::values::{addrs, load_secs, server, warmup_secs, Addrs, DriverArg};
+use crate::serve::{ReadConfig, ServeConfig, ServiceKind};
+use crate::servers::{self, ServerSpec};
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
 

@@ -1,4 +1,7 @@
 use super::*;
+use crate::load::Mode;
+use crate::seccomp::Level;
+use std::net::SocketAddr;
 
 fn parse(line: &str) -> Result<Cli, clap::Error> {
     // Splits on spaces; a `_` inside a word stands for a space ("pingpong_c=50").
@@ -148,16 +151,22 @@ fn serve_picks_corio_auto_unless_told() {
 #[test]
 fn suite_flags() {
     let o = suite("");
-    assert_eq!(o.servers.len(), servers::REGISTRY.len());
-    assert!(o.servers.iter().any(|s| s.name == "compio"));
-    assert_eq!(o.cases.len(), workloads::all_cases().len());
-    assert_eq!((o.secs, o.warmup), (1.0, 0.25));
-    let o = suite(
-        "suite --secs 3 --quick --servers tokio,raw-epoll,tokio --cases pingpong,churn --out d",
+    assert!(o.servers.is_empty(), "every server");
+    let default = workloads::select(&[], &CaseParams { idle_pairs: 1000 });
+    assert_eq!(o.cases.len(), default.len());
+    assert_eq!((o.secs, o.warmup, o.rounds), (0.3, 0.1, 3));
+    assert_eq!(
+        (o.levels.as_slice(), o.workers.as_slice()),
+        (&[Level::None][..], &[1][..])
     );
-    assert_eq!((o.secs, o.warmup), (3.0, 0.05));
-    let names: Vec<&str> = o.servers.iter().map(|s| s.name).collect();
-    assert_eq!(names, ["tokio", "raw-epoll"]);
+    let o = suite(
+        "suite --secs 3 --quick --servers tokio,raw-epoll,tokio,haproxy --cases pingpong,churn \
+         --out d --rounds 5 --syscall-cost none,seccomp,none --workers 1,2",
+    );
+    assert_eq!((o.secs, o.warmup, o.rounds), (3.0, 0.05, 5));
+    assert_eq!(o.servers, ["tokio", "raw-epoll", "haproxy"]);
+    assert_eq!(o.levels, [Level::None, Level::Seccomp]);
+    assert_eq!(o.workers, [1, 2]);
     assert!(o
         .cases
         .iter()
@@ -170,14 +179,50 @@ fn suite_flags() {
         .map(|c| c.name)
         .collect();
     assert_eq!(names, ["pingpong c=50", "churn c=8"]);
+    let idle = suite("--quick --cases proxy_idle");
+    assert_eq!((idle.cases.len(), idle.cases[0].conns), (1, 100));
     for bad in [
-        "--servers nginx",
+        "--servers apache",
         "--cases nothing",
         "--secs 0",
+        "--rounds 0",
+        "--syscall-cost docker",
+        "--workers 0",
         "--bogus",
         "--quick load",
     ] {
         let err = parse(bad).unwrap_err();
         assert_eq!(err.exit_code(), 2, "{bad}");
+    }
+}
+
+#[test]
+fn the_proxy_shortcut_is_the_suite_s_proxy_workload() {
+    let o = match parse("proxy").unwrap().cmd {
+        Some(Cmd::Proxy(a)) => proxy_options(a, "x".into()),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!((o.secs, o.warmup, o.rounds), (3.0, 1.0, 3));
+    assert_eq!(o.cases.len(), workloads::proxy_case_names().len());
+    assert!(o.cases.iter().all(|c| c.workload.name == "proxy"));
+    let o = match parse("proxy --quick --cases 64B,idle --proxies haproxy --idle-pairs 50")
+        .unwrap()
+        .cmd
+    {
+        Some(Cmd::Proxy(a)) => proxy_options(a, "x".into()),
+        other => panic!("{other:?}"),
+    };
+    let names: Vec<&str> = o.cases.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["proxy 64B c=50", "proxy 64B c=500", "proxy idle"]);
+    assert_eq!(
+        (o.servers.as_slice(), o.cases[2].conns),
+        (&["haproxy".to_string()][..], 50)
+    );
+    for bad in [
+        "proxy --proxies apache",
+        "proxy --cases nothing",
+        "proxy --rounds 0",
+    ] {
+        assert_eq!(parse(bad).unwrap_err().exit_code(), 2, "{bad}");
     }
 }

@@ -1,8 +1,8 @@
 //! The file servers' client: a request is one byte; its answer is the whole file, checked
 //! byte for byte against the content it must have (`crate::content`, from offset 0).
 
+use super::config::{LoadConfig, IO_TIMEOUT};
 use super::result::Shared;
-use super::{LoadConfig, IO_TIMEOUT};
 use corio::net::TcpStream;
 use corio::time::timeout;
 use std::collections::VecDeque;

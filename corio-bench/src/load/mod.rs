@@ -3,12 +3,17 @@
 //! per-mode connection loops are in `modes.rs` (echo) and `fetch.rs` (file servers); the tally
 //! and the result in `result.rs`.
 
+mod config;
 mod fetch;
 mod modes;
 mod result;
 
-pub use result::{round, LoadJson, LoadResult};
+pub use config::{LoadConfig, Mode};
+pub use result::LoadResult;
 
+use config::{connect, IO_TIMEOUT};
+
+use crate::sys;
 use corio::net::TcpStream;
 use corio::time::{sleep_until, timeout};
 use result::{Shared, Tally};
@@ -17,52 +22,6 @@ use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
-
-/// What the load does.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Mode {
-    /// Each connection keeps `depth` requests in flight (depth 1: ping-pong).
-    PingPong,
-    /// Connect, one echo, close; repeat.
-    Churn,
-    /// One connection per `conns`, full duplex: write and read as fast as possible.
-    Bulk,
-    /// Open loop at a fixed total rate (requests/s); latency counts from the scheduled send
-    /// time, so a slow server cannot hide its queueing (no coordinated omission).
-    Rate(f64),
-    /// A file server's client: each request is one byte, its answer `size` bytes of the
-    /// suite's file content from offset 0 (`crate::content`); `depth` in flight.
-    Fetch,
-}
-
-impl Mode {
-    pub fn name(self) -> &'static str {
-        match self {
-            Mode::PingPong => "pingpong",
-            Mode::Churn => "churn",
-            Mode::Bulk => "bulk",
-            Mode::Rate(_) => "rate",
-            Mode::Fetch => "fetch",
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct LoadConfig {
-    pub addr: SocketAddr,
-    pub conns: usize,
-    pub size: usize,
-    pub depth: usize,
-    /// Measured time.
-    pub secs: f64,
-    /// Unmeasured time before it (connections are opened before either).
-    pub warmup: f64,
-    pub mode: Mode,
-    pub driver: corio::DriverChoice,
-}
-
-/// How long one read may wait before the connection counts as failed.
-const IO_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Of the addresses a host name resolved to, the first that accepts a connection (tried in
 /// order, one second each), else the first. One address is taken as it is, untried.
@@ -92,12 +51,6 @@ pub fn run(
     }
     let rt = corio::Runtime::builder().driver(cfg.driver).build()?;
     rt.block_on(run_async(cfg.clone(), t0))
-}
-
-async fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
-    let s = timeout(IO_TIMEOUT, TcpStream::connect(addr)).await??;
-    s.set_nodelay(true)?;
-    Ok(s)
 }
 
 fn connect_error(addr: SocketAddr, e: io::Error) -> io::Error {
@@ -231,24 +184,10 @@ async fn run_async(
 /// This thread's CPU time and run-queue wait between `start` and `end`, µs.
 async fn thread_use(start: Instant, end: Instant) -> (u64, Option<u64>) {
     sleep_until(start).await;
-    let (a, wa) = (thread_cpu_us(), thread_wait_us());
+    let (a, wa) = (sys::thread_cpu_us(), sys::thread_wait_us());
     sleep_until(end).await;
-    let wait = thread_wait_us().zip(wa).map(|(b, a)| b.saturating_sub(a));
-    (thread_cpu_us().saturating_sub(a), wait)
-}
-
-/// This thread's CPU time (user + system), µs.
-fn thread_cpu_us() -> u64 {
-    // SAFETY: rusage is plain data, valid when zeroed.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: RUSAGE_THREAD with a valid out pointer; on failure `ru` stays zero.
-    unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) };
-    let us = |t: libc::timeval| t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64;
-    us(ru.ru_utime) + us(ru.ru_stime)
-}
-
-/// How long this thread has waited on a run queue (schedstat's run_delay), µs.
-fn thread_wait_us() -> Option<u64> {
-    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    Some(s.split_whitespace().nth(1)?.parse::<u64>().ok()? / 1000)
+    let wait = sys::thread_wait_us()
+        .zip(wa)
+        .map(|(b, a)| b.saturating_sub(a));
+    (sys::thread_cpu_us().saturating_sub(a), wait)
 }

@@ -1,8 +1,8 @@
 //! The connection loops of each load mode. A loop that meets an error, a timeout or a wrong
 //! byte counts it in the tally and ends its connection; the others go on.
 
+use super::config::{connect, LoadConfig, IO_TIMEOUT};
 use super::result::Shared;
-use super::{connect, LoadConfig, IO_TIMEOUT};
 use corio::net::TcpStream;
 use corio::time::{sleep_until, timeout};
 use std::cell::RefCell;

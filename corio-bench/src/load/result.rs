@@ -54,11 +54,6 @@ pub fn round(v: f64, digits: i32) -> f64 {
 }
 
 impl LoadResult {
-    /// The load generator's CPU use over the window, in percent of one core.
-    pub fn load_cpu_pct(&self) -> Option<f64> {
-        Some(self.load_cpu_us? as f64 / 1e4 / self.secs.max(1e-9))
-    }
-
     pub fn rps(&self) -> f64 {
         self.requests as f64 / self.secs.max(1e-9)
     }

@@ -1,7 +1,9 @@
 //! The suite's progress on stderr: a bar with the current run and the time left where stderr
-//! is a terminal, else one line per run (for logs): `[case 3/49] pingpong c=500 · corio-uring
-//! · ~41 s left`.
+//! is a terminal, else one line per run (for logs): `[run 3/49] pingpong c=500 · corio-uring
+//! · round 1 · ~41 s left` (with the syscall-cost level and the worker count where they are
+//! not the baseline's).
 
+use super::plan::Step;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::time::Instant;
 
@@ -41,17 +43,28 @@ impl Progress {
     }
 
     /// A run begins.
-    pub fn start(&mut self, case: &str, server: &str) {
+    pub fn start(&mut self, step: &Step) {
         let left = self.left();
+        let mut what = format!(
+            "{} · {} · round {}",
+            step.case.name,
+            step.subject.name,
+            step.round + 1
+        );
+        if step.level != crate::seccomp::Level::None {
+            what.push_str(&format!(" · {}", step.level.name()));
+        }
+        if step.workers != 1 {
+            what.push_str(&format!(" · {} workers", step.workers));
+        }
         if self.bar.is_hidden() {
             eprintln!(
-                "[case {}/{}] {case} · {server} · ~{left:.0} s left",
+                "[run {}/{}] {what} · ~{left:.0} s left",
                 self.done + 1,
                 self.total
             );
         } else {
-            self.bar
-                .set_message(format!("{case} · {server} · ETA ~{left:.0} s"));
+            self.bar.set_message(format!("{what} · ETA ~{left:.0} s"));
         }
     }
 

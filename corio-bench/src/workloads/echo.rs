@@ -7,49 +7,57 @@
 //! Server figures are the difference of the two snapshots, so they cover exactly the measured
 //! window. A server that fails to start or to answer becomes a row with an error.
 
-use super::{Case, RunEnv, Unit, Workload};
+use super::spec::{self, Case, CaseParams, RunEnv, Subject, Workload};
 use crate::child::{self, Server};
 use crate::load::{self, LoadConfig, Mode};
-use crate::row::Row;
-use crate::servers::ServerSpec;
+use crate::results::{LoadFigures, Row, Unit};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 pub static ECHO: Workload = Workload {
     name: "echo",
-    unit: Unit::Request,
+    about: "64-byte echo: ping-pong at 1, 50 and 500 connections, pipelined, connection churn, \
+            an open-loop rate, and bulk streaming",
     cases,
-    supports: |s| s.echo.is_some(),
+    subjects: || spec::servers_with(|s| s.echo.is_some()),
+    supports: |_, _| true,
+    available: spec::always,
+    subject_available: spec::every,
     run,
-    available: super::always,
-    finish: super::nothing,
+    finish: spec::nothing,
+    model_pairs: &[("corio-uring", "corio-epoll"), ("raw-uring", "raw-epoll")],
     also: &[("corio-uring-compat", "corio-uring")],
     model_note: None,
     threads_share_core: false,
+    min_secs: 0.0,
 };
 
 fn case(name: &str, pattern: &'static str, conns: usize, size: usize, depth: usize) -> Case {
     Case {
         name: name.into(),
         workload: &ECHO,
+        unit: Unit::Request,
         pattern,
         conns,
         size,
         depth,
         rate: None,
+        in_default: true,
+        scales: false,
     }
 }
 
-fn cases() -> Vec<Case> {
+fn cases(_: &CaseParams) -> Vec<Case> {
     let rate = Case {
         rate: Some(20_000.0),
         ..case("rate 20k/s c=50", "rate", 50, 64, 1)
     };
+    let scales = |c: Case| Case { scales: true, ..c };
     vec![
         case("pingpong c=1", "pingpong", 1, 64, 1),
-        case("pingpong c=50", "pingpong", 50, 64, 1),
-        case("pingpong c=500", "pingpong", 500, 64, 1),
-        case("pipelined c=50 d=16", "pingpong", 50, 64, 16),
+        scales(case("pingpong c=50", "pingpong", 50, 64, 1)),
+        scales(case("pingpong c=500", "pingpong", 500, 64, 1)),
+        scales(case("pipelined c=50 d=16", "pingpong", 50, 64, 16)),
         case("churn c=8", "churn", 8, 64, 1),
         rate,
         case("bulk c=1 16KiB", "bulk", 1, 16 * 1024, 1),
@@ -67,8 +75,8 @@ fn mode(case: &Case) -> Mode {
     }
 }
 
-fn run(case: &Case, server: &'static ServerSpec, env: &RunEnv) -> Row {
-    serve_and_load(case, server, env, &["echo"], mode(case))
+fn run(case: &Case, subject: &Subject, env: &RunEnv) -> Row {
+    serve_and_load(case, subject, env, &["echo"], mode(case))
 }
 
 /// One run of corio's load generator against `corio-bench serve SERVICE.. --server NAME`
@@ -76,13 +84,17 @@ fn run(case: &Case, server: &'static ServerSpec, env: &RunEnv) -> Row {
 /// connections, size and depth are the case's.
 pub(super) fn serve_and_load(
     case: &Case,
-    server: &'static ServerSpec,
+    subject: &Subject,
     env: &RunEnv,
     service: &[&str],
     mode: Mode,
 ) -> Row {
-    let mut row = Row::new(case, server);
-    let mut srv = match Server::start(server, service, env.server_core) {
+    let mut row = env.row(case, subject);
+    let Some(spec) = subject.spec() else {
+        row.error = Some(format!("{} is not a registered server", subject.name));
+        return row;
+    };
+    let mut srv = match Server::start(spec, service, env.workers, &env.server) {
         Ok(s) => s,
         Err(e) => {
             row.error = Some(e);
@@ -106,14 +118,14 @@ pub(super) fn serve_and_load(
     let (t0_tx, t0_rx) = mpsc::channel::<Instant>();
     let sampler = srv.sampler().map(|s| s.window(t0_rx, warmup, secs));
     match load::run(&cfg, Some(t0_tx)) {
-        Ok(r) => row.load = Some(r),
+        Ok(r) => row.load = Some(LoadFigures::from(&r)),
         Err(e) => row.error = Some(e.to_string()),
     }
     // The load returns after its window, so the sampler is due now (unless the load ended
     // early, and then the row has errors anyway).
-    row.server_window = sampler.and_then(|h| child::join_within(h, Instant::now()));
+    row.window = sampler.and_then(|h| child::join_within(h, Instant::now()));
     let complaint = srv.stop();
-    let problem = match (&row.error, row.server_window, complaint) {
+    let problem = match (&row.error, row.window, complaint) {
         (Some(_), _, _) => None,
         (None, None, c) => Some(c.unwrap_or_else(|| "the server sent no stats snapshot".into())),
         (None, Some(_), c) => c,
@@ -128,7 +140,10 @@ mod tests {
 
     #[test]
     fn every_case_has_a_mode() {
-        let modes: Vec<&str> = cases().iter().map(|c| mode(c).name()).collect();
+        let modes: Vec<&str> = cases(&CaseParams { idle_pairs: 1 })
+            .iter()
+            .map(|c| mode(c).name())
+            .collect();
         assert_eq!(
             modes,
             ["pingpong", "pingpong", "pingpong", "pingpong", "churn", "rate", "bulk"]

@@ -4,23 +4,25 @@
 //! No load generator: the child measures its own window (ops, its process CPU, its driver's
 //! syscalls) and prints them; a child that fails becomes a row with its error.
 
-use super::{fixture, Case, RunEnv, Unit, Workload};
+use super::fixture;
+use super::spec::{self, Case, CaseParams, RunEnv, Subject, Workload};
 use crate::child;
 use crate::content::BLOCK;
-use crate::load::LoadResult;
-use crate::row::Row;
-use crate::servers::{ReadReport, ServerSpec};
-use crate::snap::ServerSnap;
+use crate::results::{LoadFigures, Row, ServerFigures, Unit};
+use crate::serve::ReadReport;
 use std::time::Duration;
 
 pub static FILE_READ: Workload = Workload {
     name: "file-read",
-    unit: Unit::Op,
+    about: "random 4 KiB reads of a 256 MiB file in the page cache, 1 and 64 in flight",
     cases,
-    supports: |s| s.file_read.is_some(),
+    subjects: || spec::servers_with(|s| s.file_read.is_some()),
+    supports: |_, _| true,
+    available: spec::always,
+    subject_available: spec::every,
     run,
-    available: super::always,
     finish: fixture::remove,
+    model_pairs: &[("corio-uring", "corio-epoll")],
     also: &[
         ("corio-uring", "tokio"),
         ("corio-uring", "raw-uring"),
@@ -34,26 +36,30 @@ pub static FILE_READ: Workload = Workload {
          own blocking pool (the same hop as tokio's, cheaper per job).",
     ),
     threads_share_core: true,
+    min_secs: 0.0,
 };
 
 fn case(name: &str, depth: usize) -> Case {
     Case {
         name: name.into(),
         workload: &FILE_READ,
+        unit: Unit::Op,
         pattern: "random-read",
         conns: 0,
         size: BLOCK,
         depth,
         rate: None,
+        in_default: true,
+        scales: false,
     }
 }
 
-fn cases() -> Vec<Case> {
+fn cases(_: &CaseParams) -> Vec<Case> {
     vec![case("file-read qd=1", 1), case("file-read qd=64", 64)]
 }
 
-fn run(case: &Case, server: &'static ServerSpec, env: &RunEnv) -> Row {
-    let mut row = Row::new(case, server);
+fn run(case: &Case, subject: &Subject, env: &RunEnv) -> Row {
+    let mut row = env.row(case, subject);
     let file = match fixture::file(fixture::BIG) {
         Ok(f) => f,
         Err(e) => {
@@ -69,7 +75,7 @@ fn run(case: &Case, server: &'static ServerSpec, env: &RunEnv) -> Row {
     let args = [
         "file-read",
         "--server",
-        server.name,
+        subject.name,
         "--file",
         &file,
         "--depth",
@@ -82,7 +88,7 @@ fn run(case: &Case, server: &'static ServerSpec, env: &RunEnv) -> Row {
         check,
     ];
     let limit = Duration::from_secs_f64(env.secs + env.warmup + 30.0);
-    let out = match child::run_pinned(&args, env.server_core, limit) {
+    let out = match child::run_pinned(&args, &env.server, limit) {
         Ok(out) => out,
         Err(e) => {
             row.error = Some(e);
@@ -115,23 +121,24 @@ fn disk_problem(r: &ReadReport) -> Option<String> {
 /// The row's figures from the child's report: its ops are the row's requests.
 fn fill(row: &mut Row, r: &ReadReport) {
     row.error = disk_problem(r);
-    row.load = Some(LoadResult {
+    row.load = Some(LoadFigures {
         requests: r.ops,
         bytes: r.bytes,
         secs: r.secs,
-        p50_us: f64::NAN,
-        p99_us: f64::NAN,
-        p999_us: f64::NAN,
         errors: r.errors,
         corrupt: r.corrupt,
-        connect_errors: 0,
-        load_cpu_us: None,
-        load_wait_us: None,
+        ..LoadFigures::default()
     });
-    row.server_window = Some(ServerSnap {
+    let syscalls = match (r.enters, r.epoll_waits, r.io_syscalls) {
+        (Some(e), _, _) if row.model == crate::results::Model::Completion => Some(e),
+        (_, Some(w), Some(io)) => Some(w + io),
+        _ => None,
+    };
+    row.window = Some(ServerFigures {
         cpu_us: r.cpu_us,
         proc_cpu_us: r.proc_cpu_us,
         run_wait_us: r.run_wait_us,
+        syscalls,
         enters: r.enters,
         epoll_waits: r.epoll_waits,
         io_syscalls: r.io_syscalls,

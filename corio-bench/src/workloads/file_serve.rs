@@ -3,19 +3,23 @@
 //! over 50 connections; corio's load generator checks every byte of every answer against the
 //! file's content. Runs like echo (`echo::serve_and_load`); work is counted in megabytes.
 
-use super::{echo, fixture, Case, RunEnv, Unit, Workload};
+use super::spec::{self, Case, CaseParams, RunEnv, Subject, Workload};
+use super::{echo, fixture};
 use crate::load::Mode;
-use crate::row::Row;
-use crate::servers::ServerSpec;
+use crate::results::{Row, Unit};
 
 pub static FILE_SERVE: Workload = Workload {
     name: "file-serve",
-    unit: Unit::Megabyte,
+    about: "a static file server: 50 connections fetching a 1 MiB file again and again, read \
+            in 64 KiB chunks and sent",
     cases,
-    supports: |s| s.file.is_some(),
+    subjects: || spec::servers_with(|s| s.file.is_some()),
+    supports: |_, _| true,
+    available: spec::always,
+    subject_available: spec::every,
     run,
-    available: super::always,
     finish: fixture::remove,
+    model_pairs: &[("corio-uring", "corio-epoll")],
     also: &[("corio-uring", "tokio"), ("corio-epoll", "tokio")],
     model_note: Some(
         "Model: each 64 KiB chunk is a file read then a socket write; tokio sends every read \
@@ -24,29 +28,34 @@ pub static FILE_SERVE: Workload = Workload {
          of the CPU is the kernel copying 1 MiB into the socket either way.",
     ),
     threads_share_core: true,
+    // A 1 MiB answer takes tens of milliseconds: a shorter window may see none end.
+    min_secs: 0.5,
 };
 
-fn cases() -> Vec<Case> {
+fn cases(_: &CaseParams) -> Vec<Case> {
     vec![Case {
         name: "file-serve c=50".into(),
         workload: &FILE_SERVE,
+        unit: Unit::Megabyte,
         pattern: "fetch",
         conns: 50,
         size: fixture::SMALL.1 as usize,
         depth: 1,
         rate: None,
+        in_default: true,
+        scales: false,
     }]
 }
 
-fn run(case: &Case, server: &'static ServerSpec, env: &RunEnv) -> Row {
+fn run(case: &Case, subject: &Subject, env: &RunEnv) -> Row {
     let file = match fixture::file(fixture::SMALL) {
         Ok(f) => f,
         Err(e) => {
-            let mut row = Row::new(case, server);
+            let mut row = env.row(case, subject);
             row.error = Some(e);
             return row;
         }
     };
     let file = file.to_string_lossy().into_owned();
-    echo::serve_and_load(case, server, env, &["file", "--file", &file], Mode::Fetch)
+    echo::serve_and_load(case, subject, env, &["file", "--file", &file], Mode::Fetch)
 }

@@ -9,9 +9,9 @@
 //! data completes as cancelled and keeps nothing.
 
 use super::Uring;
-use crate::driver::op::{Direction, FileRef, Interest, OpState, Operation, Orphan};
+use crate::driver::op::{Direction, FileRef, OpState, Operation, Orphan};
 use crate::driver::OpResult;
-use io_uring::{opcode, types};
+use io_uring::opcode;
 use std::io;
 use std::task::{Context, Poll};
 
@@ -52,9 +52,11 @@ impl Uring {
                     self.stats.io_syscalls += 1;
                     match op.attempt() {
                         Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                        Err(e) if crate::sys::would_block(&e) => match op.interest() {
-                            Some(interest) => return self.push_poll(state, interest, cx),
-                            None => return Poll::Ready((Err(e), 0)),
+                        Err(e) if crate::sys::would_block(&e) => match (op.interest(), op.file()) {
+                            (Some(interest), Some(file)) => {
+                                return self.push_poll(state, file, interest.dir, cx)
+                            }
+                            _ => return Poll::Ready((Err(e), 0)),
                         },
                         res => return Poll::Ready((res, 0)),
                     }
@@ -66,22 +68,22 @@ impl Uring {
         }
     }
 
-    /// Arms a one-shot POLL_ADD for `interest` and parks the op on it.
+    /// Arms a one-shot POLL_ADD on `file` (its fd or its slot) for `dir`, and parks the op on
+    /// it.
     fn push_poll(
         &mut self,
         state: &mut OpState,
-        interest: Interest,
+        file: FileRef,
+        dir: Direction,
         cx: &Context<'_>,
     ) -> Poll<OpResult> {
-        let mask = match interest.dir {
+        let mask = match dir {
             Direction::Read => libc::POLLIN | libc::POLLRDHUP | libc::POLLPRI,
             Direction::Write => libc::POLLOUT,
         } as u32;
-        let user_data = self
-            .slots
-            .insert(Some(FileRef::Fd(interest.fd)), cx.waker().clone());
-        let sqe = opcode::PollAdd::new(types::Fd(interest.fd), mask)
-            .build()
+        let user_data = self.slots.insert(Some(file), cx.waker().clone());
+        let sqe = file
+            .sqe(|fd| opcode::PollAdd::new(fd, mask).build())
             .user_data(user_data);
         // SAFETY: a POLL_ADD SQE carries no pointers.
         match unsafe { self.push(&sqe) } {

@@ -26,7 +26,7 @@ use crate::driver::slots::{Delivery, Orphaned, Slots};
 use crate::driver::{DriverStats, OpResult};
 use cancel::{Cancels, Target};
 pub(crate) use fallback::NeverRan;
-use io_uring::{opcode, squeue, types, IoUring};
+use io_uring::{opcode, types, IoUring};
 use msg::{MsgRing, MSG_TOKEN};
 use registered::{FIXED_CLOSE_TOKEN, INSTALL_TOKEN};
 pub(crate) use setup::Unavailable;
@@ -145,12 +145,9 @@ impl Uring {
     ) -> Poll<OpResult> {
         match *state {
             OpState::Unstarted => {
+                // The op's SQE names its files itself, each with its kind's flag (FileRef).
                 let file = op.file();
-                let mut sqe = op.sqe();
-                if let Some(FileRef::Fixed(_)) = file {
-                    // The SQE's fd field holds the slot (SharedFd::sqe_fd): say so.
-                    sqe = sqe.flags(squeue::Flags::FIXED_FILE);
-                }
+                let sqe = op.sqe();
                 let user_data = self.slots.insert(file, cx.waker().clone());
                 // SAFETY: the SQE points into memory `op` owns (Operation contract), and the
                 // caller keeps `op` alive until `poll_op` returns Ready, or hands it to
@@ -244,8 +241,9 @@ impl Uring {
         self.slots.wake_fd(file);
     }
 
-    /// Queues a wake-up for another executor's ring: one IORING_OP_MSG_RING, submitted with
-    /// this turn's other SQEs. False if this ring cannot send or `target` cannot receive.
+    /// Wakes another executor's ring: one IORING_OP_MSG_RING, submitted now (`submit_wakes`),
+    /// since the code that woke the target may block this thread before it returns to the
+    /// loop. False if this ring cannot send or `target` cannot receive.
     pub(crate) fn msg_ring(&mut self, target: &Arc<Notifier>) -> bool {
         let Some((sqe, key)) = self.msg.prepare(target) else {
             return false;
@@ -258,6 +256,7 @@ impl Uring {
             return false;
         }
         self.msg.queued();
+        self.submit_wakes();
         true
     }
 

@@ -7,8 +7,8 @@
 //!   message's own CQE is reaped.
 //! - A message that fails still wakes: its CQE's error sends the wake-up through the target's
 //!   eventfd instead.
-//! - A queued message leaves within the turn that queued it (`Uring::submit_wakes`) and before
-//!   the loop stops turning (`Uring::flush`); `unsubmitted` says one waits in the SQ.
+//! - A message leaves when it is queued (`Uring::msg_ring` submits it at once), and is answered
+//!   before the loop stops turning (`Uring::flush`); `unsubmitted` says one waits in the SQ.
 
 use crate::driver::notify::Notifier;
 use crate::driver::stats::DriverStats;

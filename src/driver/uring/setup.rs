@@ -6,10 +6,35 @@ use std::io;
 
 /// Why io_uring could not be used.
 pub(crate) enum Unavailable {
-    /// The kernel refuses io_uring or lacks something corio needs: `Auto` falls back.
-    Refused(String),
+    /// The kernel refuses io_uring or lacks something corio needs: `Auto` falls back. `errno`
+    /// is the kernel's answer where a syscall refused (EPERM, EACCES, ENOSYS, EINVAL), kept as
+    /// data so that callers never parse it back out of `why`.
+    Refused { why: String, errno: Option<i32> },
     /// A resource failure: reported as an error even under `Auto`.
     Error(io::Error),
+}
+
+impl Unavailable {
+    /// A refusal that is not a syscall's answer (a missing feature or opcode).
+    fn missing(why: impl Into<String>) -> Unavailable {
+        Unavailable::Refused {
+            why: why.into(),
+            errno: None,
+        }
+    }
+}
+
+/// The errno a `CORIO_FORCE_URING_UNAVAILABLE` value names (`EPERM`, `ENOSYS`...), so a forced
+/// refusal carries the same data as a real one.
+fn forced_errno(value: &str) -> Option<i32> {
+    let name = value.split(|c: char| !c.is_ascii_alphanumeric()).next()?;
+    match name {
+        "EPERM" => Some(libc::EPERM),
+        "EACCES" => Some(libc::EACCES),
+        "ENOSYS" => Some(libc::ENOSYS),
+        "EINVAL" => Some(libc::EINVAL),
+        _ => None,
+    }
 }
 
 /// The setup flags corio asks for, in the order they are given up when the kernel refuses
@@ -18,14 +43,18 @@ const FLAGS: [&str; 3] = ["SINGLE_ISSUER", "COOP_TASKRUN", "DEFER_TASKRUN"];
 
 fn classify(err: io::Error) -> Unavailable {
     match err.raw_os_error() {
-        Some(libc::ENOSYS) => {
-            Unavailable::Refused("io_uring_setup: ENOSYS (not in this kernel)".into())
-        }
-        Some(libc::EPERM) | Some(libc::EACCES) => {
+        Some(libc::ENOSYS) => Unavailable::Refused {
+            why: "io_uring_setup: ENOSYS (not in this kernel)".into(),
+            errno: Some(libc::ENOSYS),
+        },
+        Some(code @ (libc::EPERM | libc::EACCES)) => {
             let sysctl = std::fs::read_to_string("/proc/sys/kernel/io_uring_disabled")
                 .map(|s| format!(", kernel.io_uring_disabled={}", s.trim()))
                 .unwrap_or_default();
-            Unavailable::Refused(format!("io_uring_setup: {err}{sysctl}"))
+            Unavailable::Refused {
+                why: format!("io_uring_setup: {err}{sysctl}"),
+                errno: Some(code),
+            }
         }
         _ => Unavailable::Error(err),
     }
@@ -35,9 +64,10 @@ fn classify(err: io::Error) -> Unavailable {
 pub(crate) fn build(entries: u32) -> Result<(IoUring, Vec<&'static str>), Unavailable> {
     if let Ok(why) = std::env::var("CORIO_FORCE_URING_UNAVAILABLE") {
         // Test hook: pretend the kernel refused io_uring, to exercise the fallback.
-        return Err(Unavailable::Refused(format!(
-            "forced by CORIO_FORCE_URING_UNAVAILABLE={why}"
-        )));
+        return Err(Unavailable::Refused {
+            errno: forced_errno(&why),
+            why: format!("forced by CORIO_FORCE_URING_UNAVAILABLE={why}"),
+        });
     }
     let mut n = FLAGS.len();
     loop {
@@ -55,9 +85,10 @@ pub(crate) fn build(entries: u32) -> Result<(IoUring, Vec<&'static str>), Unavai
             Ok(ring) => return Ok((ring, FLAGS[..n].to_vec())),
             Err(e) if e.raw_os_error() == Some(libc::EINVAL) && n > 0 => n -= 1,
             Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
-                return Err(Unavailable::Refused(format!(
-                    "io_uring_setup: {e} with no flags (kernel too old?)"
-                )))
+                return Err(Unavailable::Refused {
+                    why: format!("io_uring_setup: {e} with no flags (kernel too old?)"),
+                    errno: Some(libc::EINVAL),
+                })
             }
             Err(e) => return Err(classify(e)),
         }
@@ -70,13 +101,13 @@ pub(crate) fn build(entries: u32) -> Result<(IoUring, Vec<&'static str>), Unavai
 pub(crate) fn check(ring: &IoUring) -> Result<Native, Unavailable> {
     let params = ring.params();
     if !params.is_feature_nodrop() {
-        return Err(Unavailable::Refused(
-            "kernel lacks IORING_FEAT_NODROP (completions could be lost)".into(),
+        return Err(Unavailable::missing(
+            "kernel lacks IORING_FEAT_NODROP (completions could be lost)",
         ));
     }
     if !params.is_feature_ext_arg() {
-        return Err(Unavailable::Refused(
-            "kernel lacks IORING_FEAT_EXT_ARG (timed waits)".into(),
+        return Err(Unavailable::missing(
+            "kernel lacks IORING_FEAT_EXT_ARG (timed waits)",
         ));
     }
     let mut probe = Probe::new();
@@ -86,7 +117,7 @@ pub(crate) fn check(ring: &IoUring) -> Result<Native, Unavailable> {
     let mut native = Native::default();
     for op in opcodes::REQUIRED {
         if !probe.is_supported(op.code) {
-            return Err(Unavailable::Refused(format!(
+            return Err(Unavailable::missing(format!(
                 "kernel lacks opcode IORING_OP_{}",
                 op.name
             )));
@@ -112,13 +143,13 @@ fn force_missing(names: &str, native: &mut Native) -> Result<(), Unavailable> {
         match opcodes::by_name(name) {
             Some((op, false)) => native.clear(op),
             Some((op, true)) => {
-                return Err(Unavailable::Refused(format!(
+                return Err(Unavailable::missing(format!(
                     "kernel lacks opcode IORING_OP_{} (forced)",
                     op.name
                 )))
             }
             None => {
-                return Err(Unavailable::Refused(format!(
+                return Err(Unavailable::missing(format!(
                     "kernel lacks opcode IORING_OP_{} (forced; not an opcode corio uses)",
                     name.trim()
                 )))
@@ -146,8 +177,8 @@ pub(crate) fn check_cancel_fd(ring: &mut IoUring) -> Result<(), Unavailable> {
     ring.submit_and_wait(1).map_err(classify)?;
     let res = ring.completion().next().map(|c| c.result());
     match res {
-        Some(r) if r == -libc::EINVAL => Err(Unavailable::Refused(
-            "kernel lacks IORING_ASYNC_CANCEL_FD (Linux 5.19+), which close() needs".into(),
+        Some(r) if r == -libc::EINVAL => Err(Unavailable::missing(
+            "kernel lacks IORING_ASYNC_CANCEL_FD (Linux 5.19+), which close() needs",
         )),
         // -ENOENT: nothing to cancel, as expected.
         _ => Ok(()),
@@ -227,7 +258,16 @@ pub(crate) fn check_msg_ring(ring: &mut IoUring, token: u64) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::msg_ring_safe;
+    use super::{forced_errno, msg_ring_safe};
+
+    #[test]
+    fn a_forced_refusal_names_its_errno() {
+        assert_eq!(forced_errno("EPERM"), Some(libc::EPERM));
+        assert_eq!(forced_errno("EPERM (test)"), Some(libc::EPERM));
+        assert_eq!(forced_errno("ENOSYS"), Some(libc::ENOSYS));
+        assert_eq!(forced_errno("test"), None);
+        assert_eq!(forced_errno(""), None);
+    }
 
     #[test]
     fn msg_ring_into_defer_taskrun_rings_needs_linux_6_3() {

@@ -1,6 +1,6 @@
-//! Making sure things leave before the loop stops: queued wake-ups for other executors
-//! (`submit_wakes`, `flush`), and everything in flight when the executor shuts down
-//! (`shutdown`, and the `Drop` that runs it if nothing else did).
+//! Making sure things leave: wake-ups for other executors, at once (`submit_wakes`) and
+//! answered before the loop stops (`flush`), and everything in flight when the executor shuts
+//! down (`shutdown`, and the `Drop` that runs it if nothing else did).
 
 use super::{Target, Uring, WAKE_TOKEN};
 use std::time::{Duration, Instant};
@@ -12,11 +12,11 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
 impl Uring {
     /// Hands a queued MSG_RING wake-up to the kernel now, with a submit-only enter (no wait),
-    /// when the loop has more work to do before its next park: the target then wakes within
-    /// this turn even if the next task blocks its thread. What completed meanwhile is reaped,
-    /// so a message that failed takes its eventfd fallback now too. Nothing to do (and no
+    /// so the target wakes even if the code that woke it then blocks this thread (issue 21
+    /// defect 5). What completed meanwhile is reaped, so a message that failed takes its
+    /// eventfd fallback now too (a full SQ's push reaps the same way). Nothing to do (and no
     /// syscall) when no message is queued.
-    pub(crate) fn submit_wakes(&mut self) {
+    pub(super) fn submit_wakes(&mut self) {
         if !self.msg.unsubmitted() {
             return;
         }
@@ -83,6 +83,10 @@ impl Uring {
     }
 
     fn leak_in_flight(&mut self) {
+        crate::trace::event!(
+            warn,
+            "ring shutdown: operations still in the kernel after the grace period; their buffers are leaked, not freed"
+        );
         self.slots.leak_orphans();
         if self.wake.in_flight {
             std::mem::forget(std::mem::replace(&mut self.wake.buf, Box::new(0)));

@@ -40,7 +40,7 @@ const BACKLOG: i32 = 1024;
 /// }).unwrap();
 /// ```
 pub struct TcpListener {
-    fd: SharedFd,
+    pub(crate) fd: SharedFd,
     backoff: Cell<Duration>,
 }
 

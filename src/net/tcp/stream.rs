@@ -9,7 +9,7 @@ use crate::op::recv::{self, ReadKind};
 use crate::op::{close, connect, register, send, shutdown, writev};
 use crate::sys::addr::{sock_name, RawAddr};
 use std::io;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::time::Instant;
 
 /// A TCP connection.
@@ -26,7 +26,7 @@ use std::time::Instant;
 /// }).unwrap();
 /// ```
 pub struct TcpStream {
-    fd: SharedFd,
+    pub(crate) fd: SharedFd,
 }
 
 impl TcpStream {
@@ -75,11 +75,12 @@ impl TcpStream {
         })
     }
 
-    /// Connects to `addr`, trying each resolved address in turn. Name resolution is a blocking
-    /// call; pass a `SocketAddr` to avoid it.
-    pub async fn connect(addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
+    /// Connects to `addr`, trying each resolved address in turn. A name (`"host:port"`) is
+    /// resolved on the blocking pool ([`lookup_host`](crate::net::lookup_host)), so the
+    /// executor's thread never waits for DNS; an address is used as it is.
+    pub async fn connect(addr: impl crate::net::ToSocketAddrs) -> io::Result<TcpStream> {
         let mut last = None;
-        for a in addr.to_socket_addrs()? {
+        for a in crate::net::lookup::resolve(&addr).await? {
             match TcpStream::connect_one(a).await {
                 Ok(s) => return Ok(s),
                 Err(e) => last = Some(e),

@@ -15,11 +15,18 @@ use std::time::Duration;
 
 /// A Unix-domain socket listening for connections.
 pub struct UnixListener {
-    fd: SharedFd,
+    pub(crate) fd: SharedFd,
     backoff: Cell<Duration>,
 }
 
 impl UnixListener {
+    pub(crate) fn from_fd(fd: SharedFd) -> UnixListener {
+        UnixListener {
+            fd,
+            backoff: Cell::new(Duration::ZERO),
+        }
+    }
+
     /// Binds to `path` and listens. The path must not exist.
     pub fn bind(path: impl AsRef<Path>) -> io::Result<UnixListener> {
         let fd = socket(libc::AF_UNIX, libc::SOCK_STREAM)?;
@@ -28,15 +35,6 @@ impl UnixListener {
         syscall!(listen(fd.as_raw_fd(), 1024))?;
         Ok(UnixListener {
             fd: SharedFd::new(fd)?,
-            backoff: Cell::new(Duration::ZERO),
-        })
-    }
-
-    /// Adopts a listening Unix socket made with std (or inherited), on the current runtime.
-    /// Must be called inside a runtime.
-    pub fn from_std(socket: std::os::unix::net::UnixListener) -> io::Result<UnixListener> {
-        Ok(UnixListener {
-            fd: crate::net::socket::adopt(socket.into())?,
             backoff: Cell::new(Duration::ZERO),
         })
     }

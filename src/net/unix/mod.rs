@@ -1,8 +1,15 @@
-//! Unix-domain stream sockets: [`UnixListener`] and [`UnixStream`].
+//! Unix-domain sockets: [`UnixListener`] and [`UnixStream`], [`UnixDatagram`], and the
+//! peer's credentials ([`UCred`]); anonymous pipes ([`pipe`]).
 
+mod cred;
+mod datagram;
 mod listener;
+pub mod pipe;
+mod readiness;
 mod stream;
 
+pub use cred::UCred;
+pub use datagram::UnixDatagram;
 pub use listener::UnixListener;
 pub use stream::UnixStream;
 
@@ -12,7 +19,7 @@ use std::path::{Path, PathBuf};
 /// The address of a Unix socket: its path, or none for an unnamed socket.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SocketAddr {
-    path: Option<PathBuf>,
+    pub(crate) path: Option<PathBuf>,
 }
 
 impl SocketAddr {

@@ -17,38 +17,12 @@ use std::time::Instant;
 
 /// A Unix-domain stream connection.
 pub struct UnixStream {
-    fd: SharedFd,
+    pub(crate) fd: SharedFd,
 }
 
 impl UnixStream {
     pub(crate) fn from_fd(fd: SharedFd) -> UnixStream {
         UnixStream { fd }
-    }
-
-    /// Gives the socket back as a std stream, deregistered from this executor (to hand it to
-    /// another worker or runtime, which adopts it with [`from_std`](Self::from_std)). Fails
-    /// with `WouldBlock` while an operation on it is still in flight or bytes from a dropped
-    /// read are kept on it, and with `NotConnected` after `close`.
-    pub fn into_std(self) -> io::Result<std::os::unix::net::UnixStream> {
-        self.fd.check_open()?;
-        if self.fd.has_stash() {
-            return Err(io::Error::new(
-                io::ErrorKind::WouldBlock,
-                "bytes from a dropped read are still kept on this stream",
-            ));
-        }
-        match self.fd.take_if_last() {
-            Some(taken) if taken.fd >= 0 => {
-                // SAFETY: `take_if_last` gave us sole ownership of this open fd (a Unix socket
-                // is never in the ring's registered files, so it has a number).
-                let std = unsafe { std::os::unix::net::UnixStream::from_raw_fd(taken.fd) };
-                Ok(std)
-            }
-            _ => Err(io::Error::new(
-                io::ErrorKind::WouldBlock,
-                "an operation on this stream is still in flight",
-            )),
-        }
     }
 
     /// Adopts a connected Unix stream made with std (or inherited), on the current runtime. Must be
@@ -143,17 +117,6 @@ impl UnixStream {
     /// Writes the buffers in order with one sendmsg (or SQE); returns how many bytes went.
     pub async fn writev<B: IoBuf>(&self, bufs: Vec<B>) -> BufResult<usize, Vec<B>> {
         writev::writev(&self.fd, bufs).await
-    }
-
-    /// Waits until a read would not wait, without taking a buffer; see
-    /// [`TcpStream::readable`](crate::net::TcpStream::readable).
-    pub async fn readable(&self) -> io::Result<()> {
-        crate::op::poll::readable(&self.fd).await
-    }
-
-    /// Waits until a write would not wait (buffer space, or an error).
-    pub async fn writable(&self) -> io::Result<()> {
-        crate::op::poll::writable(&self.fd).await
     }
 
     pub(crate) fn shared_fd(&self) -> &SharedFd {

@@ -35,7 +35,6 @@ impl Operation for TestRecv {
     }
     fn interest(&self) -> Option<Interest> {
         Some(Interest {
-            fd: self.fd,
             token: None,
             dir: Direction::Read,
         })

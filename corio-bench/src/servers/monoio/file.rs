@@ -1,0 +1,102 @@
+//! monoio's file services on its io_uring driver: the static file server and the file-read
+//! runner, on `monoio::fs::File::read_at` (an io_uring READ).
+
+use crate::content::BLOCK;
+use crate::servers::contract::{no_file, Worker, CHUNK};
+use crate::servers::reader::{Meter, ReadJob, Reader};
+use monoio::fs::File;
+use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
+use std::io;
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+fn runtime() -> io::Result<monoio::Runtime<monoio::IoUringDriver>> {
+    monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
+        .with_entries(1024)
+        .build()
+}
+
+/// The static file server: the file is opened once per worker and shared by its connections.
+pub(super) fn serve(w: Worker) -> io::Result<()> {
+    let Worker {
+        listener,
+        counters,
+        mut ready,
+        file,
+        ..
+    } = w;
+    let path = file.ok_or_else(no_file)?;
+    let len = std::fs::metadata(&path)?.len();
+    runtime()?.block_on(async move {
+        let file = Rc::new(File::open(&path).await?);
+        let listener = monoio::net::TcpListener::from_std(listener)?;
+        ready.up(None);
+        loop {
+            let (stream, _) = listener.accept().await?;
+            counters.accepted.fetch_add(1, Ordering::Relaxed);
+            monoio::spawn(send_file(stream, file.clone(), len));
+        }
+    })
+}
+
+/// Each byte received asks for the whole file: read a chunk, send it, until the end.
+async fn send_file(mut stream: monoio::net::TcpStream, file: Rc<File>, len: u64) {
+    let _ = stream.set_nodelay(true);
+    let mut req = Vec::with_capacity(64);
+    let mut chunk = Vec::with_capacity(CHUNK);
+    loop {
+        // monoio reads into the start of the buffer and sets its length.
+        let (res, r) = stream.read(req).await;
+        req = r;
+        let asked = match res {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        for _ in 0..asked {
+            let mut off = 0;
+            while off < len {
+                let (res, c) = file.read_at(chunk, off).await;
+                match res {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => off += n as u64,
+                }
+                let (res, c) = stream.write_all(c).await;
+                if res.is_err() {
+                    return;
+                }
+                chunk = c;
+            }
+        }
+    }
+}
+
+/// The file-read runner: `depth` tasks, one read in flight each.
+pub(super) fn read(job: &ReadJob, meter: &Arc<Meter>) -> io::Result<()> {
+    runtime()?.block_on(async {
+        let file = Rc::new(File::open(&job.file).await?);
+        let tasks: Vec<_> = (0..job.depth)
+            .map(|slot| {
+                let reader = Reader::new(slot, job);
+                monoio::spawn(read_loop(file.clone(), reader, meter.clone()))
+            })
+            .collect();
+        meter.start();
+        for t in tasks {
+            t.await;
+        }
+        Ok(())
+    })
+}
+
+async fn read_loop(file: Rc<File>, mut r: Reader, meter: Arc<Meter>) {
+    let mut buf = Vec::with_capacity(BLOCK);
+    loop {
+        let off = r.next_offset();
+        let (res, b) = file.read_at(buf, off).await;
+        buf = b;
+        if !r.done(&meter, off, res, &buf) {
+            return;
+        }
+    }
+}
