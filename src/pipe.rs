@@ -40,7 +40,7 @@
 //! Bytes still in the pipe when it is dropped are discarded with it.
 
 use crate::fd::SharedFd;
-use crate::net::TcpStream;
+use crate::net::{TcpStream, UnixStream};
 use crate::op::splice::{self, invalid, Level};
 use crate::sys::syscall;
 use std::io;
@@ -106,7 +106,7 @@ impl Pipe {
     ///
     /// The pipe must be empty (splice the bytes out first), and `src` must hold no bytes kept
     /// from a dropped read (read them first): otherwise `InvalidInput`, and nothing moves.
-    pub async fn splice_from(&self, src: &TcpStream, max: usize) -> io::Result<usize> {
+    pub async fn splice_from(&self, src: &impl SpliceStream, max: usize) -> io::Result<usize> {
         self.level.settled().await;
         if !self.is_empty() {
             return Err(invalid("splice_from into a pipe that still holds bytes"));
@@ -115,20 +115,57 @@ impl Pipe {
         if len == 0 {
             return Err(invalid("splice_from with max = 0 could not tell EOF apart"));
         }
-        splice::into_pipe(src.shared_fd(), &self.write, &self.level, len).await
+        splice::into_pipe(
+            sealed::Sealed::shared_fd(src),
+            &self.write,
+            &self.level,
+            len,
+        )
+        .await
     }
 
     /// Moves up to `max` of the bytes in the pipe to `dst`, waiting for buffer space; returns
     /// how many (0 only if the pipe is empty or `max` is 0). Observes `dst`'s write deadline.
-    pub async fn splice_to(&self, dst: &TcpStream, max: usize) -> io::Result<usize> {
+    pub async fn splice_to(&self, dst: &impl SpliceStream, max: usize) -> io::Result<usize> {
         self.level.settled().await;
         let len = max.min(self.len()).min(u32::MAX as usize) as u32;
         if len == 0 {
             return Ok(0);
         }
-        splice::out_of_pipe(&self.read, dst.shared_fd(), &self.level, len).await
+        splice::out_of_pipe(&self.read, sealed::Sealed::shared_fd(dst), &self.level, len).await
     }
 }
+
+/// A stream socket a [`Pipe`] can splice from and to: [`TcpStream`] and [`UnixStream`].
+/// Sealed: splice needs the socket's shared descriptor, which only corio's own types hold.
+pub trait SpliceStream: sealed::Sealed {}
+
+// The sealed trait is unnameable outside the crate, so its crate-private return type is too.
+// io::copy's spliced loop reads a source's shared descriptor through it (bytes a dropped read
+// kept there come first).
+#[allow(private_interfaces)]
+pub(crate) mod sealed {
+    use crate::fd::SharedFd;
+
+    pub trait Sealed {
+        fn shared_fd(&self) -> &SharedFd;
+    }
+
+    impl Sealed for crate::net::TcpStream {
+        fn shared_fd(&self) -> &SharedFd {
+            crate::net::TcpStream::shared_fd(self)
+        }
+    }
+
+    impl Sealed for crate::net::UnixStream {
+        fn shared_fd(&self) -> &SharedFd {
+            crate::net::UnixStream::shared_fd(self)
+        }
+    }
+}
+
+impl SpliceStream for TcpStream {}
+impl SpliceStream for UnixStream {}
 
 impl std::fmt::Debug for Pipe {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

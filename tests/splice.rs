@@ -216,6 +216,72 @@ fn pipes_release_their_fds() {
     });
 }
 
+/// Unix streams splice too (corio-proxy's `unix:` listeners and upstreams): Unix -> TCP and
+/// TCP -> Unix, byte-exact, and `UnixStream::readable` wakes for data and for EOF.
+#[test]
+fn splice_between_unix_and_tcp_streams() {
+    use corio::net::UnixStream;
+    run_test(|| async {
+        const LEN: usize = 1 << 20;
+        let (u_out, u_in) = UnixStream::pair().unwrap();
+        let (t_in, t_out) = tcp_pair().await;
+        let writer = corio::spawn(async move {
+            let (res, _) = u_out.write_all(pattern(9, LEN)).await;
+            res.unwrap();
+            u_out.shutdown(std::net::Shutdown::Write).await.unwrap();
+            u_out
+        });
+        let reader = corio::spawn(async move { read_all(&t_out).await });
+        let pipe = Pipe::new().unwrap();
+        let mut moved = 0;
+        loop {
+            u_in.readable().await.unwrap();
+            let n = pipe.splice_from(&u_in, pipe.capacity()).await.unwrap();
+            if n == 0 {
+                t_in.shutdown(std::net::Shutdown::Write).await.unwrap();
+                break;
+            }
+            moved += n;
+            while !pipe.is_empty() {
+                pipe.splice_to(&t_in, pipe.len()).await.unwrap();
+            }
+        }
+        assert_eq!(moved, LEN);
+        assert!(reader.await.unwrap() == pattern(9, LEN));
+        drop(writer.await.unwrap());
+        // TCP -> Unix.
+        let (t_out, t_in) = tcp_pair().await;
+        let (u_in, u_out) = UnixStream::pair().unwrap();
+        let (res, _) = t_out.write_all(pattern(10, 5000)).await;
+        res.unwrap();
+        t_out.shutdown(std::net::Shutdown::Write).await.unwrap();
+        let n = pipe.splice_from(&t_in, pipe.capacity()).await.unwrap();
+        assert!(n > 0);
+        while !pipe.is_empty() {
+            pipe.splice_to(&u_in, pipe.len()).await.unwrap();
+        }
+        let (res, buf) = u_out.read(Vec::with_capacity(8192)).await;
+        assert_eq!(res.unwrap(), n);
+        assert_eq!(&buf[..], &pattern(10, 5000)[..n]);
+        // io::copy_half_spliced between a Unix and a TCP stream, to EOF, shuts `to` down.
+        let (u_out, u_in) = UnixStream::pair().unwrap();
+        let (t_in, t_out) = tcp_pair().await;
+        let writer = corio::spawn(async move {
+            let (res, _) = u_out.write_all(pattern(12, LEN)).await;
+            res.unwrap();
+            u_out.shutdown(std::net::Shutdown::Write).await.unwrap();
+            u_out
+        });
+        let reader = corio::spawn(async move { read_all(&t_out).await });
+        let copied = corio::io::copy_half_spliced(&u_in, &t_in, &())
+            .await
+            .unwrap();
+        assert_eq!(copied, LEN as u64);
+        assert!(reader.await.unwrap() == pattern(12, LEN));
+        drop(writer.await.unwrap());
+    });
+}
+
 /// Child of `a_splice_on_the_ring_fallback_never_blocks_the_executor` (run with
 /// `CORIO_FORCE_MISSING_OPCODE=SPLICE`): on io_uring, splice then takes its readiness form on
 /// the ring (splice(2) after POLL_ADD), on sockets the ring keeps blocking.
@@ -283,7 +349,7 @@ fn child_fallback_splice() {
         let (start, before) = (std::time::Instant::now(), ticks.get());
         let r = timeout(
             Duration::from_millis(500),
-            pipe.splice_from(&reader_src, 64),
+            pipe.splice_from(&*reader_src, 64),
         )
         .await;
         waited(start, before, r.is_err());

@@ -15,14 +15,15 @@
 //! close does this): an epoll registration belongs to the open file description, which a
 //! successor shares, so a closed but still registered descriptor would keep taking its events.
 
+use crate::bind::{self, Acceptor};
 use crate::config::Accept;
+use crate::conn::{Conn, StdConn};
 use crate::limits::{self, Permit};
 use crate::listeners::{Entry, Stop};
 use crate::log;
 use crate::pair::{self, Listener, Live};
 use crate::steer;
 use crate::worker::{select, Either, Shared};
-use corio::net::{TcpListener, TcpStream};
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::pin::pin;
@@ -38,7 +39,7 @@ const ALONE_CHECK: Duration = Duration::from_secs(1);
 
 /// Accepts on one socket of `entry` until the entry stops.
 pub async fn accept_loop(
-    listener: TcpListener,
+    listener: Acceptor,
     entry: Arc<Entry>,
     shared: Arc<Shared>,
     worker: usize,
@@ -110,10 +111,15 @@ async fn permit(entry: &Arc<Entry>, shared: &Arc<Shared>) -> Option<Permit> {
 /// most until the drain deadline).
 async fn serve_queued(fd: i32, entry: &Arc<Entry>, shared: &Arc<Shared>, worker: usize) {
     let deadline = Instant::now() + shared.drain_timeout();
-    let mut left = steer::queued(fd);
+    let listen = entry.addr();
+    // A Unix socket has no queue length to read (TCP_INFO): take until the queue is empty.
+    let mut left = match listen {
+        crate::addr::Listen::Tcp(_) => steer::queued(fd),
+        crate::addr::Listen::Unix(_) => usize::MAX,
+    };
     while left > 0 {
         left -= 1;
-        match steer::accept_now(fd) {
+        match bind::accept_now(&listen, fd) {
             Ok(Some((conn, peer))) => {
                 let permit = match limits::try_acquire(&entry.gate, &shared.gate) {
                     Some(p) => p,
@@ -126,7 +132,7 @@ async fn serve_queued(fd: i32, entry: &Arc<Entry>, shared: &Arc<Shared>, worker:
                         }
                     }
                 };
-                match TcpStream::from_std(conn) {
+                match conn.adopt() {
                     Ok(stream) => dispatch(stream, peer, permit, entry, shared, worker),
                     Err(e) => log::error(format_args!("listener {}: {e}", entry.addr())),
                 }
@@ -143,8 +149,8 @@ async fn serve_queued(fd: i32, entry: &Arc<Entry>, shared: &Arc<Shared>, worker:
 /// Hands a client to the worker that serves it: this one (reuseport), or the least loaded
 /// (balanced).
 pub fn dispatch(
-    stream: TcpStream,
-    peer: SocketAddr,
+    stream: Conn,
+    peer: Option<SocketAddr>,
     permit: Permit,
     entry: &Entry,
     shared: &Arc<Shared>,
@@ -172,7 +178,7 @@ pub fn dispatch(
     drop(corio::spawn_on(target, async move {
         let shared = moving.0.clone();
         drop(moving);
-        match TcpStream::from_std(std) {
+        match StdConn::adopt(std) {
             Ok(s) => spawn_pair(s, peer, permit, listener, shared, target),
             Err(e) => log::error(format_args!("worker {target}: adopting a client: {e}")),
         }
@@ -182,8 +188,8 @@ pub fn dispatch(
 /// Serves one client on this worker: counted live on its listener and on the worker until
 /// its pair ends; then its permit goes back.
 fn spawn_pair(
-    stream: TcpStream,
-    peer: SocketAddr,
+    stream: Conn,
+    peer: Option<SocketAddr>,
     permit: Permit,
     listener: Arc<Listener>,
     shared: Arc<Shared>,
@@ -223,7 +229,10 @@ pub async fn close_entry(entry: Arc<Entry>, shared: Arc<Shared>, how: Stop) {
     }
     let socks = entry.take_sockets();
     let k = socks.len();
-    let total = steer::group_size(addr).unwrap_or(k);
+    let total = match &addr {
+        crate::addr::Listen::Tcp(a) => steer::group_size(*a).unwrap_or(k),
+        crate::addr::Listen::Unix(_) => k,
+    };
     let newer = total.saturating_sub(k);
     if newer > 0 && entry.stop_kind() == Stop::Running {
         match steer::steer_to(socks[0].as_raw_fd(), k as u32, newer as u32) {
@@ -241,6 +250,7 @@ pub async fn close_entry(entry: Arc<Entry>, shared: Arc<Shared>, how: Stop) {
         corio::time::sleep(Duration::from_millis(2)).await;
     }
     close_in_order(&entry, &shared, socks, newer).await;
+    bind::remove_unix_socket(&addr);
 }
 
 /// Closes our sockets of a group from the highest index down (steer.rs).
@@ -281,7 +291,10 @@ pub async fn watch_until_alone(entry: Arc<Entry>) {
             return;
         }
         let ours = entry.with_sockets(|s| s.len());
-        let total = steer::group_size(entry.addr()).unwrap_or(ours);
+        let crate::addr::Listen::Tcp(addr) = entry.addr() else {
+            return;
+        };
+        let total = steer::group_size(addr).unwrap_or(ours);
         if total <= ours {
             let res = entry.with_sockets(|s| s.first().map(|f| steer::unsteer(f.as_raw_fd())));
             if let Some(Err(e)) = res {

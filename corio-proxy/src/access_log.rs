@@ -7,6 +7,7 @@
 //! The record is [`Record`]; a feature that knows more about a connection (the client address
 //! a PROXY protocol header carried, the SNI route) adds a field there, skipped when empty.
 
+use crate::addr::{Dest, Listen};
 use serde::Serialize;
 use std::cell::Cell;
 use std::fs::{File, OpenOptions};
@@ -40,6 +41,9 @@ pub enum End {
     Drain,
     /// The proxy had no file descriptor left for the upstream connection.
     FdLimit,
+    /// Closed before any upstream was contacted (a bad PROXY header, an ACL, the per-source
+    /// limit, no SNI route): `refused` says which.
+    Refused,
 }
 
 /// One line of the access log.
@@ -47,10 +51,26 @@ pub enum End {
 pub struct Record {
     /// When the pair ended (RFC 3339, UTC).
     pub ts: String,
-    pub listener: SocketAddr,
-    pub client: SocketAddr,
-    /// The last upstream tried; `None` if none was.
-    pub upstream: Option<SocketAddr>,
+    /// IP:PORT, or unix:/path.
+    pub listener: String,
+    /// The client: the address a PROXY header gave (`accept-proxy`), else the socket's peer;
+    /// `None` for a Unix client without one.
+    pub client: Option<SocketAddr>,
+    /// The socket's peer when a PROXY header replaced it (the balancer in front).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub via: Option<SocketAddr>,
+    /// The last upstream tried (IP:PORT or unix:/path); `None` if none was.
+    pub upstream: Option<String>,
+    /// The ClientHello's server_name, on a listener with SNI routes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sni: Option<String>,
+    /// The SNI route taken (`default`, or the route's first name).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub route: Option<String>,
+    /// Why a client was refused (`end` is `refused`): a `corio_proxy_client_refused_total`
+    /// reason.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refused: Option<&'static str>,
     /// Bytes client → upstream.
     pub bytes_up: u64,
     /// Bytes upstream → client.
@@ -62,9 +82,13 @@ pub struct Record {
 /// A pair's record in the making; written when dropped, with `End::Drain` if nothing ended it
 /// first (its task was dropped at the drain timeout).
 pub struct ConnLog {
-    pub listener: SocketAddr,
-    pub client: SocketAddr,
-    pub upstream: Option<SocketAddr>,
+    pub listener: Listen,
+    pub client: Option<SocketAddr>,
+    pub via: Option<SocketAddr>,
+    pub upstream: Option<Dest>,
+    pub sni: Option<String>,
+    pub route: Option<String>,
+    pub refused: Option<&'static str>,
     pub bytes_up: Cell<u64>,
     pub bytes_down: Cell<u64>,
     pub end: Option<End>,
@@ -72,11 +96,15 @@ pub struct ConnLog {
 }
 
 impl ConnLog {
-    pub fn new(listener: SocketAddr, client: SocketAddr) -> ConnLog {
+    pub fn new(listener: Listen, client: Option<SocketAddr>) -> ConnLog {
         ConnLog {
             listener,
             client,
+            via: None,
             upstream: None,
+            sni: None,
+            route: None,
+            refused: None,
             bytes_up: Cell::new(0),
             bytes_down: Cell::new(0),
             end: None,
@@ -87,14 +115,27 @@ impl ConnLog {
     fn record(&self) -> Record {
         Record {
             ts: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
-            listener: self.listener,
+            listener: self.listener.to_string(),
             client: self.client,
-            upstream: self.upstream,
+            via: self.via,
+            upstream: self.upstream.as_ref().map(Dest::to_string),
+            sni: self.sni.clone(),
+            route: self.route.clone(),
+            refused: self.refused,
             bytes_up: self.bytes_up.get(),
             bytes_down: self.bytes_down.get(),
             duration_ms: self.start.elapsed().as_millis() as u64,
             end: self.end.unwrap_or(End::Drain),
         }
+    }
+}
+
+impl ConnLog {
+    /// The client as the traffic features learned it: `client` (from a PROXY header, or the
+    /// socket's `peer`); the peer goes to `via` when they differ.
+    pub fn note_client(&mut self, client: Option<SocketAddr>, peer: Option<SocketAddr>) {
+        self.client = client;
+        self.via = peer.filter(|p| Some(*p) != client);
     }
 }
 
@@ -245,10 +286,8 @@ mod tests {
 
     #[test]
     fn a_record_is_one_json_line_with_every_field() {
-        let mut c = ConnLog::new(
-            "127.0.0.1:80".parse().unwrap(),
-            "[::1]:5000".parse().unwrap(),
-        );
+        let listener = Listen::parse("127.0.0.1:80").unwrap();
+        let mut c = ConnLog::new(listener, "[::1]:5000".parse().ok());
         c.bytes_up.set(64);
         c.bytes_down.set(128);
         c.end = Some(End::UpstreamError);
@@ -264,7 +303,19 @@ mod tests {
         assert_eq!(v["end"], "upstream_error");
         assert!(v["ts"].as_str().unwrap().ends_with('Z'));
         assert!(v["duration_ms"].is_u64());
+        assert!(
+            v.get("sni").is_none() && v.get("via").is_none(),
+            "empty fields are left out"
+        );
         c.end = None;
         assert_eq!(c.record().end, End::Drain);
+        c.note_client("192.0.2.1:7".parse().ok(), "[::1]:5000".parse().ok());
+        c.sni = Some("api.example.com".into());
+        let v: serde_json::Value = serde_json::to_value(c.record()).unwrap();
+        assert_eq!(
+            (&v["client"], &v["via"]),
+            (&"192.0.2.1:7".into(), &"[::1]:5000".into())
+        );
+        assert_eq!(v["sni"], "api.example.com");
     }
 }

@@ -1,9 +1,11 @@
 //! The command line: one listener from flags, or everything from `--config FILE`.
 
+use crate::addr::{Listen, Target};
 use crate::config::{
     self, Accept, BadInput, Balance, Copy, DriverChoice, ListenerSettings, LogFormat, Names,
     Settings,
 };
+use crate::traffic::{Entry, ProxyVersion, Traffic};
 use clap::Parser;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -13,16 +15,24 @@ use std::time::Duration;
 #[derive(Debug, Parser)]
 #[command(name = "corio-proxy", version, about)]
 pub struct Args {
-    /// Address to accept clients on (IP:PORT; port 0 picks one, printed on stderr).
-    #[arg(long, value_name = "ADDR", required_unless_present = "config")]
-    listen: Option<SocketAddr>,
-    /// An upstream (IP:PORT); repeat for several.
+    /// Address to accept clients on (IP:PORT, port 0 picks one, printed on stderr; or
+    /// unix:/path).
+    #[arg(long, value_name = "ADDR", required_unless_present = "config", value_parser = Listen::parse)]
+    listen: Option<Listen>,
+    /// An upstream (IP:PORT, host:port or unix:/path); repeat for several.
     #[arg(
         long = "upstream",
         value_name = "ADDR",
-        required_unless_present = "config"
+        required_unless_present = "config",
+        value_parser = Target::parse
     )]
-    upstreams: Vec<SocketAddr>,
+    upstreams: Vec<Target>,
+    /// Start every upstream connection with a PROXY protocol header (v1 text, v2 binary).
+    #[arg(long, value_enum, value_name = "VERSION")]
+    send_proxy: Option<ProxyVersion>,
+    /// Every client starts with a PROXY protocol header (v1 or v2), whose addresses are used.
+    #[arg(long)]
+    accept_proxy: bool,
     /// Executors (threads, one core each); default: one per CPU.
     #[arg(long, value_name = "N", allow_hyphen_values = true)]
     workers: Option<usize>,
@@ -83,7 +93,8 @@ pub struct Args {
     #[arg(long, value_name = "FILE", conflicts_with_all = [
         "listen", "upstreams", "workers", "driver", "balance", "connect_timeout",
         "idle_timeout", "max_conns", "drain_timeout", "copy", "admin", "max_fails",
-        "fail_timeout", "accept", "access_log", "log_format", "log_level",
+        "fail_timeout", "accept", "access_log", "log_format", "log_level", "send_proxy",
+        "accept_proxy",
     ])]
     pub config: Option<PathBuf>,
 }
@@ -109,6 +120,7 @@ impl Args {
         }
         let listen = self
             .listen
+            .clone()
             .ok_or_else(|| BadInput("--listen is required".into()))?;
         let settings = Settings {
             workers: self.workers,
@@ -123,7 +135,7 @@ impl Args {
             log_level: self.log_level.clone(),
             listeners: vec![ListenerSettings {
                 listen,
-                upstreams: self.upstreams.clone(),
+                upstreams: self.upstreams.iter().cloned().map(Entry::new).collect(),
                 balance: self.balance,
                 connect_timeout: self.connect_timeout,
                 idle_timeout: self.idle_timeout.0,
@@ -131,6 +143,11 @@ impl Args {
                 copy: self.copy,
                 max_fails: self.max_fails,
                 fail_timeout: self.fail_timeout,
+                traffic: Traffic {
+                    send_proxy: self.send_proxy,
+                    accept_proxy: self.accept_proxy,
+                    ..Traffic::default()
+                },
             }],
         };
         config::validate(&settings, Names::Flags)?;

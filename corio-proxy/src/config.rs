@@ -4,6 +4,8 @@
 //! each key named as its flag is. Unknown keys and values of the wrong type are errors that
 //! name the key (`listener[0].max-conns: ...`).
 
+use crate::addr::Listen;
+use crate::traffic::{self, Entry, FileRoute, HealthCheck, HealthKind, ProxyVersion, Traffic};
 use serde::Deserialize;
 use std::fmt;
 use std::net::SocketAddr;
@@ -25,6 +27,8 @@ pub enum Balance {
     RoundRobin,
     /// The upstream with the fewest live pairs, counted across all workers.
     LeastConn,
+    /// Consistent hashing on the client's address: a client keeps its upstream.
+    HashSource,
 }
 
 /// How bytes move from one socket to the other.
@@ -70,8 +74,8 @@ pub enum LogFormat {
 /// One listener and its upstreams.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListenerSettings {
-    pub listen: SocketAddr,
-    pub upstreams: Vec<SocketAddr>,
+    pub listen: Listen,
+    pub upstreams: Vec<Entry>,
     pub balance: Balance,
     pub connect_timeout: Duration,
     /// `None`: off.
@@ -81,6 +85,8 @@ pub struct ListenerSettings {
     pub copy: Copy,
     pub max_fails: u32,
     pub fail_timeout: Duration,
+    /// PROXY protocol, SNI routes, health checks, Unix sockets, ACLs (module `traffic`).
+    pub traffic: Traffic,
 }
 
 /// Everything a run needs, validated.
@@ -138,8 +144,10 @@ struct File {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct FileListener {
-    listen: SocketAddr,
-    upstreams: Vec<SocketAddr>,
+    #[serde(deserialize_with = "traffic::de_listen")]
+    listen: Listen,
+    #[serde(default)]
+    upstreams: Vec<Entry>,
     balance: Option<Balance>,
     #[serde(default, with = "dur")]
     connect_timeout: Option<Duration>,
@@ -150,6 +158,85 @@ struct FileListener {
     max_fails: Option<u32>,
     #[serde(default, with = "dur")]
     fail_timeout: Option<Duration>,
+    // Traffic features (module `traffic`).
+    send_proxy: Option<ProxyVersion>,
+    #[serde(default)]
+    accept_proxy: bool,
+    #[serde(default, with = "dur")]
+    proxy_header_timeout: Option<Duration>,
+    #[serde(default)]
+    route: Vec<FileRoute>,
+    #[serde(default, with = "dur")]
+    sni_timeout: Option<Duration>,
+    health_check: Option<HealthKind>,
+    #[serde(default, with = "dur")]
+    health_interval: Option<Duration>,
+    health_rise: Option<u32>,
+    health_fall: Option<u32>,
+    health_send: Option<String>,
+    health_expect: Option<String>,
+    #[serde(default, with = "dur")]
+    resolve_interval: Option<Duration>,
+    #[serde(default, deserialize_with = "traffic::de_mode")]
+    unix_mode: Option<u32>,
+    #[serde(default, deserialize_with = "traffic::de_cidrs")]
+    allow: Vec<ipnet::IpNet>,
+    #[serde(default, deserialize_with = "traffic::de_cidrs")]
+    deny: Vec<ipnet::IpNet>,
+    max_conns_per_source: Option<u32>,
+}
+
+impl FileListener {
+    /// The traffic keys; health-send or health-expect without health-check names the key.
+    fn traffic(&mut self, i: usize) -> Result<Traffic, BadInput> {
+        let health = match self.health_check {
+            Some(HealthKind::Tcp) => Some(HealthCheck {
+                interval: self
+                    .health_interval
+                    .unwrap_or(traffic::DEFAULT_HEALTH_INTERVAL),
+                rise: self.health_rise.unwrap_or(traffic::DEFAULT_HEALTH_RISE),
+                fall: self.health_fall.unwrap_or(traffic::DEFAULT_HEALTH_FALL),
+                send: self.health_send.take().map(String::into_bytes),
+                expect: self.health_expect.take().map(String::into_bytes),
+            }),
+            None => {
+                let set = [
+                    ("health-interval", self.health_interval.is_some()),
+                    ("health-rise", self.health_rise.is_some()),
+                    ("health-fall", self.health_fall.is_some()),
+                    ("health-send", self.health_send.is_some()),
+                    ("health-expect", self.health_expect.is_some()),
+                ];
+                if let Some((k, _)) = set.iter().find(|(_, on)| *on) {
+                    return Err(BadInput(format!(
+                        "{}: needs health-check = \"tcp\"",
+                        Names::File.listener(i, k)
+                    )));
+                }
+                None
+            }
+        };
+        Ok(Traffic {
+            send_proxy: self.send_proxy,
+            accept_proxy: self.accept_proxy,
+            proxy_header_timeout: self
+                .proxy_header_timeout
+                .unwrap_or(traffic::DEFAULT_PROXY_HEADER_TIMEOUT),
+            routes: std::mem::take(&mut self.route)
+                .into_iter()
+                .map(FileRoute::into_route)
+                .collect(),
+            sni_timeout: self.sni_timeout.unwrap_or(traffic::DEFAULT_SNI_TIMEOUT),
+            health,
+            resolve_interval: self
+                .resolve_interval
+                .unwrap_or(traffic::DEFAULT_RESOLVE_INTERVAL),
+            unix_mode: self.unix_mode.unwrap_or(traffic::DEFAULT_UNIX_MODE),
+            allow: std::mem::take(&mut self.allow),
+            deny: std::mem::take(&mut self.deny),
+            max_conns_per_source: self.max_conns_per_source,
+        })
+    }
 }
 
 /// Durations as humantime strings ("250ms", "5s", "1m30s").
@@ -225,10 +312,10 @@ fn from_file(file: File) -> Result<Settings, BadInput> {
             "no [[listener]] table: at least one listener is needed".into(),
         ));
     }
-    let listeners = file
-        .listener
-        .into_iter()
-        .map(|l| ListenerSettings {
+    let mut listeners = Vec::with_capacity(file.listener.len());
+    for (i, mut l) in file.listener.into_iter().enumerate() {
+        let traffic = l.traffic(i)?;
+        listeners.push(ListenerSettings {
             listen: l.listen,
             upstreams: l.upstreams,
             balance: l.balance.unwrap_or(Balance::RoundRobin),
@@ -238,8 +325,9 @@ fn from_file(file: File) -> Result<Settings, BadInput> {
             copy: l.copy.unwrap_or(Copy::Buffered),
             max_fails: l.max_fails.unwrap_or(DEFAULT_MAX_FAILS),
             fail_timeout: l.fail_timeout.unwrap_or(DEFAULT_FAIL_TIMEOUT),
-        })
-        .collect();
+            traffic,
+        });
+    }
     let settings = Settings {
         workers: file.workers,
         driver: file.driver,
@@ -301,16 +389,16 @@ pub fn validate(s: &Settings, names: Names) -> Result<(), BadInput> {
     }
     let mut seen = std::collections::HashSet::new();
     for (i, l) in s.listeners.iter().enumerate() {
-        if l.listen.port() != 0 && !seen.insert(l.listen) {
+        let port_0 = matches!(l.listen, Listen::Tcp(a) if a.port() == 0);
+        if !port_0 && !seen.insert(l.listen.clone()) {
             let key = names.listener(i, "listen");
             return Err(BadInput(format!("{key}: {} is listed twice", l.listen)));
         }
     }
     for (i, l) in s.listeners.iter().enumerate() {
-        if l.upstreams.is_empty() {
-            let key = names.listener(i, "upstreams");
-            return Err(BadInput(format!("{key}: the upstream list is empty")));
-        }
+        traffic::check(&l.listen, &l.upstreams, &l.traffic, &|k| {
+            names.listener(i, k)
+        })?;
         if l.max_conns == Some(0) {
             let key = names.listener(i, "max-conns");
             return Err(BadInput(format!("{key}: must be at least 1")));

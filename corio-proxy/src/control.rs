@@ -231,7 +231,7 @@ async fn hand_over(conn: &UnixStream, shared: &Arc<Shared>) -> io::Result<u32> {
             .iter()
             .zip(&sockets)
             .map(|(e, s)| Offered {
-                listen: e.listen,
+                listen: e.listen.clone(),
                 addr: e.addr(),
                 sockets: s.len(),
             })
@@ -251,6 +251,8 @@ async fn hand_over(conn: &UnixStream, shared: &Arc<Shared>) -> io::Result<u32> {
     for e in &entries {
         if drain.taken.contains(&e.addr()) {
             e.stop(Stop::HandedOver);
+            // A Unix listener's file is the successor's now: not removed at our exit.
+            crate::bind::keep_unix_socket(&e.addr());
         }
     }
     if drain.admin {

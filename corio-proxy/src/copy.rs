@@ -1,6 +1,6 @@
 //! One direction of a pair: corio's `io::copy_half` (buffered) or `io::copy_half_spliced`
 //! (kernel to kernel through a pipe), with the pair's byte counters and idle activity as the
-//! copy's observer. A direction waits until the source is readable before it takes a buffer
+//! copy's observer. Either side is TCP or a Unix stream ([`Conn`]), in any mix, both ways. A direction waits until the source is readable before it takes a buffer
 //! (or a pipe) from the worker's pool and gives it back once the bytes are delivered, so an
 //! idle pair holds neither, and a destination that does not read stalls only this
 //! direction's reads (backpressure), never grows memory.
@@ -9,10 +9,10 @@
 //! An error (a reset on either side) ends it with the error and the side it came from, and
 //! the pair is torn down.
 
+use crate::conn::Conn;
 use crate::idle::Activity;
 use crate::metrics::Counter;
 use corio::io::{copy_half, copy_half_spliced, CopyObserver, CopyOptions, Splice};
-use corio::net::TcpStream;
 use std::cell::Cell;
 use std::io;
 
@@ -78,8 +78,8 @@ impl Progress<'_> {
 
 /// Copies `from` to `to` through pooled buffers until EOF (then shuts `to` for writing).
 pub async fn buffered(
-    from: &TcpStream,
-    to: &TcpStream,
+    from: &Conn,
+    to: &Conn,
     moved: Moved<'_>,
     activity: &Activity,
 ) -> Result<(), CopyError> {
@@ -92,16 +92,19 @@ pub async fn buffered(
         activity,
         unwritten: Cell::new(0),
     };
-    copy_half(&mut &*from, &mut &*to, &options, &progress)
-        .await
-        .map(drop)
-        .map_err(|e| progress.failed(e))
+    let res = match (from, to) {
+        (Conn::Tcp(f), Conn::Tcp(t)) => copy_half(&mut &*f, &mut &*t, &options, &progress).await,
+        (Conn::Tcp(f), Conn::Unix(t)) => copy_half(&mut &*f, &mut &*t, &options, &progress).await,
+        (Conn::Unix(f), Conn::Tcp(t)) => copy_half(&mut &*f, &mut &*t, &options, &progress).await,
+        (Conn::Unix(f), Conn::Unix(t)) => copy_half(&mut &*f, &mut &*t, &options, &progress).await,
+    };
+    res.map(drop).map_err(|e| progress.failed(e))
 }
 
 /// Copies `from` to `to` kernel to kernel through a pooled pipe until EOF.
 pub async fn spliced(
-    from: &TcpStream,
-    to: &TcpStream,
+    from: &Conn,
+    to: &Conn,
     moved: Moved<'_>,
     activity: &Activity,
 ) -> Result<(), CopyError> {
@@ -110,8 +113,11 @@ pub async fn spliced(
         activity,
         unwritten: Cell::new(0),
     };
-    copy_half_spliced(from, to, &progress)
-        .await
-        .map(drop)
-        .map_err(|e| progress.failed(e))
+    let res = match (from, to) {
+        (Conn::Tcp(f), Conn::Tcp(t)) => copy_half_spliced(f, t, &progress).await,
+        (Conn::Tcp(f), Conn::Unix(t)) => copy_half_spliced(f, t, &progress).await,
+        (Conn::Unix(f), Conn::Tcp(t)) => copy_half_spliced(f, t, &progress).await,
+        (Conn::Unix(f), Conn::Unix(t)) => copy_half_spliced(f, t, &progress).await,
+    };
+    res.map(drop).map_err(|e| progress.failed(e))
 }

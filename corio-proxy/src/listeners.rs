@@ -8,14 +8,14 @@
 //! entry stops (steer.rs). The workers' own descriptors can then be closed at any time without
 //! closing a socket.
 
+use crate::addr::Listen;
+use crate::bind::Bound;
 use crate::config::{Accept, ListenerSettings};
 use crate::latch::Latch;
 use crate::limits::Gate;
 use crate::metrics::ListenerMetrics;
 use crate::pair::Listener;
 use crate::takeover::ReceivedListener;
-use crate::upstream::Upstreams;
-use std::net::SocketAddr;
 use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -34,7 +34,7 @@ pub enum Stop {
 /// One listen address and everything that survives a reload of it.
 pub struct Entry {
     /// The address as configured: what a reload or a successor matches on.
-    pub listen: SocketAddr,
+    pub listen: Listen,
     pub metrics: Arc<ListenerMetrics>,
     /// The settings and upstreams new clients get (swapped by a reload).
     current: Mutex<Arc<Listener>>,
@@ -51,22 +51,19 @@ pub struct Entry {
 }
 
 impl Entry {
-    /// An entry for `settings`, bound at `addr`, with duplicates of its `sockets`.
+    /// An entry for `settings`, bound at `addr`, with duplicates of its `sockets`. Its
+    /// listener resolves host names (blocking): an error names the one that failed.
     pub fn new(
         settings: &ListenerSettings,
-        addr: SocketAddr,
+        addr: Listen,
         workers: usize,
         sockets: Vec<OwnedFd>,
         shared_group: bool,
-    ) -> Entry {
+    ) -> Result<Entry, String> {
         let metrics = Arc::new(ListenerMetrics::new(addr, workers));
-        Entry {
-            listen: settings.listen,
-            current: Mutex::new(Arc::new(Listener {
-                settings: settings.clone(),
-                metrics: metrics.clone(),
-                upstreams: Arc::new(Upstreams::new(settings)),
-            })),
+        Ok(Entry {
+            listen: settings.listen.clone(),
+            current: Mutex::new(Arc::new(Listener::new(settings.clone(), metrics.clone())?)),
             metrics,
             gate: Arc::new(Gate::new(settings.max_conns)),
             sockets: Mutex::new(sockets),
@@ -74,12 +71,12 @@ impl Entry {
             stopping: Latch::default(),
             loops: AtomicUsize::new(0),
             shared_group,
-        }
+        })
     }
 
     /// The bound address.
-    pub fn addr(&self) -> SocketAddr {
-        self.metrics.addr
+    pub fn addr(&self) -> Listen {
+        self.metrics.addr.clone()
     }
 
     /// What a new client gets.
@@ -90,32 +87,22 @@ impl Entry {
             .clone()
     }
 
-    /// Applies `settings` to new clients; live pairs keep what they started with. Upstreams
-    /// (and their passive health) are kept when nothing about them changed. True if anything
-    /// changed.
-    pub fn update(&self, settings: &ListenerSettings) -> bool {
-        let mut cur = self.current.lock().unwrap_or_else(|e| e.into_inner());
+    /// What `settings` would give new clients, or `None` when nothing changed. Upstream
+    /// groups (their servers, health and passive state) are kept when nothing about them
+    /// changed (`Listener::next`); new ones resolve their host names here (blocking), and a
+    /// name that fails is an error that changes nothing.
+    pub fn prepare(&self, settings: &ListenerSettings) -> Result<Option<Arc<Listener>>, String> {
+        let cur = self.current();
         if cur.settings == *settings {
-            return false;
+            return Ok(None);
         }
-        let old = &cur.settings;
-        let same_upstreams = old.upstreams == settings.upstreams
-            && old.balance == settings.balance
-            && old.connect_timeout == settings.connect_timeout
-            && old.max_fails == settings.max_fails
-            && old.fail_timeout == settings.fail_timeout;
-        let upstreams = if same_upstreams {
-            cur.upstreams.clone()
-        } else {
-            Arc::new(Upstreams::new(settings))
-        };
-        self.gate.set_max(settings.max_conns);
-        *cur = Arc::new(Listener {
-            settings: settings.clone(),
-            metrics: self.metrics.clone(),
-            upstreams,
-        });
-        true
+        cur.next(settings).map(|l| Some(Arc::new(l)))
+    }
+
+    /// Applies a prepared listener to new clients; live pairs keep what they started with.
+    pub fn apply(&self, next: Arc<Listener>) {
+        self.gate.set_max(next.settings.max_conns);
+        *self.current.lock().unwrap_or_else(|e| e.into_inner()) = next;
     }
 
     /// Raw numbers of its sockets (for a successor), in bind order; empty once stopped.
@@ -180,8 +167,11 @@ pub fn open(
     workers: usize,
     accept: Accept,
     received: Option<ReceivedListener>,
-) -> Result<(Arc<Entry>, Vec<std::net::TcpListener>), String> {
-    let listen = settings.listen;
+) -> Result<(Arc<Entry>, Vec<Bound>), String> {
+    let listen = match &settings.listen {
+        Listen::Tcp(a) => *a,
+        Listen::Unix(_) => return open_unix(settings, workers, accept, received),
+    };
     let err = |e: std::io::Error| format!("listen {listen}: {e}");
     let want = match accept {
         Accept::Reuseport => workers,
@@ -189,16 +179,27 @@ pub fn open(
     };
     let (addr, socks, shared_group) = match received {
         Some(r) => {
-            let mut socks = r.sockets;
+            let mut socks: Vec<std::net::TcpListener> = r
+                .sockets
+                .into_iter()
+                .filter_map(|b| match b {
+                    Bound::Tcp(l) => Some(l),
+                    Bound::Unix(_) => None,
+                })
+                .collect();
+            let addr = match r.addr {
+                Listen::Tcp(a) => a,
+                Listen::Unix(_) => return Err(format!("listen {listen}: handed over as Unix")),
+            };
             let reuseport = socks
                 .first()
                 .is_some_and(|s| socket2::SockRef::from(s).reuse_port().unwrap_or(false));
             if accept == Accept::Reuseport && reuseport && socks.len() < want {
                 let (_, more) =
-                    crate::bind::listen(r.addr, want - socks.len(), accept).map_err(err)?;
+                    crate::bind::listen(addr, want - socks.len(), accept).map_err(err)?;
                 socks.extend(more);
             }
-            (r.addr, socks, false)
+            (addr, socks, false)
         }
         None => {
             let before = match listen.port() {
@@ -209,11 +210,52 @@ pub fn open(
             (addr, socks, before > 0 && accept == Accept::Reuseport)
         }
     };
+    let socks: Vec<Bound> = socks.into_iter().map(Bound::Tcp).collect();
     let dups = socks
         .iter()
-        .map(|s| s.try_clone().map(OwnedFd::from))
+        .map(Bound::dup)
         .collect::<Result<Vec<_>, _>>()
         .map_err(err)?;
-    let entry = Arc::new(Entry::new(settings, addr, workers, dups, shared_group));
-    Ok((entry, socks))
+    let entry = Entry::new(settings, Listen::Tcp(addr), workers, dups, shared_group)
+        .map_err(|e| format!("listener {addr}: {e}"))?;
+    Ok((Arc::new(entry), socks))
+}
+
+/// A `unix:` listener: its one socket (handed over, or bound with `unix-mode`), which every
+/// worker accepts on (one worker with `--accept balanced`). The entry keeps one duplicate.
+fn open_unix(
+    settings: &ListenerSettings,
+    workers: usize,
+    accept: Accept,
+    received: Option<ReceivedListener>,
+) -> Result<(Arc<Entry>, Vec<Bound>), String> {
+    let listen = &settings.listen;
+    let err = |e: std::io::Error| format!("listen {listen}: {e}");
+    let one = match received.and_then(|r| r.sockets.into_iter().next()) {
+        Some(b) => {
+            // Handed over: its file is ours to remove at exit now.
+            crate::bind::own_unix_socket(listen);
+            b
+        }
+        None => {
+            let (_, mut socks) =
+                crate::bind::bind(listen, 1, accept, settings.traffic.unix_mode).map_err(err)?;
+            socks
+                .pop()
+                .ok_or_else(|| format!("listen {listen}: no socket"))?
+        }
+    };
+    let n = match accept {
+        Accept::Reuseport => workers,
+        Accept::Balanced => 1,
+    };
+    let mut socks = Vec::with_capacity(n);
+    for _ in 1..n {
+        socks.push(one.try_clone().map_err(err)?);
+    }
+    let dup = one.dup().map_err(err)?;
+    socks.push(one);
+    let entry = Entry::new(settings, listen.clone(), workers, vec![dup], false)
+        .map_err(|e| format!("listener {listen}: {e}"))?;
+    Ok((Arc::new(entry), socks))
 }

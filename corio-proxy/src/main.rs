@@ -12,25 +12,35 @@
 
 mod accept;
 mod access_log;
+mod acl;
+mod addr;
 mod admin;
+mod balance;
 mod bind;
 mod cli;
 mod config;
+mod conn;
 mod control;
 mod copy;
 mod hangup;
+mod health;
 mod idle;
+mod inspect;
 mod latch;
 mod limits;
 mod listeners;
 mod log;
 mod metrics;
+mod monitor;
 mod pair;
+mod proxy_proto;
 mod reload;
+mod sni;
 mod sockdiag;
 mod status;
 mod steer;
 mod takeover;
+mod traffic;
 mod upstream;
 mod worker;
 
@@ -93,6 +103,13 @@ fn run() -> i32 {
         },
         None => None,
     };
+    // Before any listener is built: its health checks and resolution start on the monitor
+    // thread, on the same driver as the workers.
+    monitor::set_driver(settings.driver.map(|d| match d {
+        DriverChoice::Auto => Choice::Auto,
+        DriverChoice::Uring => Choice::IoUring,
+        DriverChoice::Epoll => Choice::Epoll,
+    }));
     let shared = match start(settings, args.config.clone(), workers, received) {
         Ok(s) => {
             *s.hangups.lock().unwrap_or_else(|e| e.into_inner()) = Some(hangups);
@@ -100,6 +117,7 @@ fn run() -> i32 {
         }
         Err(msg) => {
             tracing::error!("{msg}");
+            bind::remove_unix_sockets();
             return 1;
         }
     };
@@ -108,6 +126,7 @@ fn run() -> i32 {
         move |id| worker::run(id, shared.clone())
     });
     access_log::flush();
+    bind::remove_unix_sockets();
     match results {
         Ok(results) => {
             let failed = results
@@ -177,9 +196,9 @@ fn start(
     let mut opened = Vec::new();
     let mut taken = Vec::new();
     for l in &settings.listeners {
-        let from_old = received.as_mut().and_then(|r| r.take(l.listen));
+        let from_old = received.as_mut().and_then(|r| r.take(&l.listen));
         if let Some(r) = &from_old {
-            taken.push(r.addr);
+            taken.push(r.addr.clone());
         }
         opened.push(listeners::open(l, workers, settings.accept, from_old)?);
         if l.idle_timeout.is_none() {

@@ -5,13 +5,15 @@
 //! sums them. What must be shared to work — live clients per listener (max-conns) and live
 //! pairs per upstream (least-conn) — is one atomic updated once per connection.
 
+use crate::addr::Listen;
+use crate::inspect::Reject;
 use crate::limits::Gate;
 use crate::upstream::Upstreams;
 use corio::io::PoolStats;
 use corio::WorkerMetrics;
 use std::fmt::Write;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
 
 /// A counter written by one thread only.
 #[derive(Default)]
@@ -46,18 +48,20 @@ pub struct WorkerCounters {
     pub idle_timeouts: Counter,
     /// Pairs ended by an error or reset on either side.
     pub pair_errors: Counter,
+    /// Clients closed before any upstream, by reason (indexed by `Reject as usize`).
+    pub refused: [Counter; Reject::ALL.len()],
 }
 
 /// A listener's shared state and counters.
 pub struct ListenerMetrics {
-    pub addr: SocketAddr,
+    pub addr: Listen,
     /// Live clients, across workers.
     pub active: AtomicUsize,
     pub workers: Vec<WorkerCounters>,
 }
 
 impl ListenerMetrics {
-    pub fn new(addr: SocketAddr, workers: usize) -> ListenerMetrics {
+    pub fn new(addr: Listen, workers: usize) -> ListenerMetrics {
         ListenerMetrics {
             addr,
             active: AtomicUsize::new(0),
@@ -91,7 +95,8 @@ pub struct ProcessState {
 /// One listener as /metrics sees it.
 pub struct ListenerView<'a> {
     pub metrics: &'a ListenerMetrics,
-    pub upstreams: &'a Upstreams,
+    /// The listener's upstream groups (default route first).
+    pub upstreams: &'a [Arc<Upstreams>],
     pub gate: &'a Gate,
     pub accepting: bool,
 }
@@ -113,6 +118,7 @@ pub fn render(
     render_listeners(&mut out, listeners);
     render_limits(&mut out, listeners);
     render_upstreams(&mut out, listeners);
+    render_traffic(&mut out, listeners);
     render_operations(&mut out, state, process);
     family(
         &mut out,
@@ -163,7 +169,7 @@ fn render_listeners(out: &mut String, ls: &[ListenerView<'_>]) {
         "Live clients.",
     );
     for l in ls {
-        let (addr, n) = (l.metrics.addr, l.metrics.active.load(Ordering::Relaxed));
+        let (addr, n) = (&l.metrics.addr, l.metrics.active.load(Ordering::Relaxed));
         let _ = writeln!(
             out,
             "corio_proxy_client_connections_active{{listener=\"{addr}\"}} {n}"
@@ -183,7 +189,7 @@ fn render_listeners(out: &mut String, ls: &[ListenerView<'_>]) {
     let name = "corio_proxy_bytes_total";
     family(out, name, "counter", "Bytes copied, by direction.");
     for l in ls {
-        let addr = l.metrics.addr;
+        let addr = &l.metrics.addr;
         let up = l.metrics.sum(|w| &w.bytes_up);
         let down = l.metrics.sum(|w| &w.bytes_down);
         let _ = writeln!(
@@ -295,40 +301,51 @@ fn render_operations(out: &mut String, state: &ProcessState, process: &Gate) {
 }
 
 fn render_upstreams(out: &mut String, ls: &[ListenerView<'_>]) {
-    let families = [
+    type Get = fn(&Upstreams, &crate::upstream::Server) -> u64;
+    let families: [(&str, &str, &str, Get); 5] = [
         (
             "corio_proxy_upstream_connections_active",
             "gauge",
             "Live pairs per upstream, across workers.",
+            |_, s| s.active.load(Ordering::Relaxed) as u64,
         ),
         (
             "corio_proxy_upstream_healthy",
             "gauge",
             "0 while the upstream is skipped after failed connects.",
+            |g, s| g.is_healthy(s) as u64,
+        ),
+        (
+            "corio_proxy_upstream_up",
+            "gauge",
+            "0 while active health checks mark the upstream down.",
+            |_, s| !s.down.load(Ordering::Relaxed) as u64,
         ),
         (
             "corio_proxy_upstream_connect_errors_total",
             "counter",
             "Failed connects (refused or other errors), timeouts excluded.",
+            |_, s| s.connect_errors.load(Ordering::Relaxed),
         ),
         (
             "corio_proxy_upstream_connect_timeouts_total",
             "counter",
             "Connects that timed out.",
+            |_, s| s.connect_timeouts.load(Ordering::Relaxed),
         ),
     ];
-    for (i, (name, kind, help)) in families.into_iter().enumerate() {
+    for (name, kind, help, get) in families {
         family(out, name, kind, help);
         for l in ls {
-            for u in l.upstreams.iter() {
-                let v = match i {
-                    0 => u.active.load(Ordering::Relaxed) as u64,
-                    1 => l.upstreams.is_healthy(u) as u64,
-                    2 => u.connect_errors.load(Ordering::Relaxed),
-                    _ => u.connect_timeouts.load(Ordering::Relaxed),
-                };
-                let (la, ua) = (l.metrics.addr, u.addr);
-                let _ = writeln!(out, "{name}{{listener=\"{la}\",upstream=\"{ua}\"}} {v}");
+            for g in l.upstreams {
+                for s in g.servers() {
+                    let (la, ua, r) = (&l.metrics.addr, &s.dest, &g.route);
+                    let v = get(g, &s);
+                    let _ = writeln!(
+                        out,
+                        "{name}{{listener=\"{la}\",route=\"{r}\",upstream=\"{ua}\"}} {v}"
+                    );
+                }
             }
         }
     }
@@ -434,6 +451,69 @@ fn render_pools(out: &mut String, pools: &[PoolStats]) {
         family(out, name, "gauge", help);
         for (w, p) in pools.iter().enumerate() {
             let _ = writeln!(out, "{name}{{worker=\"{w}\"}} {}", get(p));
+        }
+    }
+}
+
+/// The traffic features' counters: clients refused before any upstream, health checks, and
+/// failed host-name lookups.
+fn render_traffic(out: &mut String, ls: &[ListenerView<'_>]) {
+    let name = "corio_proxy_client_refused_total";
+    family(
+        out,
+        name,
+        "counter",
+        "Clients closed before any upstream: PROXY header, ACL, per-source limit, SNI.",
+    );
+    for l in ls {
+        for r in Reject::ALL {
+            let n = l.metrics.sum(|w| &w.refused[r as usize]);
+            let (la, reason) = (&l.metrics.addr, r.label());
+            let _ = writeln!(out, "{name}{{listener=\"{la}\",reason=\"{reason}\"}} {n}");
+        }
+    }
+    let name = "corio_proxy_health_checks_total";
+    family(out, name, "counter", "Active health checks, by result.");
+    for l in ls {
+        for g in l.upstreams.iter().filter(|g| g.health.is_some()) {
+            for s in g.servers() {
+                let (la, ua, r) = (&l.metrics.addr, &s.dest, &g.route);
+                for (result, n) in [("passed", &s.checks_ok), ("failed", &s.checks_failed)] {
+                    let n = n.load(Ordering::Relaxed);
+                    let _ = writeln!(
+                        out,
+                        "{name}{{listener=\"{la}\",route=\"{r}\",upstream=\"{ua}\",result=\"{result}\"}} {n}"
+                    );
+                }
+            }
+        }
+    }
+    let name = "corio_proxy_route_clients_total";
+    family(
+        out,
+        name,
+        "counter",
+        "Clients each upstream group took (SNI routes, the default).",
+    );
+    for l in ls {
+        for g in l.upstreams {
+            let n = g.clients.load(Ordering::Relaxed);
+            let (la, r) = (&l.metrics.addr, &g.route);
+            let _ = writeln!(out, "{name}{{listener=\"{la}\",route=\"{r}\"}} {n}");
+        }
+    }
+    let name = "corio_proxy_resolve_failures_total";
+    family(
+        out,
+        name,
+        "counter",
+        "Host-name lookups that failed (the last addresses stay).",
+    );
+    for l in ls {
+        for g in l.upstreams.iter().filter(|g| g.has_host_names()) {
+            let n = g.resolve_failures.load(Ordering::Relaxed);
+            let (la, r) = (&l.metrics.addr, &g.route);
+            let _ = writeln!(out, "{name}{{listener=\"{la}\",route=\"{r}\"}} {n}");
         }
     }
 }

@@ -1,4 +1,6 @@
-//! One client: connect it to an upstream, copy both directions at once, and end the pair.
+//! One client: take it in (its PROXY header, ACLs, SNI route: `inspect`), connect it to an
+//! upstream of its route, send what the upstream must get first (the PROXY header we add,
+//! the bytes already read), then copy both directions at once, and end the pair.
 //!
 //! - Both directions done (each saw EOF and passed it on as shutdown(Write)): both closed.
 //! - An error on either (a reset, a failed write): both sockets are closed with SO_LINGER 0,
@@ -8,16 +10,21 @@
 //! Every pair leaves one access-log record (access_log.rs) saying how it ended.
 
 use crate::access_log::{ConnLog, End as LogEnd};
+use crate::acl::{Acl, SourceLimit};
 use crate::config::{Copy, ListenerSettings};
+use crate::conn::Conn;
 use crate::copy::{self, CopyError, Moved, Side};
 use crate::idle::Activity;
+use crate::inspect::{self, Client};
 use crate::log;
 use crate::metrics::{ListenerMetrics, WorkerCounters};
+use crate::proxy_proto;
+use crate::sni::Router;
+use crate::traffic::ProxyVersion;
 use crate::upstream::Upstreams;
-use corio::net::TcpStream;
 use std::future::{poll_fn, Future};
+use std::io;
 use std::net::SocketAddr;
-use std::os::fd::AsRawFd;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::Poll;
@@ -27,7 +34,96 @@ use std::task::Poll;
 pub struct Listener {
     pub settings: ListenerSettings,
     pub metrics: Arc<ListenerMetrics>,
-    pub upstreams: Arc<Upstreams>,
+    /// Upstream groups: 0 is the listener's own list (the default route, possibly empty when
+    /// there are SNI routes), 1.. the routes in order.
+    pub upstreams: Vec<Arc<Upstreams>>,
+    pub router: Router,
+    pub acl: Acl,
+    pub per_source: Option<Arc<SourceLimit>>,
+}
+
+impl Listener {
+    /// Builds the listener's shared state. Host names are resolved here (blocking: call it
+    /// off the executor); a name that does not resolve is an error naming it.
+    pub fn new(
+        settings: ListenerSettings,
+        metrics: Arc<ListenerMetrics>,
+    ) -> Result<Listener, String> {
+        let upstreams = groups(&settings, &metrics)?;
+        Ok(Listener::with(settings, metrics, upstreams, None))
+    }
+
+    /// The listener a reload makes from this one: the upstream groups (their servers, health
+    /// and passive state) are kept when nothing about them changed, and so are the live
+    /// counts of `max-conns-per-source` when its limit stayed.
+    pub fn next(&self, settings: &ListenerSettings) -> Result<Listener, String> {
+        let (old, new) = (&self.settings, settings);
+        let same = old.upstreams == new.upstreams
+            && old.balance == new.balance
+            && old.connect_timeout == new.connect_timeout
+            && old.max_fails == new.max_fails
+            && old.fail_timeout == new.fail_timeout
+            && old.traffic.routes == new.traffic.routes
+            && old.traffic.health == new.traffic.health
+            && old.traffic.resolve_interval == new.traffic.resolve_interval;
+        let upstreams = match same {
+            true => self.upstreams.clone(),
+            false => groups(settings, &self.metrics)?,
+        };
+        let per_source = self
+            .per_source
+            .clone()
+            .filter(|_| old.traffic.max_conns_per_source == new.traffic.max_conns_per_source);
+        Ok(Listener::with(
+            settings.clone(),
+            self.metrics.clone(),
+            upstreams,
+            per_source,
+        ))
+    }
+
+    fn with(
+        settings: ListenerSettings,
+        metrics: Arc<ListenerMetrics>,
+        upstreams: Vec<Arc<Upstreams>>,
+        per_source: Option<Arc<SourceLimit>>,
+    ) -> Listener {
+        let t = &settings.traffic;
+        Listener {
+            router: Router::new(t.routes.iter().map(|r| r.sni.as_slice())),
+            acl: Acl::new(&t.allow, &t.deny),
+            per_source: per_source.or_else(|| {
+                t.max_conns_per_source
+                    .map(|n| Arc::new(SourceLimit::new(n)))
+            }),
+            upstreams,
+            metrics,
+            settings,
+        }
+    }
+}
+
+/// The upstream groups of `settings` (the default route, then each SNI route), watched by
+/// the monitor thread when they have health checks or host names.
+fn groups(
+    settings: &ListenerSettings,
+    metrics: &ListenerMetrics,
+) -> Result<Vec<Arc<Upstreams>>, String> {
+    let mut upstreams = vec![Arc::new(Upstreams::new(
+        "default",
+        &settings.upstreams,
+        settings.balance,
+        settings,
+    )?)];
+    for r in &settings.traffic.routes {
+        let group = Upstreams::new(&r.sni[0], &r.upstreams, r.balance, settings)?;
+        upstreams.push(Arc::new(group));
+    }
+    let label = metrics.addr.to_string();
+    for g in &upstreams {
+        crate::monitor::watch(g, &label);
+    }
+    Ok(upstreams)
 }
 
 /// How a pair ended.
@@ -64,16 +160,40 @@ impl Drop for UpstreamLive<'_> {
     }
 }
 
-/// Serves `client` (from `peer`, already counted in `live`) on worker `worker`.
-pub async fn serve(client: TcpStream, peer: SocketAddr, live: Live, worker: usize) {
+/// Serves `client` (already counted in `live`; `peer` is its address from accept, none for
+/// a Unix client) on worker `worker`.
+pub async fn serve(client: Conn, peer: Option<SocketAddr>, live: Live, worker: usize) {
     let l = &*live.0;
     let counters = &l.metrics.workers[worker];
-    let mut record = ConnLog::new(l.metrics.addr, peer);
-    let (upstream, i) = match l.upstreams.connect(l.metrics.addr).await {
+    let mut record = ConnLog::new(l.metrics.addr.clone(), peer);
+    let c = match inspect::intake(&client, peer, l).await {
+        Ok(c) => c,
+        Err(r) => {
+            counters.refused[r.reason as usize].add(1);
+            record.note_client(r.src, peer);
+            record.refused = Some(r.reason.label());
+            record.end = Some(LogEnd::Refused);
+            let from = r.src.map_or("a Unix client".to_string(), |a| a.to_string());
+            log::warn(format_args!(
+                "listener {}: client {from} closed before any upstream ({}): {}",
+                l.metrics.addr,
+                r.reason.label(),
+                r.detail
+            ));
+            return;
+        }
+    };
+    record.note_client(c.src, peer);
+    record.sni = c.sni.clone();
+    if !l.settings.traffic.routes.is_empty() {
+        record.route = Some(l.upstreams[c.group].route.clone());
+    }
+    let group = &l.upstreams[c.group];
+    let (upstream, server) = match group.connect(&l.metrics.addr, c.src.map(|a| a.ip())).await {
         Ok(c) => c,
         Err(no) => {
             record.upstream = no.last;
-            let addr = l.metrics.addr;
+            let addr = &l.metrics.addr;
             if no.fd_limit {
                 counters.fd_limit.add(1);
                 record.end = Some(LogEnd::FdLimit);
@@ -85,19 +205,25 @@ pub async fn serve(client: TcpStream, peer: SocketAddr, live: Live, worker: usiz
                 counters.no_upstream.add(1);
                 record.end = Some(LogEnd::ConnectFailed);
                 log::error(format_args!(
-                    "listener {addr}: every upstream failed to connect; closing the client"
+                    "listener {addr}: every upstream failed to connect or is down; closing the client"
                 ));
             }
             return;
         }
     };
-    let up = l.upstreams.get(i);
-    record.upstream = Some(up.addr);
-    up.active.fetch_add(1, Ordering::Relaxed);
-    let _up_live = UpstreamLive(&up.active);
-    let _ = client.set_nodelay(true);
-    let _ = upstream.set_nodelay(true);
-    let end = pair(&client, &upstream, &l.settings, counters, &record).await;
+    record.upstream = Some(server.dest.clone());
+    server.active.fetch_add(1, Ordering::Relaxed);
+    let _up_live = UpstreamLive(&server.active);
+    client.set_nodelay();
+    upstream.set_nodelay();
+    let send_proxy = l.settings.traffic.send_proxy;
+    let end = match send_first(&client, &upstream, &c, send_proxy, counters, &record).await {
+        Ok(()) => pair(&client, &upstream, &l.settings, counters, &record).await,
+        Err(error) => End::Error(Failed {
+            client: false,
+            error,
+        }),
+    };
     record.end = Some(match end {
         End::Done => LogEnd::Done,
         End::Idle => {
@@ -106,21 +232,22 @@ pub async fn serve(client: TcpStream, peer: SocketAddr, live: Live, worker: usiz
         }
         End::Error(f) => {
             counters.pair_errors.add(1);
-            reset(&client);
-            reset(&upstream);
-            let addr = l.metrics.addr;
+            client.reset_on_close();
+            upstream.reset_on_close();
+            let addr = &l.metrics.addr;
             let e = &f.error;
+            let who = c.src.map_or("a Unix client".to_string(), |a| a.to_string());
             if f.client {
                 // A client that resets or goes away is ordinary: not an error of the proxy.
                 log::debug(format_args!(
-                    "listener {addr}: client {peer} (upstream {}): {e}",
-                    up.addr
+                    "listener {addr}: client {who} (upstream {}): {e}",
+                    server.dest
                 ));
                 LogEnd::ClientError
             } else {
                 log::warn(format_args!(
-                    "listener {addr}: upstream {} (client {peer}): {e}",
-                    up.addr
+                    "listener {addr}: upstream {} (client {who}): {e}",
+                    server.dest
                 ));
                 LogEnd::UpstreamError
             }
@@ -128,10 +255,41 @@ pub async fn serve(client: TcpStream, peer: SocketAddr, live: Live, worker: usiz
     });
 }
 
+/// Writes what the upstream must get before the copy starts: the PROXY header (`send-proxy`)
+/// and the bytes already read from the client, in one write.
+async fn send_first(
+    client: &Conn,
+    upstream: &Conn,
+    c: &Client,
+    send_proxy: Option<ProxyVersion>,
+    counters: &WorkerCounters,
+    record: &ConnLog,
+) -> io::Result<()> {
+    let mut first = match send_proxy {
+        Some(v) => {
+            let dst = c.dst.or_else(|| client.local_ip_addr());
+            let addrs = c.src.zip(dst);
+            match v {
+                ProxyVersion::V1 => proxy_proto::v1(addrs),
+                ProxyVersion::V2 => proxy_proto::v2(addrs),
+            }
+        }
+        None => Vec::new(),
+    };
+    first.extend_from_slice(&c.prefix);
+    if first.is_empty() {
+        return Ok(());
+    }
+    let n = c.prefix.len() as u64;
+    counters.bytes_up.add(n);
+    record.bytes_up.set(record.bytes_up.get() + n);
+    upstream.write_all(first).await.0
+}
+
 /// Runs both directions and the idle timer until the pair ends.
 async fn pair(
-    client: &TcpStream,
-    upstream: &TcpStream,
+    client: &Conn,
+    upstream: &Conn,
     settings: &ListenerSettings,
     counters: &WorkerCounters,
     record: &ConnLog,
@@ -213,22 +371,4 @@ impl<'a> Dir<'a> {
             Poll::Pending => None,
         }
     }
-}
-
-/// SO_LINGER 0: closing the socket sends a reset instead of a FIN.
-fn reset(s: &TcpStream) {
-    let linger = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    // SAFETY: setsockopt reads `linger`, which lives for the call, on an fd `s` owns.
-    unsafe {
-        libc::setsockopt(
-            s.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&linger as *const libc::linger).cast(),
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
-        )
-    };
 }

@@ -14,11 +14,11 @@
 //!
 //! How SIGHUP gets here without killing the process is hangup.rs.
 
+use crate::addr::Listen;
 use crate::config::{self, ListenerSettings, Settings};
 use crate::listeners;
 use crate::worker::{Command, Shared};
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -56,9 +56,9 @@ fn apply(shared: &Arc<Shared>, mut new: Settings) -> Result<(), String> {
     keep_process_keys(&cur, &mut new);
     let entries = shared.entries();
     // Match by listen address (the n-th of an address with the n-th of the same address).
-    let mut pool: HashMap<SocketAddr, Vec<Arc<listeners::Entry>>> = HashMap::new();
+    let mut pool: HashMap<Listen, Vec<Arc<listeners::Entry>>> = HashMap::new();
     for e in &entries {
-        pool.entry(e.listen).or_default().push(e.clone());
+        pool.entry(e.listen.clone()).or_default().push(e.clone());
     }
     for v in pool.values_mut() {
         v.reverse();
@@ -73,7 +73,21 @@ fn apply(shared: &Arc<Shared>, mut new: Settings) -> Result<(), String> {
         }
     }
     let gone: Vec<_> = pool.into_values().flatten().collect();
-    let changed = kept.iter().filter(|(e, l)| e.update(l)).count();
+    // Every kept listener's next state first (host names resolve here): a failure changes
+    // nothing; then all of them at once.
+    let mut next = Vec::new();
+    for (e, l) in &kept {
+        if let Some(n) = e
+            .prepare(l)
+            .map_err(|err| format!("listener {}: {err}", e.addr()))?
+        {
+            next.push((e.clone(), n));
+        }
+    }
+    let changed = next.len();
+    for (e, n) in next {
+        e.apply(n);
+    }
     let unchanged = kept.len() - changed;
     drop(kept);
     for e in &gone {

@@ -2,9 +2,9 @@
 //! whether it drains, each listener (live clients, whether it accepts, its limit) and each
 //! upstream (state, live pairs, failed connects in a row).
 
+use crate::addr::Listen;
 use crate::worker::Shared;
 use serde::Serialize;
-use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 
 #[derive(Serialize)]
@@ -20,7 +20,7 @@ struct Status {
 
 #[derive(Serialize)]
 struct ListenerStatus {
-    listen: SocketAddr,
+    listen: Listen,
     live: usize,
     /// False while paused at its limit (or the process's) or draining.
     accepting: bool,
@@ -30,10 +30,16 @@ struct ListenerStatus {
 
 #[derive(Serialize)]
 struct UpstreamStatus {
-    listener: SocketAddr,
-    addr: SocketAddr,
-    /// `up`, or `skipped` after `max-fails` failed connects in a row.
+    listener: Listen,
+    /// `default`, or the SNI route's first name.
+    route: String,
+    /// IP:PORT (a host name's each address) or unix:/path.
+    addr: String,
+    /// `up`, `down` (marked by active health checks), or `skipped` after `max-fails` failed
+    /// connects in a row.
     state: &'static str,
+    weight: u32,
+    backup: bool,
     live: usize,
     fails: u32,
 }
@@ -46,23 +52,24 @@ pub fn render(shared: &Shared) -> String {
         let l = e.current();
         let addr = e.addr();
         listeners.push(ListenerStatus {
-            listen: addr,
+            listen: addr.clone(),
             live: l.metrics.active.load(Ordering::Relaxed),
             accepting: e.accepting(shared.process_room()),
             max_conns: e.gate.max().or(shared.gate.max()),
         });
-        for u in l.upstreams.iter() {
-            upstreams.push(UpstreamStatus {
-                listener: addr,
-                addr: u.addr,
-                state: if l.upstreams.is_healthy(u) {
-                    "up"
-                } else {
-                    "skipped"
-                },
-                live: u.active.load(Ordering::Relaxed),
-                fails: u.fails(),
-            });
+        for g in &l.upstreams {
+            for u in g.servers() {
+                upstreams.push(UpstreamStatus {
+                    listener: addr.clone(),
+                    route: g.route.clone(),
+                    addr: u.dest.to_string(),
+                    state: g.state(&u),
+                    weight: u.weight,
+                    backup: u.backup,
+                    live: u.active.load(Ordering::Relaxed),
+                    fails: u.fails(),
+                });
+            }
         }
     }
     let status = Status {

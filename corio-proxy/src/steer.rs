@@ -125,6 +125,17 @@ pub fn queued(fd: RawFd) -> usize {
 /// One connection from the queue without waiting (the socket is made non-blocking first);
 /// `Ok(None)` when the queue is empty.
 pub fn accept_now(fd: RawFd) -> io::Result<Option<(std::net::TcpStream, SocketAddr)>> {
+    let Some(conn) = accept_fd_now(fd)? else {
+        return Ok(None);
+    };
+    let stream = std::net::TcpStream::from(conn);
+    let peer = stream.peer_addr()?;
+    Ok(Some((stream, peer)))
+}
+
+/// One connection's descriptor from a listening socket's queue (TCP or Unix) without waiting;
+/// `Ok(None)` when the queue is empty.
+pub fn accept_fd_now(fd: RawFd) -> io::Result<Option<std::os::fd::OwnedFd>> {
     let mut on: libc::c_int = 1;
     // SAFETY: FIONBIO reads an int at `on`, which lives for the call.
     if unsafe { libc::ioctl(fd, libc::FIONBIO, &mut on) } != 0 {
@@ -148,9 +159,7 @@ pub fn accept_now(fd: RawFd) -> io::Result<Option<(std::net::TcpStream, SocketAd
     }
     use std::os::fd::FromRawFd;
     // SAFETY: accept4 just returned this fd and nothing else owns it.
-    let stream = unsafe { std::net::TcpStream::from_raw_fd(conn) };
-    let peer = stream.peer_addr()?;
-    Ok(Some((stream, peer)))
+    Ok(Some(unsafe { std::os::fd::OwnedFd::from_raw_fd(conn) }))
 }
 
 #[cfg(test)]

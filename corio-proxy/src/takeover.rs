@@ -13,6 +13,8 @@
 //! Each message is a 4-byte big-endian length and a JSON object. No listening socket is
 //! closed at any point: until step 4 both processes accept on the shared sockets.
 
+use crate::addr::Listen;
+use crate::bind::Bound;
 use crate::worker::Shared;
 use corio::net::UnixStream;
 use serde::de::DeserializeOwned;
@@ -53,17 +55,17 @@ pub struct Offer {
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Offered {
-    /// As configured (what the successor matches its own `listen` on).
-    pub listen: SocketAddr,
+    /// As configured (what the successor matches its own `listen` on): IP:PORT or unix:/path.
+    pub listen: Listen,
     /// As bound.
-    pub addr: SocketAddr,
+    pub addr: Listen,
     pub sockets: usize,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Drain {
     /// The bound addresses of the listeners the successor accepts on.
-    pub taken: Vec<SocketAddr>,
+    pub taken: Vec<Listen>,
     /// The successor serves the admin address on the socket it was given.
     pub admin: bool,
 }
@@ -131,9 +133,9 @@ pub async fn recv_sockets(conn: &UnixStream, n: usize) -> io::Result<Vec<OwnedFd
 
 /// The sockets of one listener of the old process.
 pub struct ReceivedListener {
-    pub listen: SocketAddr,
-    pub addr: SocketAddr,
-    pub sockets: Vec<std::net::TcpListener>,
+    pub listen: Listen,
+    pub addr: Listen,
+    pub sockets: Vec<Bound>,
 }
 
 /// What the old process handed over, before the new one starts accepting.
@@ -152,7 +154,7 @@ pub struct Pending {
     path: PathBuf,
     old_pid: u32,
     conn: std::os::unix::net::UnixStream,
-    taken: Vec<SocketAddr>,
+    taken: Vec<Listen>,
     admin: bool,
     /// Bind the control socket at `path` once the old process let go of it.
     control: bool,
@@ -161,16 +163,16 @@ pub struct Pending {
 impl Received {
     /// The old process's listener whose address `listen` names (its configured address or
     /// the one it bound), taken out.
-    pub fn take(&mut self, listen: SocketAddr) -> Option<ReceivedListener> {
+    pub fn take(&mut self, listen: &Listen) -> Option<ReceivedListener> {
         let i = self
             .listeners
             .iter()
-            .position(|l| l.listen == listen || l.addr == listen)?;
+            .position(|l| l.listen == *listen || l.addr == *listen)?;
         Some(self.listeners.remove(i))
     }
 
     /// What worker 0 needs to finish: which listeners were taken (their bound addresses).
-    pub fn pending(self, taken: Vec<SocketAddr>, admin: bool, control: bool) -> Pending {
+    pub fn pending(self, taken: Vec<Listen>, admin: bool, control: bool) -> Pending {
         Pending {
             path: self.path,
             old_pid: self.old_pid,
@@ -200,10 +202,14 @@ pub async fn receive(path: &Path) -> Result<Received, String> {
         let mut listeners = Vec::new();
         for l in offer.listeners {
             let fds = recv_sockets(&conn, l.sockets).await?;
+            let sockets = fds
+                .into_iter()
+                .map(|fd| Bound::from_fd(&l.addr, fd))
+                .collect();
             listeners.push(ReceivedListener {
                 listen: l.listen,
                 addr: l.addr,
-                sockets: fds.into_iter().map(std::net::TcpListener::from).collect(),
+                sockets,
             });
         }
         let admin = match offer.admin {

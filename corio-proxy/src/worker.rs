@@ -8,6 +8,7 @@
 //! are done, or at the timeout — so /metrics stays up until the process exits.
 
 use crate::accept;
+use crate::bind::{Acceptor, Bound};
 use crate::config::{Accept, Settings};
 use crate::latch::Latch;
 use crate::limits::Gate;
@@ -26,7 +27,7 @@ use std::time::{Duration, Instant};
 /// What a worker is told to do.
 pub enum Command {
     /// Accept on these sockets of the entry (this worker's share of them).
-    Start(Arc<Entry>, Vec<std::net::TcpListener>),
+    Start(Arc<Entry>, Vec<Bound>),
     /// Worker 0: stop the entry and close its sockets (a reload removed it).
     Close(Arc<Entry>),
 }
@@ -107,9 +108,8 @@ impl Shared {
 
     /// Adds `entry` and gives each worker its share of `sockets`: one each with reuseport
     /// (any beyond the worker count go round the workers again), all to worker 0 for balanced.
-    pub fn start_entry(&self, entry: Arc<Entry>, sockets: Vec<std::net::TcpListener>) {
-        let mut shares: Vec<Vec<std::net::TcpListener>> =
-            (0..self.workers).map(|_| Vec::new()).collect();
+    pub fn start_entry(&self, entry: Arc<Entry>, sockets: Vec<Bound>) {
+        let mut shares: Vec<Vec<Bound>> = (0..self.workers).map(|_| Vec::new()).collect();
         for (i, s) in sockets.into_iter().enumerate() {
             let w = match self.accept {
                 Accept::Reuseport => i % self.workers,
@@ -209,7 +209,7 @@ fn handle(cmd: Command, id: usize, shared: &Arc<Shared>) {
     match cmd {
         Command::Start(entry, sockets) => {
             for socket in sockets {
-                match TcpListener::from_std(socket) {
+                match Acceptor::from_std(socket) {
                     Ok(l) => drop(corio::spawn(accept::accept_loop(
                         l,
                         entry.clone(),

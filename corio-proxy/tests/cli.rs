@@ -176,6 +176,109 @@ fn each_bad_config_exits_2_naming_the_key() {
     assert_bad(&out, "/nonexistent/corio-proxy.toml");
 }
 
+/// The traffic keys (issue 24): each bad value exits 2 naming its key, before anything
+/// starts (no Unix socket file is made).
+#[test]
+fn each_bad_traffic_key_exits_2_naming_it() {
+    let sock = std::env::temp_dir().join(format!("corio-proxy-cli-{}.sock", std::process::id()));
+    let l = format!(
+        "[[listener]]\nlisten = \"unix:{}\"\nupstreams = [\"127.0.0.1:1\"]\n",
+        sock.display()
+    );
+    let route = "[[listener.route]]\nsni = [\"a.example.com\"]\n";
+    let long = format!("unix:/{}", "x".repeat(120));
+    let cases: Vec<(String, &str)> = vec![
+        (
+            l.clone() + "accept-proxy = true\nallow = [\"10.0.0.0/33\"]\n",
+            "listener[0].allow",
+        ),
+        (
+            l.clone() + "accept-proxy = true\ndeny = [\"ten\"]\n",
+            "listener[0].deny",
+        ),
+        (
+            l.clone() + "allow = [\"10.0.0.0/8\"]\n",
+            "listener[0].allow",
+        ),
+        (
+            l.replace(
+                "[\"127.0.0.1:1\"]",
+                "[{ addr = \"127.0.0.1:1\", weight = 0 }]",
+            ),
+            "listener[0].upstreams[0].weight",
+        ),
+        (
+            l.replace(
+                "[\"127.0.0.1:1\"]",
+                "[{ addr = \"127.0.0.1:1\", backup = true }]",
+            ),
+            "listener[0].upstreams",
+        ),
+        (
+            l.replace(
+                "[\"127.0.0.1:1\"]",
+                "[{ addr = \"127.0.0.1:1\", wieght = 2 }]",
+            ),
+            "listener[0].upstreams[0]",
+        ),
+        (l.clone() + route, "listener[0].route[0].upstreams"),
+        (
+            l.clone() + "[[listener.route]]\nsni = [\"*\"]\nupstreams = [\"127.0.0.1:2\"]\n",
+            "listener[0].route[0].sni[0]",
+        ),
+        (
+            l.clone() + "send-proxy = \"v3\"\n",
+            "listener[0].send-proxy",
+        ),
+        (
+            l.replace(&format!("unix:{}", sock.display()), &long),
+            "listener[0].listen",
+        ),
+        (l.replace("127.0.0.1:1", &long), "listener[0].upstreams[0]"),
+        (
+            l.replace("127.0.0.1:1", "no host:1"),
+            "listener[0].upstreams[0]",
+        ),
+        (
+            l.clone() + "health-check = \"http\"\n",
+            "listener[0].health-check",
+        ),
+        (l.clone() + "health-rise = 2\n", "listener[0].health-rise"),
+        (
+            l.clone() + "health-check = \"tcp\"\nhealth-fall = 0\n",
+            "listener[0].health-fall",
+        ),
+        (
+            l.clone() + "max-conns-per-source = 0\n",
+            "listener[0].max-conns-per-source",
+        ),
+        (
+            l.clone() + "unix-mode = \"0999\"\n",
+            "listener[0].unix-mode",
+        ),
+        (
+            l.clone() + "proxy-header-timeout = \"0s\"\n",
+            "listener[0].proxy-header-timeout",
+        ),
+        (l.clone() + "balance = \"hash\"\n", "listener[0].balance"),
+    ];
+    for (text, key) in cases {
+        let f = config(&text);
+        let out = run(&["--config", f.0.to_str().unwrap()], &[]);
+        assert_bad(&out, key);
+        assert!(!sock.exists(), "a socket file was made for {key}");
+    }
+    let ok = ["--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:1"];
+    for (extra, flag) in [
+        (&["--send-proxy", "v3"][..], "--send-proxy"),
+        (&["--upstream", "bad host:1"][..], "--upstream"),
+        (&["--upstream", &long][..], "--upstream"),
+    ] {
+        let out = run(&[&ok[..], extra].concat(), &[]);
+        assert_bad(&out, flag);
+    }
+}
+
 /// io_uring asked for by name where the kernel refuses it (the test hook makes corio pretend):
 /// exit 1, naming io_uring. Under auto, the fallback and its reason are printed and it serves.
 #[test]

@@ -14,7 +14,8 @@
 
 use super::pool;
 use super::{AsyncReadRent, AsyncStream, AsyncWriteRent, IoBuf};
-use crate::net::TcpStream;
+use crate::pipe::sealed::Sealed;
+use crate::pipe::SpliceStream;
 use std::future::{poll_fn, Future};
 use std::io;
 use std::pin::pin;
@@ -196,13 +197,17 @@ where
     Ok(n)
 }
 
-/// One direction between two TCP streams, spliced through a pooled pipe: until end of
-/// stream, then shutdown(Write) on `to`. Bytes never enter user space.
-pub async fn copy_half_spliced<O: CopyObserver + ?Sized>(
-    from: &TcpStream,
-    to: &TcpStream,
-    observer: &O,
-) -> io::Result<u64> {
+/// One direction between two stream sockets ([`TcpStream`](crate::net::TcpStream) or
+/// [`UnixStream`](crate::net::UnixStream), in any mix), spliced through a pooled pipe: until
+/// end of stream, then shutdown(Write) on `to`. Bytes never enter user space.
+pub async fn copy_half_spliced<F, T, O>(from: &F, to: &T, observer: &O) -> io::Result<u64>
+where
+    F: SpliceStream,
+    T: SpliceStream,
+    for<'a> &'a F: AsyncReadRent,
+    for<'a> &'a T: AsyncWriteRent,
+    O: CopyObserver + ?Sized,
+{
     spliced(from, to, observer).await
 }
 
@@ -309,20 +314,23 @@ where
 
 /// The spliced loop: wait until `from` is readable, take a pooled pipe, splice in, splice all
 /// of it out, give the pipe back; at end of stream, shutdown(Write) on `to`.
-async fn spliced<O: CopyObserver + ?Sized>(
-    from: &TcpStream,
-    to: &TcpStream,
-    observer: &O,
-) -> io::Result<u64> {
+async fn spliced<F, T, O>(from: &F, to: &T, observer: &O) -> io::Result<u64>
+where
+    F: SpliceStream,
+    T: SpliceStream,
+    for<'a> &'a F: AsyncReadRent,
+    for<'a> &'a T: AsyncWriteRent,
+    O: CopyObserver + ?Sized,
+{
     let mut total = 0u64;
     loop {
         // No pipe is held while the source is idle. (`readable` waits for a dropped read
         // still in flight, and counts the bytes it kept.)
-        from.readable().await?;
-        if from.fd.has_stash() {
+        (&mut &*from).ready().await?;
+        if Sealed::shared_fd(from).has_stash() {
             // Bytes a dropped read kept on `from` come first; splice cannot reach them.
             let (buf, lease) = pool::take_buf(DEFAULT_BUFFER);
-            let (res, buf) = from.read(buf).await;
+            let (res, buf) = (&mut &*from).read(buf).await;
             let n = match res {
                 Ok(n) => n,
                 Err(e) => {
@@ -332,7 +340,7 @@ async fn spliced<O: CopyObserver + ?Sized>(
             };
             if n == 0 {
                 pool::put_buf(buf, lease);
-                to.shutdown(std::net::Shutdown::Write).await?;
+                (&mut &*to).shutdown().await?;
                 return Ok(total);
             }
             observer.read(n);
@@ -352,7 +360,7 @@ async fn spliced<O: CopyObserver + ?Sized>(
         };
         if n == 0 {
             pool::put_pipe(pipe, lease);
-            to.shutdown(std::net::Shutdown::Write).await?;
+            (&mut &*to).shutdown().await?;
             return Ok(total);
         }
         observer.read(n);

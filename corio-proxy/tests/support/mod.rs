@@ -99,12 +99,13 @@ impl Proxy {
         };
         let ready = wait_for(Duration::from_secs(20), || {
             let lines = proxy.stderr.lock().unwrap();
-            let listen: Vec<SocketAddr> = lines
+            let shown: Vec<&str> = lines
                 .iter()
                 .filter_map(|l| after(l, "listening on "))
-                .map(|a| a.parse().unwrap())
                 .collect();
-            (listen.len() >= listeners).then(|| {
+            // unix:/path listeners are counted, and not in `listen`.
+            let listen: Vec<SocketAddr> = shown.iter().filter_map(|a| a.parse().ok()).collect();
+            (shown.len() >= listeners).then(|| {
                 let admin = lines.iter().find_map(|l| {
                     let a = after(l, "admin on http://")?;
                     a.strip_suffix("/metrics")?.parse().ok()
@@ -402,4 +403,147 @@ pub fn closed_by_peer(s: &mut TcpStream) -> bool {
             Err(_) => return false,
         }
     }
+}
+
+/// A path under the temp dir, unique to this test process, removed (file or tree) on drop.
+pub struct TempPath(pub std::path::PathBuf);
+
+impl TempPath {
+    pub fn new(name: &str) -> TempPath {
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let p = std::env::temp_dir().join(format!("cp-{}-{n}-{name}", std::process::id()));
+        let _ = std::fs::remove_file(&p);
+        TempPath(p)
+    }
+
+    pub fn str(&self) -> &str {
+        self.0.to_str().unwrap()
+    }
+}
+
+impl Drop for TempPath {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Starts the proxy from a TOML config (`listeners` listeners to wait for).
+pub fn proxy_config(text: &str, listeners: usize) -> (Proxy, TempPath) {
+    let file = TempPath::new("proxy.toml");
+    std::fs::write(&file.0, text).unwrap();
+    let proxy = Proxy::start_with(&["--config", file.str()], listeners, &[]);
+    (proxy, file)
+}
+
+/// What a recording upstream got on one connection: the bytes until EOF, and the peer.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub peer: SocketAddr,
+    pub bytes: Vec<u8>,
+}
+
+/// An upstream that records every connection's bytes until the client's EOF (then closes),
+/// and answers `reply` once it has received `reply_after` bytes (if any reply is set).
+pub struct Recorder {
+    pub addr: SocketAddr,
+    pub got: Arc<Mutex<Vec<Recorded>>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Recorder {
+    pub fn start() -> Recorder {
+        Recorder::with_reply(Vec::new(), 0)
+    }
+
+    pub fn with_reply(reply: Vec<u8>, reply_after: usize) -> Recorder {
+        Recorder::on(
+            TcpListener::bind("127.0.0.1:0").unwrap(),
+            reply,
+            reply_after,
+        )
+    }
+
+    pub fn on(listener: TcpListener, reply: Vec<u8>, reply_after: usize) -> Recorder {
+        let addr = listener.local_addr().unwrap();
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (g, s) = (got.clone(), stop.clone());
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if s.load(Ordering::Acquire) {
+                    return;
+                }
+                let Ok(mut conn) = conn else { continue };
+                let (g, reply) = (g.clone(), reply.clone());
+                std::thread::spawn(move || {
+                    let peer = conn.peer_addr().unwrap();
+                    conn.set_read_timeout(Some(Duration::from_secs(20)))
+                        .unwrap();
+                    let mut bytes = Vec::new();
+                    let mut buf = [0u8; 16 << 10];
+                    let mut replied = reply.is_empty();
+                    loop {
+                        match conn.read(&mut buf) {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => bytes.extend_from_slice(&buf[..n]),
+                        }
+                        if !replied && bytes.len() >= reply_after {
+                            replied = true;
+                            let _ = conn.write_all(&reply);
+                        }
+                    }
+                    g.lock().unwrap().push(Recorded { peer, bytes });
+                });
+            }
+        });
+        Recorder { addr, got, stop }
+    }
+
+    /// Waits until `n` connections have ended, and returns them all.
+    pub fn wait(&self, n: usize) -> Vec<Recorded> {
+        let got = wait_for(Duration::from_secs(20), || {
+            let g = self.got.lock().unwrap();
+            (g.len() >= n).then(|| g.clone())
+        });
+        got.unwrap_or_else(|| panic!("fewer than {n} connections: {:?}", self.got.lock().unwrap()))
+    }
+
+    pub fn count(&self) -> usize {
+        self.got.lock().unwrap().len()
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        let _ = TcpStream::connect(self.addr);
+    }
+}
+
+/// Sends `data` on a new connection (in one write), half-closes, and reads until EOF.
+pub fn send_and_close(addr: SocketAddr, data: &[u8]) -> Vec<u8> {
+    let mut s = connect(addr);
+    s.write_all(data).unwrap();
+    s.shutdown(Shutdown::Write).unwrap();
+    let mut got = Vec::new();
+    let _ = s.read_to_end(&mut got);
+    got
+}
+
+/// A TCP connection from a chosen local address (127.0.0.2, 127.0.0.3, ...).
+pub fn connect_from(local: std::net::IpAddr, to: SocketAddr) -> TcpStream {
+    let s = socket2::Socket::new(
+        socket2::Domain::for_address(to),
+        socket2::Type::STREAM,
+        None,
+    )
+    .unwrap();
+    s.bind(&SocketAddr::new(local, 0).into()).unwrap();
+    s.connect(&to.into()).unwrap();
+    let s: TcpStream = s.into();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s.set_nodelay(true).unwrap();
+    s
 }

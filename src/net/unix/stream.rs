@@ -119,6 +119,10 @@ impl UnixStream {
         writev::writev(&self.fd, bufs).await
     }
 
+    pub(crate) fn shared_fd(&self) -> &SharedFd {
+        &self.fd
+    }
+
     /// Sends `buf`'s initialized bytes with the descriptors `fds` attached (SCM_RIGHTS), in
     /// one sendmsg (an SQE on io_uring); returns how many bytes went. The descriptors travel
     /// with the first byte sent; write any rest with [`write_all`](Self::write_all). The
