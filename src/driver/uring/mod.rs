@@ -190,32 +190,8 @@ impl Uring {
         cx: &Context<'_>,
     ) -> Poll<OpResult> {
         match *state {
-            OpState::Unstarted => {
-                // The op's SQE names its files itself, each with its kind's flag (FileRef).
-                let file = target.map(|t| t.file);
-                let sqe = op.sqe();
-                let user_data = self.slots.insert(file, cx.waker().clone());
-                // SAFETY: the SQE points into memory `op` owns (Operation contract), and the
-                // caller keeps `op` alive until `poll_op` returns Ready, or hands it to
-                // `orphan` — so it outlives the kernel's use. The slot exists, so the CQE will
-                // find it.
-                match unsafe { self.push(&sqe.user_data(user_data)) } {
-                    Ok(()) => {
-                        self.stats.ops_submitted += 1;
-                        *state = OpState::InRing(user_data);
-                        Poll::Pending
-                    }
-                    Err(e) => {
-                        // Never reached the SQ: nothing of the op is in the kernel.
-                        self.slots.forget(user_data);
-                        Poll::Ready((Err(e), 0))
-                    }
-                }
-            }
-            OpState::InRing(user_data) => self
-                .slots
-                .poll(user_data, cx)
-                .map(|(res, flags)| (crate::sys::cqe_result(res), flags)),
+            OpState::Unstarted => self.start(state, op, target, cx),
+            OpState::InRing(user_data) => self.collect(user_data, cx),
             OpState::Trying | OpState::Polling(_) => self.poll_readiness(state, op, target, cx),
             s @ (OpState::InPool(_) | OpState::Done) => unreachable!("io_uring op in state {s:?}"),
         }
