@@ -102,7 +102,7 @@ impl<Req: 'static, Rep: 'static> Pump<Req, Rep> {
     }
 
     /// Runs the pump until the reply to the posted request is there.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn poll_reply(&mut self, cx: &mut Context<'_>) -> Poll<Rep> {
         assert!(self.busy, "poll_reply without a posted request");
         if self.future.as_mut().poll(cx).is_ready() {

@@ -38,7 +38,7 @@ impl ReadSide {
     }
 
     /// The bytes received and not yet consumed, reading more if there are none; empty at EOF.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
         if !self.pump.is_busy() {
             if self.pos < self.buf.len() {

@@ -81,7 +81,7 @@ impl WriteSide {
 
     /// Stages as much of `bufs` (in order) as fits. When `staged` is full, waits for the
     /// batch in flight, then hands `staged` over and stages into the other buffer.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn poll_write(
         &mut self,
         cx: &mut Context<'_>,
@@ -116,7 +116,7 @@ impl WriteSide {
     }
 
     /// Sends everything staged and waits until it is written.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.check()?;
         loop {
@@ -159,7 +159,7 @@ impl WriteSide {
     }
 
     /// Waits for the pump's reply, recording its outcome.
-    #[inline]
+    #[inline(always)]
     fn poll_idle(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         if !self.pump.is_busy() {
             return Poll::Ready(Ok(()));
