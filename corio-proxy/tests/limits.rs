@@ -92,7 +92,10 @@ fn two_hundred_clients_under_ulimit_256_are_all_served() {
 fn running_out_of_fds_is_the_proxys_not_the_upstreams() {
     let echo = fast_echo();
     let up = echo.to_string();
+    let log = TempFile::path(".log");
     let p = Proxy::start(&[
+        "--access-log",
+        log.as_str(),
         "--listen",
         "127.0.0.1:0",
         "--upstream",
@@ -120,6 +123,19 @@ fn running_out_of_fds_is_the_proxys_not_the_upstreams() {
     let line = line.unwrap_or_else(|| panic!("{:?}", p.stderr()));
     assert!(line.contains(&format!("(limit {limit})")), "{line}");
     assert_eq!(p.metric("corio_proxy_fd_limit_total", ""), 1);
+    // The access log says why the pair ended (the writer flushes at least every second).
+    let record = wait_for(Duration::from_secs(5), || {
+        let text = std::fs::read_to_string(&log.0).unwrap_or_default();
+        text.lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .find(|r| r["end"] == "fd_limit")
+    });
+    let record = record.unwrap_or_else(|| panic!("no fd_limit record: {:?}", log.0));
+    assert_eq!(
+        (record["bytes_up"].as_u64(), record["bytes_down"].as_u64()),
+        (Some(0), Some(0)),
+        "{record}"
+    );
     let status = p.status();
     assert_eq!(status["upstreams"][0]["state"], "up", "{status}");
     assert_eq!(status["upstreams"][0]["fails"], 0, "{status}");
