@@ -214,6 +214,16 @@ fn takeover_with_a_changed_listener_set() {
         Duration::from_secs(10),
     );
     assert!(done.is_some(), "{:?}", new.stderr());
+    // From the moment the successor says it took over, the admin socket (handed over with the
+    // listeners) answers from the successor.
+    for _ in 0..20 {
+        let s = new.status();
+        assert_eq!(
+            s["pid"],
+            new.pid(),
+            "/status answered by the old process: {s}"
+        );
+    }
     let mut on_c = connect(c);
     ping(&mut on_c, b"c, bound fresh");
     let listening: Vec<String> = new.status()["listeners"]
