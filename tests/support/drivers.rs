@@ -61,7 +61,7 @@ pub fn counting_fds() -> CountingFds {
 }
 
 /// A share of [`FDS`] for the outermost `each_driver` call of a thread.
-struct FdsShare {
+pub struct FdsShare {
     _hold: RwLockReadGuard<'static, ()>,
 }
 
@@ -72,7 +72,8 @@ impl Drop for FdsShare {
 }
 
 /// A share for this `each_driver` call; none on the thread that counts, or one that shares.
-fn fds_share() -> Option<FdsShare> {
+/// A test that opens fds outside `each_driver` (a child process's pipes) takes it itself.
+pub fn fds_share() -> Option<FdsShare> {
     if COUNTING.with(|c| c.get()) || SHARING.with(|s| s.get()) {
         return None;
     }

@@ -8,8 +8,8 @@ mod drivers;
 // Each test binary uses some of these.
 #[allow(unused_imports)]
 pub use drivers::{
-    builder, choice, counting_fds, driver, each_driver, each_driver_as, expect_panic, name,
-    only_on, panic_message, passes, rt, skip, uring_refused, CountingFds, ALL,
+    builder, choice, counting_fds, driver, each_driver, each_driver_as, expect_panic, fds_share,
+    name, only_on, panic_message, passes, rt, skip, uring_refused, CountingFds, ALL,
 };
 
 use corio::net::{TcpListener, TcpStream};

@@ -262,11 +262,14 @@ fn short(v: f64) -> String {
         a if a >= 1e3 => (v / 1e3, "k"),
         _ => (v, ""),
     };
-    let s = if v.abs() >= 100.0 {
-        format!("{v:.0}")
+    // Three significant digits below 100, so that neighbouring ticks of a narrow axis near
+    // zero (0.01, 0.015, 0.02) keep distinct labels.
+    let decimals = if v == 0.0 || v.abs() >= 100.0 {
+        0
     } else {
-        format!("{v:.2}")
+        (2 - v.abs().log10().floor() as i32).max(0) as usize
     };
+    let s = format!("{v:.decimals$}");
     let s = if s.contains('.') {
         s.trim_end_matches('0').trim_end_matches('.')
     } else {
@@ -315,6 +318,12 @@ mod tests {
         assert_ne!(hex("corio-uring"), hex("corio-epoll"));
         assert_eq!(hex("somebody"), hex("somebody"));
         assert_eq!(short(1500.0), "1.5k");
+        // A narrow axis near zero: every tick keeps its own label (they read 0.01, 0.01,
+        // 0.02, 0.03, 0.03 with two fixed decimals).
+        let labels: Vec<String> = ticks(0.0095, 0.031).into_iter().map(short).collect();
+        assert_eq!(labels, ["0.01", "0.015", "0.02", "0.025", "0.03"]);
+        assert_eq!(short(12.5), "12.5");
+        assert_eq!(short(0.0), "0");
         assert_eq!(ticks(0.3, 60.0), [0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0]);
         assert_eq!(ticks(6.0, 9.0), [6.0, 7.0, 8.0, 9.0]);
     }
