@@ -209,21 +209,23 @@ fn cpu_secs(pid: i32) -> f64 {
 
 /// An fd limit for `pid` under which no descriptor number is free.
 fn no_free_slot(pid: i32) -> u64 {
+    let open = open_fds(pid);
+    (0..).find(|n| open.binary_search(n).is_err()).unwrap()
+}
+
+/// The descriptor numbers `pid` has open, sorted.
+fn open_fds(pid: i32) -> Vec<u64> {
     let mut open: Vec<u64> = std::fs::read_dir(format!("/proc/{pid}/fd"))
         .unwrap()
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
         .collect();
     open.sort_unstable();
-    (0..).find(|n| open.binary_search(n).is_err()).unwrap()
+    open
 }
 
 /// An fd limit for `pid` under which exactly one descriptor number is free.
 fn one_free_slot(pid: i32) -> u64 {
-    let mut open: Vec<u64> = std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .unwrap()
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-        .collect();
-    open.sort_unstable();
+    let open = open_fds(pid);
     let max = *open.last().unwrap();
     let holes: Vec<u64> = (0..max)
         .filter(|n| open.binary_search(n).is_err())
