@@ -846,3 +846,31 @@ async fn read_zeros(s: &TcpStream, mut n: usize) {
         n -= k;
     }
 }
+
+/// `read` and `write_all` hand back the op's own future: it does nothing until polled (one
+/// created and dropped unpolled moves no byte and loses none), and it does not borrow the
+/// stream (it can be made, then the stream moved, then it is awaited).
+#[test]
+fn read_and_write_all_futures_start_when_polled_and_own_the_socket() {
+    run_test(|| async {
+        let (a, b) = pair().await;
+        drop(a.write_all(b"never sent".to_vec()));
+        drop(b.read(Vec::with_capacity(64)));
+        let write = a.write_all(pattern(7, 1000));
+        let read = b.read_exact(Vec::with_capacity(1000));
+        let moved = a;
+        let (res, _) = write.await;
+        res.unwrap();
+        let (res, got) = read.await;
+        res.unwrap();
+        assert_eq!(
+            got,
+            pattern(7, 1000),
+            "only the polled write's bytes arrive"
+        );
+        let later = b.read(Vec::with_capacity(16));
+        drop(moved);
+        let (res, got) = later.await;
+        assert_eq!(res.unwrap(), 0, "EOF once the peer is gone: {got:?}");
+    });
+}

@@ -11,6 +11,7 @@ mod child;
 mod cli;
 mod content;
 mod export;
+mod instr;
 mod load;
 mod results;
 mod seccomp;
@@ -35,6 +36,7 @@ fn main() {
         Some(Cmd::FileRead(a)) => serve::file_read_cmd(cli::file_read_config(a)),
         Some(Cmd::TokioProxy(a)) => serve::tokio_proxy_cmd(a.listen, a.upstream),
         Some(Cmd::SyscallProbe) => serve::syscall_probe_cmd(),
+        Some(Cmd::Instr(a)) => instr::instr_cmd(a),
     };
     std::process::exit(code);
 }

@@ -39,7 +39,7 @@ mod uring;
 pub(crate) use fixed::{FixedFile, FixedTable};
 pub use info::{DriverChoice, DriverInfo, DriverKind};
 pub(crate) use notify::Notifier;
-pub(crate) use op::{Direction, FileRef, Interest, OpState, Operation, Orphan};
+pub(crate) use op::{Direction, FileRef, OpFile, OpState, Operation, Orphan};
 pub(crate) use opcodes::Opcode;
 pub(crate) use open::{open, DriverConfig};
 pub use stats::DriverStats;
@@ -180,18 +180,67 @@ impl Driver {
     }
 
     /// Starts or continues `op`: `Ready` with its result, or `Pending` with the task's waker
-    /// recorded. `state` must start `Unstarted` and is the driver's to update.
+    /// recorded. `state` must start `Unstarted` and is the driver's to update; `target` is
+    /// what the op's fd answered (`None`: an op with no fd). The common
+    /// cases — a native SQE started or collected, a socket op tried on epoll — are inline in
+    /// the op's poll; the rest (the pool, the ring's readiness fallback) take `poll_op_other`.
+    #[inline(always)]
     pub(crate) fn poll_op<O: Operation>(
         &mut self,
         state: &mut OpState,
         op: &mut O,
+        target: Option<OpFile>,
+        cx: &Context<'_>,
+    ) -> Poll<OpResult> {
+        let poll = match (&mut self.io, *state) {
+            (Io::Uring(d), OpState::InRing(user_data)) => d.collect(user_data, cx),
+            (Io::Uring(d), OpState::Unstarted) if !O::BLOCKING && d.native().has(O::OPCODE) => {
+                return d.start(state, op, target, cx)
+            }
+            (Io::Epoll(d), OpState::Unstarted | OpState::Trying) if !O::BLOCKING => {
+                d.poll_op(state, op, target, cx)
+            }
+            _ => return self.poll_op_other(state, op, target, cx),
+        };
+        if poll.is_ready() {
+            *state = OpState::Done;
+        }
+        poll
+    }
+
+    /// True if `poll_op` runs `O` inline from its start: natively on the ring, or in
+    /// readiness form on epoll (no blocking form to consider).
+    #[inline(always)]
+    pub(crate) fn runs_inline<O: Operation>(&self) -> bool {
+        match &self.io {
+            Io::Uring(d) => !O::BLOCKING && d.native().has(O::OPCODE),
+            Io::Epoll(_) => !O::BLOCKING,
+        }
+    }
+
+    /// The result of an op in the ring (`OpState::InRing`), once its CQE has come.
+    #[inline(always)]
+    pub(crate) fn collect(&mut self, user_data: u64, cx: &Context<'_>) -> Poll<OpResult> {
+        match &mut self.io {
+            Io::Uring(d) => d.collect(user_data, cx),
+            Io::Epoll(_) => unreachable!("an op in the ring on epoll"),
+        }
+    }
+
+    /// `poll_op` for the cases it does not inline.
+    #[inline(never)]
+    fn poll_op_other<O: Operation>(
+        &mut self,
+        state: &mut OpState,
+        op: &mut O,
+        target: Option<OpFile>,
         cx: &Context<'_>,
     ) -> Poll<OpResult> {
         let poll = match (*state, &mut self.io) {
-            (OpState::Unstarted, _) => self.start(state, op, cx),
+            (OpState::Unstarted, _) => self.start(state, op, target, cx),
             (OpState::InPool(user_data), _) => self.offload.poll(user_data, cx),
-            (_, Io::Uring(d)) => d.poll_op(state, op, cx),
-            (_, Io::Epoll(d)) => d.poll_op(state, op, cx),
+            (_, Io::Uring(d)) => d.poll_op(state, op, target, cx),
+            (_, Io::Epoll(d)) => d.poll_op(state, op, target, cx),
         };
         if poll.is_ready() {
             *state = OpState::Done;
@@ -204,6 +253,7 @@ impl Driver {
         &mut self,
         state: &mut OpState,
         op: &mut O,
+        target: Option<OpFile>,
         cx: &Context<'_>,
     ) -> Poll<OpResult> {
         let native = self.runs_natively(O::OPCODE);
@@ -212,14 +262,14 @@ impl Driver {
                 self.fallback_ops += 1;
             }
             if let Some(call) = op.blocking() {
-                let file = op.file();
+                let file = target.map(|t| t.file);
                 return self.offload.start(state, call, file, cx);
             }
         }
         match &mut self.io {
-            Io::Uring(d) if native => d.poll_op(state, op, cx),
-            Io::Uring(d) => d.poll_readiness(state, op, cx),
-            Io::Epoll(d) => d.poll_op(state, op, cx),
+            Io::Uring(d) if native => d.poll_op(state, op, target, cx),
+            Io::Uring(d) => d.poll_readiness(state, op, target, cx),
+            Io::Epoll(d) => d.poll_op(state, op, target, cx),
         }
     }
 

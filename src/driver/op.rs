@@ -76,47 +76,66 @@ impl FileRef {
     }
 }
 
-/// Where the readiness form waits after EAGAIN: the fd's registration with this driver (its
-/// poll descriptor's token), and the direction. (On the ring, the fallback's POLL_ADD names
-/// the op's `file`.)
+/// What an operation's fd is to the driver, as the fd answers it once per attempt
+/// (`SharedFd::target`): the file an SQE names — the driver finds the ops of one file by it
+/// (cancel, wake), and the ring's readiness fallback polls it — and the fd's registration with
+/// the readiness driver.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Interest {
-    /// `None`: the fd is not registered with this driver, so nothing could wake a parked
-    /// attempt; an EAGAIN is reported as the op's error instead.
+pub(crate) struct OpFile {
+    pub(crate) file: FileRef,
+    /// The poll descriptor's token; `None`: the fd is not registered with this driver, so
+    /// nothing could wake a parked attempt, and an EAGAIN is reported as the op's error.
     pub(crate) token: Option<Token>,
-    pub(crate) dir: Direction,
 }
 
-/// One operation, in its forms.
+/// One operation, in its forms, in the driver's words: each op implements this directly (and
+/// `op::OpAble` for what it is to its fd).
 pub(crate) trait Operation {
-    /// The opcode of the completion form: the ring runs the op natively only if the kernel has
-    /// it.
+    /// The opcode of the completion form (named once in `opcodes`): the ring runs the op
+    /// natively only if the kernel has it.
     const OPCODE: Opcode;
+
+    /// The op has a blocking form (`blocking` may answer `Some`: files): the driver asks for
+    /// it before it picks the readiness form.
+    const BLOCKING: bool = false;
 
     /// Completion form: the SQE (the driver sets its user_data). Every pointer in it points
     /// into memory the operation owns on the heap, so moving the operation moves nothing the
-    /// kernel sees.
+    /// kernel sees. A file goes in only through `SharedFd::file_ref` and its builders
+    /// (`FileRef::sqe`, `FileRef::splice`), which add the flag its kind needs
+    /// (docs/architecture.md, "What an SQE names").
     fn sqe(&mut self) -> squeue::Entry;
 
-    /// The file the op works on, if any: the driver finds the ops of one file by it (cancel,
-    /// wake), and the readiness form on the ring waits on it.
-    fn file(&self) -> Option<FileRef>;
-
-    /// Readiness form: where to wait after EAGAIN; `None` for an operation that never waits.
-    fn interest(&self) -> Option<Interest>;
+    /// Readiness form: the direction to wait on after EAGAIN; `None` for an operation that
+    /// never waits (or whose fd cannot be polled).
+    fn direction(&self) -> Option<Direction>;
 
     /// Readiness form: the syscall to try (again). On io_uring it runs only for an op whose
     /// opcode the kernel lacks and that has no blocking form; fds are blocking there, so such
-    /// an op's syscall must not block by itself (MSG_DONTWAIT).
-    fn attempt(&mut self) -> io::Result<u32>;
+    /// an op's syscall must not block by itself (MSG_DONTWAIT). The default makes the
+    /// blocking call in place, for ops that have one (files), where it is never reached:
+    /// their blocking form always comes first.
+    fn attempt(&mut self) -> io::Result<u32> {
+        match self.blocking() {
+            Some(call) => call.run(),
+            None => Err(io::ErrorKind::Unsupported.into()),
+        }
+    }
 
     /// Blocking form: the syscall a pool thread makes, built from memory the op owns under the
-    /// same rule as the SQE's; `None` for an op that has none (sockets).
-    fn blocking(&mut self) -> Option<Blocking>;
+    /// same rule as the SQE's (it stays put until the result is delivered, in the future or in
+    /// the driver's slot). `Some` for file operations — on epoll they always run there, on
+    /// io_uring where the kernel lacks the opcode; `None` (the default) for socket operations,
+    /// which wait for readiness instead.
+    fn blocking(&mut self) -> Option<Blocking> {
+        None
+    }
 
     /// Readiness form: true if `result` proves the fd has nothing more for now (a TCP read
     /// shorter than asked), so the next attempt may park without a syscall.
-    fn drains(&self, result: u32) -> bool;
+    fn drains(&self, _result: u32) -> bool {
+        false
+    }
 
     /// Readiness form: the operation only waits for readiness (a poll; no data moves), so once
     /// it has parked, the edge that wakes it completes it without another attempt.

@@ -16,11 +16,12 @@
 
 use crate::driver::op::{FileRef, Orphan};
 use crate::driver::token::{next_generation, Token};
-use slab::Slab;
 use std::task::{Context, Poll, Waker};
 
 /// The life of one in-flight operation.
 enum Lifecycle {
+    /// No operation: the slot is on the free list.
+    Free,
     /// Submitted; wake this task when the CQE arrives.
     Waiting(Waker),
     /// The CQE arrived; the result waits for the op's future to collect it.
@@ -32,6 +33,7 @@ enum Lifecycle {
 impl std::fmt::Debug for Lifecycle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            Lifecycle::Free => f.write_str("Free"),
             Lifecycle::Waiting(_) => f.write_str("Waiting"),
             Lifecycle::Completed { res, flags } => write!(f, "Completed({res}, {flags:#x})"),
             Lifecycle::Orphaned(_) => f.write_str("Orphaned"),
@@ -40,11 +42,17 @@ impl std::fmt::Debug for Lifecycle {
 }
 
 struct Slot {
+    /// Bumped each time the slot is taken: the tag's generation.
     generation: u32,
+    /// The next free slot while this one is free (`NONE`: the last).
+    next_free: u32,
     /// The file the op works on, so the ops waiting on one file can be found.
     fd: Option<FileRef>,
     lifecycle: Lifecycle,
 }
+
+/// The end of the free list.
+const NONE: u32 = u32::MAX;
 
 /// What a CQE means for its slot.
 #[must_use]
@@ -66,58 +74,95 @@ pub(crate) enum Orphaned {
     Done(Box<dyn Orphan>, i32, u32),
 }
 
+/// The table: a vector of slots and a free list through it (a slot is found by its key in one
+/// step, and a key is reused only after its slot was freed).
 pub(crate) struct Slots {
-    slab: Slab<Slot>,
-    generation: u32,
+    slots: Vec<Slot>,
+    free: u32,
+    used: usize,
 }
 
 impl Slots {
     pub(crate) fn with_capacity(n: usize) -> Slots {
         Slots {
-            slab: Slab::with_capacity(n),
-            generation: 0,
+            slots: Vec::with_capacity(n),
+            free: NONE,
+            used: 0,
         }
     }
 
     /// A new slot for an op on `fd` whose task is `waker`; returns its user_data.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn insert(&mut self, fd: Option<FileRef>, waker: Waker) -> u64 {
-        self.generation = next_generation(self.generation);
-        let entry = self.slab.vacant_entry();
-        let token = Token::new(entry.key(), self.generation);
-        entry.insert(Slot {
-            generation: self.generation,
+        self.used += 1;
+        let key = self.free;
+        if let Some(slot) = self.slots.get_mut(key as usize) {
+            self.free = slot.next_free;
+            slot.generation = next_generation(slot.generation);
+            slot.fd = fd;
+            // A free slot holds nothing to drop (no drop glue on the hot path).
+            let free = std::mem::replace(&mut slot.lifecycle, Lifecycle::Waiting(waker));
+            debug_assert!(matches!(free, Lifecycle::Free), "{free:?}");
+            std::mem::forget(free);
+            return Token::new(key as usize, slot.generation).raw();
+        }
+        let key = self.slots.len();
+        self.slots.push(Slot {
+            generation: 0,
+            next_free: NONE,
             fd,
             lifecycle: Lifecycle::Waiting(waker),
         });
-        token.raw()
+        Token::new(key, 0).raw()
+    }
+
+    /// Frees the slot at `key` (its lifecycle already taken).
+    #[inline(always)]
+    fn free(&mut self, key: usize) {
+        let slot = &mut self.slots[key];
+        slot.next_free = self.free;
+        slot.fd = None;
+        self.free = key as u32;
+        self.used -= 1;
+    }
+
+    /// The slot `user_data` names, if it holds that op (the generation matches, not free).
+    #[inline(always)]
+    fn get(&mut self, user_data: u64) -> Option<&mut Slot> {
+        let token = Token::from_raw(user_data);
+        self.slots.get_mut(token.key()).filter(|s| {
+            s.generation == token.generation() && !matches!(s.lifecycle, Lifecycle::Free)
+        })
     }
 
     /// Removes a slot whose SQE never reached the SQ (nothing of it is in the kernel).
     pub(crate) fn forget(&mut self, user_data: u64) {
-        let key = Token::from_raw(user_data).key();
-        self.slab.remove(key);
+        if let Some(slot) = self.get(user_data) {
+            slot.lifecycle = Lifecycle::Free;
+            self.free(Token::from_raw(user_data).key());
+        }
     }
 
-    #[inline]
+    #[inline(always)]
     fn owned(&mut self, user_data: u64) -> &mut Slot {
-        let token = Token::from_raw(user_data);
-        match self.slab.get_mut(token.key()) {
-            Some(slot) if slot.generation == token.generation() => slot,
+        match self.get(user_data) {
+            Some(slot) => slot,
             // The op owns its slot until it collects the result; anything else is a bug here.
-            _ => unreachable!("op used a slot it does not own: {user_data:#x}"),
+            None => unreachable!("op used a slot it does not own: {user_data:#x}"),
         }
     }
 
     /// The op's future asks for its result: `Ready` (the slot is removed) or `Pending` with
     /// the task's waker recorded.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn poll(&mut self, user_data: u64, cx: &Context<'_>) -> Poll<(i32, u32)> {
         let slot = self.owned(user_data);
         match &mut slot.lifecycle {
             Lifecycle::Completed { res, flags } => {
                 let out = (*res, *flags);
-                self.slab.remove(Token::from_raw(user_data).key());
+                // A completed slot holds nothing to drop.
+                std::mem::forget(std::mem::replace(&mut slot.lifecycle, Lifecycle::Free));
+                self.free(Token::from_raw(user_data).key());
                 Poll::Ready(out)
             }
             Lifecycle::Waiting(waker) => {
@@ -126,7 +171,9 @@ impl Slots {
                 }
                 Poll::Pending
             }
-            state @ Lifecycle::Orphaned(_) => unreachable!("polled an orphaned op: {state:?}"),
+            state @ (Lifecycle::Orphaned(_) | Lifecycle::Free) => {
+                unreachable!("polled an orphaned op: {state:?}")
+            }
         }
     }
 
@@ -136,47 +183,58 @@ impl Slots {
         match std::mem::replace(&mut slot.lifecycle, Lifecycle::Orphaned(data)) {
             Lifecycle::Waiting(_) => Orphaned::InFlight,
             Lifecycle::Completed { res, flags } => {
-                let key = Token::from_raw(user_data).key();
-                let Lifecycle::Orphaned(data) = self.slab.remove(key).lifecycle else {
+                let Lifecycle::Orphaned(data) =
+                    std::mem::replace(&mut slot.lifecycle, Lifecycle::Free)
+                else {
                     unreachable!("the slot was just orphaned")
                 };
+                self.free(Token::from_raw(user_data).key());
                 Orphaned::Done(data, res, flags)
             }
-            state @ Lifecycle::Orphaned(_) => unreachable!("op orphaned twice: {state:?}"),
+            state @ (Lifecycle::Orphaned(_) | Lifecycle::Free) => {
+                unreachable!("op orphaned twice: {state:?}")
+            }
         }
     }
 
     /// A CQE arrived for `user_data`.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn complete(&mut self, user_data: u64, res: i32, flags: u32) -> Delivery {
-        let token = Token::from_raw(user_data);
-        let Some(slot) = self
-            .slab
-            .get_mut(token.key())
-            .filter(|s| s.generation == token.generation())
-        else {
+        let Some(slot) = self.get(user_data) else {
             return Delivery::Stale;
         };
         match &slot.lifecycle {
             // Single-shot ops get one CQE; a second one is stale. The first result (and its
             // flags) stays.
             Lifecycle::Completed { .. } => return Delivery::Stale,
-            Lifecycle::Waiting(_) | Lifecycle::Orphaned(_) => {}
+            Lifecycle::Waiting(_) | Lifecycle::Orphaned(_) | Lifecycle::Free => {}
         }
         match std::mem::replace(&mut slot.lifecycle, Lifecycle::Completed { res, flags }) {
             Lifecycle::Waiting(waker) => Delivery::Wake(waker),
             Lifecycle::Orphaned(data) => {
-                self.slab.remove(token.key());
+                slot.lifecycle = Lifecycle::Free;
+                self.free(Token::from_raw(user_data).key());
                 Delivery::Orphan(data, res, flags)
             }
-            Lifecycle::Completed { .. } => unreachable!("checked above"),
+            state @ (Lifecycle::Completed { .. } | Lifecycle::Free) => {
+                unreachable!("checked above: {state:?}")
+            }
         }
+    }
+
+    /// The slots in use, with their tags.
+    fn live(&self) -> impl Iterator<Item = (u64, &Slot)> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| !matches!(s.lifecycle, Lifecycle::Free))
+            .map(|(k, s)| (Token::new(k, s.generation).raw(), s))
     }
 
     /// Wakes the tasks of the ops waiting on `fd`, leaving the ops in flight (they poll again
     /// and see, say, a deadline that moved).
     pub(crate) fn wake_fd(&self, fd: FileRef) {
-        for (_, slot) in self.slab.iter() {
+        for (_, slot) in self.live() {
             if let (true, Lifecycle::Waiting(waker)) = (slot.fd == Some(fd), &slot.lifecycle) {
                 waker.wake_by_ref();
             }
@@ -185,39 +243,38 @@ impl Slots {
 
     /// user_data of every op the kernel has not answered yet.
     pub(crate) fn in_flight(&self) -> Vec<u64> {
-        self.slab
-            .iter()
+        self.live()
             .filter(|(_, s)| !matches!(s.lifecycle, Lifecycle::Completed { .. }))
-            .map(|(k, s)| Token::new(k, s.generation).raw())
+            .map(|(ud, _)| ud)
             .collect()
     }
 
     /// True if the op tagged `user_data` has not been answered by the kernel yet.
     pub(crate) fn is_in_flight(&self, user_data: u64) -> bool {
         let token = Token::from_raw(user_data);
-        self.slab.get(token.key()).is_some_and(|s| {
+        self.slots.get(token.key()).is_some_and(|s| {
             s.generation == token.generation()
-                && !matches!(s.lifecycle, Lifecycle::Completed { .. })
+                && matches!(s.lifecycle, Lifecycle::Waiting(_) | Lifecycle::Orphaned(_))
         })
     }
 
     /// True if an op on `fd` has not been answered by the kernel yet.
     pub(crate) fn any_in_flight_on(&self, fd: FileRef) -> bool {
-        self.slab
-            .iter()
-            .any(|(_, s)| s.fd == Some(fd) && !matches!(s.lifecycle, Lifecycle::Completed { .. }))
+        self.live().any(|(_, s)| {
+            s.fd == Some(fd)
+                && matches!(s.lifecycle, Lifecycle::Waiting(_) | Lifecycle::Orphaned(_))
+        })
     }
 
     pub(crate) fn any_in_flight(&self) -> bool {
-        self.slab
-            .iter()
-            .any(|(_, s)| !matches!(s.lifecycle, Lifecycle::Completed { .. }))
+        self.live()
+            .any(|(_, s)| matches!(s.lifecycle, Lifecycle::Waiting(_) | Lifecycle::Orphaned(_)))
     }
 
     /// Shutdown gave up waiting: what dropped ops left in the kernel's hands is leaked, never
     /// freed, so a late write by the kernel lands in memory nobody reuses.
     pub(crate) fn leak_orphans(&mut self) {
-        for (_, slot) in self.slab.iter_mut() {
+        for slot in &mut self.slots {
             if let Lifecycle::Orphaned(_) = slot.lifecycle {
                 let Lifecycle::Orphaned(data) = std::mem::replace(
                     &mut slot.lifecycle,
@@ -232,6 +289,6 @@ impl Slots {
 
     /// Slots in use: in flight, or completed and not yet collected.
     pub(crate) fn len(&self) -> usize {
-        self.slab.len()
+        self.used
     }
 }

@@ -15,30 +15,36 @@ pub(crate) struct Token(u64);
 pub(crate) const RESERVED_BASE: u64 = 0xffff_ffff_0000_0000;
 
 impl Token {
+    #[inline(always)]
     pub(crate) fn new(key: usize, generation: u32) -> Token {
         debug_assert!(generation != u32::MAX && key <= u32::MAX as usize);
         Token((u64::from(generation) << 32) | key as u64)
     }
 
     /// The token the kernel gave back (user_data, or epoll data).
+    #[inline(always)]
     pub(crate) fn from_raw(raw: u64) -> Token {
         Token(raw)
     }
 
+    #[inline(always)]
     pub(crate) fn raw(self) -> u64 {
         self.0
     }
 
+    #[inline(always)]
     pub(crate) fn key(self) -> usize {
         (self.0 & 0xffff_ffff) as usize
     }
 
+    #[inline(always)]
     pub(crate) fn generation(self) -> u32 {
         (self.0 >> 32) as u32
     }
 }
 
 /// The next generation after `g`, skipping `u32::MAX` (reserved, see the module docs).
+#[inline(always)]
 pub(crate) fn next_generation(g: u32) -> u32 {
     match g.wrapping_add(1) {
         u32::MAX => 0,

@@ -34,8 +34,7 @@ impl SharedFd {
     /// Gives a socket that has an fd a slot too (a connected socket, registered after its
     /// connect): from now on its ops name the slot.
     pub(crate) fn set_fixed(&self, file: FixedFile) {
-        let old = self.inner.fixed.borrow_mut().replace(file);
-        debug_assert!(old.is_none(), "a socket registered twice");
+        self.inner.set_fixed(file);
     }
 
     /// The fd, installing one for a socket that only has a slot (IORING_OP_FIXED_FD_INSTALL,
@@ -64,7 +63,7 @@ impl SharedFd {
                 "a registered socket needs its executor's ring to get an fd",
             ))
         })?;
-        self.inner.fd.set(fd);
+        self.inner.set_fd(fd);
         Ok(fd)
     }
 

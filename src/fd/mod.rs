@@ -23,7 +23,7 @@ pub(crate) use deadline::Moved;
 pub(crate) use fixed::Taken;
 pub(crate) use stash::{Accepted, Chunk, ReadSide};
 
-use crate::driver::{Direction, FileRef, FixedFile, Token};
+use crate::driver::{Direction, FileRef, FixedFile, OpFile, Token};
 use crate::runtime::context;
 use deadline::Deadlines;
 use std::cell::{Cell, OnceCell, RefCell};
@@ -37,20 +37,16 @@ use std::time::Instant;
 /// cache line of its fd. What only dropped operations and deadlines need waits in `Cold`,
 /// allocated the first time one is used.
 pub(crate) struct FdInner {
+    /// The one state word an operation asks before it tries (`SharedFd::quiet`): the `state`
+    /// bits below. Everything that makes an op take the slow road sets a `SLOW` bit.
+    state: Cell<u32>,
+    /// What an SQE names for this file: the registered slot if it has one, else the fd (-1
+    /// once released). Kept in step with `fd` and `fixed`; the one place ops read it.
+    file: Cell<FileRef>,
     /// -1 once the number was released (explicit close, or the last op after a close), and for
     /// a socket that only has a slot in the ring's registered files (until `real_fd` installs
     /// one).
     fd: Cell<RawFd>,
-    closing: Cell<bool>,
-    /// The socket or file that made this fd still exists (see `SharedFd::owner`).
-    owner_alive: Cell<bool>,
-    /// Made with `new` (a socket, pipe, signalfd...: registered for readiness), not
-    /// `new_unpolled` (a regular file).
-    polled: bool,
-    /// Something is kept in the stash (`Cold::read`): bytes, EOF, an error, connections.
-    kept: Cell<bool>,
-    /// A deadline has been set at least once (`Cold::deadlines`): waiting ops must watch.
-    deadlines_set: Cell<bool>,
     /// Dropped reads (or accepts) and dropped writes still in flight, by `Direction`.
     orphans: [Cell<u32>; 2],
     /// The registration with the epoll driver; `None` on io_uring.
@@ -60,6 +56,28 @@ pub(crate) struct FdInner {
     /// The socket's slot in the ring's registered files, if it has one: its ops name the slot.
     fixed: RefCell<Option<FixedFile>>,
     cold: OnceCell<Box<Cold>>,
+}
+
+/// The bits of `FdInner::state`.
+mod state {
+    /// `close()` was called: new operations fail (Go's fdMutex).
+    pub(super) const CLOSING: u32 = 1;
+    /// Something is kept in the stash (`Cold::read`): bytes, EOF, an error, connections.
+    pub(super) const KEPT: u32 = 1 << 1;
+    /// A deadline has been set at least once (`Cold::deadlines`): ops must check and watch.
+    pub(super) const DEADLINES: u32 = 1 << 2;
+    /// Dropped ops of a direction are in flight (`orphans`), by `Direction`: `ORPHANS << dir`.
+    pub(super) const ORPHANS: u32 = 1 << 3;
+    /// The socket or file that made this fd still exists (see `SharedFd::owner`).
+    pub(super) const OWNER_ALIVE: u32 = 1 << 5;
+    /// Made with `new` (registered for readiness), not `new_unpolled` (a regular file).
+    pub(super) const POLLED: u32 = 1 << 6;
+    /// It has a slot in the ring's registered files.
+    pub(super) const FIXED: u32 = 1 << 7;
+    /// An op that sees any of these takes the slow road (`Op<T>`'s prologue).
+    pub(super) const SLOW: u32 = CLOSING | KEPT | DEADLINES | ORPHANS | (ORPHANS << 1);
+    /// An fd with any of these belongs to its executor (see `check_executor`).
+    pub(super) const BOUND: u32 = POLLED | FIXED;
 }
 
 /// The rarely used parts of an fd.
@@ -90,11 +108,12 @@ impl Clone for SharedFd {
 }
 
 impl Drop for SharedFd {
+    #[inline]
     fn drop(&mut self) {
         let inner = &self.inner;
         if self.owner {
-            inner.owner_alive.set(false);
-        } else if inner.closing.get() && inner.owner_alive.get() && Rc::strong_count(inner) == 2 {
+            inner.clear(state::OWNER_ALIVE);
+        } else if inner.has(state::CLOSING | state::OWNER_ALIVE) && Rc::strong_count(inner) == 2 {
             // The last operation lets go of a closed fd; only the socket value is left.
             inner.release();
         }
@@ -128,13 +147,17 @@ impl SharedFd {
         polled: bool,
         token: Option<Token>,
     ) -> SharedFd {
+        let mut bits = state::OWNER_ALIVE;
+        if polled {
+            bits |= state::POLLED;
+        }
+        if fixed.is_some() {
+            bits |= state::FIXED;
+        }
         let inner = Rc::new(FdInner {
+            state: Cell::new(bits),
+            file: Cell::new(FdInner::file_of(fd, fixed.as_ref())),
             fd: Cell::new(fd),
-            closing: Cell::new(false),
-            owner_alive: Cell::new(true),
-            polled,
-            kept: Cell::new(false),
-            deadlines_set: Cell::new(false),
             orphans: Default::default(),
             token: Cell::new(token),
             core,
@@ -158,16 +181,39 @@ impl SharedFd {
     /// SQE names").
     #[inline]
     pub(crate) fn file_ref(&self) -> FileRef {
-        match self.fixed_index() {
-            Some(index) => FileRef::Fixed(index),
-            None => FileRef::Fd(self.raw()),
-        }
+        self.inner.file.get()
     }
 
     /// The registered slot, if any.
     #[inline]
     pub(crate) fn fixed_index(&self) -> Option<u32> {
-        self.inner.fixed.borrow().as_ref().map(FixedFile::index)
+        match self.inner.file.get() {
+            FileRef::Fixed(index) => Some(index),
+            FileRef::Fd(_) => None,
+        }
+    }
+
+    /// The one question an operation asks its fd before an attempt, answered from one load of
+    /// the state word: `Some` with what the driver needs (what an SQE names, the poll
+    /// descriptor's token) if nothing stands in its way — the fd is open, nothing dropped is
+    /// kept or in flight, no deadline was ever set, and (at the start, `starting`) the fd is
+    /// not bound to another executor. `None` sends the op down its slow road (`Op<T>`'s
+    /// prologue), which asks each question in turn and then takes `target`.
+    #[inline]
+    pub(crate) fn quiet(&self, core: u64, starting: bool) -> Option<OpFile> {
+        let s = self.inner.state.get();
+        let foreign = starting && s & state::BOUND != 0 && self.inner.core != core;
+        (s & state::SLOW == 0 && !foreign).then(|| self.target())
+    }
+
+    /// What the driver needs of this fd for an op: what an SQE names (the one place a
+    /// `SharedFd` becomes that) and the poll descriptor's token.
+    #[inline]
+    pub(crate) fn target(&self) -> OpFile {
+        OpFile {
+            file: self.inner.file.get(),
+            token: self.inner.token.get(),
+        }
     }
 
     #[inline]
@@ -183,6 +229,7 @@ impl SharedFd {
     pub(crate) fn orphan_started(&self, dir: Direction) {
         let n = &self.inner.orphans[dir as usize];
         n.set(n.get() + 1);
+        self.inner.set(state::ORPHANS << dir as u32);
     }
 
     /// A dropped op of direction `dir` finished: the ops waiting for it may go.
@@ -190,6 +237,7 @@ impl SharedFd {
         let n = &self.inner.orphans[dir as usize];
         n.set(n.get().saturating_sub(1));
         if n.get() == 0 {
+            self.inner.clear(state::ORPHANS << dir as u32);
             self.wake_orphan_waiters(dir);
         }
     }
@@ -219,7 +267,7 @@ impl SharedFd {
         &self,
         buf: &mut B,
     ) -> Option<io::Result<u32>> {
-        if !self.inner.kept.get() {
+        if !self.inner.has(state::KEPT) {
             return None;
         }
         self.take_kept(|side| side.take_stream(buf))
@@ -230,7 +278,7 @@ impl SharedFd {
         &self,
         buf: &mut B,
     ) -> Option<io::Result<(u32, Option<std::net::SocketAddr>)>> {
-        if !self.inner.kept.get() {
+        if !self.inner.has(state::KEPT) {
             return None;
         }
         self.take_kept(|side| side.take_datagram(buf))
@@ -238,7 +286,7 @@ impl SharedFd {
 
     /// A connection a dropped accept kept.
     pub(crate) fn take_accepted(&self) -> Option<Accepted> {
-        if !self.inner.kept.get() {
+        if !self.inner.has(state::KEPT) {
             return None;
         }
         self.take_kept(ReadSide::take_accepted)
@@ -246,7 +294,7 @@ impl SharedFd {
 
     /// True if dropped reads kept something for the next read.
     pub(crate) fn has_stash(&self) -> bool {
-        self.inner.kept.get() && self.cold().read.has_stash()
+        self.inner.has(state::KEPT) && self.cold().read.has_stash()
     }
 
     /// Takes from the stash; back to the fast path once it is empty.
@@ -254,14 +302,14 @@ impl SharedFd {
         let side = &self.cold().read;
         let out = take(side);
         if side.is_empty() {
-            self.inner.kept.set(false);
+            self.inner.clear(state::KEPT);
         }
         out
     }
 
     /// True for fds made with `new` (registered for readiness on the epoll driver).
     pub(crate) fn is_polled(&self) -> bool {
-        self.inner.polled
+        self.inner.has(state::POLLED)
     }
 
     /// On the readiness driver, a polled fd can only wait on the executor it was registered
@@ -270,7 +318,7 @@ impl SharedFd {
     /// A registered slot, likewise, names a file only in its own ring's table.
     #[inline]
     pub(crate) fn check_executor(&self, core: u64) -> io::Result<()> {
-        if !self.inner.polled || self.inner.core == core {
+        if !self.inner.has(state::POLLED) || self.inner.core == core {
             return Ok(());
         }
         Err(io::Error::new(
@@ -284,7 +332,7 @@ impl SharedFd {
     /// Fails if `close` was called (Go's fdMutex: a closed fd fails new operations fast).
     #[inline]
     pub(crate) fn check_open(&self) -> io::Result<()> {
-        if self.inner.closing.get() {
+        if self.inner.has(state::CLOSING) {
             Err(crate::sys::closed_error())
         } else {
             Ok(())
@@ -294,7 +342,7 @@ impl SharedFd {
     /// The deadline for operations in direction `dir`, if any.
     #[inline]
     pub(crate) fn deadline(&self, dir: Direction) -> Option<Instant> {
-        if !self.inner.deadlines_set.get() {
+        if !self.inner.has(state::DEADLINES) {
             return None;
         }
         self.cold().deadlines.get(dir)
@@ -303,7 +351,7 @@ impl SharedFd {
     /// Go's SetReadDeadline / SetWriteDeadline: applies to operations already waiting as well
     /// as to later ones; `None` removes it. Waiting operations are woken to re-read it.
     pub(crate) fn set_deadline(&self, dir: Direction, deadline: Option<Instant>) {
-        self.inner.deadlines_set.set(true);
+        self.inner.set(state::DEADLINES);
         if let Moved::WakeAll = self.cold().deadlines.set(dir, deadline) {
             let (fd, fixed, token) = (self.raw(), self.fixed_index(), self.token());
             self.with_own_driver(|d| d.wake_fd(fd, fixed, token));
@@ -313,13 +361,13 @@ impl SharedFd {
     /// True once any deadline has been set on this fd: waiting ops must then watch.
     #[inline]
     pub(crate) fn deadlines_watched(&self) -> bool {
-        self.inner.deadlines_set.get()
+        self.inner.has(state::DEADLINES)
     }
 
     /// Registers waiting op `id` to be woken when a deadline moves, once any deadline has
     /// been set on this fd (see `deadline.rs`); true if it registered.
     pub(crate) fn watch_deadline(&self, id: &mut Option<u64>, waker: &Waker) -> bool {
-        if !self.inner.deadlines_set.get() {
+        if !self.inner.has(state::DEADLINES) {
             return false;
         }
         self.cold().deadlines.watch(id, waker);
@@ -335,27 +383,28 @@ impl SharedFd {
     /// Keeps the outcome of a dropped read for the next read (lossless cancellation) — unless
     /// `close` was called: nothing will read it, so it is dropped now.
     pub(crate) fn keep_read(&self, outcome: io::Result<Option<Chunk>>) {
-        if !self.inner.closing.get() {
+        if !self.inner.has(state::CLOSING) {
             self.cold().read.keep(outcome);
-            self.inner.kept.set(true);
+            self.inner.set(state::KEPT);
         }
     }
 
     /// Keeps a connection a dropped accept received, for the next accept — unless `close` was
     /// called: it is closed now rather than held until the listener is dropped.
     pub(crate) fn keep_accepted(&self, conn: Accepted) {
-        if !self.inner.closing.get() {
+        if !self.inner.has(state::CLOSING) {
             self.cold().read.keep_accepted(conn);
-            self.inner.kept.set(true);
+            self.inner.set(state::KEPT);
         }
     }
 
     /// Go's fd.Close: mark closing, make parked or in-flight operations end, release the fd
     /// number when the last operation lets go. Idempotent.
     pub(crate) fn close(&self) {
-        if self.inner.closing.replace(true) {
+        if self.inner.has(state::CLOSING) {
             return;
         }
+        self.inner.set(state::CLOSING);
         let (fd, fixed, token) = (self.raw(), self.fixed_index(), self.token());
         self.with_own_driver(|d| d.close_fd(fd, fixed, token));
         // Connections a dropped accept left behind, and bytes a dropped read left, go now;
@@ -363,7 +412,7 @@ impl SharedFd {
         if let Some(cold) = self.inner.cold.get() {
             cold.read.clear();
         }
-        self.inner.kept.set(false);
+        self.inner.clear(state::KEPT);
         self.wake_orphan_waiters(Direction::Read);
         self.wake_orphan_waiters(Direction::Write);
     }
@@ -379,8 +428,9 @@ impl SharedFd {
         self.inner.deregister();
         let taken = Taken {
             fd: self.inner.fd.replace(-1),
-            fixed: self.inner.fixed.borrow_mut().take(),
+            fixed: self.inner.take_fixed(),
         };
+        self.inner.file.set(FileRef::Fd(-1));
         (taken.fd >= 0 || taken.fixed.is_some()).then_some(taken)
     }
 
@@ -396,14 +446,61 @@ impl SharedFd {
 }
 
 impl FdInner {
+    #[inline]
+    fn has(&self, bits: u32) -> bool {
+        self.state.get() & bits == bits
+    }
+
+    #[inline]
+    fn set(&self, bits: u32) {
+        self.state.set(self.state.get() | bits);
+    }
+
+    #[inline]
+    fn clear(&self, bits: u32) {
+        self.state.set(self.state.get() & !bits);
+    }
+
+    /// What an SQE names for a file with `fd` and `fixed`.
+    fn file_of(fd: RawFd, fixed: Option<&FixedFile>) -> FileRef {
+        match fixed {
+            Some(file) => FileRef::Fixed(file.index()),
+            None => FileRef::Fd(fd),
+        }
+    }
+
+    /// Sets the fd number (`file` follows).
+    fn set_fd(&self, fd: RawFd) {
+        self.fd.set(fd);
+        self.file
+            .set(FdInner::file_of(fd, self.fixed.borrow().as_ref()));
+    }
+
+    /// Gives the socket a registered slot (`file` and the state follow).
+    fn set_fixed(&self, file: FixedFile) {
+        self.file.set(FileRef::Fixed(file.index()));
+        let old = self.fixed.borrow_mut().replace(file);
+        debug_assert!(old.is_none(), "a socket registered twice");
+        self.set(state::FIXED);
+    }
+
+    /// Takes the registered slot out (`file` names the fd again).
+    fn take_fixed(&self) -> Option<FixedFile> {
+        let taken = self.fixed.borrow_mut().take();
+        self.clear(state::FIXED);
+        self.file.set(FileRef::Fd(self.fd.get()));
+        taken
+    }
+
     /// Gives the number back: deregistered and closed, the registered slot released (its close
     /// goes out with the ring's next park); later operations fail as closed. A polled fd goes
     /// through its executor (`Core::release_fd`), which puts the pair off until its driver's
     /// turn is over if the driver is in use right now (a completion it delivers dropped this
     /// fd): the number stays open until its poll descriptor is gone.
     fn release(&self) {
-        drop(self.fixed.borrow_mut().take());
+        drop(self.take_fixed());
         let fd = self.fd.replace(-1);
+        self.file.set(FileRef::Fd(-1));
         if let Some(token) = self.token.take() {
             let core = self.core;
             let own = context::try_with_core(|c| (c.id() == core).then(|| c.release_fd(token, fd)));

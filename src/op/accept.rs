@@ -5,7 +5,7 @@
 //! Lossless cancellation: a connection accepted by a dropped accept is kept on the listener
 //! for the next accept, or closed with the listener.
 
-use super::{Op, OpAble};
+use super::{Op, OpAble, Operation};
 use crate::driver::opcodes::{self, Opcode};
 use crate::driver::{Direction, FixedTable};
 use crate::fd::{Accepted, SharedFd};
@@ -48,12 +48,9 @@ impl Accept {
     }
 }
 
-impl OpAble for Accept {
+impl Operation for Accept {
     const OPCODE: Opcode = opcodes::ACCEPT;
-    fn fd(&self) -> Option<&SharedFd> {
-        Some(&self.fd)
-    }
-    fn uring_op(&mut self) -> squeue::Entry {
+    fn sqe(&mut self) -> squeue::Entry {
         // Submitted again (a dup's close cancelled it): the last SQE's reservation is unused.
         self.failed();
         // A full table would lose the connection (see driver/fixed.rs): only with a slot held.
@@ -71,8 +68,24 @@ impl OpAble for Accept {
             }
         })
     }
-    fn readiness_interest(&self) -> Option<Direction> {
+    fn direction(&self) -> Option<Direction> {
         Some(Direction::Read)
+    }
+    fn attempt(&mut self) -> io::Result<u32> {
+        let flags = libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK;
+        syscall!(accept4(
+            self.fd.raw(),
+            self.addr.as_mut_ptr(),
+            &mut self.addr.len,
+            flags
+        ))
+        .map(|fd| fd as u32)
+    }
+}
+
+impl OpAble for Accept {
+    fn fd(&self) -> Option<&SharedFd> {
+        Some(&self.fd)
     }
     fn deadline(&self) -> Option<Direction> {
         Some(Direction::Read)
@@ -89,16 +102,6 @@ impl OpAble for Accept {
         };
         self.kept = Some(conn);
         Some(Ok(0))
-    }
-    fn readiness_call(&mut self) -> io::Result<u32> {
-        let flags = libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK;
-        syscall!(accept4(
-            self.fd.raw(),
-            self.addr.as_mut_ptr(),
-            &mut self.addr.len,
-            flags
-        ))
-        .map(|fd| fd as u32)
     }
     fn orphan_complete(mut self, result: io::Result<u32>, _flags: u32) {
         match result {

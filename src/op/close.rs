@@ -1,7 +1,7 @@
 //! Close: release an fd, or a slot of the ring's registered files, once no other operation can
 //! use it.
 
-use super::{Op, OpAble};
+use super::{Op, OpAble, Operation};
 use crate::driver::opcodes::{self, Opcode};
 use crate::driver::Direction;
 use crate::fd::{SharedFd, Taken};
@@ -13,19 +13,22 @@ pub(crate) struct Close {
     fd: RawFd,
 }
 
-impl OpAble for Close {
+impl Operation for Close {
     const OPCODE: Opcode = opcodes::CLOSE;
-    fn uring_op(&mut self) -> squeue::Entry {
+    fn sqe(&mut self) -> squeue::Entry {
         opcode::Close::new(types::Fd(self.fd)).build()
     }
+    fn direction(&self) -> Option<Direction> {
+        None
+    }
+    fn attempt(&mut self) -> io::Result<u32> {
+        crate::sys::close(self.fd).map(|_| 0)
+    }
+}
+
+impl OpAble for Close {
     fn fd(&self) -> Option<&SharedFd> {
         None
-    }
-    fn readiness_interest(&self) -> Option<Direction> {
-        None
-    }
-    fn readiness_call(&mut self) -> io::Result<u32> {
-        crate::sys::close(self.fd).map(|_| 0)
     }
 }
 
@@ -34,19 +37,22 @@ pub(crate) struct CloseFixed {
     index: u32,
 }
 
-impl OpAble for CloseFixed {
+impl Operation for CloseFixed {
     const OPCODE: Opcode = opcodes::CLOSE;
-    fn uring_op(&mut self) -> squeue::Entry {
+    fn sqe(&mut self) -> squeue::Entry {
         opcode::Close::new(types::Fixed(self.index)).build()
     }
+    fn direction(&self) -> Option<Direction> {
+        None
+    }
+    fn attempt(&mut self) -> io::Result<u32> {
+        Err(io::ErrorKind::Unsupported.into())
+    }
+}
+
+impl OpAble for CloseFixed {
     fn fd(&self) -> Option<&SharedFd> {
         None
-    }
-    fn readiness_interest(&self) -> Option<Direction> {
-        None
-    }
-    fn readiness_call(&mut self) -> io::Result<u32> {
-        Err(io::ErrorKind::Unsupported.into())
     }
 }
 

@@ -1,6 +1,6 @@
 //! Connect: a socket to a peer address.
 
-use super::{Op, OpAble};
+use super::{Op, OpAble, Operation};
 use crate::driver::opcodes::{self, Opcode};
 use crate::driver::Direction;
 use crate::fd::SharedFd;
@@ -19,27 +19,21 @@ fn again() -> io::Error {
     io::Error::from_raw_os_error(libc::EAGAIN)
 }
 
-impl OpAble for Connect {
+impl Operation for Connect {
     const OPCODE: Opcode = opcodes::CONNECT;
-    fn uring_op(&mut self) -> squeue::Entry {
+    fn sqe(&mut self) -> squeue::Entry {
         let (addr, len) = (self.addr.as_ptr(), self.addr.len);
         self.fd
             .file_ref()
             .sqe(|fd| opcode::Connect::new(fd, addr, len).build())
     }
-    fn fd(&self) -> Option<&SharedFd> {
-        Some(&self.fd)
-    }
-    fn readiness_interest(&self) -> Option<Direction> {
+    fn direction(&self) -> Option<Direction> {
         Some(Direction::Write)
-    }
-    fn restartable(&self) -> bool {
-        false
     }
     /// Go's connect: the first call starts it (EINPROGRESS: wait for write readiness); later
     /// calls read SO_ERROR, and since the poller can wake spuriously, a zero SO_ERROR is
     /// confirmed with getpeername before reporting success.
-    fn readiness_call(&mut self) -> io::Result<u32> {
+    fn attempt(&mut self) -> io::Result<u32> {
         if !self.started {
             self.started = true;
             return match syscall!(connect(self.fd.raw(), self.addr.as_ptr(), self.addr.len)) {
@@ -74,6 +68,15 @@ impl OpAble for Connect {
             libc::EISCONN => Ok(0),
             e => Err(io::Error::from_raw_os_error(e)),
         }
+    }
+}
+
+impl OpAble for Connect {
+    fn fd(&self) -> Option<&SharedFd> {
+        Some(&self.fd)
+    }
+    fn restartable(&self) -> bool {
+        false
     }
 }
 

@@ -2,7 +2,7 @@
 //! `IORING_OP_FSYNC` (with `IORING_FSYNC_DATASYNC` for the data only) on io_uring; the syscall
 //! on the blocking pool on epoll, and on io_uring where the kernel lacks the opcode.
 
-use super::{Op, OpAble};
+use super::{Op, OpAble, Operation};
 use crate::driver::opcodes::{self, Opcode};
 use crate::driver::Direction;
 use crate::fd::SharedFd;
@@ -16,9 +16,10 @@ pub(crate) struct Fsync {
     data_only: bool,
 }
 
-impl OpAble for Fsync {
+impl Operation for Fsync {
     const OPCODE: Opcode = opcodes::FSYNC;
-    fn uring_op(&mut self) -> squeue::Entry {
+    const BLOCKING: bool = true;
+    fn sqe(&mut self) -> squeue::Entry {
         let flags = if self.data_only {
             types::FsyncFlags::DATASYNC
         } else {
@@ -28,17 +29,20 @@ impl OpAble for Fsync {
             .file_ref()
             .sqe(|fd| opcode::Fsync::new(fd).flags(flags).build())
     }
-    fn fd(&self) -> Option<&SharedFd> {
-        Some(&self.fd)
-    }
-    fn readiness_interest(&self) -> Option<Direction> {
+    fn direction(&self) -> Option<Direction> {
         None
     }
-    fn blocking_call(&mut self) -> Option<Blocking> {
+    fn blocking(&mut self) -> Option<Blocking> {
         Some(Blocking::Fsync {
             fd: self.fd.raw(),
             data_only: self.data_only,
         })
+    }
+}
+
+impl OpAble for Fsync {
+    fn fd(&self) -> Option<&SharedFd> {
+        Some(&self.fd)
     }
 }
 

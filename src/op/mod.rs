@@ -1,9 +1,10 @@
-//! Operations: one type per operation, each stating both of its forms side by side, and
-//! [`Op<T>`], the future that runs one on the current executor's driver.
+//! Operations: one type per operation, each stating both of its forms side by side in the
+//! driver's words (`driver::Operation`) and what it is to its fd (`OpAble`), and [`Op<T>`],
+//! the future that runs one on the current executor's driver.
 //!
-//! - the completion form, `uring_op`: the SQE that performs it on io_uring;
-//! - the readiness form, `readiness_interest` + `readiness_call`: the direction to wait on,
-//!   and the syscall to retry after readiness (Go's try / EAGAIN / park loop).
+//! - the completion form, `sqe`: the SQE that performs it on io_uring;
+//! - the readiness form, `direction` + `attempt`: the direction to wait on, and the syscall to
+//!   retry after readiness (Go's try / EAGAIN / park loop).
 //!
 //! `Op<T>` does once, for every op, what surrounds the driver call: a closed fd fails fast; a
 //! read waits for dropped reads still in flight on its fd and takes what they kept first
@@ -40,68 +41,22 @@ pub(crate) mod writev;
 pub use nop::nop;
 pub use timeout::kernel_sleep;
 
-use crate::driver::{Direction, FileRef, Interest, OpState, Opcode, Operation, Orphan};
+pub(crate) use crate::driver::Operation;
+use crate::driver::{Direction, OpState, Orphan};
 use crate::fd::SharedFd;
 use crate::runtime::context;
-use crate::sys::blocking::Blocking;
+use crate::runtime::executor::Core;
 use deadline::DeadlineWait;
-use io_uring::squeue;
 use std::future::Future;
 use std::io;
+use std::mem::ManuallyDrop;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 
-/// One operation, in its forms, and what it is to its fd.
-pub(crate) trait OpAble: Sized + 'static {
-    /// The opcode of the completion form, named once in `driver::opcodes`: the driver runs the
-    /// op natively only where the kernel has it (`Driver::runs_natively`), else in its blocking
-    /// form on the pool or its readiness form.
-    const OPCODE: Opcode;
-
+/// What an operation is to its fd, beside its forms (`Operation`, in the driver's words).
+pub(crate) trait OpAble: Operation + Sized + 'static {
     /// The fd the op works on (`None`: a nop, a kernel timeout, the close of a bare number).
     fn fd(&self) -> Option<&SharedFd>;
-
-    /// Completion form: the SQE (user_data is set by the driver). Every pointer in it must
-    /// point into memory that `self` owns and that does not move when `self` does (heap). A
-    /// file goes in only through `SharedFd::file_ref` and its builders (`FileRef::sqe`,
-    /// `FileRef::splice`), which add the flag its kind needs (docs/architecture.md, "What an
-    /// SQE names").
-    fn uring_op(&mut self) -> squeue::Entry;
-
-    /// Readiness form: the direction to wait on after EAGAIN; `None` for an op that never
-    /// waits (or whose fd cannot be polled).
-    fn readiness_interest(&self) -> Option<Direction>;
-
-    /// Readiness form: the syscall to try (again). The default makes the blocking call in
-    /// place, for ops that have one (files), where it is never reached: their blocking form
-    /// always comes first.
-    fn readiness_call(&mut self) -> io::Result<u32> {
-        match self.blocking_call() {
-            Some(call) => call.run(),
-            None => Err(io::ErrorKind::Unsupported.into()),
-        }
-    }
-
-    /// Blocking form: the syscall a blocking-pool thread makes for this op, built like the SQE
-    /// from memory `self` owns on the heap (it stays put until the result is delivered, in the
-    /// future or in the driver's slot). `Some` for file operations — on epoll they always run
-    /// there, on io_uring where the kernel lacks the opcode; `None` (the default) for socket
-    /// operations, which wait for readiness instead.
-    fn blocking_call(&mut self) -> Option<Blocking> {
-        None
-    }
-
-    /// Readiness form: true if `result` proves the fd has nothing more for now (a TCP read
-    /// shorter than asked), so the next attempt can park without a syscall.
-    fn readiness_drained(&self, _result: u32) -> bool {
-        false
-    }
-
-    /// Readiness form: the op only waits for readiness (a poll, no data moves), so once it
-    /// has parked, the edge that wakes it completes it without another `readiness_call`.
-    fn readiness_only(&self) -> bool {
-        false
-    }
 
     /// The deadline that bounds this op (Go's read and write deadlines), if any.
     fn deadline(&self) -> Option<Direction> {
@@ -133,36 +88,6 @@ pub(crate) trait OpAble: Sized + 'static {
     fn orphan_complete(self, _result: io::Result<u32>, _flags: u32) {}
 }
 
-impl<T: OpAble> Operation for T {
-    const OPCODE: Opcode = <T as OpAble>::OPCODE;
-
-    fn sqe(&mut self) -> squeue::Entry {
-        self.uring_op()
-    }
-    fn file(&self) -> Option<FileRef> {
-        OpAble::fd(self).map(SharedFd::file_ref)
-    }
-    fn blocking(&mut self) -> Option<Blocking> {
-        self.blocking_call()
-    }
-    fn interest(&self) -> Option<Interest> {
-        let (fd, dir) = (OpAble::fd(self)?, self.readiness_interest()?);
-        Some(Interest {
-            token: fd.token(),
-            dir,
-        })
-    }
-    fn attempt(&mut self) -> io::Result<u32> {
-        self.readiness_call()
-    }
-    fn drains(&self, result: u32) -> bool {
-        self.readiness_drained(result)
-    }
-    fn readiness_only(&self) -> bool {
-        OpAble::readiness_only(self)
-    }
-}
-
 impl<T: OpAble> Orphan for T {
     fn complete(self: Box<Self>, result: io::Result<u32>, flags: u32) {
         let fd = T::ORDERED.and(self.fd().cloned());
@@ -184,12 +109,17 @@ pub(crate) struct Completion<T> {
 
 /// The future of one operation on the current executor's driver.
 pub(crate) struct Op<T: OpAble> {
-    data: Option<T>,
+    /// The op's data until its result is returned. Dropped by hand (`Drop for Op`): a
+    /// finished op has none, and its drop is then a test of one word.
+    data: ManuallyDrop<Option<T>>,
     state: OpState,
     /// The executor it started on (its driver holds the op's slot).
     owner: u64,
-    /// The deadline's timer and watch, while one applies.
-    deadline: DeadlineWait,
+    /// The deadline's timer and watch, once the op's fd has had a deadline (boxed: the ops of
+    /// an fd that never had one carry a null pointer).
+    deadline: Option<Box<DeadlineWait>>,
+    /// The CQE's flags, once the op is done.
+    flags: u32,
 }
 
 // Op never pins its data: the data is moved in and out by value.
@@ -198,10 +128,11 @@ impl<T: OpAble> Unpin for Op<T> {}
 impl<T: OpAble> Op<T> {
     pub(crate) fn new(data: T) -> Op<T> {
         Op {
-            data: Some(data),
+            data: ManuallyDrop::new(Some(data)),
             state: OpState::Unstarted,
             owner: 0,
-            deadline: DeadlineWait::default(),
+            deadline: None,
+            flags: 0,
         }
     }
 
@@ -211,31 +142,116 @@ impl<T: OpAble> Op<T> {
             .expect("op data present until completion")
     }
 
-    /// Ends the op with `result`, handing its data back.
-    fn finish(&mut self, result: io::Result<u32>, flags: u32) -> Completion<T> {
+    /// Ends the op with `result` (its data stays until `take_data`).
+    #[inline(always)]
+    fn finish(&mut self, result: io::Result<u32>, flags: u32) -> Poll<io::Result<u32>> {
         self.state = OpState::Done;
-        let data = self.data.take().expect("op data present until completion");
-        if let Some(fd) = data.fd() {
-            self.deadline.unwatch(fd);
+        self.flags = flags;
+        Poll::Ready(result)
+    }
+
+    /// The data of an op that is done (`poll_result` answered `Ready`), handed back.
+    #[inline(always)]
+    pub(crate) fn take_data(&mut self) -> T {
+        let data = self.data.take().expect("op data taken once, when done");
+        if let (Some(wait), Some(fd)) = (&mut self.deadline, data.fd()) {
+            wait.unwatch(fd);
         }
-        Completion {
-            result,
-            flags,
-            data,
+        data
+    }
+
+    /// The CQE's flags of an op that is done (0 on the readiness driver).
+    #[allow(dead_code)]
+    pub(crate) fn flags(&self) -> u32 {
+        self.flags
+    }
+
+    /// Polls the op to its result, which comes alone (a small value, in registers); the data
+    /// stays in the op for `take_data`.
+    #[inline]
+    pub(crate) fn poll_result(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<u32>> {
+        context::with_core(|core| match self.poll_fast(core, cx) {
+            Some(poll) => poll,
+            None => self.poll_on(core, cx),
+        })
+    }
+
+    /// The common cases, with nothing in the op's way (the fd's one state word says so, no
+    /// deadline): a native start on the ring, a CQE collected, a readiness attempt. `None`:
+    /// take the general path (`poll_on`), which handles everything.
+    #[inline(always)]
+    fn poll_fast(&mut self, core: &Core, cx: &mut Context<'_>) -> Option<Poll<io::Result<u32>>> {
+        if self.deadline.is_some() {
+            return None;
+        }
+        let id = core.id();
+        let Op {
+            data, state, owner, ..
+        } = self;
+        let data = data.as_mut()?;
+        let fd = data.fd();
+        let polled = match *state {
+            OpState::InRing(user_data) => {
+                if *owner != id || fd.is_some_and(SharedFd::deadlines_watched) {
+                    return None;
+                }
+                core.driver.borrow_mut().collect(user_data, cx)
+            }
+            OpState::Unstarted => {
+                let target = match fd {
+                    Some(fd) => Some(fd.quiet(id, true)?),
+                    None => None,
+                };
+                let mut driver = core.driver.borrow_mut();
+                if !driver.runs_inline::<T>() || !core.take_op_budget() {
+                    return None;
+                }
+                *owner = id;
+                driver.poll_op(state, data, target, cx)
+            }
+            OpState::Trying => {
+                let target = match fd {
+                    Some(fd) => Some(fd.quiet(id, false)?),
+                    None => None,
+                };
+                if *owner != id {
+                    return None;
+                }
+                core.driver.borrow_mut().poll_op(state, data, target, cx)
+            }
+            _ => return None,
+        };
+        match polled {
+            Poll::Pending => Some(Poll::Pending),
+            Poll::Ready((Ok(n), flags)) => Some(self.finish(Ok(n), flags)),
+            // `None` when the op must start again (see `epilogue`): the general path does.
+            Poll::Ready((Err(e), flags)) => self.epilogue(e).map(|res| self.finish(res, flags)),
         }
     }
 
-    /// Before each attempt with nothing in the kernel (Go's fdMutex: a closed fd fails fast),
-    /// and before the op starts: a read waits for dropped reads still in flight and takes what
-    /// they kept. `Ready(None)`: go on to the driver.
-    fn prologue(&mut self, cx: &Context<'_>) -> Poll<Option<io::Result<u32>>> {
+    /// The slow road before the driver, for an op whose fd answered that something stands in
+    /// its way (`SharedFd::quiet`), or that has a deadline: with nothing in the kernel (Go's
+    /// fdMutex) a closed fd fails fast; before the op starts, a read waits for dropped reads
+    /// still in flight and takes what they kept, and an fd bound to another executor is
+    /// refused; then the deadline. `Ready(None)`: go on to the driver.
+    fn prologue(&mut self, core: &Core, cx: &mut Context<'_>) -> Poll<Option<io::Result<u32>>> {
         let unstarted = self.state == OpState::Unstarted;
-        let data = self.data();
+        let in_kernel = self.state.in_kernel();
+        let Op {
+            data,
+            state,
+            owner,
+            deadline,
+            ..
+        } = self;
+        let data = data.as_mut().expect("op data present until completion");
         let Some(fd) = data.fd() else {
             return Poll::Ready(None);
         };
-        if let Err(e) = fd.check_open() {
-            return Poll::Ready(Some(Err(e)));
+        if !in_kernel {
+            if let Err(e) = fd.check_open() {
+                return Poll::Ready(Some(Err(e)));
+            }
         }
         if let (Some(dir), true) = (T::ORDERED, unstarted) {
             if fd.poll_orphans(dir, cx).is_pending() {
@@ -245,47 +261,34 @@ impl<T: OpAble> Op<T> {
                 return Poll::Ready(Some(res));
             }
         }
-        Poll::Ready(None)
-    }
-
-    /// One call into the driver (the executor check first, on the op's first poll).
-    fn poll_driver(&mut self, cx: &Context<'_>) -> Poll<(io::Result<u32>, u32)> {
-        let Op {
-            data, state, owner, ..
-        } = self;
-        let data = data.as_mut().expect("op data present until completion");
-        let starting = *state == OpState::Unstarted;
-        context::with_op_driver(starting, |id, allowed, driver| {
-            if !allowed {
-                // This poll of the task has started its share of ops: yield, start next time.
-                cx.waker().wake_by_ref();
-                return Poll::Pending;
+        if let Some(dir) = data.deadline() {
+            let fd = data.fd().expect("checked above");
+            if deadline.is_none() && fd.deadlines_watched() {
+                *deadline = Some(Box::default());
             }
-            if starting {
-                *owner = id;
-                // A poll descriptor or a registered slot names the fd only to its own driver.
-                if let Some(fd) = data.fd() {
-                    let checked = driver.needs_nonblocking_fds() || fd.fixed_index().is_some();
-                    if let (true, Err(e)) = (checked, fd.check_executor(id)) {
-                        return Poll::Ready((Err(e), 0));
-                    }
+            if let Some(wait) = deadline {
+                if deadline_passed(wait, fd, dir, *state, *owner, core, cx) {
+                    return Poll::Ready(Some(Err(deadline::timed_out())));
                 }
-            } else {
-                assert_eq!(
-                    *owner, id,
-                    "corio op polled on a runtime other than the one it started on"
-                );
             }
-            driver.poll_op(state, data, cx)
-        })
+        }
+        if unstarted {
+            // A poll descriptor or a registered slot names the fd only to its own driver.
+            let fd = data.fd().expect("checked above");
+            let checked =
+                core.driver.borrow().needs_nonblocking_fds() || fd.fixed_index().is_some();
+            if let (true, Err(e)) = (checked, fd.check_executor(core.id())) {
+                return Poll::Ready(Some(Err(e)));
+            }
+        }
+        Poll::Ready(None)
     }
 
     /// After the driver answered: an -ECANCELED the op did not ask for (a dup's close) is
     /// retried; an error on a closing fd is "closed"; a cancel for a passed deadline is
     /// `TimedOut`. `None`: submit again.
-    fn epilogue(&mut self, res: io::Result<u32>) -> Option<io::Result<u32>> {
-        let Err(e) = res else { return Some(res) };
-        let expired = self.deadline.expired();
+    fn epilogue(&mut self, e: io::Error) -> Option<io::Result<u32>> {
+        let expired = self.deadline.as_ref().is_some_and(|w| w.expired());
         let data = self.data();
         let cancelled = e.raw_os_error() == Some(libc::ECANCELED);
         let open = data.fd().map(SharedFd::check_open);
@@ -296,10 +299,75 @@ impl<T: OpAble> Op<T> {
         if let Some(Err(closed)) = open {
             return Some(Err(closed));
         }
-        if expired && e.raw_os_error() == Some(libc::ECANCELED) {
+        if expired && cancelled {
             return Some(Err(deadline::timed_out()));
         }
         Some(Err(e))
+    }
+
+    /// One poll, on the current executor (looked up once, by `poll_result`): every case.
+    #[inline(never)]
+    fn poll_on(&mut self, core: &Core, cx: &mut Context<'_>) -> Poll<io::Result<u32>> {
+        loop {
+            let starting = self.state == OpState::Unstarted;
+            // The one question to the fd (one state word); the slow road only if it says so.
+            let quiet = self.deadline.is_none()
+                && match self.data.as_ref().and_then(|d| d.fd()) {
+                    Some(fd) if self.state.in_kernel() => !fd.deadlines_watched(),
+                    Some(fd) => fd.quiet(core.id(), starting).is_some(),
+                    None => true,
+                };
+            if !quiet {
+                match self.prologue(core, cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Some(res)) => return self.finish(res, 0),
+                    Poll::Ready(None) => {}
+                }
+            }
+            if starting {
+                if !core.take_op_budget() {
+                    // This poll of the task has started its share of ops: yield, start next time.
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
+                self.owner = core.id();
+            } else {
+                assert_eq!(
+                    self.owner,
+                    core.id(),
+                    "corio op polled on a runtime other than the one it started on"
+                );
+            }
+            let Op { data, state, .. } = self;
+            let data = data.as_mut().expect("op data present until completion");
+            let target = data.fd().map(SharedFd::target);
+            let polled = core.driver.borrow_mut().poll_op(state, data, target, cx);
+            match polled {
+                Poll::Pending => {
+                    if !quiet {
+                        self.watch_deadline(cx);
+                    }
+                    return Poll::Pending;
+                }
+                Poll::Ready((Ok(n), flags)) => return self.finish(Ok(n), flags),
+                Poll::Ready((Err(e), flags)) => match self.epilogue(e) {
+                    Some(res) => return self.finish(res, flags),
+                    None => continue,
+                },
+            }
+        }
+    }
+
+    /// The op waits: a deadline that moves must wake it.
+    fn watch_deadline(&mut self, cx: &Context<'_>) {
+        let Op { data, deadline, .. } = self;
+        if let Some(d) = data.as_ref().filter(|d| d.deadline().is_some()) {
+            if let Some(fd) = d.fd().filter(|fd| fd.deadlines_watched()) {
+                deadline
+                    .get_or_insert_with(Box::default)
+                    .watch(fd, cx.waker());
+            }
+        }
     }
 }
 
@@ -308,86 +376,65 @@ impl<T: OpAble> Future for Op<T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Completion<T>> {
         let this = self.get_mut();
-        loop {
-            if !this.state.in_kernel() {
-                match this.prologue(cx) {
-                    Poll::Pending => return Poll::Pending,
-                    Poll::Ready(Some(res)) => return Poll::Ready(this.finish(res, 0)),
-                    Poll::Ready(None) => {}
-                }
-            }
-            if let Some(dir) = this.data().deadline() {
-                if this.deadline_passed(dir, cx) {
-                    return Poll::Ready(this.finish(Err(deadline::timed_out()), 0));
-                }
-            }
-            match this.poll_driver(cx) {
-                Poll::Pending => {
-                    this.watch_deadline(cx);
-                    return Poll::Pending;
-                }
-                Poll::Ready((res, flags)) => match this.epilogue(res) {
-                    Some(res) => return Poll::Ready(this.finish(res, flags)),
-                    None => continue,
-                },
-            }
+        let result = ready!(this.poll_result(cx));
+        Poll::Ready(Completion {
+            result,
+            flags: this.flags,
+            data: this.take_data(),
+        })
+    }
+}
+
+/// Checks the fd's deadline for `dir` and arms its timer. True if the op must end now with
+/// `TimedOut`: it passed and nothing is in the kernel (not started, or parked on the readiness
+/// driver). An op in the ring is cancelled instead, and ends with its CQE.
+fn deadline_passed(
+    wait: &mut DeadlineWait,
+    fd: &SharedFd,
+    dir: Direction,
+    state: OpState,
+    owner: u64,
+    core: &Core,
+    cx: &mut Context<'_>,
+) -> bool {
+    let at = fd.deadline(dir);
+    if wait.expired() || (at.is_none() && !wait.armed()) {
+        // No deadline: nothing to check, no timer.
+        return false;
+    }
+    if !wait.passed(at, cx) {
+        return false;
+    }
+    if !state.in_kernel() {
+        return true;
+    }
+    wait.set_expired();
+    if owner == core.id() {
+        if let Ok(mut driver) = core.driver.try_borrow_mut() {
+            driver.cancel_op(state);
+        }
+    }
+    false
+}
+
+impl<T: OpAble> Drop for Op<T> {
+    #[inline]
+    fn drop(&mut self) {
+        if self.data.is_some() {
+            self.drop_unfinished();
         }
     }
 }
 
 impl<T: OpAble> Op<T> {
-    /// The op waits: a deadline that moves must wake it.
-    fn watch_deadline(&mut self, cx: &Context<'_>) {
-        let Op { data, deadline, .. } = self;
-        if let Some(d) = data.as_ref().filter(|d| d.deadline().is_some()) {
-            if let Some(fd) = d.fd() {
-                deadline.watch(fd, cx.waker());
-            }
-        }
-    }
-
-    /// Checks the fd's deadline for `dir` and arms its timer. True if the op must end now with
-    /// `TimedOut`: it passed and nothing is in the kernel (not started, or parked on the
-    /// readiness driver). An op in the ring is cancelled instead, and ends with its CQE.
-    fn deadline_passed(&mut self, dir: Direction, cx: &mut Context<'_>) -> bool {
-        let Op {
-            data,
-            state,
-            owner,
-            deadline,
-        } = self;
-        let Some(fd) = data.as_ref().and_then(|d| d.fd()) else {
-            return false;
-        };
-        let at = fd.deadline(dir);
-        if deadline.expired() || (at.is_none() && !deadline.armed()) {
-            // No deadline (the common case): nothing to check, no timer.
-            return false;
-        }
-        if !deadline.passed(at, cx) {
-            return false;
-        }
-        if !state.in_kernel() {
-            return true;
-        }
-        deadline.set_expired();
-        let (state, owner) = (*state, *owner);
-        context::try_with_driver(|id, driver| {
-            if id == owner {
-                driver.cancel_op(state);
-            }
-        });
-        false
-    }
-}
-
-impl<T: OpAble> Drop for Op<T> {
-    fn drop(&mut self) {
+    /// The future was dropped before its result was returned.
+    #[cold]
+    fn drop_unfinished(&mut self) {
         let Some(data) = self.data.take() else {
             return;
         };
-        if let Some(fd) = data.fd() {
-            self.deadline.unwatch(fd);
+        if let (Some(wait), Some(fd)) = (&mut self.deadline, data.fd()) {
+            wait.unwatch(fd);
         }
         if !self.state.in_kernel() {
             // Never started, finished, or on the readiness driver: nothing is in the kernel.

@@ -1,6 +1,6 @@
 //! Nop: a round trip through the driver and nothing else (for benchmarks and tests).
 
-use super::{Op, OpAble};
+use super::{Op, OpAble, Operation};
 use crate::driver::opcodes::{self, Opcode};
 use crate::driver::Direction;
 use crate::fd::SharedFd;
@@ -9,19 +9,22 @@ use std::io;
 
 pub(crate) struct Nop;
 
-impl OpAble for Nop {
+impl Operation for Nop {
     const OPCODE: Opcode = opcodes::NOP;
-    fn uring_op(&mut self) -> squeue::Entry {
+    fn sqe(&mut self) -> squeue::Entry {
         opcode::Nop::new().build()
     }
+    fn direction(&self) -> Option<Direction> {
+        None
+    }
+    fn attempt(&mut self) -> io::Result<u32> {
+        Ok(0)
+    }
+}
+
+impl OpAble for Nop {
     fn fd(&self) -> Option<&SharedFd> {
         None
-    }
-    fn readiness_interest(&self) -> Option<Direction> {
-        None
-    }
-    fn readiness_call(&mut self) -> io::Result<u32> {
-        Ok(0)
     }
 }
 

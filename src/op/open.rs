@@ -5,7 +5,7 @@
 //! pool thread) has read it, even if the future is dropped. A dropped open whose result is an
 //! fd closes it (`orphan_complete`): an open never leaks a descriptor.
 
-use super::{Op, OpAble};
+use super::{Op, OpAble, Operation};
 use crate::driver::opcodes::{self, Opcode};
 use crate::driver::Direction;
 use crate::fd::SharedFd;
@@ -32,22 +32,26 @@ impl OpenAt {
     }
 }
 
-impl OpAble for OpenAt {
+impl Operation for OpenAt {
     const OPCODE: Opcode = opcodes::OPENAT;
-    fn uring_op(&mut self) -> squeue::Entry {
+    const BLOCKING: bool = true;
+    fn sqe(&mut self) -> squeue::Entry {
         opcode::OpenAt::new(types::Fd(libc::AT_FDCWD), self.path.as_ptr())
             .flags(self.flags)
             .mode(self.mode)
             .build()
     }
+    fn direction(&self) -> Option<Direction> {
+        None
+    }
+    fn blocking(&mut self) -> Option<Blocking> {
+        Some(self.call())
+    }
+}
+
+impl OpAble for OpenAt {
     fn fd(&self) -> Option<&SharedFd> {
         None
-    }
-    fn readiness_interest(&self) -> Option<Direction> {
-        None
-    }
-    fn blocking_call(&mut self) -> Option<Blocking> {
-        Some(self.call())
     }
     fn orphan_complete(self, result: io::Result<u32>, _flags: u32) {
         if let Ok(fd) = result {

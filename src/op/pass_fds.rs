@@ -8,7 +8,7 @@
 //! path a received descriptor takes — truncated control data (MSG_CTRUNC), an error after the
 //! fact, a dropped future — it is closed by its owner and never leaks.
 
-use super::{Op, OpAble};
+use super::{Op, OpAble, Operation};
 use crate::buf::{BufResult, IoBuf, IoBufMut};
 use crate::driver::opcodes::{self, Opcode};
 use crate::driver::Direction;
@@ -154,12 +154,9 @@ impl<B: IoBuf> SendFds<B> {
     }
 }
 
-impl<B: IoBuf> OpAble for SendFds<B> {
+impl<B: IoBuf> Operation for SendFds<B> {
     const OPCODE: Opcode = opcodes::SENDMSG;
-    fn fd(&self) -> Option<&SharedFd> {
-        Some(&self.fd)
-    }
-    fn uring_op(&mut self) -> squeue::Entry {
+    fn sqe(&mut self) -> squeue::Entry {
         let msg: *const libc::msghdr = &self.parts.msg;
         self.fd.file_ref().sqe(|fd| {
             opcode::SendMsg::new(fd, msg)
@@ -167,14 +164,20 @@ impl<B: IoBuf> OpAble for SendFds<B> {
                 .build()
         })
     }
-    fn readiness_interest(&self) -> Option<Direction> {
+    fn direction(&self) -> Option<Direction> {
         Some(Direction::Write)
     }
-    fn readiness_call(&mut self) -> io::Result<u32> {
+    fn attempt(&mut self) -> io::Result<u32> {
         // MSG_DONTWAIT: never blocks, even on a blocking socket adopted as it was (a ring never
         // runs this: SENDMSG and RECVMSG are required opcodes, driver/opcodes.rs).
         let flags = libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT;
         syscall!(sendmsg(self.fd.raw(), &self.parts.msg, flags)).map(|n| n as u32)
+    }
+}
+
+impl<B: IoBuf> OpAble for SendFds<B> {
+    fn fd(&self) -> Option<&SharedFd> {
+        Some(&self.fd)
     }
     fn deadline(&self) -> Option<Direction> {
         Some(Direction::Write)
@@ -196,12 +199,9 @@ impl<B: IoBufMut> RecvFds<B> {
     }
 }
 
-impl<B: IoBufMut> OpAble for RecvFds<B> {
+impl<B: IoBufMut> Operation for RecvFds<B> {
     const OPCODE: Opcode = opcodes::RECVMSG;
-    fn fd(&self) -> Option<&SharedFd> {
-        Some(&self.fd)
-    }
-    fn uring_op(&mut self) -> squeue::Entry {
+    fn sqe(&mut self) -> squeue::Entry {
         self.parts.reset();
         let msg: *mut libc::msghdr = &mut self.parts.msg;
         self.fd.file_ref().sqe(|fd| {
@@ -210,13 +210,19 @@ impl<B: IoBufMut> OpAble for RecvFds<B> {
                 .build()
         })
     }
-    fn readiness_interest(&self) -> Option<Direction> {
+    fn direction(&self) -> Option<Direction> {
         Some(Direction::Read)
     }
-    fn readiness_call(&mut self) -> io::Result<u32> {
+    fn attempt(&mut self) -> io::Result<u32> {
         self.parts.reset();
         let flags = libc::MSG_CMSG_CLOEXEC | libc::MSG_DONTWAIT;
         syscall!(recvmsg(self.fd.raw(), &mut self.parts.msg, flags)).map(|n| n as u32)
+    }
+}
+
+impl<B: IoBufMut> OpAble for RecvFds<B> {
+    fn fd(&self) -> Option<&SharedFd> {
+        Some(&self.fd)
     }
     fn deadline(&self) -> Option<Direction> {
         Some(Direction::Read)

@@ -3,7 +3,7 @@
 //! epoll, and on io_uring where the kernel lacks the opcode, the same syscalls run on the
 //! blocking pool. Each path is an owned `CString` in the op, kept until the result is back.
 
-use super::{Op, OpAble};
+use super::{Op, OpAble, Operation};
 use crate::driver::opcodes::{self, Opcode};
 use crate::driver::Direction;
 use crate::fd::SharedFd;
@@ -31,19 +31,23 @@ impl RenameAt {
     }
 }
 
-impl OpAble for RenameAt {
+impl Operation for RenameAt {
     const OPCODE: Opcode = opcodes::RENAMEAT;
-    fn uring_op(&mut self) -> squeue::Entry {
+    const BLOCKING: bool = true;
+    fn sqe(&mut self) -> squeue::Entry {
         opcode::RenameAt::new(CWD, self.from.as_ptr(), CWD, self.to.as_ptr()).build()
     }
+    fn direction(&self) -> Option<Direction> {
+        None
+    }
+    fn blocking(&mut self) -> Option<Blocking> {
+        Some(self.call())
+    }
+}
+
+impl OpAble for RenameAt {
     fn fd(&self) -> Option<&SharedFd> {
         None
-    }
-    fn readiness_interest(&self) -> Option<Direction> {
-        None
-    }
-    fn blocking_call(&mut self) -> Option<Blocking> {
-        Some(self.call())
     }
 }
 
@@ -63,21 +67,25 @@ impl UnlinkAt {
     }
 }
 
-impl OpAble for UnlinkAt {
+impl Operation for UnlinkAt {
     const OPCODE: Opcode = opcodes::UNLINKAT;
-    fn uring_op(&mut self) -> squeue::Entry {
+    const BLOCKING: bool = true;
+    fn sqe(&mut self) -> squeue::Entry {
         opcode::UnlinkAt::new(CWD, self.path.as_ptr())
             .flags(self.flags)
             .build()
     }
+    fn direction(&self) -> Option<Direction> {
+        None
+    }
+    fn blocking(&mut self) -> Option<Blocking> {
+        Some(self.call())
+    }
+}
+
+impl OpAble for UnlinkAt {
     fn fd(&self) -> Option<&SharedFd> {
         None
-    }
-    fn readiness_interest(&self) -> Option<Direction> {
-        None
-    }
-    fn blocking_call(&mut self) -> Option<Blocking> {
-        Some(self.call())
     }
 }
 
@@ -96,21 +104,25 @@ impl MkdirAt {
     }
 }
 
-impl OpAble for MkdirAt {
+impl Operation for MkdirAt {
     const OPCODE: Opcode = opcodes::MKDIRAT;
-    fn uring_op(&mut self) -> squeue::Entry {
+    const BLOCKING: bool = true;
+    fn sqe(&mut self) -> squeue::Entry {
         opcode::MkDirAt::new(CWD, self.path.as_ptr())
             .mode(self.mode)
             .build()
     }
+    fn direction(&self) -> Option<Direction> {
+        None
+    }
+    fn blocking(&mut self) -> Option<Blocking> {
+        Some(self.call())
+    }
+}
+
+impl OpAble for MkdirAt {
     fn fd(&self) -> Option<&SharedFd> {
         None
-    }
-    fn readiness_interest(&self) -> Option<Direction> {
-        None
-    }
-    fn blocking_call(&mut self) -> Option<Blocking> {
-        Some(self.call())
     }
 }
 

@@ -11,7 +11,7 @@
 //! Readable means "a read would not wait": data, EOF, or an error is pending. An error is left
 //! for the read to report. Nothing is kept when the future is dropped: no data moved.
 
-use super::{Op, OpAble};
+use super::{Op, OpAble, Operation};
 use crate::driver::opcodes::{self, Opcode};
 use crate::driver::Direction;
 use crate::fd::SharedFd;
@@ -51,22 +51,25 @@ fn probe(fd: &SharedFd, events: libc::c_short) -> io::Result<u32> {
     }
 }
 
-impl OpAble for PollIn {
+impl Operation for PollIn {
     const OPCODE: Opcode = opcodes::POLL_ADD;
-    fn fd(&self) -> Option<&SharedFd> {
-        Some(&self.fd)
-    }
-    fn uring_op(&mut self) -> squeue::Entry {
+    fn sqe(&mut self) -> squeue::Entry {
         poll_add(&self.fd, IN)
     }
-    fn readiness_interest(&self) -> Option<Direction> {
+    fn direction(&self) -> Option<Direction> {
         Some(Direction::Read)
     }
-    fn readiness_call(&mut self) -> io::Result<u32> {
+    fn attempt(&mut self) -> io::Result<u32> {
         probe(&self.fd, IN)
     }
     fn readiness_only(&self) -> bool {
         true
+    }
+}
+
+impl OpAble for PollIn {
+    fn fd(&self) -> Option<&SharedFd> {
+        Some(&self.fd)
     }
     fn deadline(&self) -> Option<Direction> {
         Some(Direction::Read)
@@ -79,22 +82,25 @@ impl OpAble for PollIn {
     }
 }
 
-impl OpAble for PollOut {
+impl Operation for PollOut {
     const OPCODE: Opcode = opcodes::POLL_ADD;
-    fn fd(&self) -> Option<&SharedFd> {
-        Some(&self.fd)
-    }
-    fn uring_op(&mut self) -> squeue::Entry {
+    fn sqe(&mut self) -> squeue::Entry {
         poll_add(&self.fd, OUT)
     }
-    fn readiness_interest(&self) -> Option<Direction> {
+    fn direction(&self) -> Option<Direction> {
         Some(Direction::Write)
     }
-    fn readiness_call(&mut self) -> io::Result<u32> {
+    fn attempt(&mut self) -> io::Result<u32> {
         probe(&self.fd, OUT)
     }
     fn readiness_only(&self) -> bool {
         true
+    }
+}
+
+impl OpAble for PollOut {
+    fn fd(&self) -> Option<&SharedFd> {
+        Some(&self.fd)
     }
     fn deadline(&self) -> Option<Direction> {
         Some(Direction::Write)

@@ -8,7 +8,7 @@
 //! runs on the blocking pool (the blocking form), into the buffer the op keeps until the
 //! result is back: the executor's thread never waits for the disk.
 
-use super::{Op, OpAble};
+use super::{Op, OpAble, Operation};
 use crate::buf::{BufResult, IoBufMut};
 use crate::driver::opcodes::{self, Opcode};
 use crate::driver::Direction;
@@ -25,9 +25,10 @@ pub(crate) struct Read<B> {
     offset: Option<u64>,
 }
 
-impl<B: IoBufMut> OpAble for Read<B> {
+impl<B: IoBufMut> Operation for Read<B> {
     const OPCODE: Opcode = opcodes::READ;
-    fn uring_op(&mut self) -> squeue::Entry {
+    const BLOCKING: bool = true;
+    fn sqe(&mut self) -> squeue::Entry {
         let (ptr, len) = crate::buf::spare_mut(&mut self.buf);
         let offset = self.offset.unwrap_or(u64::MAX);
         self.fd.file_ref().sqe(|fd| {
@@ -37,14 +38,11 @@ impl<B: IoBufMut> OpAble for Read<B> {
                 .build()
         })
     }
-    fn fd(&self) -> Option<&SharedFd> {
-        Some(&self.fd)
-    }
-    fn readiness_interest(&self) -> Option<Direction> {
+    fn direction(&self) -> Option<Direction> {
         // Only fds registered with epoll can wait; a file's pread never says EAGAIN.
         self.fd.is_polled().then_some(Direction::Read)
     }
-    fn blocking_call(&mut self) -> Option<Blocking> {
+    fn blocking(&mut self) -> Option<Blocking> {
         // Pollable fds (pipes, eventfds) wait for readiness; files block, so they go to the pool.
         let offset = self.offset.filter(|_| !self.fd.is_polled())?;
         let (buf, len) = crate::buf::spare_mut(&mut self.buf);
@@ -55,7 +53,7 @@ impl<B: IoBufMut> OpAble for Read<B> {
             offset,
         })
     }
-    fn readiness_call(&mut self) -> io::Result<u32> {
+    fn attempt(&mut self) -> io::Result<u32> {
         let fd = self.fd.raw();
         let (ptr, len) = crate::buf::spare_mut(&mut self.buf);
         match self.offset {
@@ -63,6 +61,12 @@ impl<B: IoBufMut> OpAble for Read<B> {
             Some(off) => syscall!(pread(fd, ptr.cast(), len, off_t(off)?)),
         }
         .map(|n| n as u32)
+    }
+}
+
+impl<B: IoBufMut> OpAble for Read<B> {
+    fn fd(&self) -> Option<&SharedFd> {
+        Some(&self.fd)
     }
 }
 

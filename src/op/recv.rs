@@ -3,14 +3,16 @@
 //! Lossless cancellation: if the future is dropped in flight and the CQE still carries bytes,
 //! EOF or an error, they are kept on the fd and returned first by the next read.
 
-use super::{Op, OpAble};
+use super::{Op, OpAble, Operation};
 use crate::buf::{BufResult, IoBufMut};
 use crate::driver::opcodes::{self, Opcode};
 use crate::driver::Direction;
 use crate::fd::{Chunk, SharedFd};
-use crate::sys::syscall;
 use io_uring::{opcode, squeue};
+use std::future::Future;
 use std::io;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
 
 /// What kind of socket a read is on: it decides how a stash is handed out (one datagram per
 /// read) and whether a short read proves the receive queue empty.
@@ -32,29 +34,32 @@ pub(crate) struct Recv<B> {
     kind: ReadKind,
 }
 
-impl<B: IoBufMut> OpAble for Recv<B> {
+impl<B: IoBufMut> Operation for Recv<B> {
     const OPCODE: Opcode = opcodes::RECV;
-    fn fd(&self) -> Option<&SharedFd> {
-        Some(&self.fd)
-    }
-    fn uring_op(&mut self) -> squeue::Entry {
+    fn sqe(&mut self) -> squeue::Entry {
         let (ptr, len) = crate::buf::spare_mut(&mut self.buf);
         self.fd
             .file_ref()
             // `len <= MAX_RW`: it fits.
             .sqe(|fd| opcode::Recv::new(fd, ptr, len as u32).build())
     }
-    fn readiness_interest(&self) -> Option<Direction> {
+    fn direction(&self) -> Option<Direction> {
         Some(Direction::Read)
     }
-    fn readiness_call(&mut self) -> io::Result<u32> {
+    fn attempt(&mut self) -> io::Result<u32> {
         let (ptr, len) = crate::buf::spare_mut(&mut self.buf);
-        syscall!(recv(self.fd.raw(), ptr.cast(), len, 0)).map(|n| n as u32)
+        crate::sys::raw::recv(self.fd.raw(), ptr, len, 0)
     }
-    fn readiness_drained(&self, n: u32) -> bool {
+    fn drains(&self, n: u32) -> bool {
         // 0 is EOF (nothing to wait for); a datagram's size says nothing about the queue.
         let asked = crate::buf::spare_len(&self.buf);
         self.kind == ReadKind::Tcp && n > 0 && (n as usize) < asked
+    }
+}
+
+impl<B: IoBufMut> OpAble for Recv<B> {
+    fn fd(&self) -> Option<&SharedFd> {
+        Some(&self.fd)
     }
     fn deadline(&self) -> Option<Direction> {
         Some(Direction::Read)
@@ -89,25 +94,43 @@ impl<B: IoBufMut> OpAble for Recv<B> {
 }
 
 /// Reads into `buf`'s spare capacity: what dropped reads kept first, else one recv.
-pub(crate) async fn recv<B: IoBufMut>(
-    fd: &SharedFd,
-    buf: B,
-    kind: ReadKind,
-) -> BufResult<usize, B> {
+pub(crate) fn recv<B: IoBufMut>(fd: &SharedFd, buf: B, kind: ReadKind) -> RecvFuture<B> {
     if let Err(e) = crate::buf::check_room(&buf) {
-        return (Err(e), buf);
+        return RecvFuture::Refused(Some((e, buf)));
     }
-    let done = Op::new(Recv {
+    RecvFuture::Op(Op::new(Recv {
         fd: fd.clone(),
         buf,
         kind,
-    })
-    .await;
-    let mut buf = done.data.buf;
-    let res = done.result.map(|n| {
-        // SAFETY: the kernel (or the stash) wrote `n` bytes into the spare capacity.
-        unsafe { crate::buf::advance_init(&mut buf, n as usize) };
-        n as usize
-    });
-    (res, buf)
+    }))
+}
+
+/// The future of `recv`: the op, and the bytes it read marked initialized.
+pub(crate) enum RecvFuture<B: IoBufMut> {
+    /// The buffer had no room (a read of 0 bytes would look like EOF).
+    Refused(Option<(io::Error, B)>),
+    Op(Op<Recv<B>>),
+}
+
+impl<B: IoBufMut> Future for RecvFuture<B> {
+    type Output = BufResult<usize, B>;
+
+    #[inline(always)]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<BufResult<usize, B>> {
+        let op = match self.get_mut() {
+            RecvFuture::Op(op) => op,
+            RecvFuture::Refused(refused) => {
+                let (e, buf) = refused.take().expect("polled after completion");
+                return Poll::Ready((Err(e), buf));
+            }
+        };
+        let res = ready!(op.poll_result(cx));
+        let mut buf = op.take_data().buf;
+        let res = res.map(|n| {
+            // SAFETY: the kernel (or the stash) wrote `n` bytes into the spare capacity.
+            unsafe { crate::buf::advance_init(&mut buf, n as usize) };
+            n as usize
+        });
+        Poll::Ready((res, buf))
+    }
 }

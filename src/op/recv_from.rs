@@ -1,6 +1,6 @@
 //! RecvFrom: one datagram and its sender (recvmsg), into an owned buffer.
 
-use super::{Op, OpAble};
+use super::{Op, OpAble, Operation};
 use crate::buf::{BufResult, IoBufMut};
 use crate::driver::opcodes::{self, Opcode};
 use crate::driver::Direction;
@@ -61,22 +61,25 @@ impl<B: IoBufMut> RecvFrom<B> {
     }
 }
 
-impl<B: IoBufMut> OpAble for RecvFrom<B> {
+impl<B: IoBufMut> Operation for RecvFrom<B> {
     const OPCODE: Opcode = opcodes::RECVMSG;
-    fn fd(&self) -> Option<&SharedFd> {
-        Some(&self.fd)
-    }
-    fn uring_op(&mut self) -> squeue::Entry {
+    fn sqe(&mut self) -> squeue::Entry {
         let msg: *mut libc::msghdr = &mut self.parts.msg;
         self.fd
             .file_ref()
             .sqe(|fd| opcode::RecvMsg::new(fd, msg).build())
     }
-    fn readiness_interest(&self) -> Option<Direction> {
+    fn direction(&self) -> Option<Direction> {
         Some(Direction::Read)
     }
-    fn readiness_call(&mut self) -> io::Result<u32> {
+    fn attempt(&mut self) -> io::Result<u32> {
         syscall!(recvmsg(self.fd.raw(), &mut self.parts.msg, 0)).map(|n| n as u32)
+    }
+}
+
+impl<B: IoBufMut> OpAble for RecvFrom<B> {
+    fn fd(&self) -> Option<&SharedFd> {
+        Some(&self.fd)
     }
     fn deadline(&self) -> Option<Direction> {
         Some(Direction::Read)

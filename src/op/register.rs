@@ -3,7 +3,7 @@
 //! its index back into the array it read the fd from). io_uring only; the socket keeps its fd,
 //! and its ops name the slot from then on.
 
-use super::{Op, OpAble};
+use super::{Op, OpAble, Operation};
 use crate::driver::opcodes::{self, Opcode};
 use crate::driver::{Direction, FixedTable};
 use crate::fd::SharedFd;
@@ -23,22 +23,25 @@ pub(crate) struct Register {
     table: FixedTable,
 }
 
-impl OpAble for Register {
+impl Operation for Register {
     const OPCODE: Opcode = opcodes::FILES_UPDATE;
-    fn uring_op(&mut self) -> squeue::Entry {
+    fn sqe(&mut self) -> squeue::Entry {
         opcode::FilesUpdate::new(self.fds.as_ptr(), 1)
             .offset(INDEX_ALLOC)
             .build()
     }
+    fn direction(&self) -> Option<Direction> {
+        None
+    }
+    fn attempt(&mut self) -> io::Result<u32> {
+        Err(io::ErrorKind::Unsupported.into())
+    }
+}
+
+impl OpAble for Register {
     fn fd(&self) -> Option<&SharedFd> {
         // The socket is not this op's fd: nothing may cancel a registration half done.
         None
-    }
-    fn readiness_interest(&self) -> Option<Direction> {
-        None
-    }
-    fn readiness_call(&mut self) -> io::Result<u32> {
-        Err(io::ErrorKind::Unsupported.into())
     }
     fn orphan_complete(self, result: io::Result<u32>, _flags: u32) {
         match result {

@@ -1,6 +1,6 @@
 //! SendTo: one datagram to an address (sendmsg), from an owned buffer.
 
-use super::{Op, OpAble};
+use super::{Op, OpAble, Operation};
 use crate::buf::{BufResult, IoBuf};
 use crate::driver::opcodes::{self, Opcode};
 use crate::driver::Direction;
@@ -23,9 +23,9 @@ pub(crate) struct SendTo<B> {
     parts: Box<MsgParts>,
 }
 
-impl<B: IoBuf> OpAble for SendTo<B> {
+impl<B: IoBuf> Operation for SendTo<B> {
     const OPCODE: Opcode = opcodes::SENDMSG;
-    fn uring_op(&mut self) -> squeue::Entry {
+    fn sqe(&mut self) -> squeue::Entry {
         let msg: *const libc::msghdr = &self.parts.msg;
         self.fd.file_ref().sqe(|fd| {
             opcode::SendMsg::new(fd, msg)
@@ -33,19 +33,22 @@ impl<B: IoBuf> OpAble for SendTo<B> {
                 .build()
         })
     }
+    fn direction(&self) -> Option<Direction> {
+        Some(Direction::Write)
+    }
+    fn attempt(&mut self) -> io::Result<u32> {
+        syscall!(sendmsg(self.fd.raw(), &self.parts.msg, libc::MSG_NOSIGNAL)).map(|n| n as u32)
+    }
+}
+
+impl<B: IoBuf> OpAble for SendTo<B> {
     fn fd(&self) -> Option<&SharedFd> {
         Some(&self.fd)
-    }
-    fn readiness_interest(&self) -> Option<Direction> {
-        Some(Direction::Write)
     }
     fn deadline(&self) -> Option<Direction> {
         Some(Direction::Write)
     }
     const ORDERED: Option<Direction> = Some(Direction::Write);
-    fn readiness_call(&mut self) -> io::Result<u32> {
-        syscall!(sendmsg(self.fd.raw(), &self.parts.msg, libc::MSG_NOSIGNAL)).map(|n| n as u32)
-    }
 }
 
 pub(crate) async fn send_to<B: IoBuf>(fd: &SharedFd, buf: B, addr: RawAddr) -> BufResult<usize, B> {

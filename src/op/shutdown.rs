@@ -1,6 +1,6 @@
 //! Shutdown: close one or both directions of a connection.
 
-use super::{Op, OpAble};
+use super::{Op, OpAble, Operation};
 use crate::driver::opcodes::{self, Opcode};
 use crate::driver::Direction;
 use crate::fd::SharedFd;
@@ -14,22 +14,25 @@ pub(crate) struct Shutdown {
     how: i32,
 }
 
-impl OpAble for Shutdown {
+impl Operation for Shutdown {
     const OPCODE: Opcode = opcodes::SHUTDOWN;
-    fn uring_op(&mut self) -> squeue::Entry {
+    fn sqe(&mut self) -> squeue::Entry {
         let how = self.how;
         self.fd
             .file_ref()
             .sqe(|fd| opcode::Shutdown::new(fd, how).build())
     }
-    fn fd(&self) -> Option<&SharedFd> {
-        Some(&self.fd)
-    }
-    fn readiness_interest(&self) -> Option<Direction> {
+    fn direction(&self) -> Option<Direction> {
         None
     }
-    fn readiness_call(&mut self) -> io::Result<u32> {
+    fn attempt(&mut self) -> io::Result<u32> {
         syscall!(shutdown(self.fd.raw(), self.how)).map(|_| 0)
+    }
+}
+
+impl OpAble for Shutdown {
+    fn fd(&self) -> Option<&SharedFd> {
+        Some(&self.fd)
     }
 }
 

@@ -18,7 +18,7 @@
 //! To the socket, a splice is a read (into the pipe) or a write (out of it), ordered with the
 //! socket's other reads or writes like any (`OpAble::ORDERED`).
 
-use super::{Op, OpAble};
+use super::{Op, OpAble, Operation};
 use crate::driver::opcodes::{self, Opcode};
 use crate::driver::Direction;
 use crate::fd::SharedFd;
@@ -162,19 +162,22 @@ pub(crate) struct SpliceIn(Ends);
 /// Pipe to socket: a write on the socket.
 pub(crate) struct SpliceOut(Ends);
 
-impl OpAble for SpliceIn {
+impl Operation for SpliceIn {
     const OPCODE: Opcode = opcodes::SPLICE;
-    fn fd(&self) -> Option<&SharedFd> {
-        Some(&self.0.fd_in)
-    }
-    fn uring_op(&mut self) -> squeue::Entry {
+    fn sqe(&mut self) -> squeue::Entry {
         self.0.sqe()
     }
-    fn readiness_interest(&self) -> Option<Direction> {
+    fn direction(&self) -> Option<Direction> {
         Some(Direction::Read)
     }
-    fn readiness_call(&mut self) -> io::Result<u32> {
+    fn attempt(&mut self) -> io::Result<u32> {
         self.0.call(&self.0.fd_in)
+    }
+}
+
+impl OpAble for SpliceIn {
+    fn fd(&self) -> Option<&SharedFd> {
+        Some(&self.0.fd_in)
     }
     fn deadline(&self) -> Option<Direction> {
         Some(Direction::Read)
@@ -195,19 +198,22 @@ impl OpAble for SpliceIn {
     }
 }
 
-impl OpAble for SpliceOut {
+impl Operation for SpliceOut {
     const OPCODE: Opcode = opcodes::SPLICE;
-    fn fd(&self) -> Option<&SharedFd> {
-        Some(&self.0.fd_out)
-    }
-    fn uring_op(&mut self) -> squeue::Entry {
+    fn sqe(&mut self) -> squeue::Entry {
         self.0.sqe()
     }
-    fn readiness_interest(&self) -> Option<Direction> {
+    fn direction(&self) -> Option<Direction> {
         Some(Direction::Write)
     }
-    fn readiness_call(&mut self) -> io::Result<u32> {
+    fn attempt(&mut self) -> io::Result<u32> {
         self.0.call(&self.0.fd_out)
+    }
+}
+
+impl OpAble for SpliceOut {
+    fn fd(&self) -> Option<&SharedFd> {
+        Some(&self.0.fd_out)
     }
     fn deadline(&self) -> Option<Direction> {
         Some(Direction::Write)

@@ -3,7 +3,7 @@
 //! The path and the record the kernel fills are owned by the op (the record boxed), so both
 //! stay in place until the result is back.
 
-use super::{Op, OpAble};
+use super::{Op, OpAble, Operation};
 use crate::driver::opcodes::{self, Opcode};
 use crate::driver::{Direction, FileRef};
 use crate::fd::SharedFd;
@@ -32,9 +32,10 @@ impl Statx {
     }
 }
 
-impl OpAble for Statx {
+impl Operation for Statx {
     const OPCODE: Opcode = opcodes::STATX;
-    fn uring_op(&mut self) -> squeue::Entry {
+    const BLOCKING: bool = true;
+    fn sqe(&mut self) -> squeue::Entry {
         let buf: *mut libc::statx = &mut *self.buf;
         let (path, flags) = (self.path.as_ptr(), self.flags);
         self.dir().sqe(|dir| {
@@ -44,13 +45,10 @@ impl OpAble for Statx {
                 .build()
         })
     }
-    fn fd(&self) -> Option<&SharedFd> {
-        self.file.as_ref()
-    }
-    fn readiness_interest(&self) -> Option<Direction> {
+    fn direction(&self) -> Option<Direction> {
         None
     }
-    fn blocking_call(&mut self) -> Option<Blocking> {
+    fn blocking(&mut self) -> Option<Blocking> {
         Some(Blocking::Statx {
             dir: self.file.as_ref().map_or(libc::AT_FDCWD, SharedFd::raw),
             path: self.path.as_ptr(),
@@ -58,6 +56,12 @@ impl OpAble for Statx {
             mask: MASK,
             buf: &mut *self.buf,
         })
+    }
+}
+
+impl OpAble for Statx {
+    fn fd(&self) -> Option<&SharedFd> {
+        self.file.as_ref()
     }
 }
 

@@ -5,7 +5,7 @@
 //! nearest one bounds the loop's single wait. This op exists for comparisons between the two
 //! models and for code that wants the kernel to time an operation.
 
-use super::{Op, OpAble};
+use super::{Op, OpAble, Operation};
 use crate::driver::opcodes::{self, Opcode};
 use crate::driver::Direction;
 use crate::fd::SharedFd;
@@ -23,23 +23,26 @@ pub(crate) struct Timeout {
     timerfd: Option<SharedFd>,
 }
 
-impl OpAble for Timeout {
+impl Operation for Timeout {
     const OPCODE: Opcode = opcodes::TIMEOUT;
-    fn uring_op(&mut self) -> squeue::Entry {
+    fn sqe(&mut self) -> squeue::Entry {
         opcode::Timeout::new(&*self.ts).build()
     }
-    fn fd(&self) -> Option<&SharedFd> {
-        self.timerfd.as_ref()
-    }
-    fn readiness_interest(&self) -> Option<Direction> {
+    fn direction(&self) -> Option<Direction> {
         self.timerfd.as_ref().map(|_| Direction::Read)
     }
-    fn readiness_call(&mut self) -> io::Result<u32> {
+    fn attempt(&mut self) -> io::Result<u32> {
         let Some(fd) = &self.timerfd else {
             return Ok(0);
         };
         let mut expirations = 0u64;
         syscall!(read(fd.raw(), (&mut expirations as *mut u64).cast(), 8)).map(|_| 0)
+    }
+}
+
+impl OpAble for Timeout {
+    fn fd(&self) -> Option<&SharedFd> {
+        self.timerfd.as_ref()
     }
 }
 

@@ -3,7 +3,7 @@
 //! cannot shrink. On epoll, and on io_uring where the kernel lacks the opcode (FTRUNCATE
 //! before 6.9), the same syscalls run on the blocking pool.
 
-use super::{Op, OpAble};
+use super::{Op, OpAble, Operation};
 use crate::driver::opcodes::{self, Opcode};
 use crate::driver::Direction;
 use crate::fd::SharedFd;
@@ -16,25 +16,29 @@ pub(crate) struct Ftruncate {
     len: u64,
 }
 
-impl OpAble for Ftruncate {
+impl Operation for Ftruncate {
     const OPCODE: Opcode = opcodes::FTRUNCATE;
-    fn uring_op(&mut self) -> squeue::Entry {
+    const BLOCKING: bool = true;
+    fn sqe(&mut self) -> squeue::Entry {
         let len = self.len;
         self.fd
             .file_ref()
             .sqe(|fd| opcode::Ftruncate::new(fd, len).build())
     }
-    fn fd(&self) -> Option<&SharedFd> {
-        Some(&self.fd)
-    }
-    fn readiness_interest(&self) -> Option<Direction> {
+    fn direction(&self) -> Option<Direction> {
         None
     }
-    fn blocking_call(&mut self) -> Option<Blocking> {
+    fn blocking(&mut self) -> Option<Blocking> {
         Some(Blocking::Ftruncate {
             fd: self.fd.raw(),
             len: self.len,
         })
+    }
+}
+
+impl OpAble for Ftruncate {
+    fn fd(&self) -> Option<&SharedFd> {
+        Some(&self.fd)
     }
 }
 
@@ -44,27 +48,31 @@ pub(crate) struct Fallocate {
     len: u64,
 }
 
-impl OpAble for Fallocate {
+impl Operation for Fallocate {
     const OPCODE: Opcode = opcodes::FALLOCATE;
-    fn uring_op(&mut self) -> squeue::Entry {
+    const BLOCKING: bool = true;
+    fn sqe(&mut self) -> squeue::Entry {
         let (offset, len) = (self.offset, self.len);
         self.fd
             .file_ref()
             .sqe(|fd| opcode::Fallocate::new(fd, len).offset(offset).build())
     }
-    fn fd(&self) -> Option<&SharedFd> {
-        Some(&self.fd)
-    }
-    fn readiness_interest(&self) -> Option<Direction> {
+    fn direction(&self) -> Option<Direction> {
         None
     }
-    fn blocking_call(&mut self) -> Option<Blocking> {
+    fn blocking(&mut self) -> Option<Blocking> {
         Some(Blocking::Fallocate {
             fd: self.fd.raw(),
             mode: 0,
             offset: self.offset,
             len: self.len,
         })
+    }
+}
+
+impl OpAble for Fallocate {
+    fn fd(&self) -> Option<&SharedFd> {
+        Some(&self.fd)
     }
 }
 

@@ -2,7 +2,7 @@
 //! `IORING_OP_WRITE` on io_uring; pwrite(2) on the blocking pool on epoll (files cannot be
 //! polled), and on io_uring where the kernel lacks the opcode.
 
-use super::{Op, OpAble};
+use super::{Op, OpAble, Operation};
 use crate::buf::{BufResult, IoBuf};
 use crate::driver::opcodes::{self, Opcode};
 use crate::driver::Direction;
@@ -16,9 +16,10 @@ pub(crate) struct WriteAt<B> {
     offset: u64,
 }
 
-impl<B: IoBuf> OpAble for WriteAt<B> {
+impl<B: IoBuf> Operation for WriteAt<B> {
     const OPCODE: Opcode = opcodes::WRITE;
-    fn uring_op(&mut self) -> squeue::Entry {
+    const BLOCKING: bool = true;
+    fn sqe(&mut self) -> squeue::Entry {
         let ((ptr, len), offset) = (crate::buf::init_bytes(&self.buf), self.offset);
         // `len <= MAX_RW`: it fits.
         let len = len as u32;
@@ -26,13 +27,10 @@ impl<B: IoBuf> OpAble for WriteAt<B> {
             .file_ref()
             .sqe(|fd| opcode::Write::new(fd, ptr, len).offset(offset).build())
     }
-    fn fd(&self) -> Option<&SharedFd> {
-        Some(&self.fd)
-    }
-    fn readiness_interest(&self) -> Option<Direction> {
+    fn direction(&self) -> Option<Direction> {
         None
     }
-    fn blocking_call(&mut self) -> Option<Blocking> {
+    fn blocking(&mut self) -> Option<Blocking> {
         let (buf, len) = crate::buf::init_bytes(&self.buf);
         Some(Blocking::Pwrite {
             fd: self.fd.raw(),
@@ -40,6 +38,12 @@ impl<B: IoBuf> OpAble for WriteAt<B> {
             len,
             offset: self.offset,
         })
+    }
+}
+
+impl<B: IoBuf> OpAble for WriteAt<B> {
+    fn fd(&self) -> Option<&SharedFd> {
+        Some(&self.fd)
     }
 }
 

@@ -1,6 +1,6 @@
 //! Writev: several owned buffers in one sendmsg (no SIGPIPE on a reset peer).
 
-use super::{Op, OpAble};
+use super::{Op, OpAble, Operation};
 use crate::buf::{BufResult, IoBuf};
 use crate::driver::opcodes::{self, Opcode};
 use crate::driver::Direction;
@@ -43,9 +43,9 @@ impl<B: IoBuf> Writev<B> {
     }
 }
 
-impl<B: IoBuf> OpAble for Writev<B> {
+impl<B: IoBuf> Operation for Writev<B> {
     const OPCODE: Opcode = opcodes::SENDMSG;
-    fn uring_op(&mut self) -> squeue::Entry {
+    fn sqe(&mut self) -> squeue::Entry {
         debug_assert_eq!(self.msg.msg_iov, self.iovecs.as_mut_ptr());
         let msg: *const libc::msghdr = &*self.msg;
         self.fd.file_ref().sqe(|fd| {
@@ -54,19 +54,22 @@ impl<B: IoBuf> OpAble for Writev<B> {
                 .build()
         })
     }
+    fn direction(&self) -> Option<Direction> {
+        Some(Direction::Write)
+    }
+    fn attempt(&mut self) -> io::Result<u32> {
+        syscall!(sendmsg(self.fd.raw(), &*self.msg, libc::MSG_NOSIGNAL)).map(|n| n as u32)
+    }
+}
+
+impl<B: IoBuf> OpAble for Writev<B> {
     fn fd(&self) -> Option<&SharedFd> {
         Some(&self.fd)
-    }
-    fn readiness_interest(&self) -> Option<Direction> {
-        Some(Direction::Write)
     }
     fn deadline(&self) -> Option<Direction> {
         Some(Direction::Write)
     }
     const ORDERED: Option<Direction> = Some(Direction::Write);
-    fn readiness_call(&mut self) -> io::Result<u32> {
-        syscall!(sendmsg(self.fd.raw(), &*self.msg, libc::MSG_NOSIGNAL)).map(|n| n as u32)
-    }
 }
 
 /// Writes the initialized bytes of `bufs`, in order, with one sendmsg; returns the count sent.

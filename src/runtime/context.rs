@@ -56,6 +56,7 @@ impl Drop for Enter {
 }
 
 /// Runs `f` with this thread's executor, or returns `None` outside a runtime.
+#[inline(always)]
 pub(crate) fn try_with_core<R>(f: impl FnOnce(&Core) -> R) -> Option<R> {
     let p = CURRENT.with(|c| c.get());
     if p.is_null() {
@@ -65,8 +66,25 @@ pub(crate) fn try_with_core<R>(f: impl FnOnce(&Core) -> R) -> Option<R> {
     Some(f(unsafe { &*p }))
 }
 
+/// Runs `f` with this thread's executor and `value`, or `outside` with `value` when no runtime
+/// is current.
+#[inline(always)]
+pub(crate) fn with_core_or<T, R>(
+    value: T,
+    f: impl FnOnce(&Core, T) -> R,
+    outside: impl FnOnce(T) -> R,
+) -> R {
+    let p = CURRENT.with(|c| c.get());
+    if p.is_null() {
+        return outside(value);
+    }
+    // SAFETY: non-null means an `Enter` guard holding an `Rc<Core>` is alive (module invariant).
+    f(unsafe { &*p }, value)
+}
+
 /// Runs `f` with this thread's executor. Panics outside a runtime: that is an API misuse
 /// (calling `spawn` or doing I/O with no runtime), not an I/O outcome.
+#[inline(always)]
 pub(crate) fn with_core<R>(f: impl FnOnce(&Core) -> R) -> R {
     try_with_core(f).expect("this operation must be called from within a corio runtime")
 }
@@ -86,14 +104,4 @@ pub(crate) fn try_with_driver<R>(f: impl FnOnce(u64, &mut Driver) -> R) -> Optio
         Some(f(core.id(), &mut driver))
     })
     .flatten()
-}
-
-/// `with_driver` for an operation's poll: also says whether the task being polled may start
-/// one more operation (taking it from the poll's budget, see `Core::take_op_budget`), in the
-/// same look-up of the current executor.
-pub(crate) fn with_op_driver<R>(starting: bool, f: impl FnOnce(u64, bool, &mut Driver) -> R) -> R {
-    with_core(|core| {
-        let allowed = !starting || core.take_op_budget();
-        f(core.id(), allowed, &mut core.driver.borrow_mut())
-    })
 }

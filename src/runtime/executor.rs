@@ -9,10 +9,10 @@
 use super::group::Group;
 use super::remote::Remote;
 use super::shutdown::ShutdownState;
+use super::task::{RunOutcome, Task};
 use super::timers::Timers;
 use crate::blocking::Pool;
 use crate::driver::{Driver, DriverStats, Notifier, Token};
-use crate::task::{RunOutcome, Task};
 use slab::Slab;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -73,6 +73,8 @@ pub(crate) struct Core {
     releases: RefCell<Vec<(Token, RawFd)>>,
     /// Operations the task being polled may still start (see `OP_BUDGET`).
     op_budget: Cell<u32>,
+    /// `ExecutorStats::tasks_polled`, apart: bumped on every poll.
+    tasks_polled: Cell<u64>,
 }
 
 impl Core {
@@ -95,6 +97,7 @@ impl Core {
             stats: Cell::new(ExecutorStats::default()),
             releases: RefCell::new(Vec::new()),
             op_budget: Cell::new(OP_BUDGET),
+            tasks_polled: Cell::new(0),
         }
     }
 
@@ -183,6 +186,7 @@ impl Core {
             cross_core_messages: self.remote.jobs_received.load(Ordering::Relaxed),
             msg_ring_wakes: self.remote.notifier().msg_ring_wakes(),
             tasks_alive: self.registry.borrow().len() as u64,
+            tasks_polled: self.tasks_polled.get(),
             ..self.stats.get()
         }
     }
@@ -211,15 +215,16 @@ impl Core {
         task
     }
 
-    /// Pushes `task` on the run queue if this executor owns it; gives it back otherwise.
+    /// True if `task` belongs to this executor.
     #[inline]
-    pub(crate) fn push_local_if_owner(&self, task: Arc<Task>) -> Option<Arc<Task>> {
-        if Arc::ptr_eq(task.remote(), &self.remote) {
-            self.run_queue.borrow_mut().push_back(task);
-            None
-        } else {
-            Some(task)
-        }
+    pub(crate) fn owns(&self, task: &Task) -> bool {
+        Arc::ptr_eq(task.remote(), &self.remote)
+    }
+
+    /// Pushes a task this executor owns on its run queue.
+    #[inline]
+    pub(crate) fn push_local(&self, task: Arc<Task>) {
+        self.run_queue.borrow_mut().push_back(task);
     }
 
     /// Runs up to `BUDGET` queued tasks.
@@ -228,7 +233,7 @@ impl Core {
             let Some(task) = self.run_queue.borrow_mut().pop_front() else {
                 return;
             };
-            self.bump(|s| s.tasks_polled += 1);
+            self.tasks_polled.set(self.tasks_polled.get() + 1);
             self.reset_op_budget();
             match task.run() {
                 RunOutcome::Done => self.unregister(&task),

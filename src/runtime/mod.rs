@@ -11,6 +11,7 @@ pub(crate) mod group;
 pub(crate) mod metrics;
 pub(crate) mod remote;
 pub(crate) mod shutdown;
+pub(crate) mod task;
 pub(crate) mod timers;
 pub(crate) mod worker;
 
@@ -28,7 +29,6 @@ pub use self::worker::{
     ShutdownRequested,
 };
 use crate::driver::{DriverInfo, DriverStats};
-use crate::task::{JoinHandle, Runner, Task};
 use std::future::Future;
 use std::io;
 use std::pin::pin;
@@ -36,6 +36,7 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
+use task::{JoinHandle, Runner, Task};
 
 /// A single-threaded executor owning one io_uring (or one epoll instance).
 ///

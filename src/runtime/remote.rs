@@ -9,8 +9,8 @@
 //! drain always finds the flag clear and interrupts again.
 
 use super::context;
+use super::task::Task;
 use crate::driver::Notifier;
-use crate::task::Task;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -48,15 +48,21 @@ impl Remote {
 
     /// Queues a woken task: on the owner thread straight onto the run queue (no syscall), from
     /// any other thread through the locked queue and one eventfd write per batch.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn schedule(task: Arc<Task>) {
-        let mut task = Some(task);
-        context::try_with_core(|core| {
-            if let Some(t) = task.take() {
-                task = core.push_local_if_owner(t);
-            }
-        });
-        let Some(task) = task else { return };
+        context::with_core_or(
+            task,
+            |core, task| match core.owns(&task) {
+                true => core.push_local(task),
+                false => Remote::schedule_remote(task),
+            },
+            Remote::schedule_remote,
+        );
+    }
+
+    /// `schedule` from a thread other than the owner's.
+    #[inline(never)]
+    fn schedule_remote(task: Arc<Task>) {
         let remote = task.remote().clone();
         {
             // `closed` is checked under the queue's lock, which `close` also takes: a task

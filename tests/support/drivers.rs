@@ -57,7 +57,29 @@ impl Drop for CountingFds {
 pub fn counting_fds() -> CountingFds {
     let hold = FDS.write().unwrap_or_else(|e| e.into_inner());
     COUNTING.with(|c| c.set(true));
+    pool_threads_gone();
     CountingFds { _hold: hold }
+}
+
+/// Waits (up to 2 s) until no blocking-pool thread is left in the process. A dropped runtime's
+/// pool threads exit once their queue is empty, but one that ran a job may still hold a waker
+/// of that runtime for a moment after the job's result arrived, and with it the runtime's
+/// eventfd and ring: counted at a baseline, they would vanish before the final count.
+fn pool_threads_gone() {
+    let alive = || {
+        std::fs::read_dir("/proc/self/task")
+            .map(|tasks| {
+                tasks
+                    .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+                    .filter(|name| name.trim_end() == "corio-blocking")
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    while alive() > 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
 }
 
 /// A share of [`FDS`] for the outermost `each_driver` call of a thread.
@@ -139,6 +161,10 @@ pub fn each_driver_as(test: &str, body: impl Fn()) {
             let _pass = Pass::enter(d);
             catch_unwind(AssertUnwindSafe(&body))
         };
+        if COUNTING.with(|c| c.get()) {
+            // The next pass's baseline must not see this pass's runtime going.
+            pool_threads_gone();
+        }
         let skipped = SKIPPED.with(|s| s.borrow_mut().take());
         match (outcome, skipped) {
             (Ok(()), Some(why)) => println!("[pass] {} skipped: {test}: {why}", name(d)),

@@ -100,6 +100,9 @@ pub enum Cmd {
     /// Writes report.md and report.html again from a results.json
     #[command(args_override_self = true)]
     Report(ReportArgs),
+    /// Counts user-space instructions per echoed request with callgrind, every server
+    #[command(long_about = crate::instr::INSTR_ABOUT)]
+    Instr(crate::instr::InstrArgs),
     /// The tokio proxy the proxy workload runs as a child (until killed)
     #[command(name = "tokio-proxy", hide = true)]
     TokioProxy(TokioProxyArgs),
@@ -229,6 +232,7 @@ mod values;
 pub use load::{load_config, LoadArgs};
 pub use proxy::{proxy_options, ProxyArgs, TokioProxyArgs};
 pub use serve::{file_read_config, serve_config, FileReadArgs, ServeArgs};
+pub(crate) use values::server;
 
 #[cfg(test)]
 mod tests;

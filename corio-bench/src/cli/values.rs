@@ -47,7 +47,7 @@ pub(super) fn addrs(s: &str) -> Result<Addrs, String> {
     Ok(Addrs { list })
 }
 
-pub(super) fn server(s: &str) -> Result<&'static ServerSpec, String> {
+pub(crate) fn server(s: &str) -> Result<&'static ServerSpec, String> {
     servers::find(s).ok_or_else(|| format!("unknown server (known: {})", servers::names()))
 }
 

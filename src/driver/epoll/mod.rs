@@ -10,7 +10,7 @@
 
 mod pd;
 
-use crate::driver::op::{OpState, Operation};
+use crate::driver::op::{OpFile, OpState, Operation};
 use crate::driver::token::{next_generation, Token};
 use crate::driver::{DriverStats, OpResult};
 use crate::sys::syscall;
@@ -117,10 +117,12 @@ impl Epoll {
     }
 
     /// Tries `op` (Go's loop, in `PollDesc::attempt`), with one descriptor lookup per poll.
+    #[inline(always)]
     pub(crate) fn poll_op<O: Operation>(
         &mut self,
         state: &mut OpState,
         op: &mut O,
+        target: Option<OpFile>,
         cx: &Context<'_>,
     ) -> Poll<OpResult> {
         let parked_before = *state == OpState::Trying;
@@ -128,10 +130,10 @@ impl Epoll {
             self.stats.ops_submitted += 1;
             *state = OpState::Trying;
         }
-        let Some(interest) = op.interest() else {
+        let Some(dir) = op.direction() else {
             return Poll::Ready((self.attempt_once(op), 0));
         };
-        let Some(token) = interest.token else {
+        let Some(token) = target.and_then(|t| t.token) else {
             // Not registered here: nothing would ever wake a parked attempt, so an EAGAIN is
             // reported as it is.
             return Poll::Ready((self.attempt_once(op), 0));
@@ -145,9 +147,9 @@ impl Epoll {
             // (Before it has parked, a `Ready` may be stale — an edge from before the last
             // read — so its first poll tries the probe.)
             Some(pd) if parked_before && op.readiness_only() => {
-                pd.await_edge(interest.dir, cx).map(|()| (Ok(0), 0))
+                pd.await_edge(dir, cx).map(|()| (Ok(0), 0))
             }
-            Some(pd) => pd.attempt(interest.dir, op, cx, stats).map(|r| (r, 0)),
+            Some(pd) => pd.attempt(dir, op, cx, stats).map(|r| (r, 0)),
             // Deregistered: the fd was closed or handed away.
             None => Poll::Ready((Err(crate::sys::closed_error()), 0)),
         }

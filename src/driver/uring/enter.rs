@@ -18,7 +18,7 @@ impl Uring {
     /// # Safety
     ///
     /// The pointers in `sqe` must stay valid until its CQE is reaped.
-    #[inline]
+    #[inline(always)]
     pub(super) unsafe fn push(&mut self, sqe: &squeue::Entry) -> io::Result<()> {
         loop {
             // SAFETY: forwarded from this function's contract.

@@ -9,7 +9,7 @@
 //! data completes as cancelled and keeps nothing.
 
 use super::Uring;
-use crate::driver::op::{Direction, FileRef, OpState, Operation, Orphan};
+use crate::driver::op::{Direction, FileRef, OpFile, OpState, Operation, Orphan};
 use crate::driver::OpResult;
 use io_uring::opcode;
 use std::io;
@@ -32,6 +32,7 @@ impl Uring {
         &mut self,
         state: &mut OpState,
         op: &mut O,
+        target: Option<OpFile>,
         cx: &Context<'_>,
     ) -> Poll<OpResult> {
         loop {
@@ -52,9 +53,9 @@ impl Uring {
                     self.stats.io_syscalls += 1;
                     match op.attempt() {
                         Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                        Err(e) if crate::sys::would_block(&e) => match (op.interest(), op.file()) {
-                            (Some(interest), Some(file)) => {
-                                return self.push_poll(state, file, interest.dir, cx)
+                        Err(e) if crate::sys::would_block(&e) => match (op.direction(), target) {
+                            (Some(dir), Some(target)) => {
+                                return self.push_poll(state, target.file, dir, cx)
                             }
                             _ => return Poll::Ready((Err(e), 0)),
                         },

@@ -20,9 +20,10 @@ mod shutdown;
 
 use crate::driver::fixed::FixedTable;
 use crate::driver::notify::Notifier;
-use crate::driver::op::{FileRef, OpState, Operation, Orphan};
+use crate::driver::op::{FileRef, OpFile, OpState, Operation, Orphan};
 use crate::driver::opcodes::Native;
 use crate::driver::slots::{Delivery, Orphaned, Slots};
+use crate::driver::token::RESERVED_BASE;
 use crate::driver::{DriverStats, OpResult};
 use cancel::{Cancels, Target};
 pub(crate) use fallback::NeverRan;
@@ -62,6 +63,9 @@ pub(crate) struct Uring {
     fixed: Option<FixedTable>,
     /// The result of the fd install `install_fixed` waits for.
     installed: Option<i32>,
+    /// CQEs taken off the ring, waiting to be delivered (kept between reaps: not zeroed per
+    /// turn).
+    reaped: Box<[(u64, i32, u32); REAP_BATCH]>,
     /// `shutdown` has run: what was in flight is done, or leaked.
     shut_down: bool,
     /// io_uring_enter failed with an error that retrying cannot cure (EEXIST: a SINGLE_ISSUER
@@ -107,6 +111,7 @@ impl Uring {
             native,
             fixed,
             installed: None,
+            reaped: Box::new([(0, 0, 0); REAP_BATCH]),
             shut_down: false,
             broken: None,
         };
@@ -135,42 +140,59 @@ impl Uring {
         }
     }
 
+    /// Starts an op natively: its SQE is pushed with a fresh slot and submitted at the next
+    /// park.
+    #[inline(always)]
+    pub(crate) fn start<O: Operation>(
+        &mut self,
+        state: &mut OpState,
+        op: &mut O,
+        target: Option<OpFile>,
+        cx: &Context<'_>,
+    ) -> Poll<OpResult> {
+        // The op's SQE names its files itself, each with its kind's flag (FileRef).
+        let file = target.map(|t| t.file);
+        let sqe = op.sqe();
+        let user_data = self.slots.insert(file, cx.waker().clone());
+        // SAFETY: the SQE points into memory `op` owns (Operation contract), and the caller
+        // keeps `op` alive until `poll_op` returns Ready, or hands it to `orphan` — so it
+        // outlives the kernel's use. The slot exists, so the CQE will find it.
+        match unsafe { self.push(&sqe.user_data(user_data)) } {
+            Ok(()) => {
+                self.stats.ops_submitted += 1;
+                *state = OpState::InRing(user_data);
+                Poll::Pending
+            }
+            Err(e) => {
+                // Never reached the SQ: nothing of the op is in the kernel.
+                self.slots.forget(user_data);
+                *state = OpState::Done;
+                Poll::Ready((Err(e), 0))
+            }
+        }
+    }
+
+    /// The result of the op in the ring under `user_data`, once its CQE has come.
+    #[inline(always)]
+    pub(crate) fn collect(&mut self, user_data: u64, cx: &Context<'_>) -> Poll<OpResult> {
+        self.slots
+            .poll(user_data, cx)
+            .map(|(res, flags)| (crate::sys::cqe_result(res), flags))
+    }
+
     /// Starts an op (its SQE is pushed with a fresh slot and submitted at the next park) or
     /// collects its result.
     pub(crate) fn poll_op<O: Operation>(
         &mut self,
         state: &mut OpState,
         op: &mut O,
+        target: Option<OpFile>,
         cx: &Context<'_>,
     ) -> Poll<OpResult> {
         match *state {
-            OpState::Unstarted => {
-                // The op's SQE names its files itself, each with its kind's flag (FileRef).
-                let file = op.file();
-                let sqe = op.sqe();
-                let user_data = self.slots.insert(file, cx.waker().clone());
-                // SAFETY: the SQE points into memory `op` owns (Operation contract), and the
-                // caller keeps `op` alive until `poll_op` returns Ready, or hands it to
-                // `orphan` — so it outlives the kernel's use. The slot exists, so the CQE will
-                // find it.
-                match unsafe { self.push(&sqe.user_data(user_data)) } {
-                    Ok(()) => {
-                        self.stats.ops_submitted += 1;
-                        *state = OpState::InRing(user_data);
-                        Poll::Pending
-                    }
-                    Err(e) => {
-                        // Never reached the SQ: nothing of the op is in the kernel.
-                        self.slots.forget(user_data);
-                        Poll::Ready((Err(e), 0))
-                    }
-                }
-            }
-            OpState::InRing(user_data) => self
-                .slots
-                .poll(user_data, cx)
-                .map(|(res, flags)| (crate::sys::cqe_result(res), flags)),
-            OpState::Trying | OpState::Polling(_) => self.poll_readiness(state, op, cx),
+            OpState::Unstarted => self.start(state, op, target, cx),
+            OpState::InRing(user_data) => self.collect(user_data, cx),
+            OpState::Trying | OpState::Polling(_) => self.poll_readiness(state, op, target, cx),
             s @ (OpState::InPool(_) | OpState::Done) => unreachable!("io_uring op in state {s:?}"),
         }
     }
@@ -305,18 +327,18 @@ impl Uring {
     /// in batches (the CQ head is published once per batch), then delivered.
     fn reap(&mut self) -> usize {
         let mut total = 0;
-        let mut batch = [(0u64, 0i32, 0u32); REAP_BATCH];
         loop {
             let n = {
                 let mut cq = self.ring.completion();
                 let mut n = 0;
-                for (slot, cqe) in batch.iter_mut().zip(&mut cq) {
+                for (slot, cqe) in self.reaped.iter_mut().zip(&mut cq) {
                     *slot = (cqe.user_data(), cqe.result(), cqe.flags());
                     n += 1;
                 }
                 n
             };
-            for &(user_data, res, flags) in &batch[..n] {
+            for i in 0..n {
+                let (user_data, res, flags) = self.reaped[i];
                 self.handle_cqe(user_data, res, flags);
             }
             total += n;
@@ -342,8 +364,27 @@ impl Uring {
         total
     }
 
-    /// Delivers one CQE: to the driver itself (wake read, cancels, messages) or to its slot.
+    /// Delivers one CQE: to its slot, or to the driver itself (wake read, cancels, messages:
+    /// the reserved tags).
+    #[inline(always)]
     fn handle_cqe(&mut self, user_data: u64, res: i32, flags: u32) {
+        if user_data < RESERVED_BASE {
+            match self.slots.complete(user_data, res, flags) {
+                Delivery::Wake(waker) => waker.wake(),
+                Delivery::Orphan(data, res, flags) => {
+                    self.stats.orphan_completions += 1;
+                    data.complete(crate::sys::cqe_result(res), flags);
+                }
+                Delivery::Stale => self.stats.stale_events += 1,
+            }
+            return;
+        }
+        self.handle_own_cqe(user_data, res);
+    }
+
+    /// A CQE under one of the driver's own tags.
+    #[inline(never)]
+    fn handle_own_cqe(&mut self, user_data: u64, res: i32) {
         match user_data {
             WAKE_TOKEN => self.wake.in_flight = false,
             MSG_TOKEN => {}
@@ -362,14 +403,8 @@ impl Uring {
                     }
                 }
             }
-            ud => match self.slots.complete(ud, res, flags) {
-                Delivery::Wake(waker) => waker.wake(),
-                Delivery::Orphan(data, res, flags) => {
-                    self.stats.orphan_completions += 1;
-                    data.complete(crate::sys::cqe_result(res), flags);
-                }
-                Delivery::Stale => self.stats.stale_events += 1,
-            },
+            // A tag in the reserved range that names nothing of ours.
+            _ => self.stats.stale_events += 1,
         }
     }
 }

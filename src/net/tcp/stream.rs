@@ -8,6 +8,7 @@ use crate::net::stream;
 use crate::op::recv::{self, ReadKind};
 use crate::op::{close, connect, register, send, shutdown, writev};
 use crate::sys::addr::{sock_name, RawAddr};
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -149,8 +150,12 @@ impl TcpStream {
     /// keeps its bytes and gets its length set). Returns 0 only at EOF; a buffer with no spare
     /// capacity (e.g. `vec![0; n]` or a `Box<[u8]>`) is `InvalidInput`. Cancel-safe: bytes a
     /// dropped read received are returned next.
-    pub async fn read<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
-        recv::recv(&self.fd, buf, ReadKind::Tcp).await
+    ///
+    /// (`read` and `write_all`, the echo path, hand back the op's own future rather than wrap
+    /// it in one more state machine: nothing runs until it is polled, and it holds its own
+    /// reference to the socket, not a borrow of `self`.)
+    pub fn read<B: IoBufMut>(&self, buf: B) -> impl Future<Output = BufResult<usize, B>> {
+        recv::recv(&self.fd, buf, ReadKind::Tcp)
     }
 
     /// Reads until `buf` is full (for a `Vec`: until its length reaches its capacity). EOF
@@ -165,8 +170,8 @@ impl TcpStream {
     }
 
     /// Writes all of `buf`'s initialized bytes, looping over short writes.
-    pub async fn write_all<B: IoBuf>(&self, buf: B) -> BufResult<(), B> {
-        stream::write_all(&self.fd, buf).await
+    pub fn write_all<B: IoBuf>(&self, buf: B) -> impl Future<Output = BufResult<(), B>> {
+        send::write_all(&self.fd, buf)
     }
 
     /// Writes the buffers in order with one sendmsg (or SQE); returns how many bytes went.

@@ -111,7 +111,7 @@ impl UnixStream {
 
     /// Writes all of `buf`'s initialized bytes, looping over short writes.
     pub async fn write_all<B: IoBuf>(&self, buf: B) -> BufResult<(), B> {
-        stream::write_all(&self.fd, buf).await
+        send::write_all(&self.fd, buf).await
     }
 
     /// Writes the buffers in order with one sendmsg (or SQE); returns how many bytes went.

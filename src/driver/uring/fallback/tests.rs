@@ -3,7 +3,7 @@
 //! complete as cancelled.
 
 use crate::blocking::{Pool, PoolConfig};
-use crate::driver::op::{Direction, FileRef, Interest, OpState, Operation, Orphan};
+use crate::driver::op::{Direction, FileRef, OpFile, OpState, Operation, Orphan};
 use crate::driver::{open, Driver, DriverChoice, DriverConfig, Opcode};
 use crate::sys::blocking::Blocking;
 use io_uring::squeue;
@@ -13,6 +13,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
+
+/// What the op's fd answers: its number (it has no poll descriptor on the ring).
+fn target(op: &TestRecv) -> Option<OpFile> {
+    Some(OpFile {
+        file: FileRef::Fd(op.fd),
+        token: None,
+    })
+}
 
 /// A recv whose opcode does not exist, so the ring must run its readiness form.
 struct TestRecv {
@@ -30,14 +38,8 @@ impl Operation for TestRecv {
     fn sqe(&mut self) -> squeue::Entry {
         unreachable!("no kernel has this opcode")
     }
-    fn file(&self) -> Option<FileRef> {
-        Some(FileRef::Fd(self.fd))
-    }
-    fn interest(&self) -> Option<Interest> {
-        Some(Interest {
-            token: None,
-            dir: Direction::Read,
-        })
+    fn direction(&self) -> Option<Direction> {
+        Some(Direction::Read)
     }
     fn attempt(&mut self) -> io::Result<u32> {
         let (ptr, len) = crate::buf::spare_mut(&mut self.buf);
@@ -114,8 +116,9 @@ fn a_missing_socket_opcode_runs_in_readiness_form_on_the_ring() {
         buf: Vec::with_capacity(16),
         orphan_result: Default::default(),
     };
+    let t = target(&op);
     let mut state = OpState::Unstarted;
-    assert!(driver.poll_op(&mut state, &mut op, &cx).is_pending());
+    assert!(driver.poll_op(&mut state, &mut op, t, &cx).is_pending());
     assert!(matches!(state, OpState::Polling(_)), "{state:?}");
     let stats = driver.stats();
     assert_eq!((stats.fallback_ops, stats.eagain), (1, 1), "{stats:?}");
@@ -131,7 +134,7 @@ fn a_missing_socket_opcode_runs_in_readiness_form_on_the_ring() {
         1,
         "the POLL_ADD woke the task"
     );
-    match driver.poll_op(&mut state, &mut op, &cx) {
+    match driver.poll_op(&mut state, &mut op, t, &cx) {
         Poll::Ready((Ok(9), _)) => {}
         other => panic!("{other:?}"),
     }
@@ -147,8 +150,9 @@ fn a_missing_socket_opcode_runs_in_readiness_form_on_the_ring() {
         buf: Vec::with_capacity(16),
         orphan_result: result.clone(),
     };
+    let t = target(&op);
     let mut state = OpState::Unstarted;
-    assert!(driver.poll_op(&mut state, &mut op, &cx).is_pending());
+    assert!(driver.poll_op(&mut state, &mut op, t, &cx).is_pending());
     assert!(driver.orphan_op(state, Box::new(op)).is_ok());
     for _ in 0..100 {
         if result.lock().unwrap().is_some() {
