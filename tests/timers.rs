@@ -213,8 +213,15 @@ fn interval_ticks_on_period_and_never_early() {
         // A stall of several periods: missed ticks are skipped, not bunched, and the grid is kept.
         std::thread::sleep(period * 4 + ms(3));
         let before_late = Instant::now();
-        let late = iv.tick().await; // the one tick that was due during the stall, at once
-        assert_eq!(late, prev + period);
+        // The one tick that was due during the stall, at once: on the grid, inside the stall
+        // (prev + period as a rule, one slot later where the last tick itself woke more than a
+        // period late on a busy machine).
+        let late = iv.tick().await;
+        assert!(
+            late >= prev + period && late <= before_late,
+            "{late:?} {prev:?}"
+        );
+        assert_eq!((late - first).as_nanos() % period.as_nanos(), 0);
         let next = iv.tick().await;
         assert!(Instant::now() >= next);
         assert_eq!((next - first).as_nanos() % period.as_nanos(), 0);

@@ -95,7 +95,14 @@ pub fn proc_cpu_us(pid: u32) -> Option<u64> {
 fn schedstat_sum(pid: u32, field: usize) -> Option<u64> {
     let mut ns = 0u64;
     for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
-        let s = std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
+        // A thread that ended during the walk (a blocking-pool thread retiring, a test thread
+        // of this process) is gone with its time: skipped, not the whole sum.
+        let Some(s) = task
+            .ok()
+            .and_then(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        else {
+            continue;
+        };
         ns += s.split_whitespace().nth(field)?.parse::<u64>().ok()?;
     }
     Some(ns)

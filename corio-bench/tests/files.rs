@@ -148,9 +148,11 @@ fn file_read_catches_a_file_with_other_bytes() {
         let json = String::from_utf8_lossy(&out.stdout);
         let ops = json_field(&json, "ops");
         assert!(ops > 0.0, "{server}: {json}");
-        assert_eq!(
-            json_field(&json, "corrupt"),
-            ops,
+        // Every read is wrong; the window's edges read the two counters one after the other
+        // while reads complete, so they may differ by one.
+        let corrupt = json_field(&json, "corrupt");
+        assert!(
+            (corrupt - ops).abs() <= 1.0,
             "{server}: every read is wrong: {json}"
         );
     }

@@ -28,6 +28,7 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
                 if let Ok((conn, _)) = accept.await {
                     drop(corio::spawn(answer(conn, shared.clone())));
                 }
+                shared.admin_stopped.set();
                 return;
             }
         };

@@ -11,12 +11,13 @@
 
 use crate::listeners::Stop;
 use crate::takeover::{self, Ack, Drain, Hello, Offer, Offered};
-use crate::worker::Shared;
+use crate::worker::{select, Shared};
 use corio::net::{UnixListener, UnixStream};
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::pin::pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,6 +26,8 @@ use std::time::{Duration, Instant};
 /// workers meanwhile).
 const DRAIN_WAIT: Duration = Duration::from_secs(60);
 const HELLO_WAIT: Duration = Duration::from_secs(10);
+/// How long the admin loop has to stop accepting once a successor took the admin socket.
+const ADMIN_STOP_WAIT: Duration = Duration::from_secs(1);
 
 /// The bound control socket and the file it is at.
 pub struct Control {
@@ -257,6 +260,14 @@ async fn hand_over(conn: &UnixStream, shared: &Arc<Shared>) -> io::Result<u32> {
     }
     if drain.admin {
         shared.admin_stop.set();
+        // The successor says it has taken over once we answer: from then on /status must be
+        // its own, so answer once our admin loop accepts no more (bounded, in case it never
+        // ran).
+        select(
+            pin!(shared.admin_stopped.stopped()),
+            pin!(corio::time::sleep(ADMIN_STOP_WAIT)),
+        )
+        .await;
     }
     takeover::write_frame(
         conn,

@@ -60,8 +60,11 @@ static WINDOW: Mutex<Window> = Mutex::new(Window {
 
 /// `Some(lines held back since the last one let through)` if this line may be printed.
 fn admit() -> Option<u64> {
-    let now = Instant::now();
     let mut w = WINDOW.lock().unwrap_or_else(|e| e.into_inner());
+    admit_at(&mut w, Instant::now())
+}
+
+fn admit_at(w: &mut Window, now: Instant) -> Option<u64> {
     let fresh = w
         .start
         .is_none_or(|s| now.duration_since(s) >= Duration::from_secs(1));
@@ -108,5 +111,29 @@ pub fn debug(args: fmt::Arguments<'_>) {
     }
     if admit().is_some() {
         tracing::debug!("{args}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// At most PER_SECOND lines a second; the next line let through says how many were held.
+    #[test]
+    fn the_rate_limit_holds_back_and_counts() {
+        let mut w = Window {
+            start: None,
+            printed: 0,
+            suppressed: 0,
+        };
+        let t0 = Instant::now();
+        for i in 0..PER_SECOND {
+            assert_eq!(admit_at(&mut w, t0), Some(0), "line {i}");
+        }
+        for _ in 0..7 {
+            assert_eq!(admit_at(&mut w, t0 + Duration::from_millis(999)), None);
+        }
+        assert_eq!(admit_at(&mut w, t0 + Duration::from_secs(1)), Some(7));
+        assert_eq!(admit_at(&mut w, t0 + Duration::from_secs(1)), Some(0));
     }
 }

@@ -54,6 +54,8 @@ pub struct Shared {
     pub admin_fd: Mutex<Option<(std::net::SocketAddr, std::os::fd::OwnedFd)>>,
     /// Set when a successor took the admin socket over: this process stops serving it.
     pub admin_stop: Arc<Latch>,
+    /// Set by the admin loop once it has stopped accepting (after `admin_stop`).
+    pub admin_stopped: Arc<Latch>,
     /// The bound `--control` socket, served by worker 0.
     pub control: Mutex<Option<crate::control::Control>>,
     /// The socket SIGHUPs arrive on, for worker 0 (hangup.rs).
@@ -92,6 +94,7 @@ impl Shared {
             admin: Mutex::new(None),
             admin_fd: Mutex::new(None),
             admin_stop: Arc::new(Latch::default()),
+            admin_stopped: Arc::new(Latch::default()),
             control: Mutex::new(None),
             hangups: Mutex::new(None),
             takeover: Mutex::new(None),

@@ -33,8 +33,11 @@ fn allow_and_deny_by_source() {
     let (proxy, _file) = proxy_config(&text, 2);
     let from = |ip: [u8; 4]| {
         let mut s = connect_from(IpAddr::from(ip), proxy.listen[0]);
-        s.write_all(&ip).unwrap();
-        s.shutdown(Shutdown::Write).unwrap();
+        // A denied client may be closed (reset, its bytes unread) before it writes or shuts
+        // down: those calls then fail, which is the outcome. What reached the upstream is
+        // checked below.
+        let _ = s.write_all(&ip);
+        let _ = s.shutdown(Shutdown::Write);
         closed_by_peer(&mut s);
     };
     from([127, 0, 0, 2]);

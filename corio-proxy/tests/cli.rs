@@ -410,8 +410,9 @@ upstreams = [\"{}\"]
     assert!(err.contains(sock) && err.contains("--takeover"), "{err}");
 }
 
-/// `--log-format json`: one JSON object per line, with a time and a level; `--log-level warn`
-/// keeps the warnings (an idle timeout turned off) and drops the rest.
+/// `--log-format json`: one JSON object per line, with a time and a level; `--log-level warn`,
+/// or `RUST_LOG=warn` without it, keeps the warnings (an idle timeout turned off) and drops the
+/// rest.
 #[test]
 fn log_format_and_level() {
     let args = [
@@ -431,19 +432,29 @@ fn log_format_and_level() {
         assert!(v["message"].is_string(), "{l}");
     }
     drop(p);
-    let mut child = std::process::Command::new(BIN)
-        .args(["--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:1"])
-        .args(["--idle-timeout", "off", "--log-level", "warn"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(500));
-    child.kill().unwrap();
-    let out = child.wait_with_output().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("WARN") && err.contains("idle-timeout is off"),
-        "{err}"
-    );
-    assert!(!err.contains("INFO"), "{err}");
+    // The filter from --log-level, or else from RUST_LOG.
+    for (flags, env) in [
+        (&["--log-level", "warn"][..], None),
+        (&[][..], Some("warn")),
+    ] {
+        let mut cmd = std::process::Command::new(BIN);
+        cmd.args(["--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:1"])
+            .args(["--idle-timeout", "off"])
+            .args(flags)
+            .env_remove("RUST_LOG")
+            .stderr(Stdio::piped());
+        if let Some(filter) = env {
+            cmd.env("RUST_LOG", filter);
+        }
+        let mut child = cmd.spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(500));
+        child.kill().unwrap();
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("WARN") && err.contains("idle-timeout is off"),
+            "{flags:?} RUST_LOG={env:?}: {err}"
+        );
+        assert!(!err.contains("INFO"), "{flags:?} RUST_LOG={env:?}: {err}");
+    }
 }

@@ -49,6 +49,18 @@ fn sigterm_drains_then_exits_zero() {
         metric_value(&body, "corio_proxy_client_connections_active", ""),
         4
     );
+    // /status says the same: the process, draining, its listener not accepting, 4 pairs live.
+    let s = p.status();
+    assert_eq!(s["pid"], p.pid(), "{s}");
+    assert_eq!(s["draining"], true, "{s}");
+    assert_eq!(s["generation"], 1, "{s}");
+    assert_eq!(s["listeners"][0]["listen"], addr.to_string(), "{s}");
+    assert_eq!(s["listeners"][0]["accepting"], false, "{s}");
+    assert_eq!(s["listeners"][0]["live"], 4, "{s}");
+    assert_eq!(s["upstreams"][0]["listener"], addr.to_string(), "{s}");
+    assert_eq!(s["upstreams"][0]["addr"], up, "{s}");
+    assert_eq!(s["upstreams"][0]["live"], 4, "{s}");
+    assert_eq!(s["upstreams"][0]["state"], "up", "{s}");
     assert!(
         p.wait_exit(Duration::from_millis(300)).is_none(),
         "exited with pairs live"

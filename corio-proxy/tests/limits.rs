@@ -92,7 +92,10 @@ fn two_hundred_clients_under_ulimit_256_are_all_served() {
 fn running_out_of_fds_is_the_proxys_not_the_upstreams() {
     let echo = fast_echo();
     let up = echo.to_string();
+    let log = TempFile::path(".log");
     let p = Proxy::start(&[
+        "--access-log",
+        log.as_str(),
         "--listen",
         "127.0.0.1:0",
         "--upstream",
@@ -120,6 +123,19 @@ fn running_out_of_fds_is_the_proxys_not_the_upstreams() {
     let line = line.unwrap_or_else(|| panic!("{:?}", p.stderr()));
     assert!(line.contains(&format!("(limit {limit})")), "{line}");
     assert_eq!(p.metric("corio_proxy_fd_limit_total", ""), 1);
+    // The access log says why the pair ended (the writer flushes at least every second).
+    let record = wait_for(Duration::from_secs(5), || {
+        let text = std::fs::read_to_string(&log.0).unwrap_or_default();
+        text.lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .find(|r| r["end"] == "fd_limit")
+    });
+    let record = record.unwrap_or_else(|| panic!("no fd_limit record: {:?}", log.0));
+    assert_eq!(
+        (record["bytes_up"].as_u64(), record["bytes_down"].as_u64()),
+        (Some(0), Some(0)),
+        "{record}"
+    );
     let status = p.status();
     assert_eq!(status["upstreams"][0]["state"], "up", "{status}");
     assert_eq!(status["upstreams"][0]["fails"], 0, "{status}");
@@ -131,13 +147,85 @@ fn running_out_of_fds_is_the_proxys_not_the_upstreams() {
     }
 }
 
-/// An fd limit for `pid` under which exactly one descriptor number is free.
-fn one_free_slot(pid: i32) -> u64 {
+/// No descriptor left at all when a client arrives: the accept fails with EMFILE, and corio's
+/// accept backs off (5 ms doubling to 1 s) and retries: no spin (the process stays near idle),
+/// the listener stays open, and with room again the client that waited in the backlog is
+/// served; the upstream is untouched.
+#[test]
+fn out_of_fds_on_accept_pauses_then_resumes() {
+    let echo = fast_echo();
+    let up = echo.to_string();
+    let p = Proxy::start(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--upstream",
+        &up,
+        "--workers",
+        "1",
+        "--admin",
+        "127.0.0.1:0",
+    ]);
+    let mut c = connect(p.addr());
+    ping(&mut c, b"before");
+    drop(c);
+    std::thread::sleep(Duration::from_millis(100));
+    let limit = no_free_slot(p.pid());
+    set_nofile(p.pid(), limit);
+    // On io_uring the accept already in the ring took its fd limit when it was submitted: it
+    // takes the first client, whose upstream connect then finds no descriptor (closed, as
+    // `running_out_of_fds_is_the_proxys_not_the_upstreams` tests). The accepts after it, and
+    // every accept on epoll, fail.
+    let _first = connect(p.addr());
+    let mut waiting = connect(p.addr());
+    waiting.write_all(b"waited").unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let cpu = cpu_secs(p.pid());
+    std::thread::sleep(Duration::from_secs(1));
+    let spent = cpu_secs(p.pid()) - cpu;
+    assert!(
+        spent < 0.3,
+        "{spent:.2} s of CPU in 1 s while out of fds: a spin"
+    );
+    set_nofile(p.pid(), 1024);
+    let mut back = [0u8; 6];
+    waiting.read_exact(&mut back).unwrap();
+    assert_eq!(&back, b"waited");
+    assert_eq!(p.metric("corio_proxy_client_connections_total", ""), 3);
+    let status = p.status();
+    assert_eq!(status["upstreams"][0]["state"], "up", "{status}");
+    ping(&mut connect(p.addr()), b"after");
+}
+
+/// User and system CPU time of `pid`, in seconds.
+fn cpu_secs(pid: i32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = rest.split(' ').collect();
+    // utime and stime are fields 14 and 15 of stat(5); `rest` starts at field 3.
+    let ticks: u64 = f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap();
+    // SAFETY: sysconf has no preconditions.
+    ticks as f64 / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
+}
+
+/// An fd limit for `pid` under which no descriptor number is free.
+fn no_free_slot(pid: i32) -> u64 {
+    let open = open_fds(pid);
+    (0..).find(|n| open.binary_search(n).is_err()).unwrap()
+}
+
+/// The descriptor numbers `pid` has open, sorted.
+fn open_fds(pid: i32) -> Vec<u64> {
     let mut open: Vec<u64> = std::fs::read_dir(format!("/proc/{pid}/fd"))
         .unwrap()
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
         .collect();
     open.sort_unstable();
+    open
+}
+
+/// An fd limit for `pid` under which exactly one descriptor number is free.
+fn one_free_slot(pid: i32) -> u64 {
+    let open = open_fds(pid);
     let max = *open.last().unwrap();
     let holes: Vec<u64> = (0..max)
         .filter(|n| open.binary_search(n).is_err())

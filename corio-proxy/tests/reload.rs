@@ -8,7 +8,7 @@ mod support;
 
 use std::net::SocketAddr;
 use std::time::Duration;
-use support::{connect, free_addr, ping, wait_for, Echo, Proxy, TempFile};
+use support::{closed_by_peer, connect, free_addr, ping, wait_for, Echo, Proxy, TempFile};
 
 fn listener(listen: &str, upstream: SocketAddr) -> String {
     format!("[[listener]]\nlisten = \"{listen}\"\nupstreams = [\"{upstream}\"]\n")
@@ -160,4 +160,26 @@ fn sighup_without_a_config_file_changes_nothing() {
         "SIGHUP ended the process"
     );
     ping(&mut c, b"after");
+}
+
+/// A changed timeout applies to new clients only: after a reload that sets a short idle
+/// timeout, a new idle pair is closed by it, while a pair opened before the reload keeps the
+/// default (10 minutes) it started with.
+#[test]
+fn sighup_changes_the_idle_timeout_for_new_clients_only() {
+    let echo = Echo::start();
+    let listen = free_addr().to_string();
+    let l = listener(&listen, echo.addr);
+    let file = TempFile::with(&format!("{TOP}{l}"), ".toml");
+    let p = start(&file, 1);
+    let mut before = connect(p.addr());
+    ping(&mut before, b"opened before the reload");
+    file.write(&format!("{TOP}{l}idle-timeout = \"200ms\"\n"));
+    p.signal(libc::SIGHUP);
+    wait_generation(&p, 2);
+    let mut after = connect(p.addr());
+    ping(&mut after, b"opened after");
+    assert!(closed_by_peer(&mut after), "the new pair was not closed");
+    std::thread::sleep(Duration::from_millis(300));
+    ping(&mut before, b"idle as long, and still open");
 }

@@ -15,7 +15,7 @@ mod support;
 
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
-use support::{command, connect, fast_echo, ping, Load, Proxy, TempFile};
+use support::{command, connect, fast_echo, free_addr, ping, Load, Proxy, TempFile};
 
 /// Connections each load thread has in flight at once.
 const BURST: usize = 16;
@@ -176,4 +176,76 @@ fn takeover_from_nowhere_exits_1_naming_the_path() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains(path.as_str()), "{err}");
     assert!(!err.contains("listening on"), "{err}");
+}
+
+/// A successor whose config has listeners B and C takes over from a process with A and B: B's
+/// sockets are handed over (a load on B loses nothing), C is bound fresh, and A stays with the
+/// old process, which stops accepting on it as a drain does, lets its pair on A finish, and
+/// exits 0.
+#[test]
+fn takeover_with_a_changed_listener_set() {
+    let echo = fast_echo();
+    let control = TempFile::path(".sock");
+    let ctl = control.as_str();
+    let (a, b, c) = (free_addr(), free_addr(), free_addr());
+    let config = |ls: &[SocketAddr]| {
+        let mut t = String::from("workers = 2\nadmin = \"127.0.0.1:0\"\ndrain-timeout = \"10s\"\n");
+        for l in ls {
+            t += &format!("[[listener]]\nlisten = \"{l}\"\nupstreams = [\"{echo}\"]\n");
+        }
+        t
+    };
+    let (f1, f2) = (
+        TempFile::with(&config(&[a, b]), ".toml"),
+        TempFile::with(&config(&[b, c]), ".toml"),
+    );
+    let mut old = Proxy::start_with(&["--config", f1.as_str(), "--control", ctl], 2, &[]);
+    let mut on_a = connect(a);
+    ping(&mut on_a, b"a, before");
+    let load = Load::start(b, 2, 4);
+    std::thread::sleep(Duration::from_millis(200));
+    let new = Proxy::start_with(
+        &["--config", f2.as_str(), "--control", ctl, "--takeover", ctl],
+        2,
+        &[],
+    );
+    let done = new.wait_line(
+        "takeover: accepting on 1 listeners",
+        Duration::from_secs(10),
+    );
+    assert!(done.is_some(), "{:?}", new.stderr());
+    // From the moment the successor says it took over, the admin socket (handed over with the
+    // listeners) answers from the successor.
+    for _ in 0..20 {
+        let s = new.status();
+        assert_eq!(
+            s["pid"],
+            new.pid(),
+            "/status answered by the old process: {s}"
+        );
+    }
+    let mut on_c = connect(c);
+    ping(&mut on_c, b"c, bound fresh");
+    let listening: Vec<String> = new.status()["listeners"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["listen"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(listening, [b.to_string(), c.to_string()]);
+    // A: the old process no longer accepts there, and its pair on A goes on.
+    let closed = support::wait_for(Duration::from_secs(5), || {
+        TcpStream::connect(a).is_err().then_some(())
+    });
+    assert!(closed.is_some(), "A still accepts: {:?}", old.stderr());
+    ping(&mut on_a, b"a, still there");
+    assert!(
+        old.wait_exit(Duration::from_millis(200)).is_none(),
+        "exited with a pair live on A"
+    );
+    drop(on_a);
+    let status = old.wait_exit(Duration::from_secs(15));
+    assert_eq!(status.and_then(|s| s.code()), Some(0), "{:?}", old.stderr());
+    std::thread::sleep(Duration::from_millis(200));
+    assert_clean("takeover, changed listeners", &load.stop());
 }
