@@ -38,6 +38,7 @@ impl<Req, Rep> Mailbox<Req, Rep> {
     }
 
     /// The pump's side: leaves the outcome of the last request.
+    #[inline]
     pub(crate) fn reply(&self, rep: Rep) {
         self.reply.set(Some(rep));
     }
@@ -51,6 +52,7 @@ pub(crate) struct NextRequest<'a, Req, Rep> {
 impl<Req, Rep> Future for NextRequest<'_, Req, Rep> {
     type Output = Req;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Req> {
         match self.mailbox.request.take() {
             Some(req) => Poll::Ready(req),
@@ -86,11 +88,13 @@ impl<Req: 'static, Rep: 'static> Pump<Req, Rep> {
     }
 
     /// True from `post` until `poll_reply` has returned the reply.
+    #[inline]
     pub(crate) fn is_busy(&self) -> bool {
         self.busy
     }
 
     /// Hands `req` to the pump; the caller polls for the reply next.
+    #[inline]
     pub(crate) fn post(&mut self, req: Req) {
         assert!(!self.busy, "a pump takes one request at a time");
         self.mailbox.request.set(Some(req));
@@ -98,6 +102,7 @@ impl<Req: 'static, Rep: 'static> Pump<Req, Rep> {
     }
 
     /// Runs the pump until the reply to the posted request is there.
+    #[inline(always)]
     pub(crate) fn poll_reply(&mut self, cx: &mut Context<'_>) -> Poll<Rep> {
         assert!(self.busy, "poll_reply without a posted request");
         if self.future.as_mut().poll(cx).is_ready() {

@@ -38,6 +38,7 @@ impl ReadSide {
     }
 
     /// The bytes received and not yet consumed, reading more if there are none; empty at EOF.
+    #[inline(always)]
     pub(crate) fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
         if !self.pump.is_busy() {
             if self.pos < self.buf.len() {
@@ -57,6 +58,7 @@ impl ReadSide {
     }
 
     /// Marks `n` bytes of what [`poll_fill`](Self::poll_fill) returned as consumed.
+    #[inline]
     pub(crate) fn consume(&mut self, n: usize) {
         self.pos = (self.pos + n).min(self.buf.len());
     }

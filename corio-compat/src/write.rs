@@ -81,6 +81,7 @@ impl WriteSide {
 
     /// Stages as much of `bufs` (in order) as fits. When `staged` is full, waits for the
     /// batch in flight, then hands `staged` over and stages into the other buffer.
+    #[inline(always)]
     pub(crate) fn poll_write(
         &mut self,
         cx: &mut Context<'_>,
@@ -115,6 +116,7 @@ impl WriteSide {
     }
 
     /// Sends everything staged and waits until it is written.
+    #[inline(always)]
     pub(crate) fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.check()?;
         loop {
@@ -146,6 +148,7 @@ impl WriteSide {
     }
 
     /// Hands `staged` to the (idle) pump; the empty spare becomes the new `staged`.
+    #[inline]
     fn start(&mut self) {
         if self.staged.is_empty() {
             return;
@@ -156,6 +159,7 @@ impl WriteSide {
     }
 
     /// Waits for the pump's reply, recording its outcome.
+    #[inline(always)]
     fn poll_idle(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         if !self.pump.is_busy() {
             return Poll::Ready(Ok(()));
@@ -180,6 +184,7 @@ impl WriteSide {
         e
     }
 
+    #[inline]
     fn check(&self) -> io::Result<()> {
         match self.failed {
             Some(kind) => Err(io::Error::new(

@@ -164,6 +164,7 @@ pub(crate) fn spare_len<B: IoBufMut>(buf: &B) -> usize {
 
 /// What one write of `buf` hands the kernel: its initialized bytes, at most `MAX_RW` of them
 /// (so the length fits an SQE's `u32`).
+#[inline]
 pub(crate) fn init_bytes<B: IoBuf>(buf: &B) -> (*const u8, usize) {
     (buf.stable_ptr(), buf.bytes_init().min(MAX_RW))
 }

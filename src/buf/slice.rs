@@ -83,10 +83,12 @@ impl<B: IoBufMut> DerefMut for Slice<B> {
 // SAFETY: the slice points into `buf`, whose memory is stable by B's own contract; the range was
 // checked against `bytes_total()` at construction.
 unsafe impl<B: IoBuf> IoBuf for Slice<B> {
+    #[inline(always)]
     fn stable_ptr(&self) -> *const u8 {
         // SAFETY: `begin <= bytes_total()`, checked in `new`.
         unsafe { self.buf.stable_ptr().add(self.begin) }
     }
+    #[inline(always)]
     fn bytes_init(&self) -> usize {
         self.buf.bytes_init().clamp(self.begin, self.end) - self.begin
     }

@@ -13,6 +13,7 @@ use std::net::Shutdown;
 macro_rules! socket_io {
     ($($ty:ty),+) => {$(
         impl AsyncReadRent for $ty {
+            #[inline(always)]
             fn read<B: IoBufMut>(&mut self, buf: B) -> impl Future<Output = BufResult<usize, B>> {
                 <$ty>::read(self, buf)
             }
@@ -25,6 +26,7 @@ macro_rules! socket_io {
         }
 
         impl AsyncReadRent for &$ty {
+            #[inline(always)]
             fn read<B: IoBufMut>(&mut self, buf: B) -> impl Future<Output = BufResult<usize, B>> {
                 <$ty>::read(self, buf)
             }
@@ -43,6 +45,7 @@ macro_rules! socket_io {
             fn writev<B: IoBuf>(&mut self, bufs: Vec<B>) -> impl Future<Output = BufResult<usize, Vec<B>>> {
                 <$ty>::writev(self, bufs)
             }
+            #[inline(always)]
             fn write_all<B: IoBuf>(&mut self, buf: B) -> impl Future<Output = BufResult<(), B>> {
                 <$ty>::write_all(self, buf)
             }
@@ -61,6 +64,7 @@ macro_rules! socket_io {
             fn writev<B: IoBuf>(&mut self, bufs: Vec<B>) -> impl Future<Output = BufResult<usize, Vec<B>>> {
                 <$ty>::writev(self, bufs)
             }
+            #[inline(always)]
             fn write_all<B: IoBuf>(&mut self, buf: B) -> impl Future<Output = BufResult<(), B>> {
                 <$ty>::write_all(self, buf)
             }

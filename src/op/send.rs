@@ -18,6 +18,7 @@ pub(crate) struct Send<B> {
 
 impl<B: IoBuf> Operation for Send<B> {
     const OPCODE: Opcode = opcodes::SEND;
+    #[inline(always)]
     fn sqe(&mut self) -> squeue::Entry {
         let (ptr, len) = crate::buf::init_bytes(&self.buf);
         self.fd.file_ref().sqe(|fd| {
@@ -58,6 +59,7 @@ pub(crate) async fn send<B: IoBuf>(fd: &SharedFd, buf: B) -> BufResult<usize, B>
 
 /// Sends every initialized byte of `buf`, looping over short writes (one op at a time; the
 /// fd moves from one op to the next).
+#[inline(always)]
 pub(crate) fn write_all<B: IoBuf>(fd: &SharedFd, buf: B) -> WriteAll<B> {
     let total = buf.bytes_init();
     if total == 0 {

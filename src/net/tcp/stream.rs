@@ -170,6 +170,7 @@ impl TcpStream {
     }
 
     /// Writes all of `buf`'s initialized bytes, looping over short writes.
+    #[inline(always)]
     pub fn write_all<B: IoBuf>(&self, buf: B) -> impl Future<Output = BufResult<(), B>> {
         send::write_all(&self.fd, buf)
     }
