@@ -168,9 +168,9 @@ fn dropped_readable_loses_nothing() {
         corio::time::sleep(Duration::from_millis(20)).await;
         let stats = corio::current_driver_stats();
         if driver() == DriverKind::IoUring {
-            // Dropped waits were cancelled on the ring (as a rule all 20; 19 once on a machine
-            // at load 4.6, a wait whose poll entry had already ended). What must hold is below:
-            // nothing stays in flight.
+            // Dropped waits were cancelled on the ring: as a rule all 20, 19 once on a machine
+            // at load 4.6 (not explained yet; noted in docs/testing.md). What must hold is
+            // below: nothing stays in flight.
             assert!(stats.cancellations >= before + 10, "{stats:?}");
         }
         // Nothing stays in flight but the driver's own wake-up read.
