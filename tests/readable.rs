@@ -153,7 +153,7 @@ fn readable_on_eof_and_reset() {
 fn dropped_readable_loses_nothing() {
     run_test(|| async {
         let (client, server) = tcp_pair().await;
-        let before = corio::current_driver_stats().cancellations;
+        let before = corio::current_driver_stats();
         for _ in 0..20 {
             assert!(timeout(Duration::from_millis(2), server.readable())
                 .await
@@ -168,10 +168,11 @@ fn dropped_readable_loses_nothing() {
         corio::time::sleep(Duration::from_millis(20)).await;
         let stats = corio::current_driver_stats();
         if driver() == DriverKind::IoUring {
-            // Dropped waits were cancelled on the ring: as a rule all 20, 19 once on a machine
-            // at load 4.6 (not explained yet; noted in docs/testing.md). What must hold is
-            // below: nothing stays in flight.
-            assert!(stats.cancellations >= before + 10, "{stats:?}");
+            // Each dropped wait was cancelled on the ring, or had completed before it was
+            // dropped (its result then goes to the slot as an orphan completion).
+            let cancelled = stats.cancellations - before.cancellations;
+            let orphaned = stats.orphan_completions - before.orphan_completions;
+            assert!(cancelled + orphaned >= 20, "{stats:?}");
         }
         // Nothing stays in flight but the driver's own wake-up read.
         assert!(stats.in_flight <= 1, "{stats:?}");
