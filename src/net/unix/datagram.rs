@@ -9,13 +9,13 @@
 use super::SocketAddr;
 use crate::buf::{BufResult, IoBuf, IoBufMut};
 use crate::fd::SharedFd;
-use crate::net::socket::{nonblocking_sockets, socket};
+use crate::net::socket::socket;
 use crate::op::recv::{self, ReadKind};
 use crate::op::{close, poll, send};
 use crate::sys::addr::{sock_name, RawAddr};
 use crate::sys::{syscall, would_block};
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 use std::path::Path;
 
 /// A Unix-domain datagram socket.
@@ -56,28 +56,8 @@ impl UnixDatagram {
 
     /// A connected pair of unnamed sockets.
     pub fn pair() -> io::Result<(UnixDatagram, UnixDatagram)> {
-        let flags = if nonblocking_sockets() {
-            libc::SOCK_NONBLOCK
-        } else {
-            0
-        };
-        let mut fds = [0; 2];
-        syscall!(socketpair(
-            libc::AF_UNIX,
-            libc::SOCK_DGRAM | libc::SOCK_CLOEXEC | flags,
-            0,
-            fds.as_mut_ptr()
-        ))?;
-        // SAFETY: socketpair just returned these two fds and nothing else owns them.
-        let (x, y) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
-        Ok((
-            UnixDatagram {
-                fd: SharedFd::new(x)?,
-            },
-            UnixDatagram {
-                fd: SharedFd::new(y)?,
-            },
-        ))
+        let (x, y) = super::socketpair(libc::SOCK_DGRAM)?;
+        Ok((UnixDatagram { fd: x }, UnixDatagram { fd: y }))
     }
 
     /// Adopts a Unix datagram socket made with std (or inherited). Must be called inside a

@@ -4,14 +4,13 @@ use super::SocketAddr;
 use crate::buf::{BufResult, IoBuf, IoBufMut};
 use crate::driver::Direction;
 use crate::fd::SharedFd;
-use crate::net::socket::{nonblocking_sockets, socket};
+use crate::net::socket::socket;
 use crate::net::stream;
 use crate::op::recv::{self, ReadKind};
 use crate::op::{close, connect, pass_fds, send, shutdown, writev};
 use crate::sys::addr::{sock_name, RawAddr};
-use crate::sys::syscall;
 use std::io;
-use std::os::fd::{BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{BorrowedFd, OwnedFd};
 use std::path::Path;
 use std::time::Instant;
 
@@ -43,28 +42,8 @@ impl UnixStream {
 
     /// A connected pair of unnamed sockets.
     pub fn pair() -> io::Result<(UnixStream, UnixStream)> {
-        let flags = if nonblocking_sockets() {
-            libc::SOCK_NONBLOCK
-        } else {
-            0
-        };
-        let mut fds = [0; 2];
-        syscall!(socketpair(
-            libc::AF_UNIX,
-            libc::SOCK_STREAM | libc::SOCK_CLOEXEC | flags,
-            0,
-            fds.as_mut_ptr()
-        ))?;
-        // SAFETY: socketpair just returned these two fds and nothing else owns them.
-        let (x, y) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
-        Ok((
-            UnixStream {
-                fd: SharedFd::new(x)?,
-            },
-            UnixStream {
-                fd: SharedFd::new(y)?,
-            },
-        ))
+        let (x, y) = super::socketpair(libc::SOCK_STREAM)?;
+        Ok((UnixStream { fd: x }, UnixStream { fd: y }))
     }
 
     /// Sets the read deadline; see [`TcpStream::set_read_deadline`](crate::net::TcpStream::set_read_deadline).
