@@ -120,7 +120,7 @@ impl Offload {
         fd: Option<FileRef>,
         cx: &Context<'_>,
     ) -> Poll<OpResult> {
-        let user_data = self.slots.insert(fd, cx.waker().clone());
+        let user_data = self.slots.insert(fd, cx.waker());
         let done = self.done.clone();
         let job: Job = Box::new(move || {
             let res = match call.run() {
@@ -218,7 +218,7 @@ impl Offload {
         let results = std::mem::take(&mut *self.done.lock());
         for (user_data, res) in results {
             match self.slots.complete(user_data, res, 0) {
-                Delivery::Wake(waker) => waker.wake(),
+                Delivery::Wake(waker) => waker.wake_by_ref(),
                 Delivery::Orphan(data, res, flags) => {
                     self.stats.orphan_completions += 1;
                     data.complete(crate::sys::cqe_result(res), flags);

@@ -11,6 +11,11 @@
 //! - While the op's future lives, the future owns the op's resources (buffer, fd, addresses);
 //!   if the future is dropped first, the resources move into the slot (`Orphaned`) and are
 //!   released by the CQE. Either way they outlive the kernel's use of them.
+//! - A slot keeps the waker of the last op that used it (`Slot::waker`), also once free: the
+//!   next op in that slot clones its task's waker only if it would not wake the same task
+//!   (`will_wake`), and a CQE wakes by reference. Slots are reused last-freed first, so a task
+//!   that collects one result and starts its next op gets its own slot back, waker and all. A
+//!   kept waker is replaced by the next op's that differs, and dropped with the table.
 //!
 //! Every transition returns what the caller must do next (`#[must_use]`).
 
@@ -22,8 +27,8 @@ use std::task::{Context, Poll, Waker};
 enum Lifecycle {
     /// No operation: the slot is on the free list.
     Free,
-    /// Submitted; wake this task when the CQE arrives.
-    Waiting(Waker),
+    /// Submitted; wake the slot's waker when the CQE arrives.
+    Waiting,
     /// The CQE arrived; the result waits for the op's future to collect it.
     Completed { res: i32, flags: u32 },
     /// The future was dropped in flight: the slot owns the op's resources until the CQE.
@@ -34,7 +39,7 @@ impl std::fmt::Debug for Lifecycle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Lifecycle::Free => f.write_str("Free"),
-            Lifecycle::Waiting(_) => f.write_str("Waiting"),
+            Lifecycle::Waiting => f.write_str("Waiting"),
             Lifecycle::Completed { res, flags } => write!(f, "Completed({res}, {flags:#x})"),
             Lifecycle::Orphaned(_) => f.write_str("Orphaned"),
         }
@@ -49,6 +54,9 @@ struct Slot {
     /// The file the op works on, so the ops waiting on one file can be found.
     fd: Option<FileRef>,
     lifecycle: Lifecycle,
+    /// The waker of the op in the slot, or of the last one (see the module docs): `Some`
+    /// whenever the slot is `Waiting`.
+    waker: Option<Waker>,
 }
 
 /// The end of the free list.
@@ -56,9 +64,9 @@ const NONE: u32 = u32::MAX;
 
 /// What a CQE means for its slot.
 #[must_use]
-pub(crate) enum Delivery {
-    /// Wake this task: its op's result waits in the slot.
-    Wake(Waker),
+pub(crate) enum Delivery<'a> {
+    /// Wake this task: its op's result waits in the slot (the slot keeps the waker).
+    Wake(&'a Waker),
     /// The op's future is gone: hand the result to what it left (the slot is removed).
     Orphan(Box<dyn Orphan>, i32, u32),
     /// No slot has this user_data (a reused key, a second CQE): nothing to deliver.
@@ -91,9 +99,10 @@ impl Slots {
         }
     }
 
-    /// A new slot for an op on `fd` whose task is `waker`; returns its user_data.
+    /// A new slot for an op on `fd` whose task is `waker`; returns its user_data. The waker is
+    /// cloned only if the slot's last one would not wake the same task.
     #[inline(always)]
-    pub(crate) fn insert(&mut self, fd: Option<FileRef>, waker: Waker) -> u64 {
+    pub(crate) fn insert(&mut self, fd: Option<FileRef>, waker: &Waker) -> u64 {
         self.used += 1;
         let key = self.free;
         if let Some(slot) = self.slots.get_mut(key as usize) {
@@ -101,9 +110,13 @@ impl Slots {
             slot.generation = next_generation(slot.generation);
             slot.fd = fd;
             // A free slot holds nothing to drop (no drop glue on the hot path).
-            let free = std::mem::replace(&mut slot.lifecycle, Lifecycle::Waiting(waker));
+            let free = std::mem::replace(&mut slot.lifecycle, Lifecycle::Waiting);
             debug_assert!(matches!(free, Lifecycle::Free), "{free:?}");
             std::mem::forget(free);
+            match &mut slot.waker {
+                Some(kept) if kept.will_wake(waker) => {}
+                kept => *kept = Some(waker.clone()),
+            }
             return Token::new(key as usize, slot.generation).raw();
         }
         let key = self.slots.len();
@@ -111,7 +124,8 @@ impl Slots {
             generation: 0,
             next_free: NONE,
             fd,
-            lifecycle: Lifecycle::Waiting(waker),
+            lifecycle: Lifecycle::Waiting,
+            waker: Some(waker.clone()),
         });
         Token::new(key, 0).raw()
     }
@@ -156,23 +170,33 @@ impl Slots {
     /// the task's waker recorded.
     #[inline(always)]
     pub(crate) fn poll(&mut self, user_data: u64, cx: &Context<'_>) -> Poll<(i32, u32)> {
-        let slot = self.owned(user_data);
-        match &mut slot.lifecycle {
+        let token = Token::from_raw(user_data);
+        let Slots { slots, free, used } = self;
+        let slot = match slots.get_mut(token.key()) {
+            Some(slot) if slot.generation == token.generation() => slot,
+            // The op owns its slot until it collects the result; anything else is a bug here.
+            _ => unreachable!("op used a slot it does not own: {user_data:#x}"),
+        };
+        match slot.lifecycle {
             Lifecycle::Completed { res, flags } => {
-                let out = (*res, *flags);
                 // A completed slot holds nothing to drop.
                 std::mem::forget(std::mem::replace(&mut slot.lifecycle, Lifecycle::Free));
-                self.free(Token::from_raw(user_data).key());
-                Poll::Ready(out)
+                // `free`, on the slot in hand.
+                slot.next_free = *free;
+                slot.fd = None;
+                *free = token.key() as u32;
+                *used -= 1;
+                Poll::Ready((res, flags))
             }
-            Lifecycle::Waiting(waker) => {
-                if !waker.will_wake(cx.waker()) {
-                    *waker = cx.waker().clone();
+            Lifecycle::Waiting => {
+                match &mut slot.waker {
+                    Some(kept) if kept.will_wake(cx.waker()) => {}
+                    kept => *kept = Some(cx.waker().clone()),
                 }
                 Poll::Pending
             }
-            state @ (Lifecycle::Orphaned(_) | Lifecycle::Free) => {
-                unreachable!("polled an orphaned op: {state:?}")
+            ref state @ (Lifecycle::Orphaned(_) | Lifecycle::Free) => {
+                unreachable!("polled an op that is not its slot's: {state:?}")
             }
         }
     }
@@ -181,7 +205,7 @@ impl Slots {
     pub(crate) fn orphan(&mut self, user_data: u64, data: Box<dyn Orphan>) -> Orphaned {
         let slot = self.owned(user_data);
         match std::mem::replace(&mut slot.lifecycle, Lifecycle::Orphaned(data)) {
-            Lifecycle::Waiting(_) => Orphaned::InFlight,
+            Lifecycle::Waiting => Orphaned::InFlight,
             Lifecycle::Completed { res, flags } => {
                 let Lifecycle::Orphaned(data) =
                     std::mem::replace(&mut slot.lifecycle, Lifecycle::Free)
@@ -199,26 +223,39 @@ impl Slots {
 
     /// A CQE arrived for `user_data`.
     #[inline(always)]
-    pub(crate) fn complete(&mut self, user_data: u64, res: i32, flags: u32) -> Delivery {
-        let Some(slot) = self.get(user_data) else {
+    pub(crate) fn complete(&mut self, user_data: u64, res: i32, flags: u32) -> Delivery<'_> {
+        let token = Token::from_raw(user_data);
+        let Slots { slots, free, used } = self;
+        let Some(slot) = slots.get_mut(token.key()) else {
             return Delivery::Stale;
         };
-        match &slot.lifecycle {
-            // Single-shot ops get one CQE; a second one is stale. The first result (and its
-            // flags) stays.
-            Lifecycle::Completed { .. } => return Delivery::Stale,
-            Lifecycle::Waiting(_) | Lifecycle::Orphaned(_) | Lifecycle::Free => {}
+        if slot.generation != token.generation() {
+            return Delivery::Stale;
         }
-        match std::mem::replace(&mut slot.lifecycle, Lifecycle::Completed { res, flags }) {
-            Lifecycle::Waiting(waker) => Delivery::Wake(waker),
-            Lifecycle::Orphaned(data) => {
-                slot.lifecycle = Lifecycle::Free;
-                self.free(Token::from_raw(user_data).key());
+        match slot.lifecycle {
+            Lifecycle::Waiting => {
+                slot.lifecycle = Lifecycle::Completed { res, flags };
+                match &slot.waker {
+                    Some(waker) => Delivery::Wake(waker),
+                    None => unreachable!("a waiting slot has a waker"),
+                }
+            }
+            Lifecycle::Orphaned(_) => {
+                let Lifecycle::Orphaned(data) =
+                    std::mem::replace(&mut slot.lifecycle, Lifecycle::Free)
+                else {
+                    unreachable!("matched Orphaned above")
+                };
+                // `free`, on the slot in hand.
+                slot.next_free = *free;
+                slot.fd = None;
+                *free = token.key() as u32;
+                *used -= 1;
                 Delivery::Orphan(data, res, flags)
             }
-            state @ (Lifecycle::Completed { .. } | Lifecycle::Free) => {
-                unreachable!("checked above: {state:?}")
-            }
+            // Single-shot ops get one CQE; a second one is stale. The first result (and its
+            // flags) stays.
+            Lifecycle::Completed { .. } | Lifecycle::Free => Delivery::Stale,
         }
     }
 
@@ -235,7 +272,9 @@ impl Slots {
     /// and see, say, a deadline that moved).
     pub(crate) fn wake_fd(&self, fd: FileRef) {
         for (_, slot) in self.live() {
-            if let (true, Lifecycle::Waiting(waker)) = (slot.fd == Some(fd), &slot.lifecycle) {
+            if let (true, Lifecycle::Waiting, Some(waker)) =
+                (slot.fd == Some(fd), &slot.lifecycle, &slot.waker)
+            {
                 waker.wake_by_ref();
             }
         }
@@ -254,21 +293,20 @@ impl Slots {
         let token = Token::from_raw(user_data);
         self.slots.get(token.key()).is_some_and(|s| {
             s.generation == token.generation()
-                && matches!(s.lifecycle, Lifecycle::Waiting(_) | Lifecycle::Orphaned(_))
+                && matches!(s.lifecycle, Lifecycle::Waiting | Lifecycle::Orphaned(_))
         })
     }
 
     /// True if an op on `fd` has not been answered by the kernel yet.
     pub(crate) fn any_in_flight_on(&self, fd: FileRef) -> bool {
         self.live().any(|(_, s)| {
-            s.fd == Some(fd)
-                && matches!(s.lifecycle, Lifecycle::Waiting(_) | Lifecycle::Orphaned(_))
+            s.fd == Some(fd) && matches!(s.lifecycle, Lifecycle::Waiting | Lifecycle::Orphaned(_))
         })
     }
 
     pub(crate) fn any_in_flight(&self) -> bool {
         self.live()
-            .any(|(_, s)| matches!(s.lifecycle, Lifecycle::Waiting(_) | Lifecycle::Orphaned(_)))
+            .any(|(_, s)| matches!(s.lifecycle, Lifecycle::Waiting | Lifecycle::Orphaned(_)))
     }
 
     /// Shutdown gave up waiting: what dropped ops left in the kernel's hands is leaked, never

@@ -82,7 +82,7 @@ impl Uring {
             Direction::Read => libc::POLLIN | libc::POLLRDHUP | libc::POLLPRI,
             Direction::Write => libc::POLLOUT,
         } as u32;
-        let user_data = self.slots.insert(Some(file), cx.waker().clone());
+        let user_data = self.slots.insert(Some(file), cx.waker());
         let sqe = file
             .sqe(|fd| opcode::PollAdd::new(fd, mask).build())
             .user_data(user_data);

@@ -153,7 +153,7 @@ impl Uring {
         // The op's SQE names its files itself, each with its kind's flag (FileRef).
         let file = target.map(|t| t.file);
         let sqe = op.sqe();
-        let user_data = self.slots.insert(file, cx.waker().clone());
+        let user_data = self.slots.insert(file, cx.waker());
         // SAFETY: the SQE points into memory `op` owns (Operation contract), and the caller
         // keeps `op` alive until `poll_op` returns Ready, or hands it to `orphan` — so it
         // outlives the kernel's use. The slot exists, so the CQE will find it.
@@ -324,22 +324,38 @@ impl Uring {
     }
 
     /// Reaps every CQE, flushing the kernel's overflow list until it is empty. CQEs are taken
-    /// in batches (the CQ head is published once per batch), then delivered.
+    /// in batches (the CQ head is published once per batch): an op's CQE is delivered to its
+    /// slot as it is read; the driver's own (the reserved tags) are kept and handled after
+    /// the batch, when the ring is free again.
     fn reap(&mut self) -> usize {
         let mut total = 0;
         loop {
-            let n = {
-                let mut cq = self.ring.completion();
-                let mut n = 0;
-                for (slot, cqe) in self.reaped.iter_mut().zip(&mut cq) {
-                    *slot = (cqe.user_data(), cqe.result(), cqe.flags());
+            let (n, own) = {
+                let Uring {
+                    ring,
+                    slots,
+                    stats,
+                    reaped,
+                    ..
+                } = self;
+                let mut cq = ring.completion();
+                let (mut n, mut own) = (0, 0);
+                while n < REAP_BATCH {
+                    let Some(cqe) = cq.next() else { break };
                     n += 1;
+                    let (user_data, res, flags) = (cqe.user_data(), cqe.result(), cqe.flags());
+                    if user_data < RESERVED_BASE {
+                        deliver(slots, stats, user_data, res, flags);
+                    } else {
+                        reaped[own] = (user_data, res, flags);
+                        own += 1;
+                    }
                 }
-                n
+                (n, own)
             };
-            for i in 0..n {
-                let (user_data, res, flags) = self.reaped[i];
-                self.handle_cqe(user_data, res, flags);
+            for i in 0..own {
+                let (user_data, res, _) = self.reaped[i];
+                self.handle_own_cqe(user_data, res);
             }
             total += n;
             if n == REAP_BATCH {
@@ -362,24 +378,6 @@ impl Uring {
         self.stats.max_completions_per_enter =
             self.stats.max_completions_per_enter.max(total as u64);
         total
-    }
-
-    /// Delivers one CQE: to its slot, or to the driver itself (wake read, cancels, messages:
-    /// the reserved tags).
-    #[inline(always)]
-    fn handle_cqe(&mut self, user_data: u64, res: i32, flags: u32) {
-        if user_data < RESERVED_BASE {
-            match self.slots.complete(user_data, res, flags) {
-                Delivery::Wake(waker) => waker.wake(),
-                Delivery::Orphan(data, res, flags) => {
-                    self.stats.orphan_completions += 1;
-                    data.complete(crate::sys::cqe_result(res), flags);
-                }
-                Delivery::Stale => self.stats.stale_events += 1,
-            }
-            return;
-        }
-        self.handle_own_cqe(user_data, res);
     }
 
     /// A CQE under one of the driver's own tags.
@@ -406,5 +404,20 @@ impl Uring {
             // A tag in the reserved range that names nothing of ours.
             _ => self.stats.stale_events += 1,
         }
+    }
+}
+
+/// Delivers an op's CQE to its slot: wakes the op's task, or hands the result to what a
+/// dropped op left. Nothing here touches the ring (the caller holds its CQ): a waker only
+/// queues its task, and what an orphan releases goes to the driver's next turn.
+#[inline(always)]
+fn deliver(slots: &mut Slots, stats: &mut DriverStats, user_data: u64, res: i32, flags: u32) {
+    match slots.complete(user_data, res, flags) {
+        Delivery::Wake(waker) => waker.wake_by_ref(),
+        Delivery::Orphan(data, res, flags) => {
+            stats.orphan_completions += 1;
+            data.complete(crate::sys::cqe_result(res), flags);
+        }
+        Delivery::Stale => stats.stale_events += 1,
     }
 }
