@@ -218,6 +218,29 @@ impl Driver {
         }
     }
 
+    /// `poll_op`'s first poll of an op that `runs_inline`: its SQE pushed, or its first
+    /// readiness attempt, without asking again which form it runs in.
+    #[inline(always)]
+    pub(crate) fn start_inline<O: Operation>(
+        &mut self,
+        state: &mut OpState,
+        op: &mut O,
+        target: Option<OpFile>,
+        cx: &Context<'_>,
+    ) -> Poll<OpResult> {
+        debug_assert!(self.runs_inline::<O>() && *state == OpState::Unstarted);
+        match &mut self.io {
+            Io::Uring(d) => d.start(state, op, target, cx),
+            Io::Epoll(d) => {
+                let poll = d.poll_op(state, op, target, cx);
+                if poll.is_ready() {
+                    *state = OpState::Done;
+                }
+                poll
+            }
+        }
+    }
+
     /// The result of an op in the ring (`OpState::InRing`), once its CQE has come.
     #[inline(always)]
     pub(crate) fn collect(&mut self, user_data: u64, cx: &Context<'_>) -> Poll<OpResult> {

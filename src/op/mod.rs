@@ -207,7 +207,7 @@ impl<T: OpAble> Op<T> {
                     return None;
                 }
                 *owner = id;
-                driver.poll_op(state, data, target, cx)
+                driver.start_inline(state, data, target, cx)
             }
             OpState::Trying => {
                 let target = match fd {
