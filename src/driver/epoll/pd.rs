@@ -7,6 +7,10 @@
 //! - drained: the last read came back short, so the queue is known empty;
 //! - waiting: a task tried, got EAGAIN, and parked with its waker.
 //!
+//! The first parked task's waker stays with its direction after the wake (by reference), so
+//! a task that parks on the same fd again — every read of a connection — clones nothing; a
+//! different task's waker replaces it.
+//!
 //! An event makes the direction ready and wakes the waiters; an attempt that gets EAGAIN
 //! consumes a ready state and tries again, or parks. Readiness that arrives before a task
 //! parks is kept, never lost: with edge-triggered epoll there would be no second edge.
@@ -16,8 +20,9 @@ use crate::driver::DriverStats;
 use std::io;
 use std::task::{Context, Poll, Waker};
 
-#[derive(Debug, Default)]
-enum Readiness {
+/// Where one direction of a descriptor stands.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum State {
     /// Nothing known.
     #[default]
     Empty,
@@ -27,51 +32,82 @@ enum Readiness {
     /// so the next read parks without trying (tokio's readiness clearing). Any later data makes
     /// a new edge. Never set once the peer has hung up or urgent data was seen.
     Drained,
-    /// Tasks are parked here: usually one (no allocation); more when several tasks wait on
-    /// the same fd in the same direction (e.g. accept loops sharing a listener), which Go's
-    /// fdMutex forbids but corio allows — the others in the `Vec`. All are woken and retry; the
-    /// losers park again.
-    Waiting(Waker, Vec<Waker>),
+    /// Tasks are parked here: usually one (`Readiness::waker`, no allocation); more when
+    /// several tasks wait on the same fd in the same direction (e.g. accept loops sharing a
+    /// listener), which Go's fdMutex forbids but corio allows — the others in
+    /// `Readiness::more`. All are woken and retry; the losers park again.
+    Waiting,
+}
+
+/// One direction of a descriptor: its state, and the wakers of the tasks parked on it.
+#[derive(Debug, Default)]
+struct Readiness {
+    state: State,
+    /// The first parked task's waker while `Waiting`. It stays after that task is woken (by
+    /// reference), so that the same task parking here again does not clone its waker: it is
+    /// replaced only by a waker that would not wake the same task, and dropped with the
+    /// descriptor (when the fd is deregistered).
+    waker: Option<Waker>,
+    /// The other tasks parked at once (rare): woken by value, and gone, when the first is
+    /// woken; empty unless `Waiting`.
+    more: Vec<Waker>,
 }
 
 impl Readiness {
     /// An event arrived: remember it and wake the parked tasks, if any.
     fn set_ready(&mut self) {
-        if let Readiness::Waiting(first, more) = std::mem::replace(self, Readiness::Ready) {
-            first.wake();
-            more.into_iter().for_each(Waker::wake);
+        if std::mem::replace(&mut self.state, State::Ready) == State::Waiting {
+            self.wake_parked();
         }
     }
 
     /// Wakes the parked tasks without readiness: they poll again and decide (the fd closing,
     /// a deadline moved).
     fn wake(&mut self) {
-        if let Readiness::Waiting(first, more) = std::mem::take(self) {
-            first.wake();
-            more.into_iter().for_each(Waker::wake);
+        if self.state == State::Waiting {
+            self.state = State::Empty;
+            self.wake_parked();
         }
+    }
+
+    fn wake_parked(&mut self) {
+        if let Some(first) = &self.waker {
+            first.wake_by_ref();
+        }
+        if !self.more.is_empty() {
+            self.wake_more();
+        }
+    }
+
+    #[cold]
+    fn wake_more(&mut self) {
+        std::mem::take(&mut self.more)
+            .into_iter()
+            .for_each(Waker::wake);
     }
 
     /// netpollblock after EAGAIN: consume readiness (`Ready`: try again) or park (`Pending`).
     #[inline(always)]
     fn park(&mut self, cx: &Context<'_>) -> Poll<()> {
-        match self {
-            Readiness::Ready => {
-                *self = Readiness::Empty;
+        let w = cx.waker();
+        match self.state {
+            State::Ready => {
+                self.state = State::Empty;
                 Poll::Ready(())
             }
-            Readiness::Waiting(first, more) => {
-                let w = cx.waker();
-                if !first.will_wake(w) && !more.iter().any(|m| m.will_wake(w)) {
-                    more.push(w.clone());
+            State::Waiting => {
+                let first = self.waker.as_ref().is_some_and(|f| f.will_wake(w));
+                if !first && !self.more.iter().any(|m| m.will_wake(w)) {
+                    self.more.push(w.clone());
                 }
                 Poll::Pending
             }
-            Readiness::Empty | Readiness::Drained => {
-                // Nothing to drop in the state replaced (no drop glue on the hot path).
-                let empty =
-                    std::mem::replace(self, Readiness::Waiting(cx.waker().clone(), Vec::new()));
-                std::mem::forget(empty);
+            State::Empty | State::Drained => {
+                match &mut self.waker {
+                    Some(kept) if kept.will_wake(w) => {}
+                    kept => *kept = Some(w.clone()),
+                }
+                self.state = State::Waiting;
                 Poll::Pending
             }
         }
@@ -95,8 +131,8 @@ impl PollDesc {
     pub(crate) fn new(generation: u32) -> PollDesc {
         PollDesc {
             generation,
-            read: Readiness::Empty,
-            write: Readiness::Empty,
+            read: Readiness::default(),
+            write: Readiness::default(),
             hup: false,
             urgent: false,
         }
@@ -141,7 +177,7 @@ impl PollDesc {
         stats: &mut DriverStats,
     ) -> Poll<io::Result<u32>> {
         loop {
-            if matches!(self.half(dir), Readiness::Drained) {
+            if self.half(dir).state == State::Drained {
                 // A short read emptied the socket and no edge has come since: park without the
                 // syscall that would only say EAGAIN.
                 if self.half(dir).park(cx).is_pending() {
@@ -185,8 +221,8 @@ impl PollDesc {
             return;
         }
         let half = self.half(dir);
-        if matches!(half, Readiness::Empty | Readiness::Ready) {
-            *half = Readiness::Drained;
+        if matches!(half.state, State::Empty | State::Ready) {
+            half.state = State::Drained;
         }
     }
 
