@@ -90,7 +90,9 @@ unsafe impl<B: IoBuf> IoBuf for Slice<B> {
     }
     #[inline(always)]
     fn bytes_init(&self) -> usize {
-        self.buf.bytes_init().clamp(self.begin, self.end) - self.begin
+        // `clamp`, written out: `begin <= end` (checked in `new`), and `Ord::clamp` stays an
+        // out-of-line call on the write path.
+        self.buf.bytes_init().max(self.begin).min(self.end) - self.begin
     }
     fn bytes_total(&self) -> usize {
         self.end - self.begin

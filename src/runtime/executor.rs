@@ -316,7 +316,11 @@ impl Core {
         let parked = self.driver.borrow_mut().park(timeout);
         self.finish_releases();
         parked?;
-        self.timers.borrow_mut().fire(Instant::now());
+        let mut timers = self.timers.borrow_mut();
+        // The clock is read only if a timer is set.
+        if timers.next_deadline().is_some() {
+            timers.fire(Instant::now());
+        }
         Ok(())
     }
 

@@ -93,10 +93,11 @@ impl Cancels {
         }
     }
 
-    /// The cancels due at `now` (the caller sends the ones whose target is still in flight).
-    pub(super) fn due(&mut self, now: Instant) -> Vec<Target> {
+    /// The cancels due now (the caller sends the ones whose target is still in flight). The
+    /// clock is read only while a retry waits.
+    pub(super) fn due(&mut self) -> Vec<Target> {
         match self.retry_at {
-            Some(at) if at <= now => {
+            Some(at) if at <= Instant::now() => {
                 self.retry_at = None;
                 std::mem::take(&mut self.retry)
             }
@@ -109,6 +110,11 @@ impl Cancels {
         if self.retry.is_empty() && self.retry_at.is_none() {
             self.backoff = Duration::ZERO;
         }
+    }
+
+    /// True while cancels wait to be sent again (`wait_bound` has a bound).
+    pub(super) fn retrying(&self) -> bool {
+        self.retry_at.is_some()
     }
 
     /// How long the loop may wait before a retry is due.

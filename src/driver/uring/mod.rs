@@ -152,12 +152,13 @@ impl Uring {
     ) -> Poll<OpResult> {
         // The op's SQE names its files itself, each with its kind's flag (FileRef).
         let file = target.map(|t| t.file);
-        let sqe = op.sqe();
         let user_data = self.slots.insert(file, cx.waker());
+        // Built last, right before it is copied into the SQ.
+        let sqe = op.sqe().user_data(user_data);
         // SAFETY: the SQE points into memory `op` owns (Operation contract), and the caller
         // keeps `op` alive until `poll_op` returns Ready, or hands it to `orphan` — so it
         // outlives the kernel's use. The slot exists, so the CQE will find it.
-        match unsafe { self.push(&sqe.user_data(user_data)) } {
+        match unsafe { self.push(&sqe) } {
             Ok(()) => {
                 self.stats.ops_submitted += 1;
                 *state = OpState::InRing(user_data);
@@ -245,7 +246,7 @@ impl Uring {
 
     /// Sends again the cancels that are due and whose targets are still in flight.
     fn resend_due_cancels(&mut self) {
-        let due = self.cancels.due(Instant::now());
+        let due = self.cancels.due();
         let mut resent = false;
         for target in due {
             if self.target_in_flight(target) {
@@ -305,7 +306,12 @@ impl Uring {
         self.arm_wake();
         self.close_released();
         self.resend_due_cancels();
-        let timeout = match (timeout, self.cancels.wait_bound(Instant::now())) {
+        // The clock is read only while a cancel waits to be sent again.
+        let bound = match self.cancels.retrying() {
+            true => self.cancels.wait_bound(Instant::now()),
+            false => None,
+        };
+        let timeout = match (timeout, bound) {
             (Some(t), Some(c)) => Some(t.min(c)),
             (t, c) => t.or(c),
         };
