@@ -36,6 +36,7 @@ pub(crate) struct Recv<B> {
 
 impl<B: IoBufMut> Operation for Recv<B> {
     const OPCODE: Opcode = opcodes::RECV;
+    #[inline(always)]
     fn sqe(&mut self) -> squeue::Entry {
         let (ptr, len) = crate::buf::spare_mut(&mut self.buf);
         self.fd
@@ -46,10 +47,12 @@ impl<B: IoBufMut> Operation for Recv<B> {
     fn direction(&self) -> Option<Direction> {
         Some(Direction::Read)
     }
+    #[inline(always)]
     fn attempt(&mut self) -> io::Result<u32> {
         let (ptr, len) = crate::buf::spare_mut(&mut self.buf);
         crate::sys::raw::recv(self.fd.raw(), ptr, len, 0)
     }
+    #[inline(always)]
     fn drains(&self, n: u32) -> bool {
         // 0 is EOF (nothing to wait for); a datagram's size says nothing about the queue.
         let asked = crate::buf::spare_len(&self.buf);

@@ -31,6 +31,7 @@ impl<B: IoBuf> Operation for Send<B> {
     fn direction(&self) -> Option<Direction> {
         Some(Direction::Write)
     }
+    #[inline(always)]
     fn attempt(&mut self) -> io::Result<u32> {
         let (ptr, len) = crate::buf::init_bytes(&self.buf);
         crate::sys::raw::send(self.fd.raw(), ptr, len, libc::MSG_NOSIGNAL)

@@ -25,18 +25,73 @@ pub(crate) use syscall;
 
 /// recv(2) and send(2) as bare syscalls: glibc's wrappers are thread-cancellation points, which
 /// cost as much again as the rest of the call on the readiness driver's hot path (about 30
-/// instructions each way), and corio never cancels threads. (Go's netpoller makes raw syscalls
+/// instructions each way), and corio never cancels threads. On x86-64 the `syscall`
+/// instruction is issued inline (the kernel's result is `-errno` on failure, so errno is not
+/// read either); elsewhere through glibc's `syscall(2)`. (Go's netpoller makes raw syscalls
 /// too.)
 pub(crate) mod raw {
     use std::io;
     use std::os::fd::RawFd;
 
+    /// A raw syscall's result: `-errno` (-4095..=-1) on failure.
     #[inline(always)]
-    fn check(res: libc::c_long) -> io::Result<u32> {
+    fn check(res: isize) -> io::Result<u32> {
         if res < 0 {
-            Err(io::Error::last_os_error())
+            Err(io::Error::from_raw_os_error(-res as i32))
         } else {
             Ok(res as u32)
+        }
+    }
+
+    /// A six-argument syscall, `-errno` on failure.
+    ///
+    /// # Safety
+    ///
+    /// The arguments must be valid for syscall `nr` (pointers to memory it may read or write).
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn syscall6(nr: libc::c_long, args: [usize; 6]) -> isize {
+        let ret: isize;
+        // SAFETY: the x86-64 Linux syscall convention: number in rax, arguments in rdi, rsi,
+        // rdx, r10, r8, r9, result in rax; the kernel clobbers rcx and r11 and nothing else,
+        // and does not touch the user stack. Memory is not marked untouched (no `nomem`): the
+        // kernel reads and writes the caller's buffers. The arguments' validity is the caller's
+        // contract.
+        unsafe {
+            std::arch::asm!(
+                "syscall",
+                inlateout("rax") nr as isize => ret,
+                in("rdi") args[0],
+                in("rsi") args[1],
+                in("rdx") args[2],
+                in("r10") args[3],
+                in("r8") args[4],
+                in("r9") args[5],
+                lateout("rcx") _,
+                lateout("r11") _,
+                options(nostack),
+            );
+        }
+        ret
+    }
+
+    /// A six-argument syscall through glibc, `-errno` on failure.
+    ///
+    /// # Safety
+    ///
+    /// The arguments must be valid for syscall `nr` (pointers to memory it may read or write).
+    #[cfg(not(target_arch = "x86_64"))]
+    #[inline(always)]
+    unsafe fn syscall6(nr: libc::c_long, args: [usize; 6]) -> isize {
+        // SAFETY: forwarded from this function's contract.
+        let res =
+            unsafe { libc::syscall(nr, args[0], args[1], args[2], args[3], args[4], args[5]) };
+        if res < 0 {
+            -(io::Error::last_os_error()
+                .raw_os_error()
+                .unwrap_or(libc::EIO) as isize)
+        } else {
+            res as isize
         }
     }
 
@@ -44,16 +99,11 @@ pub(crate) mod raw {
     #[inline]
     pub(crate) fn recv(fd: RawFd, ptr: *mut u8, len: usize, flags: i32) -> io::Result<u32> {
         // SAFETY: the caller passes a buffer valid for `len` bytes of writes; the kernel checks
-        // the rest. recvfrom with no address is recv.
+        // the rest. recvfrom with no address (two null pointers) is recv.
         check(unsafe {
-            libc::syscall(
+            syscall6(
                 libc::SYS_recvfrom,
-                fd,
-                ptr,
-                len,
-                flags,
-                std::ptr::null_mut::<libc::sockaddr>(),
-                std::ptr::null_mut::<libc::socklen_t>(),
+                [fd as usize, ptr as usize, len, flags as usize, 0, 0],
             )
         })
     }
@@ -62,16 +112,11 @@ pub(crate) mod raw {
     #[inline]
     pub(crate) fn send(fd: RawFd, ptr: *const u8, len: usize, flags: i32) -> io::Result<u32> {
         // SAFETY: the caller passes a buffer valid for `len` bytes of reads; the kernel checks
-        // the rest. sendto with no address is send.
+        // the rest. sendto with no address (null, length 0) is send.
         check(unsafe {
-            libc::syscall(
+            syscall6(
                 libc::SYS_sendto,
-                fd,
-                ptr,
-                len,
-                flags,
-                std::ptr::null::<libc::sockaddr>(),
-                0 as libc::socklen_t,
+                [fd as usize, ptr as usize, len, flags as usize, 0, 0],
             )
         })
     }
