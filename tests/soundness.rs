@@ -578,3 +578,49 @@ fn a_task_reading_a_full_socket_yields_to_other_tasks() {
         );
     });
 }
+
+/// The drivers keep the last waker of a ring slot and of a poll descriptor's direction, and
+/// clone a new one only for a waker that would not wake the same task: a socket read by one
+/// task and then by another must wake the second (the kept waker is replaced), and a read
+/// polled first with a foreign waker and then awaited by its task must wake the task.
+#[test]
+fn a_kept_waker_is_replaced_when_another_task_waits() {
+    run_test(|| async {
+        let (a, b) = tcp_pair().await;
+        let b = Rc::new(b);
+        for (round, word) in [&b"one"[..], b"two", b"three"].into_iter().enumerate() {
+            // A new task each round, parked on the same socket before the bytes come.
+            let reader = b.clone();
+            let read = corio::spawn(async move {
+                let (res, buf) = reader.read(Vec::with_capacity(16)).await;
+                res.map(|n| buf[..n].to_vec())
+            });
+            yield_turns(3).await;
+            let (res, _) = a.write_all(word.to_vec()).await;
+            res.unwrap();
+            let got = corio::time::timeout(Duration::from_secs(5), read)
+                .await
+                .unwrap_or_else(|_| panic!("round {round}: the second task was never woken"));
+            assert_eq!(got.unwrap().unwrap(), word);
+        }
+        // One read, first polled with a waker of no task, then awaited by this task.
+        let counter = Arc::new(CountingWake);
+        let foreign = Waker::from(counter.clone());
+        let mut read = pin!(b.read(Vec::with_capacity(16)));
+        assert!(read
+            .as_mut()
+            .poll(&mut Context::from_waker(&foreign))
+            .is_pending());
+        let writer = corio::spawn(async move {
+            yield_turns(3).await;
+            let (res, _) = a.write_all(b"four".to_vec()).await;
+            res.unwrap();
+            a
+        });
+        let (res, buf) = corio::time::timeout(Duration::from_secs(5), read)
+            .await
+            .expect("the task awaiting the read was never woken");
+        assert_eq!(&buf[..res.unwrap()], b"four");
+        drop(writer.await.unwrap());
+    });
+}
