@@ -71,6 +71,15 @@ enum Io {
 /// The result of a finished operation: the kernel's result and the CQE's flags (0 on epoll).
 pub(crate) type OpResult = (io::Result<u32>, u32);
 
+/// An op whose result is returned is `Done`.
+#[inline(always)]
+fn settle(state: &mut OpState, poll: Poll<OpResult>) -> Poll<OpResult> {
+    if poll.is_ready() {
+        *state = OpState::Done;
+    }
+    poll
+}
+
 /// The names ops may have used for one file: its fd (if it has one) and its registered slot.
 fn files(fd: RawFd, fixed: Option<u32>) -> impl Iterator<Item = FileRef> {
     let fd = (fd >= 0).then_some(FileRef::Fd(fd));
@@ -202,10 +211,7 @@ impl Driver {
             }
             _ => return self.poll_op_other(state, op, target, cx),
         };
-        if poll.is_ready() {
-            *state = OpState::Done;
-        }
-        poll
+        settle(state, poll)
     }
 
     /// True if `poll_op` runs `O` inline from its start: natively on the ring, or in
@@ -233,10 +239,7 @@ impl Driver {
             Io::Uring(d) => d.start(state, op, target, cx),
             Io::Epoll(d) => {
                 let poll = d.poll_op(state, op, target, cx);
-                if poll.is_ready() {
-                    *state = OpState::Done;
-                }
-                poll
+                settle(state, poll)
             }
         }
     }
@@ -265,10 +268,7 @@ impl Driver {
             (_, Io::Uring(d)) => d.poll_op(state, op, target, cx),
             (_, Io::Epoll(d)) => d.poll_op(state, op, target, cx),
         };
-        if poll.is_ready() {
-            *state = OpState::Done;
-        }
-        poll
+        settle(state, poll)
     }
 
     /// The first poll: the form this driver runs `op` in (see `op.rs`).
