@@ -5,6 +5,7 @@
 //! `&self`, so one task can read while another writes (share the socket with `Rc`).
 
 pub(crate) mod fd_conv;
+mod futures;
 pub(crate) mod lookup;
 mod socket;
 mod sockopt;
@@ -13,6 +14,7 @@ pub mod tcp;
 pub mod udp;
 pub mod unix;
 
+pub use futures::{ReadFuture, WriteAllFuture};
 pub use lookup::{lookup_host, ToSocketAddrs};
 pub use sockopt::TcpKeepalive;
 pub use tcp::{TcpListener, TcpSocket, TcpStream};
