@@ -19,6 +19,13 @@ use std::io;
 /// Bytes per copy buffer: one read's worth, the most a direction holds in user space.
 const BUF_SIZE: usize = 16 << 10;
 
+/// How a buffered direction copies (a constant: a direction's future, kept for every pair
+/// idle or not, holds a reference to it rather than a copy).
+const OPTIONS: CopyOptions = CopyOptions {
+    buffer_size: BUF_SIZE,
+    splice: Splice::Never,
+};
+
 /// Which socket of a direction failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Side {
@@ -83,20 +90,17 @@ pub async fn buffered(
     moved: Moved<'_>,
     activity: &Activity,
 ) -> Result<(), CopyError> {
-    let options = CopyOptions {
-        buffer_size: BUF_SIZE,
-        splice: Splice::Never,
-    };
+    let options = &OPTIONS;
     let progress = Progress {
         moved,
         activity,
         unwritten: Cell::new(0),
     };
     let res = match (from, to) {
-        (Conn::Tcp(f), Conn::Tcp(t)) => copy_half(&mut &*f, &mut &*t, &options, &progress).await,
-        (Conn::Tcp(f), Conn::Unix(t)) => copy_half(&mut &*f, &mut &*t, &options, &progress).await,
-        (Conn::Unix(f), Conn::Tcp(t)) => copy_half(&mut &*f, &mut &*t, &options, &progress).await,
-        (Conn::Unix(f), Conn::Unix(t)) => copy_half(&mut &*f, &mut &*t, &options, &progress).await,
+        (Conn::Tcp(f), Conn::Tcp(t)) => copy_half(&mut &*f, &mut &*t, options, &progress).await,
+        (Conn::Tcp(f), Conn::Unix(t)) => copy_half(&mut &*f, &mut &*t, options, &progress).await,
+        (Conn::Unix(f), Conn::Tcp(t)) => copy_half(&mut &*f, &mut &*t, options, &progress).await,
+        (Conn::Unix(f), Conn::Unix(t)) => copy_half(&mut &*f, &mut &*t, options, &progress).await,
     };
     res.map(drop).map_err(|e| progress.failed(e))
 }

@@ -106,7 +106,7 @@ where
     R: AsyncReadRent + ?Sized,
     W: AsyncWriteRent + ?Sized,
 {
-    let n = buffered(reader, writer, &CopyOptions::default(), &()).await?;
+    let n = buffered(reader, writer, &CopyOptions::default(), &(), false).await?;
     writer.flush().await?;
     Ok(n)
 }
@@ -180,21 +180,20 @@ where
 
 /// One direction of [`copy_bidirectional`]: copies `reader` to `writer` until end of stream,
 /// then shuts `writer` down (the peer reads EOF); reports progress to `observer`; returns the
-/// bytes copied.
-pub async fn copy_half<R, W, O>(
-    reader: &mut R,
-    writer: &mut W,
-    options: &CopyOptions,
-    observer: &O,
-) -> io::Result<u64>
+/// bytes copied. (A plain function returning the loop's own future: a proxy keeps one per
+/// direction of every connection, idle or not, so no layer is added to its size.)
+pub fn copy_half<'a, R, W, O>(
+    reader: &'a mut R,
+    writer: &'a mut W,
+    options: &'a CopyOptions,
+    observer: &'a O,
+) -> impl Future<Output = io::Result<u64>> + 'a
 where
     R: AsyncReadRent + ?Sized,
     W: AsyncWriteRent + ?Sized,
     O: CopyObserver + ?Sized,
 {
-    let n = buffered(reader, writer, options, observer).await?;
-    writer.shutdown().await?;
-    Ok(n)
+    buffered(reader, writer, options, observer, true)
 }
 
 /// One direction between two stream sockets ([`TcpStream`](crate::net::TcpStream) or
@@ -238,12 +237,15 @@ async fn both(
 }
 
 /// The buffered loop: wait (unless the last read filled the buffer), take a pooled buffer,
-/// read, write it all, give the buffer back; until end of stream.
+/// read, write it all, give the buffer back; until end of stream; then shut `writer` down if
+/// asked. (The write loop is inline, not `write_all`: one async layer less in every
+/// direction's future.)
 async fn buffered<R, W, O>(
     reader: &mut R,
     writer: &mut W,
     options: &CopyOptions,
     observer: &O,
+    shutdown: bool,
 ) -> io::Result<u64>
 where
     R: AsyncReadRent + ?Sized,
@@ -259,11 +261,11 @@ where
             reader.ready().await?;
         }
         let (buf, lease) = pool::take_buf(size);
-        let (res, buf) = reader.read(buf).await;
+        let (res, mut buf) = reader.read(buf).await;
         let n = match res {
             Ok(0) => {
                 pool::put_buf(buf, lease);
-                return Ok(total);
+                break;
             }
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {
@@ -277,11 +279,34 @@ where
         };
         observer.read(n);
         more = n == size;
-        let (res, buf) = write_all(writer, buf, observer).await;
+        let mut written = 0;
+        let mut failed = None;
+        while written < n {
+            let (res, slice) = writer.write(buf.slice(written..n)).await;
+            buf = slice.into_inner();
+            match res {
+                Ok(0) => failed = Some(io::ErrorKind::WriteZero.into()),
+                Ok(k) => {
+                    written += k;
+                    observer.wrote(k);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => failed = Some(e),
+            }
+            if failed.is_some() {
+                break;
+            }
+        }
         pool::put_buf(buf, lease);
-        res?;
+        if let Some(e) = failed {
+            return Err(e);
+        }
         total += n as u64;
     }
+    if shutdown {
+        writer.shutdown().await?;
+    }
+    Ok(total)
 }
 
 /// Writes every byte of `buf`, reporting each partial write.
