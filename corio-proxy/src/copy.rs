@@ -12,18 +12,24 @@
 use crate::conn::Conn;
 use crate::idle::Activity;
 use crate::metrics::Counter;
-use corio::io::{copy_half, copy_half_spliced, CopyObserver, CopyOptions, Splice};
+use corio::io::{copy_half, copy_half_spliced, CopyObserver, CopyOptions, ReadMode, Splice};
 use std::cell::Cell;
 use std::io;
 
 /// Bytes per copy buffer: one read's worth, the most a direction holds in user space.
 const BUF_SIZE: usize = 16 << 10;
 
-/// How a buffered direction copies (a constant: a direction's future, kept for every pair
-/// idle or not, holds a reference to it rather than a copy).
-const OPTIONS: CopyOptions = CopyOptions {
+/// How a buffered direction copies, by read mode (constants: a direction's future, kept for
+/// every pair idle or not, holds a reference rather than a copy).
+const POOLED: CopyOptions = CopyOptions {
     buffer_size: BUF_SIZE,
     splice: Splice::Never,
+    read: ReadMode::Pooled,
+};
+const READY: CopyOptions = CopyOptions {
+    buffer_size: BUF_SIZE,
+    splice: Splice::Never,
+    read: ReadMode::Ready,
 };
 
 /// Which socket of a direction failed.
@@ -83,14 +89,19 @@ impl Progress<'_> {
     }
 }
 
-/// Copies `from` to `to` through pooled buffers until EOF (then shuts `to` for writing).
+/// Copies `from` to `to` through pooled buffers until EOF (then shuts `to` for writing),
+/// each read as `read` says.
 pub async fn buffered(
     from: &Conn,
     to: &Conn,
     moved: Moved<'_>,
     activity: &Activity,
+    read: ReadMode,
 ) -> Result<(), CopyError> {
-    let options = &OPTIONS;
+    let options = match read {
+        ReadMode::Ready => &READY,
+        _ => &POOLED,
+    };
     let progress = Progress {
         moved,
         activity,

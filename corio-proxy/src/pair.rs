@@ -22,6 +22,7 @@ use crate::proxy_proto;
 use crate::sni::Router;
 use crate::traffic::ProxyVersion;
 use crate::upstream::{Server, Upstreams};
+use corio::io::ReadMode;
 use std::future::{poll_fn, Future};
 use std::io;
 use std::net::SocketAddr;
@@ -352,14 +353,19 @@ async fn pair(
         total: &counters.bytes_down,
         pair: &record.bytes_down,
     };
+    let read = match settings.copy {
+        Copy::Ready => ReadMode::Ready,
+        Copy::Pooled => ReadMode::Pooled,
+        Copy::Buffered | Copy::Splice => ReadMode::default(),
+    };
     let (mut up, mut down) = match settings.copy {
-        Copy::Buffered => (
+        Copy::Buffered | Copy::Pooled | Copy::Ready => (
             Dir::new(
-                copy::buffered(client, upstream, moved_up(), &activity),
+                copy::buffered(client, upstream, moved_up(), &activity, read),
                 true,
             ),
             Dir::new(
-                copy::buffered(upstream, client, moved_down(), &activity),
+                copy::buffered(upstream, client, moved_down(), &activity, read),
                 false,
             ),
         ),
@@ -474,9 +480,13 @@ mod tests {
                     Copy::Splice => {
                         std::mem::size_of_val(&copy::spliced(&client, &upstream, moved, &activity))
                     }
-                    _ => {
-                        std::mem::size_of_val(&copy::buffered(&client, &upstream, moved, &activity))
-                    }
+                    _ => std::mem::size_of_val(&copy::buffered(
+                        &client,
+                        &upstream,
+                        moved,
+                        &activity,
+                        ReadMode::default(),
+                    )),
                 };
                 let pair = std::mem::size_of_val(&pair(&client, &upstream, &s, counters, &record));
                 let another = TcpStream::connect(l.local_addr().unwrap()).await.unwrap();

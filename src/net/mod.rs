@@ -6,6 +6,7 @@
 
 pub(crate) mod fd_conv;
 pub(crate) mod lookup;
+pub(crate) mod pooled;
 mod socket;
 mod sockopt;
 mod stream;
@@ -14,6 +15,7 @@ pub mod udp;
 pub mod unix;
 
 pub use lookup::{lookup_host, ToSocketAddrs};
+pub use pooled::{BufRing, PooledBuf};
 pub use sockopt::TcpKeepalive;
 pub use tcp::{TcpListener, TcpSocket, TcpStream};
 pub use udp::UdpSocket;
