@@ -33,6 +33,12 @@ pub const DEFAULT_BUFFER: usize = 16 * 1024;
 ///   one copy), so hyper skips its own flattening copy.
 /// - **shutdown** flushes, then shuts down the write half (the peer reads EOF).
 ///
+/// Each direction keeps the future of its operation in flight in a field of its own (the
+/// stream's named [`OwnedStream::Read`] and [`OwnedStream::WriteAll`] futures, for a
+/// `TcpStream` corio's [`ReadFuture`](corio::net::ReadFuture) and
+/// [`WriteAllFuture`](corio::net::WriteAllFuture)) and polls it in place, with the caller's
+/// context: no task, no boxing, no allocation per operation.
+///
 /// It is `!Send`, like every corio stream: it lives on the executor that made it.
 ///
 /// ```no_run
@@ -51,9 +57,11 @@ pub const DEFAULT_BUFFER: usize = 16 * 1024;
 /// .unwrap();
 /// ```
 pub struct Compat<S: OwnedStream> {
+    /// Shared only with a shutdown in flight; the read and the write futures hold their own
+    /// reference to the socket.
     stream: Rc<S>,
-    pub(crate) read: ReadSide,
-    pub(crate) write: WriteSide,
+    pub(crate) read: ReadSide<S>,
+    pub(crate) write: WriteSide<S>,
 }
 
 impl<S: OwnedStream> Compat<S> {
@@ -67,11 +75,10 @@ impl<S: OwnedStream> Compat<S> {
     /// forced when `write` bytes are staged. The read buffer is allocated now, the write
     /// buffers on first use.
     pub fn with_capacity(stream: S, read: usize, write: usize) -> Compat<S> {
-        let stream = Rc::new(stream);
         Compat {
-            read: ReadSide::new(stream.clone(), read),
-            write: WriteSide::new(stream.clone(), write),
-            stream,
+            stream: Rc::new(stream),
+            read: ReadSide::new(read),
+            write: WriteSide::new(write),
         }
     }
 
@@ -84,8 +91,8 @@ impl<S: OwnedStream> Compat<S> {
 
     /// Gives the stream back, with the bytes read but not yet consumed. A read in flight is
     /// cancelled, losslessly: corio keeps what it received, and the stream's next read
-    /// returns it. Refused (returning `self`) while written bytes are staged or a write is in
-    /// flight: flush first.
+    /// returns it. Refused (returning `self`) while written bytes are staged or a write (or
+    /// the shutdown) is in flight: flush first.
     // Like std's `BufWriter::into_inner`, the refusal hands the wrapper back unboxed, to be
     // flushed and tried again; a cold path.
     #[allow(clippy::result_large_err)]
@@ -98,12 +105,11 @@ impl<S: OwnedStream> Compat<S> {
             read,
             write,
         } = self;
-        // The pumps hold the other references to the stream; dropping them releases them.
         let unconsumed = read.into_unconsumed();
         drop(write);
         match Rc::try_unwrap(stream) {
             Ok(stream) => Ok((stream, unconsumed)),
-            Err(_) => unreachable!("the pumps hold the only other references to the stream"),
+            Err(_) => unreachable!("only a shutdown in flight shares the stream"),
         }
     }
 
@@ -112,20 +118,44 @@ impl<S: OwnedStream> Compat<S> {
         self.read.is_busy()
     }
 
-    pub(crate) fn poll_write_bufs(
+    #[inline(always)]
+    pub(crate) fn poll_read_into(
         &mut self,
         cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
+        dst: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        self.write.poll_write(cx, bufs)
+        self.read.poll_copy_to(&self.stream, cx, dst)
     }
 
+    #[inline(always)]
+    pub(crate) fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
+        self.read.poll_fill(&self.stream, cx)
+    }
+
+    #[inline(always)]
     pub(crate) fn poll_write_one(
         &mut self,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        self.write.poll_write(cx, &[io::IoSlice::new(buf)])
+        self.write.poll_write(&self.stream, cx, buf)
+    }
+
+    pub(crate) fn poll_write_bufs(
+        &mut self,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.write.poll_write_vectored(&self.stream, cx, bufs)
+    }
+
+    #[inline(always)]
+    pub(crate) fn poll_flush_all(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.write.poll_flush(&self.stream, cx)
+    }
+
+    pub(crate) fn poll_shutdown_write(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.write.poll_shutdown(&self.stream, cx)
     }
 }
 

@@ -12,13 +12,13 @@ impl<S: OwnedStream> AsyncRead for Compat<S> {
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        self.get_mut().read.poll_copy_to(cx, buf)
+        self.get_mut().poll_read_into(cx, buf)
     }
 }
 
 impl<S: OwnedStream> AsyncBufRead for Compat<S> {
     fn poll_fill_buf(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
-        self.get_mut().read.poll_fill(cx)
+        self.get_mut().poll_fill(cx)
     }
 
     fn consume(self: Pin<&mut Self>, amt: usize) {
@@ -44,11 +44,11 @@ impl<S: OwnedStream> AsyncWrite for Compat<S> {
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.get_mut().write.poll_flush(cx)
+        self.get_mut().poll_flush_all(cx)
     }
 
     /// Flushes, then shuts down the write half (the stream itself closes when dropped).
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.get_mut().write.poll_shutdown(cx)
+        self.get_mut().poll_shutdown_write(cx)
     }
 }

@@ -54,7 +54,6 @@ mod futures_io;
 mod hyper_io;
 mod hyper_rt;
 mod owned;
-mod pump;
 mod read;
 mod tokio_io;
 mod write;

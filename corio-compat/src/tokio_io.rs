@@ -15,18 +15,18 @@ impl<S: OwnedStream> AsyncRead for Compat<S> {
         if buf.remaining() == 0 {
             return Poll::Ready(Ok(()));
         }
-        let read = &mut self.get_mut().read;
-        let src = ready!(read.poll_fill(cx))?;
+        let this = self.get_mut();
+        let src = ready!(this.poll_fill(cx))?;
         let n = src.len().min(buf.remaining());
         buf.put_slice(&src[..n]);
-        read.consume(n);
+        this.read.consume(n);
         Poll::Ready(Ok(()))
     }
 }
 
 impl<S: OwnedStream> AsyncBufRead for Compat<S> {
     fn poll_fill_buf(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
-        self.get_mut().read.poll_fill(cx)
+        self.get_mut().poll_fill(cx)
     }
 
     fn consume(self: Pin<&mut Self>, amt: usize) {
@@ -56,10 +56,10 @@ impl<S: OwnedStream> AsyncWrite for Compat<S> {
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.get_mut().write.poll_flush(cx)
+        self.get_mut().poll_flush_all(cx)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.get_mut().write.poll_shutdown(cx)
+        self.get_mut().poll_shutdown_write(cx)
     }
 }

@@ -311,3 +311,73 @@ fn shutdown_after_the_peer_reset_the_connection_is_done() {
         io.shutdown().await.expect("nothing left to shut down");
     });
 }
+
+#[test]
+fn a_dropped_compat_hands_its_operations_to_the_driver() {
+    let rt = corio::Runtime::new().expect("corio runtime");
+    let uring = rt.driver_info().kind == corio::DriverKind::IoUring;
+    rt.block_on(async {
+        corio::time::timeout(LIMIT, async {
+            // One turn first, so the time limit's timer is in the baseline.
+            corio::time::sleep(Duration::from_millis(1)).await;
+            let base = corio::current_driver_stats();
+            let (peer, conn) = tcp_pair().await;
+            let mut io = Compat::new(conn);
+            // A read in flight: nothing was sent.
+            let mut buf = [0u8; 16];
+            let r = corio::time::timeout(Duration::from_millis(10), io.read(&mut buf)).await;
+            assert!(r.is_err());
+            assert!(io.read_in_flight());
+            // A write in flight: the peer does not read until the `Compat` is gone.
+            let chunk = noise(9, 256 << 10);
+            let stalled = corio::time::timeout(Duration::from_millis(50), async {
+                loop {
+                    io.write_all(&chunk).await?;
+                    io.flush().await?;
+                }
+                #[allow(unreachable_code)]
+                std::io::Result::Ok(())
+            })
+            .await;
+            assert!(
+                stalled.is_err(),
+                "the peer does not read: writes must stall"
+            );
+            drop(io);
+
+            // Both operations are cancelled; on io_uring their buffers stay with the driver
+            // until the kernel's completions arrive, then nothing is left in flight.
+            let mut now = corio::current_driver_stats();
+            for _ in 0..200 {
+                if now.in_flight <= base.in_flight {
+                    break;
+                }
+                corio::time::sleep(Duration::from_millis(5)).await;
+                now = corio::current_driver_stats();
+            }
+            assert!(now.in_flight <= base.in_flight, "{now:?} vs {base:?}");
+            if uring {
+                assert!(
+                    now.cancellations >= base.cancellations + 2,
+                    "{now:?} vs {base:?}"
+                );
+            }
+            // What reached the peer is a prefix of what was written, byte-exact (a buffer
+            // freed under the kernel would show here), then EOF: the stream closed.
+            let mut got = Vec::new();
+            loop {
+                let (res, b) = peer.read(Vec::with_capacity(64 << 10)).await;
+                if res.unwrap() == 0 {
+                    break;
+                }
+                got.extend_from_slice(&b);
+            }
+            assert!(!got.is_empty());
+            for (i, part) in got.chunks(chunk.len()).enumerate() {
+                assert!(part == &chunk[..part.len()], "bytes differ in copy {i}");
+            }
+        })
+        .await
+        .expect("test exceeded its time limit")
+    });
+}

@@ -5,6 +5,7 @@
 //! `&self`, so one task can read while another writes (share the socket with `Rc`).
 
 pub(crate) mod fd_conv;
+mod futures;
 pub(crate) mod lookup;
 pub(crate) mod pooled;
 mod socket;
@@ -14,6 +15,7 @@ pub mod tcp;
 pub mod udp;
 pub mod unix;
 
+pub use futures::{ReadFuture, WriteAllFuture};
 pub use lookup::{lookup_host, ToSocketAddrs};
 pub use pooled::{BufRing, PooledBuf};
 pub use sockopt::TcpKeepalive;

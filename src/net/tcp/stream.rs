@@ -5,10 +5,10 @@ use crate::driver::Direction;
 use crate::fd::SharedFd;
 use crate::net::socket::{domain_of, get_opt, set_opt, socket};
 use crate::net::stream;
-use crate::op::recv::{self, ReadKind};
+use crate::net::{ReadFuture, WriteAllFuture};
+use crate::op::recv::ReadKind;
 use crate::op::{close, connect, register, send, shutdown, writev};
 use crate::sys::addr::{sock_name, RawAddr};
-use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -154,8 +154,8 @@ impl TcpStream {
     /// (`read` and `write_all`, the echo path, hand back the op's own future rather than wrap
     /// it in one more state machine: nothing runs until it is polled, and it holds its own
     /// reference to the socket, not a borrow of `self`.)
-    pub fn read<B: IoBufMut>(&self, buf: B) -> impl Future<Output = BufResult<usize, B>> {
-        recv::recv(&self.fd, buf, ReadKind::Tcp)
+    pub fn read<B: IoBufMut>(&self, buf: B) -> ReadFuture<B> {
+        ReadFuture::new(&self.fd, buf, ReadKind::Tcp)
     }
 
     /// Reads until `buf` is full (for a `Vec`: until its length reaches its capacity). EOF
@@ -171,8 +171,8 @@ impl TcpStream {
 
     /// Writes all of `buf`'s initialized bytes, looping over short writes.
     #[inline(always)]
-    pub fn write_all<B: IoBuf>(&self, buf: B) -> impl Future<Output = BufResult<(), B>> {
-        send::write_all(&self.fd, buf)
+    pub fn write_all<B: IoBuf>(&self, buf: B) -> WriteAllFuture<B> {
+        WriteAllFuture::new(&self.fd, buf)
     }
 
     /// Writes the buffers in order with one sendmsg (or SQE); returns how many bytes went.

@@ -6,7 +6,8 @@ use crate::driver::Direction;
 use crate::fd::SharedFd;
 use crate::net::socket::socket;
 use crate::net::stream;
-use crate::op::recv::{self, ReadKind};
+use crate::net::{ReadFuture, WriteAllFuture};
+use crate::op::recv::ReadKind;
 use crate::op::{close, connect, pass_fds, send, shutdown, writev};
 use crate::sys::addr::{sock_name, RawAddr};
 use std::io;
@@ -74,8 +75,8 @@ impl UnixStream {
 
     /// Reads what is available into `buf`'s spare capacity; see
     /// [`TcpStream::read`](crate::net::TcpStream::read). Cancel-safe.
-    pub async fn read<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
-        recv::recv(&self.fd, buf, ReadKind::UnixStream).await
+    pub fn read<B: IoBufMut>(&self, buf: B) -> ReadFuture<B> {
+        ReadFuture::new(&self.fd, buf, ReadKind::UnixStream)
     }
 
     /// Reads until `buf` is full; EOF before that is `UnexpectedEof`.
@@ -89,8 +90,8 @@ impl UnixStream {
     }
 
     /// Writes all of `buf`'s initialized bytes, looping over short writes.
-    pub async fn write_all<B: IoBuf>(&self, buf: B) -> BufResult<(), B> {
-        send::write_all(&self.fd, buf).await
+    pub fn write_all<B: IoBuf>(&self, buf: B) -> WriteAllFuture<B> {
+        WriteAllFuture::new(&self.fd, buf)
     }
 
     /// Writes the buffers in order with one sendmsg (or SQE); returns how many bytes went.

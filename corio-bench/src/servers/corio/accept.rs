@@ -29,7 +29,8 @@ pub(super) fn accept_loop<M, H, F>(driver: DriverChoice, w: Worker, make: M) -> 
 where
     M: FnOnce(Option<PathBuf>, &Arc<Counters>) -> io::Result<H>,
     H: Fn(TcpStream) -> F,
-    F: Future<Output = ()> + 'static,
+    F: Future + 'static,
+    F::Output: 'static,
 {
     let Worker {
         listener,
