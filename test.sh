@@ -32,7 +32,7 @@ env CORIO_DRIVER=uring CORIO_FORCE_MISSING_OPCODE=WRITE,FSYNC,OPENAT,STATX,RENAM
 echo "=== CORIO_DRIVER=uring CORIO_REGISTERED_FDS=1 ==="
 env CORIO_DRIVER=uring CORIO_REGISTERED_FDS=1 cargo test -p corio --test net_tcp --test deadline \
   --test readiness --test workers --test fuzz_findings --test soundness --test registered \
-  --test quarantine --test splice --test readable --test io --test sockets -- --test-threads=2 \
+  --test quarantine --test splice --test readable --test io --test sockets --test pooled -- --test-threads=2 \
   --skip close_releases_the_fd_and_fails_later_operations \
   --skip a_socket_used_under_a_second_executor_works_or_fails_clearly
 # The proxy's data path (buffered and splice) with its sockets registered.

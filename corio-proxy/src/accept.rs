@@ -196,13 +196,19 @@ fn spawn_pair(
     worker: usize,
 ) {
     shared.local_live[worker].fetch_add(1, Ordering::Relaxed);
-    drop(corio::spawn(async move {
-        let _local = LocalLive(shared, worker);
-        let _permit = permit;
-        listener.metrics.workers[worker].accepted.add(1);
-        listener.metrics.active.fetch_add(1, Ordering::AcqRel);
-        pair::serve(stream, peer, Live(listener), worker).await;
-    }));
+    let local = LocalLive(shared, worker);
+    listener.metrics.workers[worker].accepted.add(1);
+    listener.metrics.active.fetch_add(1, Ordering::AcqRel);
+    // The task is `serve`'s own future, not one wrapped in another (which would keep a second
+    // copy of its arguments for as long as the pair lives).
+    let hold = (local, permit);
+    drop(corio::spawn(pair::serve(
+        stream,
+        peer,
+        Live(listener),
+        worker,
+        hold,
+    )));
 }
 
 /// One live pair on a worker (for the drain, and the balanced hand-off), counted by whoever

@@ -35,8 +35,15 @@ pub enum Balance {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Copy {
-    /// Through a pooled 16 KiB user-space buffer, taken only while bytes are in flight.
+    /// Through a 16 KiB user-space buffer held only while bytes are in flight, read the way
+    /// corio's copy reads by default (`ready` today; docs/proxy.md, "Provided buffers").
     Buffered,
+    /// Buffered: each read into a provided buffer the read takes only when bytes arrive, one
+    /// operation per read (corio's `BufRing`).
+    Pooled,
+    /// Buffered: wait until the source is readable, then take a buffer and read (two
+    /// operations per read on io_uring).
+    Ready,
     /// Kernel to kernel through a pooled pipe (splice).
     Splice,
 }

@@ -12,12 +12,25 @@
 use crate::conn::Conn;
 use crate::idle::Activity;
 use crate::metrics::Counter;
-use corio::io::{copy_half, copy_half_spliced, CopyObserver, CopyOptions, Splice};
+use corio::io::{copy_half, copy_half_spliced, CopyObserver, CopyOptions, ReadMode, Splice};
 use std::cell::Cell;
 use std::io;
 
 /// Bytes per copy buffer: one read's worth, the most a direction holds in user space.
 const BUF_SIZE: usize = 16 << 10;
+
+/// How a buffered direction copies, by read mode (constants: a direction's future, kept for
+/// every pair idle or not, holds a reference rather than a copy).
+const POOLED: CopyOptions = CopyOptions {
+    buffer_size: BUF_SIZE,
+    splice: Splice::Never,
+    read: ReadMode::Pooled,
+};
+const READY: CopyOptions = CopyOptions {
+    buffer_size: BUF_SIZE,
+    splice: Splice::Never,
+    read: ReadMode::Ready,
+};
 
 /// Which socket of a direction failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,16 +89,18 @@ impl Progress<'_> {
     }
 }
 
-/// Copies `from` to `to` through pooled buffers until EOF (then shuts `to` for writing).
+/// Copies `from` to `to` through pooled buffers until EOF (then shuts `to` for writing),
+/// each read as `read` says.
 pub async fn buffered(
     from: &Conn,
     to: &Conn,
     moved: Moved<'_>,
     activity: &Activity,
+    read: ReadMode,
 ) -> Result<(), CopyError> {
-    let options = CopyOptions {
-        buffer_size: BUF_SIZE,
-        splice: Splice::Never,
+    let options = match read {
+        ReadMode::Ready => &READY,
+        _ => &POOLED,
     };
     let progress = Progress {
         moved,
@@ -93,10 +108,10 @@ pub async fn buffered(
         unwritten: Cell::new(0),
     };
     let res = match (from, to) {
-        (Conn::Tcp(f), Conn::Tcp(t)) => copy_half(&mut &*f, &mut &*t, &options, &progress).await,
-        (Conn::Tcp(f), Conn::Unix(t)) => copy_half(&mut &*f, &mut &*t, &options, &progress).await,
-        (Conn::Unix(f), Conn::Tcp(t)) => copy_half(&mut &*f, &mut &*t, &options, &progress).await,
-        (Conn::Unix(f), Conn::Unix(t)) => copy_half(&mut &*f, &mut &*t, &options, &progress).await,
+        (Conn::Tcp(f), Conn::Tcp(t)) => copy_half(&mut &*f, &mut &*t, options, &progress).await,
+        (Conn::Tcp(f), Conn::Unix(t)) => copy_half(&mut &*f, &mut &*t, options, &progress).await,
+        (Conn::Unix(f), Conn::Tcp(t)) => copy_half(&mut &*f, &mut &*t, options, &progress).await,
+        (Conn::Unix(f), Conn::Unix(t)) => copy_half(&mut &*f, &mut &*t, options, &progress).await,
     };
     res.map(drop).map_err(|e| progress.failed(e))
 }

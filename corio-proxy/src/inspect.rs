@@ -34,6 +34,29 @@ pub struct Client {
     _slot: Option<SourceSlot>,
 }
 
+impl Client {
+    /// What stays while its pair runs: its address, and its place under
+    /// `max-conns-per-source` (given back when dropped).
+    pub fn keep(self) -> (Option<SocketAddr>, Option<SourceSlot>) {
+        (self.src, self._slot)
+    }
+}
+
+#[cfg(test)]
+impl Client {
+    /// A client nothing was learned about (for tests).
+    pub fn empty() -> Client {
+        Client {
+            src: None,
+            dst: None,
+            prefix: Vec::new(),
+            group: 0,
+            sni: None,
+            _slot: None,
+        }
+    }
+}
+
 /// Why a client was closed before an upstream was contacted: one counter each
 /// (`corio_proxy_client_refused_total{reason}`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

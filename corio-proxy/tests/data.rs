@@ -49,6 +49,12 @@ fn byte_exact_both_directions_buffered() {
     byte_exact(&[]);
 }
 
+/// The same through provided buffers (one operation per read).
+#[test]
+fn byte_exact_both_directions_pooled() {
+    byte_exact(&["--copy", "pooled"]);
+}
+
 /// The same through splice pipes.
 #[test]
 fn byte_exact_both_directions_splice() {
@@ -141,7 +147,7 @@ fn half_close_from_the_client() {
 /// count and closes.
 #[test]
 fn half_close_from_the_upstream() {
-    for copy in ["buffered", "splice"] {
+    for copy in ["buffered", "pooled", "splice"] {
         let upstream = TcpListener::bind("127.0.0.1:0").unwrap();
         let up = upstream.local_addr().unwrap().to_string();
         let server = std::thread::spawn(move || {
@@ -184,7 +190,7 @@ fn half_close_from_the_upstream() {
 #[test]
 fn idle_pairs_hold_no_buffer_or_pipe() {
     support::raise_nofile();
-    for copy in ["buffered", "splice"] {
+    for copy in ["buffered", "pooled", "splice"] {
         let echo = Echo::start();
         let up = echo.addr.to_string();
         let proxy = Proxy::start(&[

@@ -31,6 +31,7 @@ mod offload;
 pub(crate) mod op;
 pub(crate) mod opcodes;
 mod open;
+pub(crate) mod provided;
 mod slots;
 mod stats;
 mod token;
@@ -135,6 +136,21 @@ impl Driver {
             Io::Uring(d) => d.close_fixed_now(file),
             Io::Epoll(_) => drop(file),
         }
+    }
+
+    /// `count` buffers of `size` bytes that reads take from only when data arrives: a
+    /// provided-buffer ring on io_uring, a free list on epoll (`provided.rs`). The ring keeps
+    /// them registered until it shuts down.
+    pub(crate) fn provide_buffers(
+        &mut self,
+        count: u16,
+        size: u32,
+    ) -> io::Result<std::rc::Rc<provided::ProvidedBufs>> {
+        let bufs = provided::ProvidedBufs::new(count, size)?;
+        Ok(match &mut self.io {
+            Io::Uring(d) => d.provide(bufs),
+            Io::Epoll(_) => std::rc::Rc::new(bufs),
+        })
     }
 
     /// Registers `fd` for readiness (epoll: once, for both directions); the token names it in

@@ -23,6 +23,12 @@ macro_rules! socket_io {
             fn ready(&mut self) -> impl Future<Output = io::Result<()>> {
                 <$ty>::readable(self)
             }
+            fn read_pooled(
+                &mut self,
+                ring: &crate::net::BufRing,
+            ) -> impl Future<Output = io::Result<crate::net::PooledBuf>> {
+                <$ty>::read_pooled(self, ring)
+            }
         }
 
         impl AsyncReadRent for &$ty {
@@ -35,6 +41,12 @@ macro_rules! socket_io {
             }
             fn ready(&mut self) -> impl Future<Output = io::Result<()>> {
                 <$ty>::readable(self)
+            }
+            fn read_pooled(
+                &mut self,
+                ring: &crate::net::BufRing,
+            ) -> impl Future<Output = io::Result<crate::net::PooledBuf>> {
+                <$ty>::read_pooled(self, ring)
             }
         }
 

@@ -41,7 +41,7 @@ pub use crate::buf::{BufResult, IoBuf, IoBufMut};
 pub use buffered::{BufReader, BufWriter};
 pub use copy::{
     copy, copy_bidirectional, copy_bidirectional_with, copy_half, copy_half_spliced, CopyObserver,
-    CopyOptions, Splice, DEFAULT_BUFFER,
+    CopyOptions, ReadMode, Splice, DEFAULT_BUFFER,
 };
 pub use pool::{pool_stats, PoolStats};
 pub use split::{OwnedReadHalf, OwnedWriteHalf, ReuniteError};
@@ -99,6 +99,21 @@ pub trait AsyncReadRent {
     /// wait; the default returns at once). `copy` uses it so an idle stream holds no buffer.
     fn ready(&mut self) -> impl Future<Output = io::Result<()>> {
         async { Ok(()) }
+    }
+
+    /// Reads what is available into a buffer of `ring` taken only once bytes are there (empty
+    /// at EOF; the buffer goes back to the ring when dropped). Stream sockets do it in one
+    /// operation (`TcpStream::read_pooled`); the default waits with `ready`, then reads into a
+    /// buffer of the ring's free list, or of its own.
+    fn read_pooled(
+        &mut self,
+        ring: &crate::net::BufRing,
+    ) -> impl Future<Output = io::Result<crate::net::PooledBuf>> {
+        async move {
+            self.ready().await?;
+            let (res, buf) = self.read(crate::net::pooled::any_buffer(ring)).await;
+            res.map(|_| buf)
+        }
     }
 }
 
@@ -190,6 +205,12 @@ impl<T: AsyncReadRent + ?Sized> AsyncReadRent for &mut T {
     }
     fn ready(&mut self) -> impl Future<Output = io::Result<()>> {
         (**self).ready()
+    }
+    fn read_pooled(
+        &mut self,
+        ring: &crate::net::BufRing,
+    ) -> impl Future<Output = io::Result<crate::net::PooledBuf>> {
+        (**self).read_pooled(ring)
     }
 }
 

@@ -2,6 +2,7 @@
 //! bytes are in flight and gives it back at once, so an idle connection holds neither. Each
 //! executor is one thread, so the pools are thread-locals and nothing here crosses threads.
 
+use crate::net::BufRing;
 use crate::pipe::Pipe;
 use std::cell::{Cell, RefCell};
 use std::io;
@@ -11,7 +12,15 @@ const MAX_POOLED_BUFS: usize = 256;
 /// Idle pipes a thread keeps for reuse (two fds each).
 const MAX_POOLED_PIPES: usize = 64;
 
+/// Buffers in a copy ring (`copy_ring`): the most bytes the pooled copies of one executor
+/// hold in user space at once, 4 MiB at the default size (the ring's memory is touched only
+/// as buffers are used; past that, reads use buffers of their own).
+const COPY_RING_BUFS: u16 = 256;
+
 thread_local! {
+    /// The provided-buffer rings of this thread's executor for pooled copies, one per buffer
+    /// size.
+    static RINGS: RefCell<Vec<BufRing>> = const { RefCell::new(Vec::new()) };
     static BUFS: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
     static PIPES: RefCell<Vec<Pipe>> = const { RefCell::new(Vec::new()) };
     static BUFS_OUT: Cell<u64> = const { Cell::new(0) };
@@ -32,11 +41,18 @@ pub struct PoolStats {
     pub pipes_pooled: u64,
 }
 
-/// This thread's pool gauges (the copies of this executor).
+/// This thread's pool gauges (the copies of this executor). Buffers count both kinds: the
+/// pool's for reads after readiness, and the copy rings' for pooled reads (in use: held;
+/// pooled: the rest of those ever used).
 pub fn pool_stats() -> PoolStats {
+    let (held, warm) = RINGS.with(|r| {
+        r.borrow().iter().fold((0, 0), |(h, w), ring| {
+            (h + u64::from(ring.held()), w + u64::from(ring.warm()))
+        })
+    });
     PoolStats {
-        buffers_in_use: BUFS_OUT.with(Cell::get),
-        buffers_pooled: BUFS.with(|b| b.borrow().len() as u64),
+        buffers_in_use: BUFS_OUT.with(Cell::get) + held,
+        buffers_pooled: BUFS.with(|b| b.borrow().len() as u64) + warm.saturating_sub(held),
         pipes_in_use: PIPES_OUT.with(Cell::get),
         pipes_pooled: PIPES.with(|p| p.borrow().len() as u64),
     }
@@ -111,4 +127,22 @@ pub(crate) fn put_pipe(pipe: Pipe, lease: Lease) {
             p.push(pipe);
         }
     });
+}
+
+/// The current executor's ring of `size`-byte buffers for pooled copies, made on first use;
+/// `None` where it cannot be (a size over 4 GiB, or no memory for the mapping): the copy then
+/// reads after readiness instead.
+pub(crate) fn copy_ring(size: usize) -> Option<BufRing> {
+    let size = u32::try_from(size).ok()?;
+    RINGS.with(|r| {
+        let mut rings = r.borrow_mut();
+        // Rings of an executor that has gone (a runtime built and dropped on this thread).
+        rings.retain(BufRing::is_here);
+        if let Some(ring) = rings.iter().find(|r| r.buffer_size() == size) {
+            return Some(ring.clone());
+        }
+        let ring = BufRing::new(COPY_RING_BUFS, size).ok()?;
+        rings.push(ring.clone());
+        Some(ring)
+    })
 }

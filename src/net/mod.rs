@@ -7,6 +7,7 @@
 pub(crate) mod fd_conv;
 mod futures;
 pub(crate) mod lookup;
+pub(crate) mod pooled;
 mod socket;
 mod sockopt;
 mod stream;
@@ -16,6 +17,7 @@ pub mod unix;
 
 pub use futures::{ReadFuture, WriteAllFuture};
 pub use lookup::{lookup_host, ToSocketAddrs};
+pub use pooled::{BufRing, PooledBuf};
 pub use sockopt::TcpKeepalive;
 pub use tcp::{TcpListener, TcpSocket, TcpStream};
 pub use udp::UdpSocket;

@@ -27,6 +27,7 @@ pub(crate) mod poll;
 pub(crate) mod read;
 pub(crate) mod recv;
 pub(crate) mod recv_from;
+pub(crate) mod recv_pooled;
 pub(crate) mod register;
 pub(crate) mod send;
 pub(crate) mod send_to;

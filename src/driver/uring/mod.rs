@@ -10,6 +10,7 @@
 //! Slot invariants are in `slots.rs` and docs/architecture.md; MSG_RING in `msg.rs`; shutdown
 //! in `shutdown.rs`.
 
+mod bufring;
 mod cancel;
 mod enter;
 mod fallback;
@@ -63,6 +64,8 @@ pub(crate) struct Uring {
     fixed: Option<FixedTable>,
     /// The result of the fd install `install_fixed` waits for.
     installed: Option<i32>,
+    /// Provided-buffer rings registered with this ring (`bufring.rs`).
+    buf_rings: bufring::BufRings,
     /// CQEs taken off the ring, waiting to be delivered (kept between reaps: not zeroed per
     /// turn).
     reaped: Box<[(u64, i32, u32); REAP_BATCH]>,
@@ -111,6 +114,7 @@ impl Uring {
             native,
             fixed,
             installed: None,
+            buf_rings: Default::default(),
             reaped: Box::new([(0, 0, 0); REAP_BATCH]),
             shut_down: false,
             broken: None,

@@ -68,6 +68,7 @@ impl Uring {
                 // Nothing more will complete, or we stop waiting: keep the kernel's memory,
                 // never free it.
                 self.leak_in_flight();
+                self.release_buf_rings();
                 return;
             }
             self.resend_due_cancels();
@@ -76,6 +77,7 @@ impl Uring {
             self.note_enter_error(&res);
             self.reap();
         }
+        self.release_buf_rings();
     }
 
     fn pending_kernel_work(&self) -> bool {
