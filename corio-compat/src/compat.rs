@@ -8,7 +8,7 @@ use std::io;
 use std::rc::Rc;
 use std::task::{Context, Poll};
 
-/// Default size of the read buffer and of each of the two write buffers: 16 KiB.
+/// Default size of the read buffer and of each of the (up to) two write buffers: 16 KiB.
 pub const DEFAULT_BUFFER: usize = 16 * 1024;
 
 /// A corio stream ([`TcpStream`](corio::net::TcpStream) or
@@ -70,10 +70,10 @@ impl<S: OwnedStream> Compat<S> {
         Compat::with_capacity(stream, DEFAULT_BUFFER, DEFAULT_BUFFER)
     }
 
-    /// Wraps `stream` with a read buffer of `read` bytes and two write buffers of `write`
-    /// bytes each (at least 1). A read asks the kernel for up to `read` bytes; a flush is
-    /// forced when `write` bytes are staged. The read buffer is allocated now, the write
-    /// buffers on first use.
+    /// Wraps `stream` with a read buffer of `read` bytes and write buffers of `write` bytes
+    /// each (at least 1). A read asks the kernel for up to `read` bytes; a flush is forced
+    /// when `write` bytes are staged. The read buffer is allocated now, the first write
+    /// buffer on first use, a second only when bytes are staged while a write is in flight.
     pub fn with_capacity(stream: S, read: usize, write: usize) -> Compat<S> {
         Compat {
             stream: Rc::new(stream),

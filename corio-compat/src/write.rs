@@ -2,7 +2,9 @@
 //!
 //! Two buffers take turns, so a caller keeps staging while the previous batch is in flight:
 //! `staged` collects the caller's bytes (one copy), the `write_all_owned` future in `op` owns
-//! the other one while it writes, and it comes back empty (as `spare`) when the write is done.
+//! the other one while it writes, and it comes back empty when the write is done: as
+//! `staged` itself if nothing was staged meanwhile (a caller that flushes and waits, as a
+//! request-response protocol does, so holds one buffer only), else as `spare`.
 //! The future is polled in place, with the caller's context (its waker is the waiting task's).
 //! Like tokio's `BufWriter`, nothing is sent until a flush (or until `staged` is full):
 //! callers must flush, as hyper, tokio-rustls and `tokio::io::copy` do.
@@ -191,7 +193,14 @@ impl<S: OwnedStream> WriteSide<S> {
         let (res, mut buf) = ready!(Pin::new(op).poll(cx));
         self.op = None;
         buf.clear();
-        self.spare = buf;
+        if self.staged.capacity() == 0 {
+            // Nothing was staged while the write ran (a caller that flushes and waits, as a
+            // request-response protocol does): the buffer goes straight back to `staged`,
+            // so such a connection only ever holds one write buffer.
+            self.staged = buf;
+        } else {
+            self.spare = buf;
+        }
         Poll::Ready(res.map_err(|e| self.fail(e)))
     }
 
