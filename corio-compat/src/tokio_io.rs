@@ -7,6 +7,7 @@ use std::task::{ready, Context, Poll};
 use tokio::io::{AsyncBufRead, AsyncRead, AsyncWrite, ReadBuf};
 
 impl<S: OwnedStream> AsyncRead for Compat<S> {
+    #[inline]
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -35,6 +36,7 @@ impl<S: OwnedStream> AsyncBufRead for Compat<S> {
 }
 
 impl<S: OwnedStream> AsyncWrite for Compat<S> {
+    #[inline]
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -55,6 +57,7 @@ impl<S: OwnedStream> AsyncWrite for Compat<S> {
         true
     }
 
+    #[inline]
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.get_mut().poll_flush_all(cx)
     }
