@@ -12,6 +12,18 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 
 const LIMIT: Duration = Duration::from_secs(30);
 
+/// Everything `peer` receives until EOF.
+async fn read_to_eof(peer: &TcpStream) -> Vec<u8> {
+    let mut got = Vec::new();
+    loop {
+        let (res, buf) = peer.read(Vec::with_capacity(64 << 10)).await;
+        if res.unwrap() == 0 {
+            return got;
+        }
+        got.extend_from_slice(&buf);
+    }
+}
+
 /// Sends `data` from `tx` to `rx` through two `Compat`s with the given buffer sizes.
 async fn transfer<S: corio_compat::OwnedStream>(tx: S, rx: S, data: Vec<u8>, bufs: (usize, usize)) {
     let mut tx = Compat::with_capacity(tx, bufs.0, bufs.1);
@@ -182,14 +194,7 @@ fn writes_go_out_on_flush_and_shutdown() {
         io.write_all(&data).await.unwrap();
         io.shutdown().await.unwrap();
         io.shutdown().await.unwrap(); // idempotent
-        let mut got = Vec::new();
-        loop {
-            let (res, buf) = peer.read(Vec::with_capacity(64 << 10)).await;
-            if res.unwrap() == 0 {
-                break;
-            }
-            got.extend_from_slice(&buf);
-        }
+        let got = read_to_eof(&peer).await;
         assert!(got == data);
     });
 }
@@ -224,14 +229,7 @@ fn staging_while_a_write_is_in_flight_keeps_the_byte_order() {
             io.flush().await.unwrap();
         }
         io.shutdown().await.unwrap();
-        let mut got = Vec::new();
-        loop {
-            let (res, buf) = peer.read(Vec::with_capacity(64 << 10)).await;
-            if res.unwrap() == 0 {
-                break;
-            }
-            got.extend_from_slice(&buf);
-        }
+        let got = read_to_eof(&peer).await;
         assert_eq!(got.len(), sent.len());
         assert!(got == sent, "bytes differ");
     });
@@ -407,14 +405,7 @@ fn a_dropped_compat_hands_its_operations_to_the_driver() {
             }
             // What reached the peer is a prefix of what was written, byte-exact (a buffer
             // freed under the kernel would show here), then EOF: the stream closed.
-            let mut got = Vec::new();
-            loop {
-                let (res, b) = peer.read(Vec::with_capacity(64 << 10)).await;
-                if res.unwrap() == 0 {
-                    break;
-                }
-                got.extend_from_slice(&b);
-            }
+            let got = read_to_eof(&peer).await;
             assert!(!got.is_empty());
             for (i, part) in got.chunks(chunk.len()).enumerate() {
                 assert!(part == &chunk[..part.len()], "bytes differ in copy {i}");
